@@ -1,0 +1,86 @@
+package bridge
+
+import (
+	"context"
+	"time"
+)
+
+// Gateway is what the bridge needs from a payment gateway. Implementations
+// live in bridge/gateway/<name>.
+type Gateway interface {
+	// Name is the gateway's short name: "streampay", "cryptocloud", "bitstream".
+	Name() string
+	// Capabilities tells what the gateway can do.
+	Capabilities() Capabilities
+	// CreatePayment creates a payment at the gateway. It is retried only
+	// where the request provably did not reach the gateway, so a failure never
+	// leaves two live payments for one order.
+	CreatePayment(ctx context.Context, r CreatePaymentRequest) (*GatewayPayment, error)
+	// PaymentState reads a payment's current state from the gateway.
+	PaymentState(ctx context.Context, gatewayID string) (*GatewayState, error)
+	// VerifyCallback authenticates a received callback from its raw bytes,
+	// without network calls. It returns ErrSignature (or a wrapped variant)
+	// for anything forged, tampered, expired or malformed; nothing of an
+	// unverified callback may count.
+	VerifyCallback(contentType string, body []byte) (*CallbackEvent, error)
+	// ConfirmCallback turns a verified callback into the payment's state,
+	// confirming it through the gateway's status API where one exists.
+	ConfirmCallback(ctx context.Context, ev *CallbackEvent) (*GatewayState, error)
+}
+
+// BatchGateway is implemented by gateways that read many payments per call.
+type BatchGateway interface {
+	// PaymentStates reads up to Capabilities().BatchSize payments; ids the
+	// gateway does not know are missing from the result.
+	PaymentStates(ctx context.Context, gatewayIDs []string) (map[string]*GatewayState, error)
+}
+
+// Capabilities describes a gateway.
+type Capabilities struct {
+	Callbacks  bool     // the gateway sends callbacks (else: polling only)
+	BatchSize  int      // ids per status call when it implements BatchGateway; 0 = none
+	Currencies []string // order currencies accepted (ISO 4217); empty means any
+}
+
+// CreatePaymentRequest is what the bridge asks a gateway to create.
+type CreatePaymentRequest struct {
+	OrderID     int64
+	Reference   string // unique per attempt; sent as the gateway's order id where it has one
+	Amount      Money  // the order total in the order's currency
+	Email       string
+	Description string // e.g. "Order #123 at Shop"
+	ReturnURL   string // where the customer goes after paying
+	CancelURL   string // where the customer goes after cancelling
+	Lifetime    time.Duration
+}
+
+// GatewayPayment is a payment the gateway created.
+type GatewayPayment struct {
+	GatewayID string
+	URL       string // hosted payment page
+	ExpiresAt time.Time
+	Amount    Money // asked, in the gateway's comparable unit
+}
+
+// GatewayState is a payment's state as the gateway reports it, mapped to
+// core statuses. Amount and Received are in one comparable unit.
+type GatewayState struct {
+	GatewayID string
+	Status    PaymentStatus
+	Amount    Money // asked
+	Received  Money // received so far; zero when the gateway does not say
+	TxRef     string
+	ExpiresAt time.Time
+	OrderRef  string // the reference the gateway echoes, where it does
+	Test      bool   // created in the gateway's test mode
+}
+
+// CallbackEvent is a verified callback, before confirmation.
+type CallbackEvent struct {
+	Gateway   string
+	GatewayID string
+	OrderRef  string
+	// Claimed is what the callback itself says; ConfirmCallback decides.
+	Claimed GatewayState
+	Raw     map[string]string // verified fields, for the callback log
+}

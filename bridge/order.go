@@ -1,0 +1,130 @@
+package bridge
+
+import (
+	"context"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// StorageMode is how a WooCommerce store keeps its orders (data-model §1).
+type StorageMode string
+
+const (
+	StoragePosts     StorageMode = "posts"      // A: posts authoritative, no sync
+	StoragePostsSync StorageMode = "posts+sync" // B: posts authoritative, HPOS kept in sync
+	StorageHPOSSync  StorageMode = "hpos+sync"  // C: HPOS authoritative, posts kept in sync
+	StorageHPOS      StorageMode = "hpos"       // D: HPOS only (default for new stores)
+)
+
+// Order statuses as WooCommerce's PHP code names them (without the "wc-"
+// prefix that the database stores).
+const (
+	StatusPending       = "pending"
+	StatusProcessing    = "processing"
+	StatusOnHold        = "on-hold"
+	StatusCompleted     = "completed"
+	StatusCancelled     = "cancelled"
+	StatusRefunded      = "refunded"
+	StatusFailed        = "failed"
+	StatusCheckoutDraft = "checkout-draft"
+)
+
+// IsPaidStatus reports whether WooCommerce counts an order status as paid.
+func IsPaidStatus(s string) bool { return s == StatusProcessing || s == StatusCompleted }
+
+// Order is a WooCommerce order as the bridge needs it. Amounts are exact.
+type Order struct {
+	ID                 int64
+	Type               string // shop_order, shop_order_refund, ...
+	Status             string // without the wc- prefix
+	Currency           string
+	Total              decimal.Decimal
+	OrderKey           string
+	PaymentMethod      string
+	PaymentMethodTitle string
+	BillingEmail       string
+	TransactionID      string
+	CreatedAt          time.Time  // UTC
+	ModifiedAt         time.Time  // UTC
+	PaidAt             *time.Time // UTC, nil when not paid
+	Items              []OrderItem
+	Meta               map[string]string // the bridge's own order meta (keys starting with _wcbridge_)
+}
+
+// OrderItem is one line item of an order.
+type OrderItem struct {
+	ID           int64
+	Name         string
+	ProductID    int64
+	VariationID  int64
+	Quantity     decimal.Decimal
+	Total        decimal.Decimal
+	Virtual      bool
+	Downloadable bool
+}
+
+// NeedsProcessing mirrors WC_Order::needs_processing(): true when at least
+// one line item is not both virtual and downloadable.
+func (o *Order) NeedsProcessing() bool {
+	for _, it := range o.Items {
+		if !(it.Virtual && it.Downloadable) {
+			return true
+		}
+	}
+	return false
+}
+
+// OrderOutcome is what the bridge asks the store to do to an order.
+type OrderOutcome string
+
+const (
+	OutcomePaid      OrderOutcome = "paid"      // processing, or completed when nothing needs processing
+	OutcomeOnHold    OrderOutcome = "on-hold"   // underpaid or needs review
+	OutcomeFailed    OrderOutcome = "failed"    // payment failed
+	OutcomeCancelled OrderOutcome = "cancelled" // payment expired or was cancelled
+	OutcomeNote      OrderOutcome = "note"      // add a note (and meta) only
+)
+
+// OrderUpdate is one outcome applied to one order, in one transaction.
+type OrderUpdate struct {
+	OrderID int64
+	Outcome OrderOutcome
+	// EventID makes the update idempotent: an update whose EventID was
+	// already applied to the order changes nothing and adds no note.
+	EventID string
+	// PaymentMethod the order must have (the WooCommerce gateway id, e.g.
+	// "wcbridge_streampay"); another method is refused with ErrPaymentMethod.
+	PaymentMethod string
+	TransactionID string // set on paid outcomes when not empty
+	Note          string // the order note; required
+	CustomerNote  bool   // the note is shown to the customer
+	// PaidStatus overrides the status of a paid outcome: "" decides from the
+	// line items (processing, or completed for virtual+downloadable only),
+	// otherwise StatusProcessing or StatusCompleted.
+	PaidStatus string
+	Meta       map[string]string // bridge order meta to upsert (keys start with _wcbridge_)
+	At         time.Time         // the instant to stamp; zero means now
+}
+
+// OrderResult reports what an OrderUpdate did.
+type OrderResult struct {
+	Changed   bool   // the status changed
+	Duplicate bool   // the EventID had already been applied: nothing was written
+	From, To  string // statuses without prefix (equal when unchanged)
+	NoteID    int64  // 0 when no note was written
+	At        time.Time
+}
+
+// Orders reads and updates WooCommerce orders.
+type Orders interface {
+	// Order reads an order; ErrOrderNotFound when there is none.
+	Order(ctx context.Context, id int64) (*Order, error)
+	// ApplyOrder applies one outcome atomically and idempotently. A paid,
+	// completed or refunded order is never moved backwards: such a change
+	// returns ErrOrderStatus and writes nothing. A paid outcome on an order
+	// that is already paid returns Changed=false and writes nothing.
+	ApplyOrder(ctx context.Context, u OrderUpdate) (*OrderResult, error)
+	// StorageMode detects the store's current storage mode.
+	StorageMode(ctx context.Context) (StorageMode, error)
+}

@@ -1,0 +1,192 @@
+package bridge
+
+import (
+	"context"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// PaymentStatus is the core's view of a gateway payment.
+type PaymentStatus string
+
+const (
+	PaymentCreating  PaymentStatus = "creating"  // live slot reserved, gateway call under way
+	PaymentPending   PaymentStatus = "pending"   // created, nothing (or not enough yet) received
+	PaymentUnderpaid PaymentStatus = "underpaid" // less than asked (beyond tolerance) received
+	PaymentPaid      PaymentStatus = "paid"      // the asked amount (within tolerance) received
+	PaymentOverpaid  PaymentStatus = "overpaid"  // more than asked received
+	PaymentExpired   PaymentStatus = "expired"   // lifetime over, nothing received
+	PaymentCancelled PaymentStatus = "cancelled" // cancelled at the gateway
+	PaymentFailed    PaymentStatus = "failed"    // creation failed; never reached the customer
+)
+
+// Live reports whether a payment still holds its order's single live slot:
+// a repeated checkout reuses it instead of creating a second one.
+func (s PaymentStatus) Live() bool {
+	return s == PaymentCreating || s == PaymentPending || s == PaymentUnderpaid
+}
+
+// Settled reports whether the money asked for has arrived.
+func (s PaymentStatus) Settled() bool { return s == PaymentPaid || s == PaymentOverpaid }
+
+// Final reports whether no later report can change the payment's status.
+// Expired and cancelled are not final: a late payment still counts.
+func (s PaymentStatus) Final() bool { return s.Settled() || s == PaymentFailed }
+
+// CanMove reports whether a payment may go from s to next. Statuses only move
+// forward: settled is terminal; a late payment may still settle an expired or
+// cancelled one; an underpayment may be topped up.
+func (s PaymentStatus) CanMove(next PaymentStatus) bool {
+	if s == next {
+		return false
+	}
+	switch s {
+	case PaymentCreating:
+		return next != PaymentCreating
+	case PaymentPending:
+		return next != PaymentCreating && next != PaymentFailed
+	case PaymentUnderpaid:
+		return next == PaymentPaid || next == PaymentOverpaid || next == PaymentExpired || next == PaymentCancelled
+	case PaymentExpired, PaymentCancelled:
+		return next == PaymentUnderpaid || next == PaymentPaid || next == PaymentOverpaid
+	}
+	return false
+}
+
+// Money is an exact amount with its currency (ISO 4217 for fiat, the
+// gateway's code for a token).
+type Money struct {
+	Amount   decimal.Decimal
+	Currency string
+}
+
+// IsZero reports whether m carries no amount.
+func (m Money) IsZero() bool { return m.Currency == "" && m.Amount.IsZero() }
+
+func (m Money) String() string { return m.Amount.String() + " " + m.Currency }
+
+// Payment is one attempt to pay one order through one gateway.
+type Payment struct {
+	ID        int64
+	OrderID   int64
+	Gateway   string
+	GatewayID string // the gateway's payment id; "" while creating
+	Reference string // our unique reference for this attempt, sent to the gateway where it takes one
+	Status    PaymentStatus
+	Amount    Money // what the order asked, in the order's currency
+	Received  Money // what arrived, converted to the order's currency (zero until known)
+	// GatewayAmount and GatewayReceived are the gateway's own figures in one
+	// comparable unit (e.g. USD for StreamPay, the token for Bitstream).
+	GatewayAmount   Money
+	GatewayReceived Money
+	TxRef           string // transaction reference (hash) where reported
+	PayURL          string // the gateway's hosted page
+	ExpiresAt       time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	// AppliedStatus is the last status whose order outcome was applied to
+	// WooCommerce; it differs from Status while an application is due.
+	AppliedStatus PaymentStatus
+	NextCheckAt   time.Time // when the reconciler looks next
+	Checks        int       // how many times the reconciler has looked
+	LastError     string
+}
+
+// ApplyDue reports whether the payment's status still has to reach the order.
+func (p *Payment) ApplyDue() bool {
+	return p.Status != p.AppliedStatus && p.Status != PaymentCreating && p.Status != PaymentFailed
+}
+
+// PaymentFilter selects payments for the reconciler.
+type PaymentFilter struct {
+	Gateway string
+	DueAt   time.Time // NextCheckAt <= DueAt
+	Limit   int
+}
+
+// Payments stores payments; implementations are safe for several sidecar
+// replicas sharing one database.
+type Payments interface {
+	// CreatePayment inserts p (status creating or pending), taking its order's
+	// single live slot. If another live payment holds it, it returns that
+	// payment and ErrLivePayment. It sets p.ID.
+	CreatePayment(ctx context.Context, p *Payment) (*Payment, error)
+	// Payment reads one payment by id.
+	Payment(ctx context.Context, id int64) (*Payment, error)
+	// PaymentByGatewayID finds a payment by the gateway's id.
+	PaymentByGatewayID(ctx context.Context, gateway, gatewayID string) (*Payment, error)
+	// PaymentByReference finds a payment by our reference.
+	PaymentByReference(ctx context.Context, reference string) (*Payment, error)
+	// OrderPayments lists an order's payments, newest first.
+	OrderPayments(ctx context.Context, orderID int64) ([]*Payment, error)
+	// UpdatePayment reads the payment locked, lets fn change it, and writes
+	// it back in one transaction. When fn returns an error nothing is written.
+	// A status change that the payment's status does not allow (CanMove) is
+	// refused with ErrPaymentStatus by the store as a second line of defence.
+	// If notify is non-nil it is queued in the outbox in the same transaction.
+	UpdatePayment(ctx context.Context, id int64, fn func(p *Payment) (notify *Notification, err error)) (*Payment, error)
+	// ClaimDue leases up to f.Limit non-final payments whose NextCheckAt has
+	// come, oldest due first, for lease; another replica will not get them
+	// until the lease ends. Payments whose application is due come too.
+	ClaimDue(ctx context.Context, owner string, f PaymentFilter, lease time.Duration) ([]*Payment, error)
+}
+
+// Callback is one received gateway callback, recorded before it counts.
+type Callback struct {
+	ID          int64
+	Gateway     string
+	ReceivedAt  time.Time
+	ContentType string
+	Body        []byte
+	BodyHash    string // hex sha256 of Body: identical redeliveries are recorded once
+	Verified    bool
+	Reason      string // why it was rejected, or what applying it did
+	PaymentKey  string // the gateway's payment id named by the callback
+	AppliedAt   *time.Time
+	Attempts    int
+}
+
+// Callbacks records callbacks durably and hands unapplied ones to workers.
+type Callbacks interface {
+	// RecordCallback stores c; an identical body already recorded for the
+	// gateway returns the existing record and duplicate=true.
+	RecordCallback(ctx context.Context, c *Callback) (existing *Callback, duplicate bool, err error)
+	// ClaimCallbacks leases verified, unapplied callbacks that are due.
+	ClaimCallbacks(ctx context.Context, owner string, limit int, lease time.Duration) ([]*Callback, error)
+	// FinishCallback marks a callback applied (err == nil) or schedules a retry.
+	FinishCallback(ctx context.Context, id int64, reason string, applied bool, retryAt time.Time) error
+	// LastCallbacks returns, per gateway, the last accepted and last rejected callback.
+	LastCallbacks(ctx context.Context) (map[string]CallbackSummary, error)
+}
+
+// CallbackSummary is what the admin page shows about a gateway's callbacks.
+type CallbackSummary struct {
+	LastAccepted   *time.Time
+	LastRejected   *time.Time
+	RejectedReason string
+}
+
+// Notification tells WordPress that the sidecar changed an order, so the
+// plugin can finish it (stock, e-mails, hooks) exactly once.
+type Notification struct {
+	ID          int64
+	EventID     string // unique; the plugin finishes each EventID once
+	OrderID     int64
+	Payload     []byte // JSON, see docs/plugin-api.md
+	Attempts    int
+	NextAttempt time.Time
+	DeliveredAt *time.Time
+	LastError   string
+	CreatedAt   time.Time
+}
+
+// Outbox hands queued notifications to the delivery worker.
+type Outbox interface {
+	// Enqueue queues n unless its EventID is already queued.
+	Enqueue(ctx context.Context, n *Notification) error
+	ClaimNotifications(ctx context.Context, owner string, limit int, lease time.Duration) ([]*Notification, error)
+	FinishNotification(ctx context.Context, id int64, delivered bool, lastError string, nextAttempt time.Time) error
+	// Backlog counts undelivered notifications.
+	Backlog(ctx context.Context) (int, error)
+}
