@@ -1,0 +1,297 @@
+package bitstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/gateway"
+)
+
+// ErrNoCallbacks is returned for every callback: Bitstream documents none, so
+// nothing that claims to be one can be authenticated.
+var ErrNoCallbacks = fmt.Errorf("%w: bitstream sends no callbacks", bridge.ErrSignature)
+
+// Client talks to Bitstream's checkout session API.
+type Client struct {
+	cfg  Config
+	http *gateway.Client
+}
+
+var _ bridge.Gateway = (*Client)(nil)
+
+// New returns a client for cfg, which must be valid.
+func New(cfg Config, opts gateway.Options) (*Client, error) {
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("bitstream config: %w", errors.Join(errs...))
+	}
+	return &Client{cfg: cfg.withDefaults(), http: gateway.NewClient(Name, opts)}, nil
+}
+
+// Name returns "bitstream".
+func (c *Client) Name() string { return Name }
+
+// Capabilities: no callbacks (polling only), no batch reads, and only the
+// order currencies listed in currency_map.
+func (c *Client) Capabilities() bridge.Capabilities {
+	return bridge.Capabilities{Callbacks: false, BatchSize: 0, Currencies: sortedKeys(c.cfg.CurrencyMap)}
+}
+
+func (c *Client) header() http.Header {
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+c.cfg.APIKey)
+	h.Set("Content-Type", "application/json")
+	return h
+}
+
+// token returns the token an order currency is priced in and its decimals.
+func (c *Client) token(orderCurrency string) (string, int, error) {
+	tok, ok := c.cfg.CurrencyMap[strings.ToUpper(orderCurrency)]
+	if !ok {
+		return "", 0, fmt.Errorf("bitstream: order currency %q: %w", orderCurrency, bridge.ErrCurrency)
+	}
+	return tok, c.cfg.Decimals[tok], nil
+}
+
+// CreatePayment creates a checkout session for the order total. The total
+// is priced one to one in the mapped token and converted to smallest units
+// exactly; a total that would need rounding is refused.
+func (c *Client) CreatePayment(ctx context.Context, r bridge.CreatePaymentRequest) (*bridge.GatewayPayment, error) {
+	const op = "create payment"
+	tok, dec, err := c.token(r.Amount.Currency)
+	if err != nil {
+		return nil, err
+	}
+	units, err := ToUnits(r.Amount.Amount, dec)
+	if err != nil {
+		return nil, bridge.Errorf(bridge.EINVALID, "bitstream: order total %s in %s: %v", r.Amount.Amount, tok, err)
+	}
+	body, err := json.Marshal(c.createRequest(r, tok, units))
+	if err != nil {
+		return nil, fmt.Errorf("bitstream %s: encode: %w", op, err)
+	}
+	resp, err := c.http.PostCreate(ctx, op, c.cfg.BaseURL+"/checkout/sessions", c.header(), body)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.OK() {
+		return nil, c.statusError(op, resp)
+	}
+	s, err := parseSession(resp.Body)
+	if err != nil {
+		return nil, c.badAnswer(op, err)
+	}
+	if s.URL == "" {
+		return nil, c.badAnswer(op, errors.New("session has no url"))
+	}
+	if !strings.EqualFold(s.Currency, tok) {
+		return nil, c.badAnswer(op, fmt.Errorf("session currency %q, asked %q", s.Currency, tok))
+	}
+	total, err := parseUnits(string(s.AmountTotal))
+	if err != nil {
+		return nil, c.badAnswer(op, err)
+	}
+	// A different total means Bitstream read the amount differently than we
+	// sent it; the customer must not see that page.
+	if total.Cmp(units) != 0 {
+		return nil, c.badAnswer(op, fmt.Errorf("session total %s units, asked %s", total, units))
+	}
+	if boolOr(c.cfg.CheckAssetDecimals, true) {
+		if err := checkAssetDecimals(s, tok, dec); err != nil {
+			return nil, c.badAnswer(op, err)
+		}
+	}
+	exp, err := parseTime(s.ExpiresAt)
+	if err != nil {
+		return nil, c.badAnswer(op, err)
+	}
+	return &bridge.GatewayPayment{
+		GatewayID: s.ID,
+		URL:       s.URL,
+		ExpiresAt: exp,
+		Amount:    bridge.Money{Amount: FromUnits(total, dec), Currency: tok},
+	}, nil
+}
+
+func (c *Client) createRequest(r bridge.CreatePaymentRequest, tok string, units *big.Int) createRequest {
+	name := r.Description
+	if name == "" {
+		name = fmt.Sprintf("Order #%d", r.OrderID)
+	}
+	req := createRequest{
+		SuccessURL: r.ReturnURL,
+		LineItems: lineItems{Data: []lineItem{{PriceData: priceData{
+			Currency:    tok,
+			UnitAmount:  units.String(),
+			ProductData: productData{Name: name, Description: "Reference " + r.Reference},
+		}}}},
+	}
+	if boolOr(c.cfg.SendCancelURL, true) {
+		req.CancelURL = r.CancelURL
+	}
+	if boolOr(c.cfg.SendClientReference, true) {
+		req.ClientReferenceID = r.Reference
+		req.Metadata = map[string]string{"order_id": strconv.FormatInt(r.OrderID, 10)}
+	}
+	return req
+}
+
+// checkAssetDecimals compares the configured scale with the decimals the
+// session's deposit asset declares for the token.
+func checkAssetDecimals(s *session, tok string, dec int) error {
+	for _, a := range s.Addresses {
+		if !strings.EqualFold(a.Asset.Currency, tok) || a.Asset.Decimals == "" {
+			continue
+		}
+		n, err := strconv.Atoi(a.Asset.Decimals.String())
+		if err != nil {
+			return fmt.Errorf("asset decimals %q", a.Asset.Decimals)
+		}
+		if n != dec {
+			return fmt.Errorf("token %s: asset has %d decimals, configured %d (check gateways.bitstream.decimals with a test payment)", tok, n, dec)
+		}
+	}
+	return nil
+}
+
+// PaymentState reads a session and maps it to a core status
+// ([ASSUMPTION]: the read endpoint and most status values are undocumented).
+func (c *Client) PaymentState(ctx context.Context, gatewayID string) (*bridge.GatewayState, error) {
+	const op = "payment status"
+	if gatewayID == "" || strings.ContainsAny(gatewayID, "/?#") {
+		return nil, bridge.Errorf(bridge.EINVALID, "bitstream: bad session id")
+	}
+	u := c.cfg.BaseURL + strings.ReplaceAll(c.cfg.StatusPath, "{id}", url.PathEscape(gatewayID))
+	resp, err := c.http.Get(ctx, op, u, c.header())
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, fmt.Errorf("bitstream %s: %w", op, bridge.ErrPaymentNotFound)
+	}
+	if !resp.OK() {
+		return nil, c.statusError(op, resp)
+	}
+	s, err := parseSession(resp.Body)
+	if err != nil {
+		return nil, c.badAnswer(op, err)
+	}
+	if s.ID != gatewayID {
+		return nil, c.badAnswer(op, errors.New("answer names another session"))
+	}
+	st, err := c.state(s)
+	if err != nil {
+		return nil, c.badAnswer(op, err)
+	}
+	return st, nil
+}
+
+// state maps a session to the core's view.
+func (c *Client) state(s *session) (*bridge.GatewayState, error) {
+	tok := strings.ToLower(s.Currency)
+	dec, ok := c.cfg.Decimals[tok]
+	if !ok {
+		return nil, fmt.Errorf("session token %q has no decimals entry", s.Currency)
+	}
+	total, err := parseUnits(string(s.AmountTotal))
+	if err != nil {
+		return nil, err
+	}
+	received := new(big.Int)
+	intentStatus := ""
+	if pi := s.PaymentIntent; pi != nil {
+		if pi.Currency != "" && !strings.EqualFold(pi.Currency, tok) {
+			return nil, fmt.Errorf("payment intent currency %q differs from session %q", pi.Currency, tok)
+		}
+		if received, err = parseUnits(string(pi.AmountReceived)); err != nil {
+			return nil, err
+		}
+		intentStatus = pi.Status
+	}
+	exp, err := parseTime(s.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	st := &bridge.GatewayState{
+		GatewayID: s.ID,
+		Status:    mapStatus(s.Status, s.PaymentStatus, intentStatus, received, total),
+		Amount:    bridge.Money{Amount: FromUnits(total, dec), Currency: tok},
+		Received:  bridge.Money{Amount: FromUnits(received, dec), Currency: tok},
+		TxRef:     s.txHash(),
+		ExpiresAt: exp,
+		Test:      boolOr(c.cfg.TestMode, c.cfg.BaseURL == DefaultBaseURL),
+	}
+	if s.ClientReferenceID != nil {
+		st.OrderRef = *s.ClientReferenceID
+	}
+	return st, nil
+}
+
+// mapStatus maps Bitstream's session to a core status. Money received
+// decides first: a late payment counts even on an expired or cancelled
+// session.
+func mapStatus(status, paymentStatus, intentStatus string, received, total *big.Int) bridge.PaymentStatus {
+	switch {
+	case received.Sign() > 0 && received.Cmp(total) < 0:
+		return bridge.PaymentUnderpaid
+	case received.Sign() > 0 && paymentStatus == "paid":
+		if received.Cmp(total) > 0 {
+			return bridge.PaymentOverpaid
+		}
+		return bridge.PaymentPaid
+	case received.Sign() > 0:
+		// Everything arrived but Bitstream has not called it paid yet.
+		return bridge.PaymentPending
+	case status == "expired":
+		return bridge.PaymentExpired
+	case intentStatus == "canceled":
+		return bridge.PaymentCancelled
+	}
+	return bridge.PaymentPending
+}
+
+// VerifyCallback refuses everything: Bitstream documents no callbacks.
+func (c *Client) VerifyCallback(contentType string, body []byte) (*bridge.CallbackEvent, error) {
+	return nil, ErrNoCallbacks
+}
+
+// ConfirmCallback refuses everything: Bitstream documents no callbacks.
+func (c *Client) ConfirmCallback(ctx context.Context, ev *bridge.CallbackEvent) (*bridge.GatewayState, error) {
+	return nil, ErrNoCallbacks
+}
+
+// statusError turns a non-2xx answer into a gateway error, with the key
+// scrubbed from the gateway's message in case it echoes it.
+func (c *Client) statusError(op string, resp *gateway.Response) error {
+	return gateway.StatusError(Name, op, resp.StatusCode, c.scrub(errorMessage(resp.Body)))
+}
+
+func (c *Client) badAnswer(op string, err error) error {
+	return &gateway.Error{Gateway: Name, Op: op, Message: "unexpected answer: " + c.scrub(err.Error())}
+}
+
+func (c *Client) scrub(s string) string {
+	if c.cfg.APIKey != "" {
+		s = strings.ReplaceAll(s, c.cfg.APIKey, "[redacted]")
+	}
+	return s
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q is not RFC 3339", truncate(s, 40))
+	}
+	return t.UTC(), nil
+}

@@ -1,0 +1,958 @@
+package bitstream
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"math/big"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SimulatorConfig configures a Simulator.
+type SimulatorConfig struct {
+	// APIKey is the only Bearer key the simulator accepts.
+	APIKey string
+	// PublicURL is the base of the hosted pages the sessions' url points to
+	// (the httptest server's URL in tests).
+	PublicURL string
+	// Decimals is what the simulator's assets declare as addresses[].asset
+	// .decimals; a token missing here is refused as a currency.
+	Decimals map[string]int
+	// SessionTTL is expiresAt − createdAt (1 hour in the documented example).
+	SessionTTL time.Duration
+	// Now is the simulator's clock.
+	Now func() time.Time
+	// NewID returns a fresh id; default random UUIDs (tests pin it for
+	// golden files).
+	NewID func() string
+	// ChainID is the chain offered (80001 in the documented example).
+	ChainID int
+	// OrganizationID is the merchant organisation echoed in sessions.
+	OrganizationID string
+	// UnderpayPercent and OverpayPercent size Underpay and Overpay.
+	UnderpayPercent, OverpayPercent int64
+	// RejectUnknownFields answers 400 to any request field beyond the two
+	// documented ones (successUrl, lineItems), like a NestJS whitelist. When
+	// false (the default) the assumed cancelUrl, clientReferenceId and
+	// metadata are accepted and echoed.
+	RejectUnknownFields bool
+}
+
+// DefaultSimulatorConfig returns a configuration good for a local demo.
+func DefaultSimulatorConfig() SimulatorConfig {
+	return SimulatorConfig{
+		APIKey:          "bs_test_simulator_key",
+		PublicURL:       "http://127.0.0.1:8089",
+		Decimals:        DefaultDecimals(),
+		SessionTTL:      time.Hour,
+		ChainID:         80001,
+		OrganizationID:  "ea2f521c-0f27-48bf-91f7-87dd8de98034",
+		UnderpayPercent: 90,
+		OverpayPercent:  110,
+	}
+}
+
+// Simulator is a local stand-in for Bitstream's checkout session API: the
+// documented create call, the assumed read call, a hosted payment page and
+// controls for tests. It sends no webhooks, as Bitstream documents none.
+type Simulator struct {
+	mu       sync.Mutex
+	cfg      SimulatorConfig
+	sessions map[string]*simSession
+	order    []string
+	calls    map[string]int
+	// failure injection
+	failAll, failAllStatus       int
+	failCreate, failCreateStatus int
+	hang                         time.Duration
+	mux                          *http.ServeMux
+}
+
+// NewSimulator returns a simulator; zero fields of cfg take the defaults.
+func NewSimulator(cfg SimulatorConfig) *Simulator {
+	def := DefaultSimulatorConfig()
+	if cfg.Decimals == nil {
+		cfg.Decimals = def.Decimals
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = def.SessionTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = newUUID
+	}
+	if cfg.ChainID == 0 {
+		cfg.ChainID = def.ChainID
+	}
+	if cfg.OrganizationID == "" {
+		cfg.OrganizationID = def.OrganizationID
+	}
+	if cfg.UnderpayPercent <= 0 {
+		cfg.UnderpayPercent = def.UnderpayPercent
+	}
+	if cfg.OverpayPercent <= 0 {
+		cfg.OverpayPercent = def.OverpayPercent
+	}
+	s := &Simulator{cfg: cfg, sessions: map[string]*simSession{}, calls: map[string]int{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/checkout/sessions", s.handleCreate)
+	mux.HandleFunc("GET /api/v1/checkout/sessions/{id}", s.handleGet)
+	mux.HandleFunc("GET /payment/checkout-session/{id}", s.handlePage)
+	mux.HandleFunc("POST /payment/checkout-session/{id}", s.handlePageAction)
+	mux.HandleFunc("GET /_sim/{id}", s.handleSimGet)
+	mux.HandleFunc("POST /_sim/{id}/{action}", s.handleSimAction)
+	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError{StatusCode: 404, Message: fmt.Sprintf("Cannot %s %s", r.Method, r.URL.Path), Error: "Not Found"})
+	})
+	s.mux = mux
+	return s
+}
+
+// SetPublicURL sets the base of the hosted page URLs (after the server starts).
+func (s *Simulator) SetPublicURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.PublicURL = strings.TrimRight(u, "/")
+}
+
+// ServeHTTP serves the API, the hosted pages and the control endpoints.
+func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Close exists for symmetry with simulators that run callback senders;
+// Bitstream has none, so there is nothing to stop.
+func (s *Simulator) Close() {}
+
+// FailNext makes the next n API calls (create or read) answer status.
+func (s *Simulator) FailNext(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failAll, s.failAllStatus = n, status
+}
+
+// FailNextCreate makes the next n creation calls answer status.
+func (s *Simulator) FailNextCreate(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failCreate, s.failCreateStatus = n, status
+}
+
+// Hang delays every API answer by d (0 ends it).
+func (s *Simulator) Hang(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hang = d
+}
+
+// Calls returns how many requests reached an operation: "create", "get".
+func (s *Simulator) Calls(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[op]
+}
+
+// SimPayment is a snapshot of a simulated checkout session.
+type SimPayment struct {
+	ID                string
+	Status            string // open, complete, expired
+	PaymentStatus     string // unpaid, paid
+	IntentStatus      string // requires_payment_method, succeeded, canceled
+	Currency          string
+	AmountTotal       *big.Int // smallest units
+	AmountReceived    *big.Int // smallest units; zero when nothing arrived
+	Name              string
+	SuccessURL        string
+	CancelURL         string
+	ClientReferenceID string
+	Metadata          map[string]any
+	CreatedAt         time.Time
+	ExpiresAt         time.Time
+	TxHashes          []string
+}
+
+// Payment returns a snapshot of session id.
+func (s *Simulator) Payment(id string) (SimPayment, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.sessions[id]
+	if !ok {
+		return SimPayment{}, false
+	}
+	s.refresh(ss)
+	return ss.snapshot(), true
+}
+
+// Payments returns snapshots of all sessions, oldest first.
+func (s *Simulator) Payments() []SimPayment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SimPayment, 0, len(s.order))
+	for _, id := range s.order {
+		ss := s.sessions[id]
+		s.refresh(ss)
+		out = append(out, ss.snapshot())
+	}
+	return out
+}
+
+// ErrSimUnknown is returned by the controls for an unknown session.
+var ErrSimUnknown = errors.New("simulator: unknown session")
+
+// Pay records an on-chain transfer of units (smallest units) to session id.
+// Payments add up; a late payment on an expired session still counts.
+func (s *Simulator) Pay(id string, units *big.Int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.sessions[id]
+	if !ok {
+		return ErrSimUnknown
+	}
+	if units == nil || units.Sign() <= 0 {
+		return errors.New("simulator: payment must be positive")
+	}
+	s.refresh(ss)
+	now := s.now()
+	ss.received.Add(ss.received, units)
+	ss.txs = append(ss.txs, simTx{
+		Hash:      fakeHex("tx", ss.id, fmt.Sprint(len(ss.txs)), 64),
+		Amount:    new(big.Int).Set(units),
+		CreatedAt: now,
+	})
+	ss.updatedAt = now
+	if ss.received.Cmp(ss.total) >= 0 {
+		ss.status, ss.paymentStatus, ss.intentStatus = "complete", "paid", "succeeded"
+	}
+	return nil
+}
+
+// PayExact pays the session's total.
+func (s *Simulator) PayExact(id string) error { return s.payPercent(id, 100) }
+
+// Underpay pays UnderpayPercent of the total (90% by default).
+func (s *Simulator) Underpay(id string) error { return s.payPercent(id, s.cfg.UnderpayPercent) }
+
+// Overpay pays OverpayPercent of the total (110% by default).
+func (s *Simulator) Overpay(id string) error { return s.payPercent(id, s.cfg.OverpayPercent) }
+
+func (s *Simulator) payPercent(id string, pct int64) error {
+	s.mu.Lock()
+	ss, ok := s.sessions[id]
+	var units *big.Int
+	if ok {
+		units = new(big.Int).Mul(ss.total, big.NewInt(pct))
+		units.Quo(units, big.NewInt(100))
+		if units.Sign() == 0 {
+			units.SetInt64(1)
+		}
+	}
+	s.mu.Unlock()
+	if !ok {
+		return ErrSimUnknown
+	}
+	return s.Pay(id, units)
+}
+
+// Expire ends an open session now.
+func (s *Simulator) Expire(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.sessions[id]
+	if !ok {
+		return ErrSimUnknown
+	}
+	if ss.status == "open" {
+		ss.status = "expired"
+		ss.updatedAt = s.now()
+	}
+	return nil
+}
+
+// Cancel cancels an open session's payment intent, as when the customer
+// leaves through the cancel link.
+func (s *Simulator) Cancel(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.sessions[id]
+	if !ok {
+		return ErrSimUnknown
+	}
+	if ss.status == "open" && ss.received.Sign() == 0 {
+		ss.intentStatus = "canceled"
+		ss.updatedAt = s.now()
+	}
+	return nil
+}
+
+func (s *Simulator) now() time.Time { return s.cfg.Now().UTC() }
+
+// refresh expires an open, not fully paid session whose time is over.
+// Callers hold s.mu.
+func (s *Simulator) refresh(ss *simSession) {
+	if ss.status == "open" && ss.received.Cmp(ss.total) < 0 && !s.now().Before(ss.expiresAt) {
+		ss.status = "expired"
+		ss.updatedAt = ss.expiresAt
+	}
+}
+
+// --- HTTP API ---
+
+// apiError is the error body ([ASSUMPTION]: NestJS style; undocumented).
+type apiError struct {
+	StatusCode int    `json:"statusCode"`
+	Message    any    `json:"message"`
+	Error      string `json:"error,omitempty"`
+}
+
+// apiPrologue counts the call, applies Hang and injected failures, and
+// checks the Bearer key. It reports whether the handler may go on.
+func (s *Simulator) apiPrologue(w http.ResponseWriter, r *http.Request, op string) bool {
+	s.mu.Lock()
+	s.calls[op]++
+	hang := s.hang
+	status := 0
+	if op == "create" && s.failCreate > 0 {
+		s.failCreate--
+		status = s.failCreateStatus
+	} else if s.failAll > 0 {
+		s.failAll--
+		status = s.failAllStatus
+	}
+	key := s.cfg.APIKey
+	s.mu.Unlock()
+	if hang > 0 {
+		t := time.NewTimer(hang)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return false
+		}
+	}
+	if status != 0 {
+		if status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "0")
+		}
+		writeJSON(w, status, apiError{StatusCode: status, Message: http.StatusText(status)})
+		return false
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || key == "" || subtle.ConstantTimeCompare([]byte(got), []byte(key)) != 1 {
+		writeJSON(w, http.StatusUnauthorized, apiError{StatusCode: 401, Message: "Unauthorized"})
+		return false
+	}
+	return true
+}
+
+// simCreateRequest is the accepted request; pointers tell absent from empty.
+type simCreateRequest struct {
+	SuccessURL        *string         `json:"successUrl"`
+	CancelURL         *string         `json:"cancelUrl"`
+	ClientReferenceID *string         `json:"clientReferenceId"`
+	Metadata          map[string]any  `json:"metadata"`
+	LineItems         *simLineItemsIn `json:"lineItems"`
+}
+
+type simLineItemsIn struct {
+	Data []struct {
+		Quantity  *json.Number `json:"quantity"`
+		PriceData *struct {
+			Currency    *string `json:"currency"`
+			UnitAmount  *string `json:"unitAmount"`
+			ProductData *struct {
+				Name        *string `json:"name"`
+				Description *string `json:"description"`
+			} `json:"productData"`
+		} `json:"priceData"`
+	} `json:"data"`
+}
+
+// documentedFields are the request fields the simulator accepts in strict
+// mode: only those of the documented example.
+var documentedFields = map[string]bool{"successUrl": true, "lineItems": true}
+
+func (s *Simulator) handleCreate(w http.ResponseWriter, r *http.Request) {
+	if !s.apiPrologue(w, r, "create") {
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{StatusCode: 400, Message: "body unreadable", Error: "Bad Request"})
+		return
+	}
+	req, msgs := s.parseCreate(body)
+	if len(msgs) > 0 {
+		writeJSON(w, http.StatusBadRequest, apiError{StatusCode: 400, Message: msgs, Error: "Bad Request"})
+		return
+	}
+	s.mu.Lock()
+	ss := s.newSession(req)
+	obj := s.object(ss)
+	s.mu.Unlock()
+	writeJSON(w, http.StatusCreated, obj)
+}
+
+// parseCreate validates a create request like class-validator would and
+// returns every problem.
+func (s *Simulator) parseCreate(body []byte) (*simCreateRequest, []string) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, []string{"body must be a JSON object"}
+	}
+	var msgs []string
+	if s.cfg.RejectUnknownFields {
+		for _, k := range sortedKeys(top) {
+			if !documentedFields[k] {
+				msgs = append(msgs, fmt.Sprintf("property %s should not exist", k))
+			}
+		}
+	}
+	var req simCreateRequest
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	if err := d.Decode(&req); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, append(msgs, fmt.Sprintf("%s must be a %s", te.Field, te.Type))
+		}
+		return nil, append(msgs, "body must be a JSON object")
+	}
+	if req.SuccessURL == nil || !isURL(*req.SuccessURL) {
+		msgs = append(msgs, "successUrl must be a URL address")
+	}
+	if req.CancelURL != nil && !isURL(*req.CancelURL) {
+		msgs = append(msgs, "cancelUrl must be a URL address")
+	}
+	if req.LineItems == nil || len(req.LineItems.Data) == 0 {
+		return nil, append(msgs, "lineItems.data must contain at least 1 elements")
+	}
+	var currency string
+	for i, it := range req.LineItems.Data {
+		p := fmt.Sprintf("lineItems.data.%d.", i)
+		if it.Quantity != nil {
+			if q, err := it.Quantity.Int64(); err != nil || q < 1 {
+				msgs = append(msgs, p+"quantity must be a positive integer")
+			}
+		}
+		pd := it.PriceData
+		if pd == nil {
+			msgs = append(msgs, p+"priceData should not be empty")
+			continue
+		}
+		if pd.Currency == nil {
+			msgs = append(msgs, p+"priceData.currency should not be empty")
+		} else if _, ok := s.cfg.Decimals[*pd.Currency]; !ok {
+			msgs = append(msgs, fmt.Sprintf("%spriceData.currency must be one of the following values: %s", p, strings.Join(sortedKeys(s.cfg.Decimals), ", ")))
+		} else if currency == "" {
+			currency = *pd.Currency
+		} else if currency != *pd.Currency {
+			msgs = append(msgs, p+"priceData.currency must match the other line items")
+		}
+		if pd.UnitAmount == nil {
+			msgs = append(msgs, p+"priceData.unitAmount should not be empty")
+		} else if n, err := parseUnits(*pd.UnitAmount); err != nil || n.Sign() <= 0 {
+			msgs = append(msgs, p+"priceData.unitAmount must be a positive numeric string")
+		}
+		if pd.ProductData == nil || pd.ProductData.Name == nil || strings.TrimSpace(*pd.ProductData.Name) == "" {
+			msgs = append(msgs, p+"priceData.productData.name should not be empty")
+		}
+	}
+	return &req, msgs
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
+}
+
+func (s *Simulator) handleGet(w http.ResponseWriter, r *http.Request) {
+	if !s.apiPrologue(w, r, "get") {
+		return
+	}
+	s.mu.Lock()
+	ss, ok := s.sessions[r.PathValue("id")]
+	var obj *simObject
+	if ok {
+		s.refresh(ss)
+		obj = s.object(ss)
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusNotFound, apiError{StatusCode: 404, Message: "Checkout session not found", Error: "Not Found"})
+		return
+	}
+	writeJSON(w, http.StatusOK, obj)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		http.Error(w, "encode", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// --- sessions ---
+
+type simTx struct {
+	Hash      string
+	Amount    *big.Int
+	CreatedAt time.Time
+}
+
+type simItem struct {
+	name, description, currency string
+	unitAmount                  *big.Int
+	quantity                    int64
+	priceID, productID          string
+}
+
+type simSession struct {
+	id, intentID, addressID, assetID    string
+	createdAt, updatedAt, expiresAt     time.Time
+	currency                            string
+	total, received                     *big.Int
+	items                               []simItem
+	successURL                          string
+	cancelURL, clientRef                *string
+	metadata                            map[string]any
+	status, paymentStatus, intentStatus string
+	txs                                 []simTx
+}
+
+// newSession stores a session for a validated request. Callers hold s.mu.
+func (s *Simulator) newSession(req *simCreateRequest) *simSession {
+	now := s.now()
+	ss := &simSession{
+		id: s.cfg.NewID(), intentID: s.cfg.NewID(), addressID: s.cfg.NewID(), assetID: s.cfg.NewID(),
+		createdAt: now, updatedAt: now, expiresAt: now.Add(s.cfg.SessionTTL),
+		total: new(big.Int), received: new(big.Int),
+		cancelURL: req.CancelURL, clientRef: req.ClientReferenceID, metadata: req.Metadata,
+		status: "open", paymentStatus: "unpaid", intentStatus: "requires_payment_method",
+	}
+	ss.successURL = strings.ReplaceAll(*req.SuccessURL, "{CHECKOUT_SESSION_ID}", ss.id)
+	for _, in := range req.LineItems.Data {
+		it := simItem{
+			name: *in.PriceData.ProductData.Name, currency: *in.PriceData.Currency,
+			quantity: 1, priceID: s.cfg.NewID(), productID: s.cfg.NewID(),
+		}
+		if d := in.PriceData.ProductData.Description; d != nil {
+			it.description = *d
+		}
+		if in.Quantity != nil {
+			it.quantity, _ = in.Quantity.Int64()
+		}
+		it.unitAmount, _ = parseUnits(*in.PriceData.UnitAmount)
+		ss.currency = it.currency
+		ss.total.Add(ss.total, new(big.Int).Mul(it.unitAmount, big.NewInt(it.quantity)))
+		ss.items = append(ss.items, it)
+	}
+	s.sessions[ss.id] = ss
+	s.order = append(s.order, ss.id)
+	return ss
+}
+
+func (ss *simSession) snapshot() SimPayment {
+	p := SimPayment{
+		ID: ss.id, Status: ss.status, PaymentStatus: ss.paymentStatus, IntentStatus: ss.intentStatus,
+		Currency: ss.currency, AmountTotal: new(big.Int).Set(ss.total), AmountReceived: new(big.Int).Set(ss.received),
+		SuccessURL: ss.successURL, Metadata: ss.metadata, CreatedAt: ss.createdAt, ExpiresAt: ss.expiresAt,
+	}
+	if len(ss.items) > 0 {
+		p.Name = ss.items[0].name
+	}
+	if ss.cancelURL != nil {
+		p.CancelURL = *ss.cancelURL
+	}
+	if ss.clientRef != nil {
+		p.ClientReferenceID = *ss.clientRef
+	}
+	for _, tx := range ss.txs {
+		p.TxHashes = append(p.TxHashes, tx.Hash)
+	}
+	return p
+}
+
+// The session object, field for field in the documented order (seed 004).
+type simObject struct {
+	ID                        string            `json:"id"`
+	CreatedAt                 string            `json:"createdAt"`
+	UpdatedAt                 string            `json:"updatedAt"`
+	Mode                      string            `json:"mode"`
+	PaymentMethodTypes        []string          `json:"paymentMethodTypes"`
+	PaymentSetting            simPaymentSetting `json:"paymentSetting"`
+	ExpiresAt                 string            `json:"expiresAt"`
+	CustomerCreation          string            `json:"customerCreation"`
+	CustomerUpdate            any               `json:"customerUpdate"`
+	SubmitType                string            `json:"submitType"`
+	AfterCompletion           any               `json:"afterCompletion"`
+	OrganizationID            string            `json:"organizationId"`
+	AmountTotal               string            `json:"amountTotal"`
+	Currency                  string            `json:"currency"`
+	PaymentLinkID             any               `json:"paymentLinkId"`
+	SubscriptionID            any               `json:"subscriptionId"`
+	CustomerID                any               `json:"customerId"`
+	ClientReferenceID         *string           `json:"clientReferenceId"`
+	SuccessURL                string            `json:"successUrl"`
+	CancelURL                 *string           `json:"cancelUrl"`
+	Status                    string            `json:"status"`
+	PaymentStatus             string            `json:"paymentStatus"`
+	Metadata                  map[string]any    `json:"metadata"`
+	EmailCollection           bool              `json:"emailCollection"`
+	PhoneNumberCollection     bool              `json:"phoneNumberCollection"`
+	ShippingAddressCollection bool              `json:"shippingAddressCollection"`
+	BillingAddressCollection  bool              `json:"billingAddressCollection"`
+	AfterCompletionConfirmMsg any               `json:"afterCompletionConfirmMsg"`
+	ShippingDetails           struct{}          `json:"shippingDetails"`
+	BillingDetails            struct{}          `json:"billingDetails"`
+	URL                       string            `json:"url"`
+	CustomerDetails           struct {
+		Address struct{} `json:"address"`
+	} `json:"customerDetails"`
+	LineItems     simLineItems     `json:"lineItems"`
+	Addresses     []simAddress     `json:"addresses"`
+	PaymentIntent simPaymentIntent `json:"paymentIntent"`
+}
+
+type simPaymentSetting struct {
+	AllowedChains      []simChain `json:"allowedChains"`
+	PaymentMethodTypes any        `json:"paymentMethodTypes"`
+	PreferredChainID   int        `json:"preferredChainId"`
+}
+
+type simChain struct {
+	ChainID int `json:"chainId"`
+}
+
+type simLineItems struct {
+	Object string        `json:"object"`
+	Data   []simLineItem `json:"data"`
+}
+
+type simLineItem struct {
+	AmountTotal string   `json:"amountTotal"`
+	Currency    string   `json:"currency"`
+	Description any      `json:"description"`
+	Quantity    int64    `json:"quantity"`
+	Price       simPrice `json:"price"`
+}
+
+type simPrice struct {
+	ID                          string     `json:"id"`
+	CreatedAt                   string     `json:"createdAt"`
+	UpdatedAt                   string     `json:"updatedAt"`
+	BillingScheme               string     `json:"billingScheme"`
+	Currency                    string     `json:"currency"`
+	ProductID                   string     `json:"productId"`
+	Interval                    any        `json:"interval"`
+	UsageType                   any        `json:"usageType"`
+	Type                        string     `json:"type"`
+	UnitAmount                  string     `json:"unitAmount"`
+	UnitAmountDecimal           any        `json:"unitAmountDecimal"`
+	CustomUnitMax               any        `json:"customUnitMax"`
+	CustomUnitMin               any        `json:"customUnitMin"`
+	CustomPreset                any        `json:"customPreset"`
+	CustomUnitAmountSuggestions any        `json:"customUnitAmountSuggestions"`
+	Product                     simProduct `json:"product"`
+	Metadata                    any        `json:"metadata"`
+	IsActive                    bool       `json:"isActive"`
+	Visibility                  int        `json:"visibility"`
+}
+
+type simProduct struct {
+	ID             string   `json:"id"`
+	CreatedAt      string   `json:"createdAt"`
+	UpdatedAt      string   `json:"updatedAt"`
+	Name           string   `json:"name"`
+	Description    string   `json:"description"`
+	IsActive       bool     `json:"isActive"`
+	Images         []string `json:"images"`
+	UnitLabel      any      `json:"unitLabel"`
+	URL            any      `json:"url"`
+	Metadata       any      `json:"metadata"`
+	DefaultPriceID string   `json:"defaultPriceId"`
+	Visibility     int      `json:"visibility"`
+}
+
+type simAddress struct {
+	ID                string   `json:"id"`
+	CreatedAt         string   `json:"createdAt"`
+	UpdatedAt         string   `json:"updatedAt"`
+	CheckoutSessionID string   `json:"checkoutSessionId"`
+	Asset             simAsset `json:"asset"`
+	PaymentAddress    string   `json:"paymentAddress"`
+}
+
+type simAsset struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Address     string `json:"address"`
+	ChainID     int    `json:"chainId"`
+	Currency    string `json:"currency"`
+	Symbol      string `json:"symbol"`
+	Decimals    int    `json:"decimals"`
+	CoingeckoID string `json:"coingeckoId"`
+	IsPublic    bool   `json:"isPublic"`
+	SuperToken  struct {
+		Address  string `json:"address"`
+		Symbol   string `json:"symbol"`
+		Decimals int    `json:"decimals"`
+	} `json:"superToken"`
+}
+
+type simPaymentIntent struct {
+	ID                     string           `json:"id"`
+	CreatedAt              string           `json:"createdAt"`
+	UpdatedAt              string           `json:"updatedAt"`
+	OrganizationID         string           `json:"organizationId"`
+	Amount                 string           `json:"amount"`
+	AmountReceived         *string          `json:"amountReceived"`
+	Currency               string           `json:"currency"`
+	Status                 string           `json:"status"`
+	PaymentMethodID        any              `json:"paymentMethodId"`
+	PaymentMethodTypes     []string         `json:"paymentMethodTypes"`
+	Description            any              `json:"description"`
+	TransferAccountAddress any              `json:"transferAccountAddress"`
+	Transactions           []simTransaction `json:"transactions"`
+}
+
+// simTransaction is invented: the documented example has an empty list.
+type simTransaction struct {
+	Hash      string `json:"hash"`
+	Amount    string `json:"amount"`
+	ChainID   int    `json:"chainId"`
+	CreatedAt string `json:"createdAt"`
+}
+
+var coingecko = map[string]string{"usdc": "usd-coin", "usdt": "tether", "dai": "dai", "eth": "ethereum", "btc": "bitcoin", "matic": "matic-network"}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// object renders a session. Callers hold s.mu.
+func (s *Simulator) object(ss *simSession) *simObject {
+	created, updated := stamp(ss.createdAt), stamp(ss.updatedAt)
+	o := &simObject{
+		ID: ss.id, CreatedAt: created, UpdatedAt: updated, Mode: "payment",
+		PaymentMethodTypes: []string{"wallet"},
+		PaymentSetting:     simPaymentSetting{AllowedChains: []simChain{{ChainID: s.cfg.ChainID}}, PreferredChainID: s.cfg.ChainID},
+		ExpiresAt:          stamp(ss.expiresAt), CustomerCreation: "if_required", SubmitType: "pay",
+		OrganizationID: s.cfg.OrganizationID, AmountTotal: ss.total.String(), Currency: ss.currency,
+		ClientReferenceID: ss.clientRef, SuccessURL: ss.successURL, CancelURL: ss.cancelURL,
+		Status: ss.status, PaymentStatus: ss.paymentStatus, Metadata: ss.metadata,
+		URL:       s.cfg.PublicURL + "/payment/checkout-session/" + ss.id,
+		LineItems: simLineItems{Object: "list"},
+	}
+	for _, it := range ss.items {
+		o.LineItems.Data = append(o.LineItems.Data, simLineItem{
+			AmountTotal: new(big.Int).Mul(it.unitAmount, big.NewInt(it.quantity)).String(),
+			Currency:    it.currency, Quantity: it.quantity,
+			Price: simPrice{
+				ID: it.priceID, CreatedAt: created, UpdatedAt: created, BillingScheme: "per_unit",
+				Currency: it.currency, ProductID: it.productID, Type: "one_time", UnitAmount: it.unitAmount.String(),
+				Product: simProduct{
+					ID: it.productID, CreatedAt: created, UpdatedAt: created, Name: it.name,
+					Description: it.description, IsActive: true, Images: []string{}, DefaultPriceID: it.priceID, Visibility: 10,
+				},
+				IsActive: true, Visibility: 20,
+			},
+		})
+	}
+	asset := simAsset{
+		ID: ss.assetID, Name: strings.ToUpper(ss.currency), Address: fakeHex("asset", ss.currency, "", 40),
+		ChainID: s.cfg.ChainID, Currency: ss.currency, Symbol: strings.ToUpper(ss.currency),
+		Decimals: s.cfg.Decimals[ss.currency], CoingeckoID: coingecko[ss.currency], IsPublic: true,
+	}
+	asset.SuperToken.Address = fakeHex("super", ss.currency, "", 40)
+	asset.SuperToken.Symbol = "CX" + strings.ToUpper(ss.currency) + "x"
+	asset.SuperToken.Decimals = 18
+	o.Addresses = []simAddress{{
+		ID: ss.addressID, CreatedAt: created, UpdatedAt: created, CheckoutSessionID: ss.id,
+		Asset: asset, PaymentAddress: fakeHex("deposit", ss.id, "", 40),
+	}}
+	pi := simPaymentIntent{
+		ID: ss.intentID, CreatedAt: created, UpdatedAt: updated, OrganizationID: s.cfg.OrganizationID,
+		Amount: ss.total.String(), Currency: ss.currency, Status: ss.intentStatus,
+		PaymentMethodTypes: []string{"wallet"}, Transactions: []simTransaction{},
+	}
+	if len(ss.txs) > 0 {
+		r := ss.received.String()
+		pi.AmountReceived = &r
+	}
+	for _, tx := range ss.txs {
+		pi.Transactions = append(pi.Transactions, simTransaction{Hash: tx.Hash, Amount: tx.Amount.String(), ChainID: s.cfg.ChainID, CreatedAt: stamp(tx.CreatedAt)})
+	}
+	o.PaymentIntent = pi
+	return o
+}
+
+// fakeHex derives a stable 0x-prefixed hex string (an address or a hash).
+func fakeHex(kind, a, b string, n int) string {
+	sum := sha256.Sum256([]byte(kind + "|" + a + "|" + b))
+	h := hex.EncodeToString(sum[:])
+	for len(h) < n {
+		h += h
+	}
+	return "0x" + h[:n]
+}
+
+func newUUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// --- hosted page and controls ---
+
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Bitstream checkout (simulator)</title>
+<style>body{font-family:sans-serif;max-width:36em;margin:2em auto;line-height:1.5}
+button{margin:.2em;padding:.4em 1em}code{background:#eee;padding:0 .2em}</style></head>
+<body>
+<h1>Bitstream checkout <small>(simulator)</small></h1>
+<p><strong>{{.Name}}</strong></p>
+<p>Amount: <strong id="amount">{{.Amount}} {{.Symbol}}</strong> ({{.Units}} smallest units, {{.Decimals}} decimals)</p>
+<p>Send to <code>{{.Address}}</code> on chain {{.Chain}}.</p>
+<p>Status: <strong id="status">{{.Status}}</strong> / {{.PaymentStatus}}; received {{.Received}} {{.Symbol}}. Expires {{.ExpiresAt}}.</p>
+{{if .Open}}<form method="post">
+<button name="action" value="exact">Pay exact</button>
+<button name="action" value="under">Underpay ({{.Under}}%)</button>
+<button name="action" value="over">Overpay ({{.Over}}%)</button>
+<button name="action" value="expire">Let it expire</button>
+<button name="action" value="cancel">Cancel</button>
+</form>{{else}}<p><a href="{{.SuccessURL}}">Back to the shop</a></p>{{end}}
+</body></html>
+`))
+
+func (s *Simulator) handlePage(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	ss, ok := s.sessions[r.PathValue("id")]
+	var data map[string]any
+	if ok {
+		s.refresh(ss)
+		dec := s.cfg.Decimals[ss.currency]
+		p := ss.snapshot()
+		data = map[string]any{
+			"Name": p.Name, "Amount": FromUnits(ss.total, dec).String(), "Units": ss.total.String(),
+			"Decimals": dec, "Symbol": strings.ToUpper(ss.currency), "Address": fakeHex("deposit", ss.id, "", 40),
+			"Chain": s.cfg.ChainID, "Status": ss.status, "PaymentStatus": ss.paymentStatus,
+			"Received": FromUnits(ss.received, dec).String(), "ExpiresAt": stamp(ss.expiresAt),
+			"Open": ss.status == "open" && ss.intentStatus != "canceled", "Under": s.cfg.UnderpayPercent, "Over": s.cfg.OverpayPercent,
+			"SuccessURL": ss.successURL,
+		}
+	}
+	s.mu.Unlock()
+	if !ok {
+		http.Error(w, "checkout session not found", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	pageTmpl.Execute(w, data)
+}
+
+func (s *Simulator) handlePageAction(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	action := r.FormValue("action")
+	if err := s.act(id, action); err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, ErrSimUnknown) {
+			code = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	p, _ := s.Payment(id)
+	target := r.URL.Path
+	switch action {
+	case "exact", "under", "over":
+		target = p.SuccessURL
+	case "cancel":
+		if p.CancelURL != "" {
+			target = p.CancelURL
+		}
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+func (s *Simulator) act(id, action string) error {
+	switch action {
+	case "exact", "":
+		return s.PayExact(id)
+	case "under":
+		return s.Underpay(id)
+	case "over":
+		return s.Overpay(id)
+	case "expire":
+		return s.Expire(id)
+	case "cancel":
+		return s.Cancel(id)
+	}
+	return fmt.Errorf("unknown action %q", action)
+}
+
+func (s *Simulator) handleSimGet(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	ss, ok := s.sessions[r.PathValue("id")]
+	var obj *simObject
+	if ok {
+		s.refresh(ss)
+		obj = s.object(ss)
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown session"})
+		return
+	}
+	writeJSON(w, http.StatusOK, obj)
+}
+
+// handleSimAction serves POST /_sim/{id}/pay?mode=exact|under|over (or
+// amount=<units>), /_sim/{id}/expire and /_sim/{id}/cancel.
+func (s *Simulator) handleSimAction(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var err error
+	switch action := r.PathValue("action"); action {
+	case "pay":
+		if a := r.URL.Query().Get("amount"); a != "" {
+			n, perr := parseUnits(a)
+			if perr != nil {
+				err = perr
+			} else {
+				err = s.Pay(id, n)
+			}
+		} else if mode := r.URL.Query().Get("mode"); mode == "" || mode == "exact" || mode == "under" || mode == "over" {
+			err = s.act(id, mode)
+		} else {
+			err = fmt.Errorf("unknown mode %q", mode)
+		}
+	case "expire", "cancel":
+		err = s.act(id, action)
+	default:
+		err = fmt.Errorf("unknown action %q", action)
+	}
+	if err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, ErrSimUnknown) {
+			code = http.StatusNotFound
+		}
+		writeJSON(w, code, map[string]string{"error": err.Error()})
+		return
+	}
+	s.handleSimGet(w, r)
+}
