@@ -1,0 +1,418 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/wcbridge/wcbridge/bridge"
+)
+
+// paymentCols is the column list every payment read selects, in scanPayment's order.
+const paymentCols = `id, order_id, gateway, gateway_id, reference, status,
+	amount, currency, received, received_currency,
+	gateway_amount, gateway_currency, gateway_received, gateway_received_currency,
+	tx_ref, pay_url, expires_at, created_at, updated_at,
+	applied_status, next_check_at, checks, last_error`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanPayment(r scanner) (*bridge.Payment, error) {
+	var (
+		p                 bridge.Payment
+		gatewayID         sql.NullString
+		status, applied   string
+		expires           sql.NullTime
+		created, updated  time.Time
+		next              time.Time
+		amount, received  decimal.Decimal
+		gAmount, gReceive decimal.Decimal
+	)
+	err := r.Scan(&p.ID, &p.OrderID, &p.Gateway, &gatewayID, &p.Reference, &status,
+		&amount, &p.Amount.Currency, &received, &p.Received.Currency,
+		&gAmount, &p.GatewayAmount.Currency, &gReceive, &p.GatewayReceived.Currency,
+		&p.TxRef, &p.PayURL, &expires, &created, &updated,
+		&applied, &next, &p.Checks, &p.LastError)
+	if err != nil {
+		return nil, err
+	}
+	p.GatewayID = gatewayID.String
+	p.Status, p.AppliedStatus = bridge.PaymentStatus(status), bridge.PaymentStatus(applied)
+	p.Amount.Amount, p.Received.Amount = amount, received
+	p.GatewayAmount.Amount, p.GatewayReceived.Amount = gAmount, gReceive
+	if expires.Valid {
+		p.ExpiresAt = expires.Time.UTC()
+	}
+	p.CreatedAt, p.UpdatedAt, p.NextCheckAt = created.UTC(), updated.UTC(), next.UTC()
+	return &p, nil
+}
+
+// knownStatus reports whether s is one of the core's payment statuses.
+func knownStatus(s bridge.PaymentStatus) bool {
+	switch s {
+	case bridge.PaymentCreating, bridge.PaymentPending, bridge.PaymentUnderpaid, bridge.PaymentPaid,
+		bridge.PaymentOverpaid, bridge.PaymentExpired, bridge.PaymentCancelled, bridge.PaymentFailed:
+		return true
+	}
+	return false
+}
+
+// maxAmount is the first value DECIMAL(36,18) cannot hold.
+var maxAmount = decimal.New(1, 18)
+
+// checkMoney refuses an amount the column would round or reject, so money is
+// never changed silently on its way into the database.
+func checkMoney(field string, m bridge.Money) error {
+	if m.Amount.Abs().Cmp(maxAmount) >= 0 || !m.Amount.Equal(m.Amount.Truncate(18)) {
+		return bridge.Errorf(bridge.EINVALID, "%s %s does not fit 18 integer and 18 fractional digits", field, m.Amount)
+	}
+	if len(m.Currency) > 16 {
+		return bridge.Errorf(bridge.EINVALID, "%s currency longer than 16 characters", field)
+	}
+	return nil
+}
+
+func checkPayment(p *bridge.Payment) error {
+	if !knownStatus(p.Status) {
+		return bridge.Errorf(bridge.EINVALID, "unknown payment status %q", p.Status)
+	}
+	if p.AppliedStatus != "" && !knownStatus(p.AppliedStatus) {
+		return bridge.Errorf(bridge.EINVALID, "unknown applied status %q", p.AppliedStatus)
+	}
+	if p.Gateway == "" || len(p.Gateway) > 32 {
+		return bridge.Errorf(bridge.EINVALID, "gateway name must have 1 to 32 characters")
+	}
+	if p.Reference == "" || len(p.Reference) > 64 {
+		return bridge.Errorf(bridge.EINVALID, "payment reference must have 1 to 64 characters")
+	}
+	if len(p.GatewayID) > 191 {
+		return bridge.Errorf(bridge.EINVALID, "gateway payment id longer than 191 characters")
+	}
+	if len(p.PayURL) > 1024 {
+		return bridge.Errorf(bridge.EINVALID, "pay url longer than 1024 characters")
+	}
+	for _, f := range []struct {
+		name string
+		m    bridge.Money
+	}{{"amount", p.Amount}, {"received", p.Received}, {"gateway amount", p.GatewayAmount}, {"gateway received", p.GatewayReceived}} {
+		if err := checkMoney(f.name, f.m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// liveSlot is the live_order_id value for p: its order id while the status
+// holds the order's single live slot, else NULL.
+func liveSlot(p *bridge.Payment) sql.NullInt64 {
+	if p.Status.Live() {
+		return sql.NullInt64{Int64: p.OrderID, Valid: true}
+	}
+	return sql.NullInt64{}
+}
+
+// due reports whether the reconciler still has work on p. A failed payment
+// never reached the customer, so it has nothing to apply (bridge.Payment.ApplyDue).
+func due(p *bridge.Payment) bool { return !p.Status.Final() || p.ApplyDue() }
+
+// nullString maps "" to NULL, so payments without a gateway id yet do not
+// collide in the (gateway, gateway_id) unique index.
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// CreatePayment inserts p, taking its order's live slot. If another live
+// payment holds the slot it returns that payment and bridge.ErrLivePayment.
+// Zero CreatedAt and NextCheckAt mean now.
+func (s *Store) CreatePayment(ctx context.Context, p *bridge.Payment) (*bridge.Payment, error) {
+	if p.Status != bridge.PaymentCreating && p.Status != bridge.PaymentPending {
+		return nil, bridge.Errorf(bridge.EINVALID, "a new payment must be creating or pending, not %q", p.Status)
+	}
+	if err := checkPayment(p); err != nil {
+		return nil, fmt.Errorf("create payment: %w", err)
+	}
+	now := s.nowUTC()
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = now
+	}
+	if p.NextCheckAt.IsZero() {
+		p.NextCheckAt = now
+	}
+	p.CreatedAt, p.UpdatedAt, p.NextCheckAt = stamp(p.CreatedAt), now, stamp(p.NextCheckAt)
+	if !p.ExpiresAt.IsZero() {
+		p.ExpiresAt = stamp(p.ExpiresAt)
+	}
+	// The slot may be freed between a refused insert and the look-up of its
+	// holder; a few rounds settle that race.
+	for range 3 {
+		res, err := s.db.ExecContext(ctx, "INSERT INTO "+s.payments+` (order_id, gateway, gateway_id, reference, status,
+	amount, currency, received, received_currency,
+	gateway_amount, gateway_currency, gateway_received, gateway_received_currency,
+	tx_ref, pay_url, expires_at, created_at, updated_at,
+	applied_status, next_check_at, due, checks, last_error, live_order_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.OrderID, p.Gateway, nullString(p.GatewayID), p.Reference, string(p.Status),
+			p.Amount.Amount, p.Amount.Currency, p.Received.Amount, p.Received.Currency,
+			p.GatewayAmount.Amount, p.GatewayAmount.Currency, p.GatewayReceived.Amount, p.GatewayReceived.Currency,
+			clip(p.TxRef, 191), p.PayURL, nullTime(p.ExpiresAt), p.CreatedAt, p.UpdatedAt,
+			string(p.AppliedStatus), p.NextCheckAt, due(p), p.Checks, clip(p.LastError, 1024), liveSlot(p))
+		if err == nil {
+			id, err := res.LastInsertId()
+			if err != nil {
+				return nil, fmt.Errorf("create payment: %w", err)
+			}
+			p.ID = id
+			return p, nil
+		}
+		if !isDup(err) {
+			return nil, fmt.Errorf("create payment: %w", dbError(err))
+		}
+		live, lerr := s.livePayment(ctx, p.OrderID)
+		if lerr == nil {
+			return live, bridge.ErrLivePayment
+		} else if !errors.Is(lerr, bridge.ErrPaymentNotFound) {
+			return nil, fmt.Errorf("create payment: %w", lerr)
+		}
+		// No live holder: the duplicate is the reference or the gateway id,
+		// unless the holder just left the slot; then the next round says.
+		if taken, terr := s.paymentExists(ctx, p); terr != nil {
+			return nil, fmt.Errorf("create payment: %w", terr)
+		} else if taken {
+			return nil, fmt.Errorf("create payment: reference or gateway id in use: %w", dbError(err))
+		}
+	}
+	return nil, fmt.Errorf("create payment: live slot of order %d: %w", p.OrderID, bridge.ErrUnavailable)
+}
+
+// paymentExists reports whether p's reference or gateway id is already used.
+func (s *Store) paymentExists(ctx context.Context, p *bridge.Payment) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+s.payments+
+		" WHERE reference = ? OR (gateway = ? AND gateway_id = ?)", p.Reference, p.Gateway, nullString(p.GatewayID)).Scan(&n)
+	return n > 0, dbError(err)
+}
+
+func (s *Store) livePayment(ctx context.Context, orderID int64) (*bridge.Payment, error) {
+	return s.onePayment(ctx, "live_order_id = ?", orderID)
+}
+
+func (s *Store) onePayment(ctx context.Context, where string, args ...any) (*bridge.Payment, error) {
+	p, err := scanPayment(s.db.QueryRowContext(ctx, "SELECT "+paymentCols+" FROM "+s.payments+" WHERE "+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bridge.ErrPaymentNotFound
+	}
+	return p, dbError(err)
+}
+
+// Payment reads one payment by id.
+func (s *Store) Payment(ctx context.Context, id int64) (*bridge.Payment, error) {
+	p, err := s.onePayment(ctx, "id = ?", id)
+	if err != nil {
+		return nil, fmt.Errorf("payment %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// PaymentByGatewayID finds a payment by the gateway's id for it.
+func (s *Store) PaymentByGatewayID(ctx context.Context, gateway, gatewayID string) (*bridge.Payment, error) {
+	if gatewayID == "" {
+		return nil, fmt.Errorf("payment by gateway id: %w", bridge.ErrPaymentNotFound)
+	}
+	p, err := s.onePayment(ctx, "gateway = ? AND gateway_id = ?", gateway, gatewayID)
+	if err != nil {
+		return nil, fmt.Errorf("payment by gateway id: %w", err)
+	}
+	return p, nil
+}
+
+// PaymentByReference finds a payment by our reference.
+func (s *Store) PaymentByReference(ctx context.Context, reference string) (*bridge.Payment, error) {
+	p, err := s.onePayment(ctx, "reference = ?", reference)
+	if err != nil {
+		return nil, fmt.Errorf("payment by reference: %w", err)
+	}
+	return p, nil
+}
+
+// OrderPayments lists an order's payments, newest first.
+func (s *Store) OrderPayments(ctx context.Context, orderID int64) ([]*bridge.Payment, error) {
+	ps, err := s.queryPayments(ctx, "SELECT "+paymentCols+" FROM "+s.payments+" WHERE order_id = ? ORDER BY id DESC", orderID)
+	if err != nil {
+		return nil, fmt.Errorf("order %d payments: %w", orderID, err)
+	}
+	return ps, nil
+}
+
+func (s *Store) queryPayments(ctx context.Context, query string, args ...any) ([]*bridge.Payment, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer rows.Close()
+	var ps []*bridge.Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, dbError(rows.Err())
+}
+
+// UpdatePayment reads payment id under a row lock, lets fn change a copy and
+// writes it back with fn's notification, all in one transaction. Concurrent
+// updates of one payment run one after the other, each seeing the last one's
+// result. ID, OrderID and CreatedAt cannot be changed.
+func (s *Store) UpdatePayment(ctx context.Context, id int64, fn func(p *bridge.Payment) (*bridge.Notification, error)) (*bridge.Payment, error) {
+	for attempt := 0; ; attempt++ {
+		p, err := s.updatePayment(ctx, id, fn)
+		// A deadlock rolled everything back, fn's effects included, so the
+		// whole round may run again.
+		if isDeadlock(err) && attempt < 2 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("update payment %d: %w", id, dbError(err))
+		}
+		return p, nil
+	}
+}
+
+func (s *Store) updatePayment(ctx context.Context, id int64, fn func(p *bridge.Payment) (*bridge.Notification, error)) (*bridge.Payment, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rollback(tx)
+	old, err := scanPayment(tx.QueryRowContext(ctx, "SELECT "+paymentCols+" FROM "+s.payments+" WHERE id = ? FOR UPDATE", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, bridge.ErrPaymentNotFound
+	} else if err != nil {
+		return nil, err
+	}
+	p := *old
+	notify, err := fn(&p)
+	if err != nil {
+		return nil, err
+	}
+	p.ID, p.OrderID, p.CreatedAt = old.ID, old.OrderID, old.CreatedAt
+	if p.Status != old.Status && !old.Status.CanMove(p.Status) {
+		return nil, fmt.Errorf("%s to %s: %w", old.Status, p.Status, bridge.ErrPaymentStatus)
+	}
+	if err := checkPayment(&p); err != nil {
+		return nil, err
+	}
+	p.UpdatedAt = s.nowUTC()
+	p.NextCheckAt = stamp(p.NextCheckAt)
+	if !p.ExpiresAt.IsZero() {
+		p.ExpiresAt = stamp(p.ExpiresAt)
+	}
+
+	live := liveSlot(&p)
+	err = s.writePayment(ctx, tx, &p, live)
+	if isDup(err) && live.Valid && !old.Status.Live() {
+		// An expired or cancelled payment got a late partial payment while a
+		// newer attempt holds the order's live slot. The money must be
+		// recorded; the newer attempt keeps the slot.
+		s.log.Warn("payment became live while another holds the order's slot",
+			"payment_id", p.ID, "order_id", p.OrderID, "status", p.Status)
+		err = s.writePayment(ctx, tx, &p, sql.NullInt64{})
+	}
+	if err != nil {
+		return nil, err
+	}
+	if notify != nil {
+		if notify.OrderID == 0 {
+			notify.OrderID = p.OrderID
+		}
+		if err := s.enqueue(ctx, tx, notify); err != nil {
+			return nil, fmt.Errorf("queue notification: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (s *Store) writePayment(ctx context.Context, tx *sql.Tx, p *bridge.Payment, live sql.NullInt64) error {
+	_, err := tx.ExecContext(ctx, "UPDATE "+s.payments+` SET gateway = ?, gateway_id = ?, reference = ?, status = ?,
+	amount = ?, currency = ?, received = ?, received_currency = ?,
+	gateway_amount = ?, gateway_currency = ?, gateway_received = ?, gateway_received_currency = ?,
+	tx_ref = ?, pay_url = ?, expires_at = ?, updated_at = ?,
+	applied_status = ?, next_check_at = ?, due = ?, checks = ?, last_error = ?, live_order_id = ?
+WHERE id = ?`,
+		p.Gateway, nullString(p.GatewayID), p.Reference, string(p.Status),
+		p.Amount.Amount, p.Amount.Currency, p.Received.Amount, p.Received.Currency,
+		p.GatewayAmount.Amount, p.GatewayAmount.Currency, p.GatewayReceived.Amount, p.GatewayReceived.Currency,
+		clip(p.TxRef, 191), p.PayURL, nullTime(p.ExpiresAt), p.UpdatedAt,
+		string(p.AppliedStatus), p.NextCheckAt, due(p), p.Checks, clip(p.LastError, 1024), live,
+		p.ID)
+	return err
+}
+
+// defaultLimit bounds a claim whose caller gave no limit.
+const defaultLimit = 100
+
+// ClaimDue leases up to f.Limit payments the reconciler has work on (not
+// final, or an application to the order outstanding) whose NextCheckAt is at
+// or before f.DueAt (now when zero), oldest first, for lease. A lease is
+// taken by one conditional UPDATE, so concurrent claimers get disjoint sets;
+// an expired lease can be claimed again.
+func (s *Store) ClaimDue(ctx context.Context, owner string, f bridge.PaymentFilter, lease time.Duration) ([]*bridge.Payment, error) {
+	if owner == "" || len(owner) > 64 {
+		return nil, bridge.Errorf(bridge.EINVALID, "lease owner must have 1 to 64 characters")
+	}
+	now := s.nowUTC()
+	dueAt := now
+	if !f.DueAt.IsZero() {
+		dueAt = stamp(f.DueAt)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	until := stamp(now.Add(lease))
+	where := "due = 1 AND next_check_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
+	args := []any{owner, until, dueAt, now}
+	if f.Gateway != "" {
+		where += " AND gateway = ?"
+		args = append(args, f.Gateway)
+	}
+	args = append(args, limit)
+	if err := s.claim(ctx, "UPDATE "+s.payments+" SET lease_owner = ?, lease_until = ? WHERE "+where+" ORDER BY next_check_at, id LIMIT ?", args...); err != nil {
+		return nil, fmt.Errorf("claim due payments: %w", err)
+	}
+	// The exact lease end tells this claim's rows from ones the owner still
+	// holds from an earlier claim.
+	ps, err := s.queryPayments(ctx, "SELECT "+paymentCols+" FROM "+s.payments+
+		" WHERE lease_owner = ? AND lease_until = ? ORDER BY next_check_at, id", owner, until)
+	if err != nil {
+		return nil, fmt.Errorf("claim due payments: %w", err)
+	}
+	return ps, nil
+}
+
+// claim runs a leasing UPDATE, retrying when the server picked it as a
+// deadlock victim (nothing was changed then).
+func (s *Store) claim(ctx context.Context, query string, args ...any) error {
+	for attempt := 0; ; attempt++ {
+		_, err := s.db.ExecContext(ctx, query, args...)
+		if isDeadlock(err) && attempt < 2 {
+			continue
+		}
+		return dbError(err)
+	}
+}
+
+// ReleaseLease gives up owner's lease on payment id early, so another
+// replica may take it at once; a lease owner no longer holds is left alone.
+func (s *Store) ReleaseLease(ctx context.Context, owner string, id int64) error {
+	_, err := s.db.ExecContext(ctx, "UPDATE "+s.payments+" SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?", id, owner)
+	if err != nil {
+		return fmt.Errorf("release payment %d: %w", id, dbError(err))
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+// Package store owns wcbridge's own tables in the WordPress database
+// (payments, callbacks, the outbox to WordPress and pushed settings) and their
+// embedded migrations. Every table name carries the WordPress table prefix and
+// "wcbridge_"; WooCommerce's own tables belong to package woo.
+//
+// All methods are safe for several sidecar replicas sharing one database:
+// uniqueness is enforced by indexes, work is handed out by leases taken with
+// one conditional UPDATE, and payment changes run under a row lock.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/wcbridge/wcbridge/bridge"
+)
+
+// Store implements the core's storage interfaces on MySQL/MariaDB.
+type Store struct {
+	db     *sql.DB
+	prefix string
+	now    func() time.Time
+	log    *slog.Logger
+
+	// Quoted table names, built once from the validated prefix.
+	migrations, payments, callbacks, outbox, settings string
+}
+
+var (
+	_ bridge.Payments  = (*Store)(nil)
+	_ bridge.Callbacks = (*Store)(nil)
+	_ bridge.Outbox    = (*Store)(nil)
+)
+
+// Options configures a Store.
+type Options struct {
+	Now    func() time.Time // clock; time.Now when nil
+	Logger *slog.Logger     // discarded when nil
+}
+
+// validPrefix is what WordPress itself accepts for $table_prefix; the prefix
+// is spliced into SQL as an identifier, so nothing else may pass.
+var validPrefix = regexp.MustCompile(`^[A-Za-z0-9_]{1,40}$`)
+
+// Open returns a Store on db for the WordPress table prefix (e.g. "wp_").
+// The DSN must have parseTime=true; times are stored and read as UTC.
+func Open(db *sql.DB, prefix string, o Options) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("open store: nil db")
+	}
+	if !validPrefix.MatchString(prefix) {
+		return nil, bridge.Errorf(bridge.EINVALID, "table prefix must match %s", validPrefix)
+	}
+	s := &Store{db: db, prefix: prefix, now: o.Now, log: o.Logger}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.migrations = s.table("migrations")
+	s.payments = s.table("payments")
+	s.callbacks = s.table("callbacks")
+	s.outbox = s.table("outbox")
+	s.settings = s.table("settings")
+	return s, nil
+}
+
+func (s *Store) table(name string) string { return "`" + s.prefix + "wcbridge_" + name + "`" }
+
+// Prefix returns the WordPress table prefix the store was opened with.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", dbError(err))
+	}
+	return nil
+}
+
+// stamp returns t in UTC at the microsecond precision of DATETIME(6), so
+// what is written reads back equal (MariaDB truncates, MySQL rounds).
+func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// nowUTC is the store's clock at column precision.
+func (s *Store) nowUTC() time.Time { return stamp(s.now()) }
+
+// nullTime maps the zero time to NULL.
+func nullTime(t time.Time) sql.NullTime {
+	if t.IsZero() {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: stamp(t), Valid: true}
+}
+
+// timePtr reads a nullable column into a *time.Time in UTC.
+func timePtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+// clip cuts s to at most n runes so a long text fits its VARCHAR(n) column
+// under strict SQL mode instead of failing the whole write.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n])
+}
+
+// MySQL server error numbers the store reacts to.
+const (
+	errDupEntry        = 1062
+	errLockWaitTimeout = 1205
+	errDeadlock        = 1213
+	errTooManyConns    = 1040
+	errServerShutdown  = 1053
+	errReadOnly        = 1290
+)
+
+// errConflict is the generic conflict for a duplicate key the caller did not
+// anticipate (e.g. a reused reference).
+var errConflict = &bridge.Error{Code: bridge.ECONFLICT, Message: "already exists"}
+
+// dbError turns driver errors into core sentinels: a duplicate key into a
+// conflict, a lost connection, a lock timeout or a deadlock into
+// ErrUnavailable (retry later). The driver's text stays in the chain for
+// logs; bridge.ErrorMessage never shows it to callers.
+func dbError(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case errDupEntry:
+			return &bridge.Error{Code: errConflict.Code, Message: errConflict.Message, Err: err}
+		case errLockWaitTimeout, errDeadlock, errTooManyConns, errServerShutdown, errReadOnly:
+			return unavailable(err)
+		}
+		return err
+	}
+	var ne net.Error
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, sql.ErrConnDone) || errors.As(err, &ne) {
+		return unavailable(err)
+	}
+	return err
+}
+
+func unavailable(err error) error {
+	return &bridge.Error{Code: bridge.ErrUnavailable.Code, Message: bridge.ErrUnavailable.Message, Err: err}
+}
+
+// isDup reports whether err is a duplicate-key error.
+func isDup(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == errDupEntry
+}
+
+// isDeadlock reports whether err is a deadlock the server resolved by
+// rolling our statement back; retrying it is safe.
+func isDeadlock(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == errDeadlock
+}
+
+// rollback ends tx after a failure; its own error adds nothing.
+func rollback(tx *sql.Tx) { _ = tx.Rollback() }

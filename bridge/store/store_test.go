@@ -1,0 +1,270 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/store"
+	"github.com/wcbridge/wcbridge/woo/wootest"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock {
+	return &clock{t: time.Date(2026, 3, 14, 9, 26, 53, 589793000, time.UTC)}
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// newStore opens a migrated store with prefix "wp_" on a fresh database.
+func newStore(t *testing.T) (*store.Store, *clock, *wootest.DB) {
+	t.Helper()
+	db := wootest.Open(t)
+	clk := newClock()
+	s, err := store.Open(db.DB, "wp_", store.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return s, clk, db
+}
+
+func tables(t *testing.T, db *sql.DB) []string {
+	t.Helper()
+	rows, err := db.Query("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func TestMigrateTwice(t *testing.T) {
+	ctx := context.Background()
+	db := wootest.Open(t)
+	s, err := store.Open(db.DB, "wp_", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, err := s.Pending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 4 {
+		t.Fatalf("pending before migrate = %v, want 4 migrations", pending)
+	}
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(applied, ",") != strings.Join(pending, ",") {
+		t.Fatalf("applied %v, want %v", applied, pending)
+	}
+	again, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != 0 {
+		t.Fatalf("second migrate applied %v, want nothing", again)
+	}
+	if pending, err := s.Pending(ctx); err != nil || len(pending) != 0 {
+		t.Fatalf("pending after migrate = %v, %v; want none", pending, err)
+	}
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM wp_wcbridge_migrations").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Fatalf("migrations recorded = %d, want 4", n)
+	}
+	want := []string{"wp_wcbridge_callbacks", "wp_wcbridge_migrations", "wp_wcbridge_outbox", "wp_wcbridge_payments", "wp_wcbridge_settings"}
+	if got := tables(t, db.DB); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("tables = %v, want %v", got, want)
+	}
+}
+
+// A crash between a migration's DDL and its record must not break the next start.
+func TestMigrateAfterUnrecordedDDL(t *testing.T) {
+	ctx := context.Background()
+	s, _, db := newStore(t)
+	if _, err := db.Exec("DELETE FROM wp_wcbridge_migrations WHERE name = '0002_create_callbacks.sql'"); err != nil {
+		t.Fatal(err)
+	}
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != 1 || applied[0] != "0002_create_callbacks.sql" {
+		t.Fatalf("applied %v, want [0002_create_callbacks.sql]", applied)
+	}
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	wootest.RequireReal(t, "GET_LOCK serialising replicas")
+	ctx := context.Background()
+	db := wootest.Open(t)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		total []string
+		errs  []error
+	)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each replica has its own pool, like separate processes.
+			conn, err := sql.Open("mysql", db.DSN)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			s, err := store.Open(conn, "wp_", store.Options{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			applied, err := s.Migrate(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			total = append(total, applied...)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("concurrent migrate errors: %v", errs)
+	}
+	sort.Strings(total)
+	want := "0001_create_payments.sql,0002_create_callbacks.sql,0003_create_outbox.sql,0004_create_settings.sql"
+	if got := strings.Join(total, ","); got != want {
+		t.Fatalf("migrations applied across replicas = %s, want each once: %s", got, want)
+	}
+}
+
+func TestOpenPrefix(t *testing.T) {
+	db := wootest.Open(t)
+	for _, prefix := range []string{"", "wp-", "wp_`; DROP TABLE x; --", "wp_ ", "wp.", "wp_\x00", "ẃp_", strings.Repeat("a", 41), "wp_`"} {
+		_, err := store.Open(db.DB, prefix, store.Options{})
+		if bridge.ErrorCode(err) != bridge.EINVALID {
+			t.Errorf("Open(prefix %q) err = %v, want %s", prefix, err, bridge.EINVALID)
+		}
+	}
+	for _, prefix := range []string{"wp_", "W", strings.Repeat("a", 40), "shop_7_"} {
+		if _, err := store.Open(db.DB, prefix, store.Options{}); err != nil {
+			t.Errorf("Open(prefix %q) = %v, want ok", prefix, err)
+		}
+	}
+}
+
+func TestCustomPrefix(t *testing.T) {
+	ctx := context.Background()
+	db := wootest.Open(t)
+	s, err := store.Open(db.DB, "shop7_", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"shop7_wcbridge_callbacks", "shop7_wcbridge_migrations", "shop7_wcbridge_outbox", "shop7_wcbridge_payments", "shop7_wcbridge_settings"}
+	if got := tables(t, db.DB); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("tables = %v, want %v", got, want)
+	}
+	// A second prefix in the same database gets its own tables.
+	other, err := store.Open(db.DB, "wp_", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending, err := other.Pending(ctx); err != nil || len(pending) != 4 {
+		t.Fatalf("pending for wp_ = %v, %v; want 4", pending, err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	got, at, err := s.Settings(ctx)
+	if err != nil || len(got) != 0 || !at.IsZero() {
+		t.Fatalf("empty settings = %v, %v, %v", got, at, err)
+	}
+	if err := s.PutSettings(ctx, map[string]string{"title": "Pay with crypto", "tolerance": "0.5"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	if err := s.PutSettings(ctx, map[string]string{"tolerance": "1.25", "note": "ünïcode ✓"}); err != nil {
+		t.Fatal(err)
+	}
+	got, at, err = s.Settings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"title": "Pay with crypto", "tolerance": "1.25", "note": "ünïcode ✓"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("settings = %v, want %v", got, want)
+	}
+	if wantAt := clk.Now().Truncate(time.Microsecond); !at.Equal(wantAt) {
+		t.Fatalf("settings updated at %v, want %v", at, wantAt)
+	}
+	if err := s.PutSettings(ctx, map[string]string{"": "x"}); bridge.ErrorCode(err) != bridge.EINVALID {
+		t.Fatalf("empty name: err = %v, want invalid", err)
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("mysql", "root@tcp(127.0.0.1:1)/x?parseTime=true&timeout=1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := store.Open(db, "wp_", store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, bridge.ErrUnavailable) {
+		t.Fatalf("ping on a closed port = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Payment(ctx, 1); !errors.Is(err, bridge.ErrUnavailable) {
+		t.Fatalf("read on a closed port = %v, want ErrUnavailable", err)
+	}
+}
