@@ -1,0 +1,94 @@
+package bitstream
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/gateway"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want []string // substrings, one per expected error, in order
+	}{
+		{"defaults with key", Config{APIKey: "k"}, nil},
+		{"missing key", Config{}, []string{"gateways.bitstream.api_key: required"}},
+		{"everything wrong at once", Config{
+			BaseURL:     "ftp://x",
+			StatusPath:  "checkout/sessions",
+			Currency:    "doge",
+			Decimals:    map[string]int{"usdc": -1},
+			CurrencyMap: map[string]string{"usd": "usdc", "EUR": "eurc"},
+		}, []string{
+			"gateways.bitstream.api_key",
+			"gateways.bitstream.base_url",
+			"gateways.bitstream.status_path",
+			"gateways.bitstream.decimals: usdc: -1",
+			"gateways.bitstream.currency: token \"doge\"",
+			"gateways.bitstream.currency_map: EUR: token \"eurc\"",
+		}},
+		{"query in base url", Config{APIKey: "k", BaseURL: "https://api.example/api/v1?x=1"}, []string{"gateways.bitstream.base_url"}},
+		{"bad iso code", Config{APIKey: "k", CurrencyMap: map[string]string{"US1": "usdc"}}, []string{"gateways.bitstream.currency_map: \"US1\""}},
+		{"custom token with decimals", Config{APIKey: "k", Currency: "eurc", Decimals: map[string]int{"eurc": 6}, CurrencyMap: map[string]string{"EUR": ""}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := tt.cfg.Validate()
+			if len(errs) != len(tt.want) {
+				t.Fatalf("Validate() = %v, want %d errors %v", errs, len(tt.want), tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(errs[i].Error(), w) {
+					t.Errorf("error %d = %q, want it to contain %q", i, errs[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	d := Config{APIKey: "k", Currency: "USDT", Decimals: map[string]int{"USDC": 8}}.withDefaults()
+	if d.BaseURL != DefaultBaseURL || d.StatusPath != DefaultStatusPath {
+		t.Errorf("base %q path %q, want documented defaults", d.BaseURL, d.StatusPath)
+	}
+	if d.Currency != "usdt" || d.CurrencyMap["USD"] != "usdt" || len(d.CurrencyMap) != 1 {
+		t.Errorf("currency %q map %v, want usdt and {USD: usdt}", d.Currency, d.CurrencyMap)
+	}
+	if d.Decimals["usdc"] != 8 || d.Decimals["dai"] != 18 || d.Decimals["btc"] != 8 {
+		t.Errorf("decimals %v: want usdc overridden to 8, the rest default", d.Decimals)
+	}
+	if !boolOr(d.SendCancelURL, true) || !boolOr(d.SendClientReference, true) || !boolOr(d.CheckAssetDecimals, true) {
+		t.Error("send_cancel_url, send_client_reference and check_asset_decimals must default to true")
+	}
+}
+
+func TestNewRefusesInvalidConfig(t *testing.T) {
+	_, err := New(Config{BaseURL: "nope"}, gateway.Options{})
+	if err == nil || !strings.Contains(err.Error(), "api_key") || !strings.Contains(err.Error(), "base_url") {
+		t.Fatalf("New() error = %v, want api_key and base_url named", err)
+	}
+}
+
+func TestCapabilities(t *testing.T) {
+	c, err := New(Config{APIKey: "k", CurrencyMap: map[string]string{"USD": "usdc", "EUR": "usdc"}}, gateway.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Capabilities()
+	if got.Callbacks || got.BatchSize != 0 || strings.Join(got.Currencies, ",") != "EUR,USD" {
+		t.Fatalf("Capabilities() = %+v, want no callbacks, no batch, EUR,USD", got)
+	}
+	if c.Name() != "bitstream" {
+		t.Fatalf("Name() = %q", c.Name())
+	}
+	if _, ok := any(c).(bridge.BatchGateway); ok {
+		t.Fatal("client must not claim batch reads")
+	}
+	if !errors.Is(ErrNoCallbacks, bridge.ErrSignature) {
+		t.Fatal("ErrNoCallbacks must wrap bridge.ErrSignature")
+	}
+}
