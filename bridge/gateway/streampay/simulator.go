@@ -319,11 +319,12 @@ func (s *Simulator) payFraction(id, f string) error {
 	return s.Pay(id, usd)
 }
 
-// Pay records a transfer worth usd (added to earlier ones). Once the total
-// covers the asked amount the payment completes, even after expiry, and a
-// callback goes out; a shortfall keeps it pending (with a callback only
-// under CallbackOnUnderpay).
-func (s *Simulator) Pay(id string, usd decimal.Decimal) error {
+// Pay records a transfer worth amountUSD (added to earlier ones); without
+// an amount it pays what is still due. Once the total covers the asked
+// amount the payment completes, even after expiry, and a callback goes out;
+// a shortfall keeps it pending (with a callback only under
+// CallbackOnUnderpay).
+func (s *Simulator) Pay(id string, amountUSD ...decimal.Decimal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.payments[id]
@@ -332,6 +333,10 @@ func (s *Simulator) Pay(id string, usd decimal.Decimal) error {
 	}
 	if !p.ProcessedAt.IsZero() {
 		return fmt.Errorf("simulator: payment %q already completed", id)
+	}
+	usd := p.AmountUSD.Sub(p.ReceivedUSD)
+	if len(amountUSD) > 0 {
+		usd = amountUSD[0]
 	}
 	if !usd.IsPositive() {
 		return fmt.Errorf("simulator: amount must be positive")
