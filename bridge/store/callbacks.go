@@ -142,7 +142,7 @@ func (s *Store) ClaimCallbacks(ctx context.Context, owner string, limit int, lea
 		limit = defaultLimit
 	}
 	now := s.nowUTC()
-	until := stamp(now.Add(lease))
+	until := s.leaseUntil(now, lease)
 	err := s.claim(ctx, "UPDATE "+s.callbacks+` SET lease_owner = ?, lease_until = ?
 WHERE verified = 1 AND applied_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
 ORDER BY next_attempt_at, id LIMIT ?`, owner, until, now, now, limit)

@@ -84,7 +84,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, owner string, limit int,
 		limit = defaultLimit
 	}
 	now := s.nowUTC()
-	until := stamp(now.Add(lease))
+	until := s.leaseUntil(now, lease)
 	err := s.claim(ctx, "UPDATE "+s.outbox+` SET lease_owner = ?, lease_until = ?
 WHERE delivered_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
 ORDER BY id LIMIT ?`, owner, until, now, now, limit)

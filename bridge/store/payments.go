@@ -374,7 +374,7 @@ func (s *Store) ClaimDue(ctx context.Context, owner string, f bridge.PaymentFilt
 	if limit <= 0 {
 		limit = defaultLimit
 	}
-	until := stamp(now.Add(lease))
+	until := s.leaseUntil(now, lease)
 	where := "due = 1 AND next_check_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
 	args := []any{owner, until, dueAt, now}
 	if f.Gateway != "" {
@@ -385,8 +385,8 @@ func (s *Store) ClaimDue(ctx context.Context, owner string, f bridge.PaymentFilt
 	if err := s.claim(ctx, "UPDATE "+s.payments+" SET lease_owner = ?, lease_until = ? WHERE "+where+" ORDER BY next_check_at, id LIMIT ?", args...); err != nil {
 		return nil, fmt.Errorf("claim due payments: %w", err)
 	}
-	// The exact lease end tells this claim's rows from ones the owner still
-	// holds from an earlier claim.
+	// The lease end is unique to this claim (leaseUntil): it tells this
+	// claim's rows from ones the owner still holds from an earlier claim.
 	ps, err := s.queryPayments(ctx, "SELECT "+paymentCols+" FROM "+s.payments+
 		" WHERE lease_owner = ? AND lease_until = ? ORDER BY next_check_at, id", owner, until)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -33,6 +34,9 @@ type Store struct {
 
 	// Quoted table names, built once from the validated prefix.
 	migrations, payments, callbacks, outbox, settings string
+
+	leaseMu   sync.Mutex
+	lastLease time.Time // end of the last lease handed out, see leaseUntil
 }
 
 var (
@@ -94,6 +98,22 @@ func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // nowUTC is the store's clock at column precision.
 func (s *Store) nowUTC() time.Time { return stamp(s.now()) }
+
+// leaseUntil returns the end of a lease of d taken now. A claim finds its
+// rows again by (owner, lease end), so each claim of this Store gets a lease
+// end of its own, at least a microsecond after the previous one: with a
+// coarse or frozen clock, a second claim by the same owner would otherwise
+// also return the rows of the first.
+func (s *Store) leaseUntil(now time.Time, d time.Duration) time.Time {
+	until := stamp(now.Add(d))
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if !until.After(s.lastLease) {
+		until = s.lastLease.Add(time.Microsecond)
+	}
+	s.lastLease = until
+	return until
+}
 
 // nullTime maps the zero time to NULL.
 func nullTime(t time.Time) sql.NullTime {

@@ -268,3 +268,8 @@ func TestUnavailable(t *testing.T) {
 		t.Fatalf("read on a closed port = %v, want ErrUnavailable", err)
 	}
 }
+
+func requireReal(t *testing.T, why string) {
+	t.Helper()
+	wootest.RequireReal(t, why)
+}

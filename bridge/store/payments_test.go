@@ -1,0 +1,552 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/store"
+)
+
+func dec(t *testing.T, s string) decimal.Decimal {
+	t.Helper()
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+var refN int
+
+func newPayment(t *testing.T, orderID int64, status bridge.PaymentStatus) *bridge.Payment {
+	t.Helper()
+	refN++
+	return &bridge.Payment{
+		OrderID:   orderID,
+		Gateway:   "streampay",
+		Reference: fmt.Sprintf("wcb-%d-%d", orderID, refN),
+		Status:    status,
+		Amount:    bridge.Money{Amount: dec(t, "49.90"), Currency: "EUR"},
+		PayURL:    "https://pay.example/i/1",
+	}
+}
+
+func mustCreate(t *testing.T, s *store.Store, p *bridge.Payment) *bridge.Payment {
+	t.Helper()
+	got, err := s.CreatePayment(context.Background(), p)
+	if err != nil {
+		t.Fatalf("create payment for order %d: %v", p.OrderID, err)
+	}
+	return got
+}
+
+// samePayment compares every field a caller can see.
+func samePayment(t *testing.T, got, want *bridge.Payment) {
+	t.Helper()
+	money := func(name string, g, w bridge.Money) {
+		if !g.Amount.Equal(w.Amount) || g.Currency != w.Currency {
+			t.Errorf("%s = %s, want %s", name, g, w)
+		}
+	}
+	money("Amount", got.Amount, want.Amount)
+	money("Received", got.Received, want.Received)
+	money("GatewayAmount", got.GatewayAmount, want.GatewayAmount)
+	money("GatewayReceived", got.GatewayReceived, want.GatewayReceived)
+	type plain struct {
+		ID, OrderID                          int64
+		Gateway, GatewayID, Reference        string
+		Status, AppliedStatus                bridge.PaymentStatus
+		TxRef, PayURL, LastError             string
+		ExpiresAt, CreatedAt, UpdatedAt, Nxt time.Time
+		Checks                               int
+	}
+	pl := func(p *bridge.Payment) plain {
+		return plain{p.ID, p.OrderID, p.Gateway, p.GatewayID, p.Reference, p.Status, p.AppliedStatus,
+			p.TxRef, p.PayURL, p.LastError, p.ExpiresAt, p.CreatedAt, p.UpdatedAt, p.NextCheckAt, p.Checks}
+	}
+	if g, w := pl(got), pl(want); g != w {
+		t.Errorf("payment =\n%+v\nwant\n%+v", g, w)
+	}
+}
+
+func TestPaymentRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	p := newPayment(t, 101, bridge.PaymentPending)
+	p.GatewayID = "sp_9f8e7d"
+	p.Amount = bridge.Money{Amount: dec(t, "123456789012345678.123456789012345678"), Currency: "USD"}
+	p.GatewayAmount = bridge.Money{Amount: dec(t, "0.00012345"), Currency: "BTC"}
+	p.GatewayReceived = bridge.Money{Amount: dec(t, "0.000000000000000001"), Currency: "ETH"}
+	p.Received = bridge.Money{Amount: dec(t, "-0.5"), Currency: "USD"}
+	p.TxRef = "0xabc"
+	p.ExpiresAt = clk.Now().Add(30 * time.Minute)
+	p.NextCheckAt = clk.Now().Add(time.Minute)
+	p.LastError = "gateway slow"
+	p.Checks = 2
+	created := mustCreate(t, s, p)
+	if created.ID == 0 {
+		t.Fatal("created payment has no id")
+	}
+	want := *created
+	if !want.CreatedAt.Equal(clk.Now().Truncate(time.Microsecond)) || want.CreatedAt.Location() != time.UTC {
+		t.Fatalf("CreatedAt = %v, want the clock's now in UTC", want.CreatedAt)
+	}
+
+	byID, err := s.Payment(ctx, created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samePayment(t, byID, &want)
+	byGW, err := s.PaymentByGatewayID(ctx, "streampay", "sp_9f8e7d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	samePayment(t, byGW, &want)
+	byRef, err := s.PaymentByReference(ctx, p.Reference)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samePayment(t, byRef, &want)
+	if byRef.Amount.Amount.String() != "123456789012345678.123456789012345678" || byRef.GatewayAmount.Amount.String() != "0.00012345" {
+		t.Fatalf("decimals = %s, %s; want exact", byRef.Amount.Amount, byRef.GatewayAmount.Amount)
+	}
+
+	for name, err := range map[string]error{
+		"id":             errOnly(s.Payment(ctx, 999)),
+		"gateway id":     errOnly(s.PaymentByGatewayID(ctx, "cryptocloud", "sp_9f8e7d")),
+		"empty gw id":    errOnly(s.PaymentByGatewayID(ctx, "streampay", "")),
+		"reference":      errOnly(s.PaymentByReference(ctx, "nope")),
+		"update missing": errOnly(s.UpdatePayment(ctx, 999, func(*bridge.Payment) (*bridge.Notification, error) { return nil, nil })),
+	} {
+		if !errors.Is(err, bridge.ErrPaymentNotFound) {
+			t.Errorf("unknown %s: err = %v, want ErrPaymentNotFound", name, err)
+		}
+	}
+}
+
+func errOnly[T any](_ T, err error) error { return err }
+
+func TestDecimalsExact(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	for i, v := range []string{"0.00000001", "21000000.12345678", "0.123456789012345678", "999999999999999999.999999999999999999", "-1.000000000000000001", "0"} {
+		p := newPayment(t, int64(200+i), bridge.PaymentPending)
+		p.Amount = bridge.Money{Amount: dec(t, v), Currency: "BTC"}
+		created := mustCreate(t, s, p)
+		got, err := s.Payment(ctx, created.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Amount.Amount.Equal(dec(t, v)) || got.Amount.Amount.String() != dec(t, v).String() {
+			t.Errorf("amount %s read back as %s", v, got.Amount.Amount)
+		}
+	}
+	for _, v := range []string{"0.0000000000000000001", "1000000000000000000"} {
+		p := newPayment(t, 300, bridge.PaymentPending)
+		p.Amount = bridge.Money{Amount: dec(t, v), Currency: "BTC"}
+		if _, err := s.CreatePayment(ctx, p); bridge.ErrorCode(err) != bridge.EINVALID {
+			t.Errorf("amount %s: err = %v, want invalid (never rounded silently)", v, err)
+		}
+	}
+}
+
+func TestCreatePaymentValidation(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	for name, mod := range map[string]func(p *bridge.Payment){
+		"status paid":     func(p *bridge.Payment) { p.Status = bridge.PaymentPaid },
+		"status unknown":  func(p *bridge.Payment) { p.Status = "weird" },
+		"no gateway":      func(p *bridge.Payment) { p.Gateway = "" },
+		"no reference":    func(p *bridge.Payment) { p.Reference = "" },
+		"long currency":   func(p *bridge.Payment) { p.Amount.Currency = "ABCDEFGHIJKLMNOPQ" },
+		"applied unknown": func(p *bridge.Payment) { p.AppliedStatus = "x" },
+	} {
+		p := newPayment(t, 1, bridge.PaymentPending)
+		mod(p)
+		if _, err := s.CreatePayment(ctx, p); bridge.ErrorCode(err) != bridge.EINVALID {
+			t.Errorf("%s: err = %v, want invalid", name, err)
+		}
+	}
+	// A reused reference or gateway id is a conflict, not a live payment.
+	first := mustCreate(t, s, newPayment(t, 2, bridge.PaymentPending))
+	if _, err := s.UpdatePayment(ctx, first.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+		p.Status = bridge.PaymentExpired
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	again := newPayment(t, 3, bridge.PaymentPending)
+	again.Reference = first.Reference
+	_, err := s.CreatePayment(ctx, again)
+	if bridge.ErrorCode(err) != bridge.ECONFLICT || errors.Is(err, bridge.ErrLivePayment) {
+		t.Fatalf("reused reference: err = %v, want a conflict that is not ErrLivePayment", err)
+	}
+	// Payments still creating have no gateway id and do not collide.
+	mustCreate(t, s, newPayment(t, 4, bridge.PaymentCreating))
+	mustCreate(t, s, newPayment(t, 5, bridge.PaymentCreating))
+}
+
+func TestOneLivePaymentPerOrder(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	for i, end := range []bridge.PaymentStatus{bridge.PaymentExpired, bridge.PaymentFailed, bridge.PaymentCancelled, bridge.PaymentPaid} {
+		t.Run(string(end), func(t *testing.T) {
+			orderID := int64(900 + i)
+			first := mustCreate(t, s, newPayment(t, orderID, bridge.PaymentCreating))
+
+			second := newPayment(t, orderID, bridge.PaymentPending)
+			got, err := s.CreatePayment(ctx, second)
+			if !errors.Is(err, bridge.ErrLivePayment) {
+				t.Fatalf("second live payment: err = %v, want ErrLivePayment", err)
+			}
+			if got == nil || got.ID != first.ID {
+				t.Fatalf("second live payment returned %+v, want the first (id %d)", got, first.ID)
+			}
+			if ps, _ := s.OrderPayments(ctx, orderID); len(ps) != 1 {
+				t.Fatalf("order has %d payments after a refused one, want 1", len(ps))
+			}
+
+			if _, err := s.UpdatePayment(ctx, first.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+				p.Status = end
+				return nil, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			third := mustCreate(t, s, newPayment(t, orderID, bridge.PaymentPending))
+			ps, err := s.OrderPayments(ctx, orderID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ps) != 2 || ps[0].ID != third.ID || ps[1].ID != first.ID {
+				t.Fatalf("order payments = %v, want [%d %d] newest first", ids(ps), third.ID, first.ID)
+			}
+		})
+	}
+}
+
+func TestLatePaymentWhileNewerAttemptLive(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	old := mustCreate(t, s, newPayment(t, 77, bridge.PaymentPending))
+	setStatus(t, s, old.ID, bridge.PaymentExpired)
+	newer := mustCreate(t, s, newPayment(t, 77, bridge.PaymentPending))
+	// A late partial payment on the expired attempt is recorded; the newer
+	// attempt keeps the order's live slot.
+	got, err := s.UpdatePayment(ctx, old.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+		p.Status = bridge.PaymentUnderpaid
+		p.Received = bridge.Money{Amount: dec(t, "10"), Currency: "EUR"}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != bridge.PaymentUnderpaid {
+		t.Fatalf("status = %s, want underpaid", got.Status)
+	}
+	live, err := s.CreatePayment(ctx, newPayment(t, 77, bridge.PaymentPending))
+	if !errors.Is(err, bridge.ErrLivePayment) || live.ID != newer.ID {
+		t.Fatalf("live payment = %v, %v; want the newer one (%d)", live, err, newer.ID)
+	}
+}
+
+func ids(ps []*bridge.Payment) []int64 {
+	out := make([]int64, len(ps))
+	for i, p := range ps {
+		out[i] = p.ID
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func setStatus(t *testing.T, s *store.Store, id int64, st bridge.PaymentStatus) {
+	t.Helper()
+	if _, err := s.UpdatePayment(context.Background(), id, func(p *bridge.Payment) (*bridge.Notification, error) {
+		p.Status = st
+		return nil, nil
+	}); err != nil {
+		t.Fatalf("set payment %d to %s: %v", id, st, err)
+	}
+}
+
+func TestUpdatePayment(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	p := mustCreate(t, s, newPayment(t, 500, bridge.PaymentCreating))
+	clk.Add(time.Second)
+
+	// Creating -> pending with the gateway's figures and a notification.
+	got, err := s.UpdatePayment(ctx, p.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+		p.Status = bridge.PaymentPending
+		p.GatewayID = "sp_500"
+		p.GatewayAmount = bridge.Money{Amount: dec(t, "52.123456789012345678"), Currency: "USDT"}
+		p.ID, p.OrderID = 9999, 9999 // ignored
+		return &bridge.Notification{EventID: "pay-500-pending", Payload: []byte(`{"status":"pending"}`)}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != p.ID || got.OrderID != 500 || !got.UpdatedAt.Equal(clk.Now().Truncate(time.Microsecond)) {
+		t.Fatalf("updated payment id %d order %d updated %v", got.ID, got.OrderID, got.UpdatedAt)
+	}
+	read, err := s.PaymentByGatewayID(ctx, "streampay", "sp_500")
+	if err != nil {
+		t.Fatal(err)
+	}
+	samePayment(t, read, got)
+	ns, err := s.ClaimNotifications(ctx, "w", 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ns) != 1 || ns[0].EventID != "pay-500-pending" || ns[0].OrderID != 500 || string(ns[0].Payload) != `{"status":"pending"}` {
+		t.Fatalf("outbox = %+v, want the pending notification for order 500", ns)
+	}
+
+	// Backwards moves are refused and write nothing.
+	for _, back := range []bridge.PaymentStatus{bridge.PaymentCreating, bridge.PaymentFailed} {
+		_, err := s.UpdatePayment(ctx, p.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+			p.Status = back
+			p.LastError = "should not be written"
+			return &bridge.Notification{EventID: "bad-" + string(back)}, nil
+		})
+		if !errors.Is(err, bridge.ErrPaymentStatus) {
+			t.Fatalf("pending -> %s: err = %v, want ErrPaymentStatus", back, err)
+		}
+	}
+	// fn's own error rolls everything back and is returned as is.
+	boom := errors.New("boom")
+	_, err = s.UpdatePayment(ctx, p.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+		p.Status = bridge.PaymentPaid
+		return &bridge.Notification{EventID: "never"}, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("fn error: err = %v, want boom", err)
+	}
+	read, _ = s.Payment(ctx, p.ID)
+	if read.Status != bridge.PaymentPending || read.LastError != "" {
+		t.Fatalf("after refused updates: status %s, last error %q; want pending and none", read.Status, read.LastError)
+	}
+	if n, _ := s.Backlog(ctx); n != 1 {
+		t.Fatalf("outbox backlog = %d after refused updates, want 1", n)
+	}
+
+	// Paid is terminal; a duplicate event id in the outbox is ignored.
+	clk.Add(time.Second)
+	got, err = s.UpdatePayment(ctx, p.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+		p.Status = bridge.PaymentPaid
+		p.TxRef = "0xfeed"
+		return &bridge.Notification{EventID: "pay-500-pending", Payload: []byte(`{}`)}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != bridge.PaymentPaid {
+		t.Fatalf("status = %s, want paid", got.Status)
+	}
+	if n, _ := s.Backlog(ctx); n != 1 {
+		t.Fatalf("backlog = %d after a duplicate event id, want 1", n)
+	}
+	if _, err := s.UpdatePayment(ctx, p.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+		p.Status = bridge.PaymentExpired
+		return nil, nil
+	}); !errors.Is(err, bridge.ErrPaymentStatus) {
+		t.Fatalf("paid -> expired: err = %v, want ErrPaymentStatus", err)
+	}
+}
+
+func TestUpdatePaymentConcurrent(t *testing.T) {
+	requireRealLocks(t)
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	p := mustCreate(t, s, newPayment(t, 600, bridge.PaymentPending))
+	// Every worker saw the payment pending when it started and tries the same
+	// transition the way the service does: only from a status that allows it.
+	// Each counts a check, so a lost update would show as fewer than 20.
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		changed int
+		errs    []error
+	)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var moved bool
+			_, err := s.UpdatePayment(ctx, p.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+				p.Checks++
+				if !p.Status.CanMove(bridge.PaymentPaid) {
+					return nil, nil
+				}
+				moved = true
+				p.Status = bridge.PaymentPaid
+				return &bridge.Notification{EventID: fmt.Sprintf("pay-%d-paid-%d", p.ID, p.Checks)}, nil
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			} else if moved {
+				changed++
+			}
+		}()
+	}
+	wg.Wait()
+	if changed != 1 || len(errs) > 0 {
+		t.Fatalf("status changed by %d workers, errors %v; want exactly one change and no errors", changed, errs)
+	}
+	got, _ := s.Payment(ctx, p.ID)
+	if got.Status != bridge.PaymentPaid || got.Checks != 20 {
+		t.Fatalf("payment status %s checks %d, want paid with all 20 checks counted", got.Status, got.Checks)
+	}
+	// A worker that blindly repeats a forward move from a stale view is
+	// refused by the store.
+	if _, err := s.UpdatePayment(ctx, p.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+		p.Status = bridge.PaymentUnderpaid
+		return nil, nil
+	}); !errors.Is(err, bridge.ErrPaymentStatus) {
+		t.Fatalf("paid -> underpaid: err = %v, want ErrPaymentStatus", err)
+	}
+	if n, _ := s.Backlog(ctx); n != 1 {
+		t.Fatalf("outbox has %d notifications, want 1", n)
+	}
+}
+
+func requireRealLocks(t *testing.T) {
+	t.Helper()
+	requireReal(t, "row locks between concurrent transactions")
+}
+
+func TestClaimDue(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	now := clk.Now()
+	mk := func(order int64, st bridge.PaymentStatus, next time.Duration, applied bridge.PaymentStatus, gw string) *bridge.Payment {
+		p := newPayment(t, order, bridge.PaymentCreating)
+		p.Gateway = gw
+		p.NextCheckAt = now.Add(next)
+		p = mustCreate(t, s, p)
+		{
+			if _, err := s.UpdatePayment(ctx, p.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+				p.Status, p.AppliedStatus = st, applied
+				return nil, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	older := mk(1, bridge.PaymentPending, -2*time.Minute, "", "streampay")
+	old := mk(2, bridge.PaymentExpired, -time.Minute, bridge.PaymentExpired, "streampay")
+	applyDue := mk(3, bridge.PaymentPaid, -30*time.Second, bridge.PaymentPending, "streampay")
+	mk(4, bridge.PaymentPaid, -time.Hour, bridge.PaymentPaid, "streampay") // final and applied
+	mk(5, bridge.PaymentFailed, -time.Hour, "", "streampay")               // failed never reached the order
+	mk(6, bridge.PaymentPending, 10*time.Minute, "", "streampay")          // not due yet
+	other := mk(7, bridge.PaymentPending, -time.Hour, "", "bitstream")
+
+	got, err := s.ClaimDue(ctx, "a", bridge.PaymentFilter{Gateway: "streampay", Limit: 2}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := fmt.Sprint(ids(got)), fmt.Sprint([]int64{older.ID, old.ID}); g != w {
+		t.Fatalf("first claim = %s, want the two oldest due %s", g, w)
+	}
+	if got[0].ID != older.ID {
+		t.Fatalf("claim not oldest first: %v", ids(got))
+	}
+	got, err = s.ClaimDue(ctx, "b", bridge.PaymentFilter{Gateway: "streampay", Limit: 10}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := fmt.Sprint(ids(got)), fmt.Sprint([]int64{applyDue.ID}); g != w {
+		t.Fatalf("second claim = %s, want %s (the rest is leased, final, failed or not due)", g, w)
+	}
+	got, err = s.ClaimDue(ctx, "b", bridge.PaymentFilter{Limit: 10}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := fmt.Sprint(ids(got)), fmt.Sprint([]int64{other.ID}); g != w {
+		t.Fatalf("claim any gateway = %s, want %s", g, w)
+	}
+
+	// Released leases and expired ones can be claimed again.
+	if err := s.ReleaseLease(ctx, "a", older.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseLease(ctx, "someone-else", old.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.ClaimDue(ctx, "c", bridge.PaymentFilter{Limit: 10}, time.Minute)
+	if g, w := fmt.Sprint(ids(got)), fmt.Sprint([]int64{older.ID}); g != w {
+		t.Fatalf("claim after release = %s, want %s", g, w)
+	}
+	clk.Add(time.Minute + time.Second)
+	got, _ = s.ClaimDue(ctx, "d", bridge.PaymentFilter{Limit: 10}, time.Minute)
+	if g, w := fmt.Sprint(ids(got)), fmt.Sprint(ids([]*bridge.Payment{older, old, applyDue, other})); g != w {
+		t.Fatalf("claim after leases expired = %s, want %s", g, w)
+	}
+	// DueAt in the future takes the not-yet-due one too.
+	clk.Add(2 * time.Minute)
+	got, _ = s.ClaimDue(ctx, "e", bridge.PaymentFilter{DueAt: clk.Now().Add(time.Hour), Limit: 10}, time.Minute)
+	if len(got) != 5 {
+		t.Fatalf("claim with DueAt ahead = %v, want 5 payments", ids(got))
+	}
+	if _, err := s.ClaimDue(ctx, "", bridge.PaymentFilter{}, time.Minute); bridge.ErrorCode(err) != bridge.EINVALID {
+		t.Fatalf("empty owner: err = %v, want invalid", err)
+	}
+}
+
+func TestClaimDueConcurrent(t *testing.T) {
+	requireReal(t, "concurrent leasing UPDATEs")
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	const n = 60
+	for i := range n {
+		p := newPayment(t, int64(1000+i), bridge.PaymentPending)
+		p.NextCheckAt = clk.Now().Add(-time.Duration(i) * time.Second)
+		mustCreate(t, s, p)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		seen = map[int64]string{}
+		dups []int64
+	)
+	for _, owner := range []string{"replica-a", "replica-b", "replica-c"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ps, err := s.ClaimDue(ctx, owner, bridge.PaymentFilter{Limit: 7}, time.Minute)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(ps) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, p := range ps {
+					if _, ok := seen[p.ID]; ok {
+						dups = append(dups, p.ID)
+					}
+					seen[p.ID] = owner
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(dups) > 0 {
+		t.Fatalf("payments claimed twice: %v", dups)
+	}
+	if len(seen) != n {
+		t.Fatalf("claimed %d payments, want all %d", len(seen), n)
+	}
+}
