@@ -46,7 +46,9 @@ func basePostback(token string) map[string]any {
 // TestVerifyPostbackVectors is the token vector table.
 func TestVerifyPostbackVectors(t *testing.T) {
 	exp := vectorNow.Add(TokenLifetime).Unix()
-	good := func(claims jwt.MapClaims) string { return signClaims(t, jwt.SigningMethodHS256, []byte(testSecret), claims) }
+	good := func(claims jwt.MapClaims) string {
+		return signClaims(t, jwt.SigningMethodHS256, []byte(testSecret), claims)
+	}
 	valid := good(jwt.MapClaims{"id": "89UX09KA", "exp": exp})
 	parts := strings.Split(valid, ".")
 	forgedPayload := base64.RawURLEncoding.EncodeToString([]byte(`{"id":"89UX09KA","exp":4102444800}`))
