@@ -1,6 +1,7 @@
 package bitstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,10 +75,13 @@ func (c *Client) CreatePayment(ctx context.Context, r bridge.CreatePaymentReques
 	if err != nil {
 		return nil, bridge.Errorf(bridge.EINVALID, "bitstream: order total %s in %s: %v", r.Amount.Amount, tok, err)
 	}
-	body, err := json.Marshal(c.createRequest(r, tok, units))
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // URLs keep their & as sent
+	if err := enc.Encode(c.createRequest(r, tok, units)); err != nil {
 		return nil, fmt.Errorf("bitstream %s: encode: %w", op, err)
 	}
+	body := bytes.TrimSpace(buf.Bytes())
 	resp, err := c.http.PostCreate(ctx, op, c.cfg.BaseURL+"/checkout/sessions", c.header(), body)
 	if err != nil {
 		return nil, err
