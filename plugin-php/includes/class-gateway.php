@@ -1,0 +1,235 @@
+<?php
+/**
+ * The three WooCommerce payment methods.
+ *
+ * @package WCBridge
+ */
+
+namespace WCBridge;
+
+defined( 'ABSPATH' ) || exit;
+
+/**
+ * Gateway is one payment method (wcbridge_<gateway>). It holds no payment
+ * logic: process_payment() asks the sidecar to start (or resume) a payment
+ * and sends the customer where the sidecar says.
+ */
+abstract class Gateway extends \WC_Payment_Gateway {
+
+	/**
+	 * Sidecar gateway name: streampay, cryptocloud or bitstream.
+	 *
+	 * @var string
+	 */
+	public $gateway = '';
+
+	/**
+	 * Constructor.
+	 */
+	public function __construct() {
+		$this->id                 = 'wcbridge_' . $this->gateway;
+		$this->method_title       = sprintf(
+			/* translators: %s: gateway name */
+			__( '%s (wcbridge)', 'wcbridge' ),
+			Settings::gateway_label( $this->gateway )
+		);
+		$this->method_description = __( 'Crypto payments processed by the wcbridge sidecar. Credentials, the sidecar connection and order rules are on the wcbridge settings tab.', 'wcbridge' );
+		$this->has_fields         = false;
+		$this->supports           = array( 'products' );
+		$this->icon               = (string) apply_filters( 'wcbridge_gateway_icon', WCBRIDGE_PLUGIN_URL . 'assets/' . $this->gateway . '.svg', $this->id );
+
+		$this->init_form_fields();
+		$this->init_settings();
+
+		$this->title       = (string) $this->get_option( 'title' );
+		$this->description = (string) $this->get_option( 'description' );
+		$this->enabled     = (string) $this->get_option( 'enabled', 'no' );
+
+		add_action( 'woocommerce_update_options_payment_gateways_' . $this->id, array( $this, 'process_admin_options' ) );
+	}
+
+	/**
+	 * Init_form_fields defines what lives in WordPress only: the switch, title and description.
+	 */
+	public function init_form_fields() {
+		$this->form_fields = array(
+			'enabled'     => array(
+				'title'   => __( 'Enable/Disable', 'wcbridge' ),
+				'type'    => 'checkbox',
+				/* translators: %s: gateway name */
+				'label'   => sprintf( __( 'Accept payments with %s', 'wcbridge' ), Settings::gateway_label( $this->gateway ) ),
+				'default' => 'no',
+			),
+			'title'       => array(
+				'title'       => __( 'Title', 'wcbridge' ),
+				'type'        => 'safe_text',
+				'description' => __( 'The name customers see at checkout.', 'wcbridge' ),
+				'default'     => $this->default_title(),
+				'desc_tip'    => true,
+			),
+			'description' => array(
+				'title'       => __( 'Description', 'wcbridge' ),
+				'type'        => 'textarea',
+				'description' => __( 'Shown below the title at checkout.', 'wcbridge' ),
+				'default'     => $this->default_description(),
+				'desc_tip'    => true,
+			),
+		);
+	}
+
+	/**
+	 * Admin_options adds a link to the settings tab below the standard form.
+	 */
+	public function admin_options() {
+		parent::admin_options();
+		printf(
+			'<p><a class="button" href="%s">%s</a></p>',
+			esc_url( admin_url( 'admin.php?page=wc-settings&tab=wcbridge' ) ),
+			esc_html__( 'Credentials and sidecar connection', 'wcbridge' )
+		);
+	}
+
+	/**
+	 * Default_title is the checkout title before the shop owner changes it.
+	 */
+	abstract protected function default_title(): string;
+
+	/**
+	 * Default_description is the checkout description before the shop owner changes it.
+	 */
+	abstract protected function default_description(): string;
+
+	/**
+	 * Process_payment starts or resumes the payment for the order (checkout
+	 * POST or order-pay POST only) and sends the customer to the gateway.
+	 *
+	 * @param int $order_id Order id.
+	 * @return array
+	 */
+	public function process_payment( $order_id ) {
+		$order = wc_get_order( $order_id );
+		if ( ! $order ) {
+			Plugin::log( 'error', 'checkout: order not found', array( 'order_id' => (int) $order_id ) );
+			wc_add_notice( self::customer_message( 'not_found' ), 'error' );
+			return array( 'result' => 'failure' );
+		}
+
+		$answer = Client::from_settings( 10 )->checkout(
+			array(
+				'order_id'   => (int) $order->get_id(),
+				'gateway'    => $this->gateway,
+				'order_key'  => (string) $order->get_order_key(),
+				'return_url' => (string) $this->get_return_url( $order ),
+				'cancel_url' => (string) $order->get_checkout_payment_url(),
+			)
+		);
+
+		if ( is_wp_error( $answer ) ) {
+			$data = $answer->get_error_data();
+			Plugin::log(
+				'error',
+				sprintf(
+					'checkout failed for order %d (%s): %s %s',
+					(int) $order->get_id(),
+					$this->gateway,
+					$answer->get_error_code(),
+					$answer->get_error_message()
+				),
+				array(
+					'order_id' => (int) $order->get_id(),
+					'status'   => is_array( $data ) ? (int) ( $data['status'] ?? 0 ) : 0,
+				)
+			);
+			wc_add_notice( self::customer_message( $answer->get_error_code() ), 'error' );
+			return array( 'result' => 'failure' );
+		}
+
+		$redirect = isset( $answer['redirect_url'] ) ? (string) $answer['redirect_url'] : '';
+		if ( ! preg_match( '#^https?://#i', $redirect ) ) {
+			Plugin::log( 'error', sprintf( 'checkout for order %d (%s): the sidecar answered without a usable redirect_url', (int) $order->get_id(), $this->gateway ) );
+			wc_add_notice( self::customer_message( 'bad_response' ), 'error' );
+			return array( 'result' => 'failure' );
+		}
+
+		$payment = isset( $answer['payment'] ) && is_array( $answer['payment'] ) ? $answer['payment'] : array();
+		$order->update_meta_data( '_wcbridge_gateway', (string) ( $payment['gateway'] ?? $this->gateway ) );
+		$order->update_meta_data( '_wcbridge_payment_ref', (string) ( $payment['id'] ?? '' ) );
+		$order->update_meta_data( '_wcbridge_payment_id', (string) ( $payment['gateway_payment_id'] ?? '' ) );
+		$order->update_meta_data( '_wcbridge_hold_until', (string) ( $answer['hold_until'] ?? '' ) );
+		$order->save();
+
+		if ( function_exists( 'WC' ) && WC()->cart ) {
+			WC()->cart->empty_cart();
+		}
+
+		return array(
+			'result'   => 'success',
+			'redirect' => $redirect,
+		);
+	}
+
+	/**
+	 * Customer_message turns a sidecar error code into words for the customer
+	 * (never the sidecar's own message: it is meant for the shop owner).
+	 *
+	 * @param string $code Error code.
+	 */
+	public static function customer_message( string $code ): string {
+		switch ( $code ) {
+			case 'conflict':
+				return __( 'This order can no longer be paid with this payment method. Please reload the page, or contact us if the problem persists.', 'wcbridge' );
+			case 'unsupported':
+				return __( 'This payment method cannot accept your order\'s currency. Please choose another payment method.', 'wcbridge' );
+			default:
+				return __( 'We could not start the crypto payment just now. Please try again in a moment or choose another payment method.', 'wcbridge' );
+		}
+	}
+}
+
+/**
+ * Gateway_StreamPay is the StreamPay payment method.
+ */
+class Gateway_StreamPay extends Gateway {
+	/** @var string */
+	public $gateway = 'streampay';
+
+	protected function default_title(): string {
+		return __( 'Crypto (StreamPay)', 'wcbridge' );
+	}
+
+	protected function default_description(): string {
+		return __( 'Pay with cryptocurrency. You will be sent to StreamPay to complete the payment.', 'wcbridge' );
+	}
+}
+
+/**
+ * Gateway_CryptoCloud is the CryptoCloud payment method.
+ */
+class Gateway_CryptoCloud extends Gateway {
+	/** @var string */
+	public $gateway = 'cryptocloud';
+
+	protected function default_title(): string {
+		return __( 'Crypto (CryptoCloud)', 'wcbridge' );
+	}
+
+	protected function default_description(): string {
+		return __( 'Pay with cryptocurrency. You will be sent to CryptoCloud to complete the payment.', 'wcbridge' );
+	}
+}
+
+/**
+ * Gateway_Bitstream is the Bitstream payment method.
+ */
+class Gateway_Bitstream extends Gateway {
+	/** @var string */
+	public $gateway = 'bitstream';
+
+	protected function default_title(): string {
+		return __( 'Stablecoins (Bitstream)', 'wcbridge' );
+	}
+
+	protected function default_description(): string {
+		return __( 'Pay with stablecoins. You will be sent to Bitstream to complete the payment.', 'wcbridge' );
+	}
+}

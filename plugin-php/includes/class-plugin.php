@@ -1,0 +1,185 @@
+<?php
+/**
+ * Wiring: checks requirements and hooks the plugin's parts into WordPress.
+ *
+ * @package WCBridge
+ */
+
+namespace WCBridge;
+
+defined( 'ABSPATH' ) || exit;
+
+/**
+ * Plugin boots the plugin once WooCommerce has had a chance to load.
+ */
+final class Plugin {
+
+	public const LOG_SOURCE = 'wcbridge';
+
+	/**
+	 * Boot registers everything, or only an admin notice when WooCommerce is
+	 * missing or too old.
+	 */
+	public static function boot(): void {
+		load_plugin_textdomain( 'wcbridge', false, dirname( plugin_basename( WCBRIDGE_PLUGIN_FILE ) ) . '/languages' );
+
+		$problem = self::requirement_problem();
+		if ( null !== $problem ) {
+			add_action(
+				'admin_notices',
+				static function () use ( $problem ) {
+					if ( current_user_can( 'activate_plugins' ) || current_user_can( 'manage_woocommerce' ) ) {
+						echo '<div class="notice notice-error"><p>' . esc_html( $problem ) . '</p></div>';
+					}
+				}
+			);
+			return;
+		}
+
+		require_once WCBRIDGE_PLUGIN_DIR . 'includes/class-gateway.php';
+		require_once WCBRIDGE_PLUGIN_DIR . 'includes/class-finisher.php';
+		require_once WCBRIDGE_PLUGIN_DIR . 'includes/class-notify-endpoint.php';
+		require_once WCBRIDGE_PLUGIN_DIR . 'includes/class-order-pages.php';
+
+		add_filter( 'woocommerce_payment_gateways', array( self::class, 'add_gateways' ) );
+		add_action( 'woocommerce_blocks_payment_method_type_registration', array( self::class, 'register_blocks' ) );
+		add_filter( 'woocommerce_cancel_unpaid_order', array( self::class, 'keep_unpaid_order' ), 10, 2 );
+		add_action( 'rest_api_init', array( Notify_Endpoint::class, 'register' ) );
+		Order_Pages::hook();
+
+		foreach ( Settings::GATEWAYS as $gateway ) {
+			add_action( 'update_option_woocommerce_wcbridge_' . $gateway . '_settings', array( self::class, 'push_enabled_switch' ), 10, 2 );
+		}
+
+		if ( is_admin() ) {
+			require_once WCBRIDGE_PLUGIN_DIR . 'includes/class-admin-settings.php';
+			require_once WCBRIDGE_PLUGIN_DIR . 'includes/class-order-admin.php';
+			Admin_Settings::hook();
+			Order_Admin::hook();
+		}
+	}
+
+	/**
+	 * Requirement_problem says why the plugin cannot run, or null.
+	 */
+	public static function requirement_problem(): ?string {
+		if ( ! class_exists( 'WooCommerce' ) || ! defined( 'WC_VERSION' ) ) {
+			return __( 'wcbridge crypto payments: WooCommerce is required. Install and activate WooCommerce 8.2 or newer; the crypto payment methods stay off until then.', 'wcbridge' );
+		}
+		if ( version_compare( (string) constant( 'WC_VERSION' ), WCBRIDGE_MIN_WC_VERSION, '<' ) ) {
+			return sprintf(
+				/* translators: 1: required WooCommerce version, 2: installed version */
+				__( 'wcbridge crypto payments: WooCommerce %1$s or newer is required (this site runs %2$s). The crypto payment methods stay off until WooCommerce is updated.', 'wcbridge' ),
+				WCBRIDGE_MIN_WC_VERSION,
+				(string) constant( 'WC_VERSION' )
+			);
+		}
+		return null;
+	}
+
+	/**
+	 * Add_gateways registers the three payment methods.
+	 *
+	 * @param array $gateways Gateway class names or instances.
+	 * @return array
+	 */
+	public static function add_gateways( $gateways ) {
+		$gateways[] = Gateway_StreamPay::class;
+		$gateways[] = Gateway_CryptoCloud::class;
+		$gateways[] = Gateway_Bitstream::class;
+		return $gateways;
+	}
+
+	/**
+	 * Register_blocks adds the block checkout integrations.
+	 *
+	 * @param object $registry Automattic\WooCommerce\Blocks\Payments\PaymentMethodRegistry.
+	 */
+	public static function register_blocks( $registry ): void {
+		if ( ! class_exists( \Automattic\WooCommerce\Blocks\Payments\Integrations\AbstractPaymentMethodType::class ) ) {
+			return;
+		}
+		require_once WCBRIDGE_PLUGIN_DIR . 'includes/class-blocks-method.php';
+		foreach ( Settings::GATEWAYS as $gateway ) {
+			$registry->register( new Blocks_Method( $gateway ) );
+		}
+	}
+
+	/**
+	 * Keep_unpaid_order stops WooCommerce's hold-stock timer from cancelling an
+	 * order whose crypto payment may still arrive. No HTTP call: it reads the
+	 * meta the checkout and the sidecar keep current.
+	 *
+	 * @param bool  $cancel Whether WooCommerce would cancel the order.
+	 * @param mixed $order  The order.
+	 */
+	public static function keep_unpaid_order( $cancel, $order ) {
+		if ( ! $cancel || ! is_object( $order ) || ! method_exists( $order, 'get_meta' ) ) {
+			return $cancel;
+		}
+		if ( 'underpaid' === $order->get_meta( '_wcbridge_payment_status', true ) ) {
+			return false;
+		}
+		$until = (string) $order->get_meta( '_wcbridge_hold_until', true );
+		if ( '' !== $until ) {
+			$ts = strtotime( $until );
+			if ( false !== $ts && $ts > time() ) {
+				return false;
+			}
+		}
+		return $cancel;
+	}
+
+	/**
+	 * Push_enabled_switch tells the sidecar when a payment method is switched
+	 * on or off from WooCommerce's own payments screen.
+	 *
+	 * @param mixed $old_value Previous option value.
+	 * @param mixed $value     New option value.
+	 */
+	public static function push_enabled_switch( $old_value, $value ): void {
+		if ( Admin_Settings_State::$saving ) {
+			return; // The settings tab pushes everything at once.
+		}
+		$old = is_array( $old_value ) ? ( $old_value['enabled'] ?? 'no' ) : 'no';
+		$new = is_array( $value ) ? ( $value['enabled'] ?? 'no' ) : 'no';
+		if ( $old === $new ) {
+			return;
+		}
+		$filter  = current_filter();
+		$gateway = (string) preg_replace( '/^update_option_woocommerce_wcbridge_|_settings$/', '', $filter );
+		if ( ! in_array( $gateway, Settings::GATEWAYS, true ) ) {
+			return;
+		}
+		$result = Client::from_settings( 5 )->put_settings( array( Settings::enabled_key( $gateway ) => 'yes' === $new ? 'true' : 'false' ) );
+		if ( is_wp_error( $result ) ) {
+			self::log( 'warning', 'could not push the enabled switch of ' . $gateway . ': ' . $result->get_error_code() . ' ' . $result->get_error_message() );
+		}
+	}
+
+	/**
+	 * Log writes one line to WooCommerce's logger under the fixed source.
+	 *
+	 * @param string $level   PSR-3 level.
+	 * @param string $message Message without secrets.
+	 * @param array  $context Extra context.
+	 */
+	public static function log( string $level, string $message, array $context = array() ): void {
+		if ( ! function_exists( 'wc_get_logger' ) ) {
+			return;
+		}
+		wc_get_logger()->log( $level, $message, array_merge( $context, array( 'source' => self::LOG_SOURCE ) ) );
+	}
+}
+
+/**
+ * Admin_Settings_State marks a running settings-tab save.
+ */
+final class Admin_Settings_State {
+	/**
+	 * True while the settings tab saves (and pushes) everything.
+	 *
+	 * @var bool
+	 */
+	public static $saving = false;
+}

@@ -1,0 +1,246 @@
+<?php
+/**
+ * The plugin's own settings and the sidecar settings it pushes.
+ *
+ * @package WCBridge
+ */
+
+namespace WCBridge;
+
+defined( 'ABSPATH' ) || exit;
+
+/**
+ * Settings owns the option rows of the plugin. The sidecar URL and shared
+ * secret live only in WordPress (or in wp-config.php constants); gateway
+ * credentials and order rules are pushed to the sidecar with PUT /v1/settings,
+ * and only their non-secret values are kept here, to show while the sidecar
+ * is unreachable. Gateway secrets are never stored in WordPress.
+ */
+final class Settings {
+
+	public const OPTION        = 'wcbridge_settings';
+	public const HEALTH        = 'wcbridge_sidecar_health';
+	public const GATEWAYS      = array( 'streampay', 'cryptocloud', 'bitstream' );
+	public const SECRET_MIN    = 32;
+
+	/**
+	 * Sidecar_url is the sidecar's base URL (constant WCBRIDGE_SIDECAR_URL wins).
+	 */
+	public static function sidecar_url(): string {
+		if ( defined( 'WCBRIDGE_SIDECAR_URL' ) ) {
+			return (string) constant( 'WCBRIDGE_SIDECAR_URL' );
+		}
+		return (string) self::get( 'sidecar_url', '' );
+	}
+
+	/**
+	 * Shared_secret is the HMAC secret (constant WCBRIDGE_SHARED_SECRET wins).
+	 */
+	public static function shared_secret(): string {
+		if ( defined( 'WCBRIDGE_SHARED_SECRET' ) ) {
+			return (string) constant( 'WCBRIDGE_SHARED_SECRET' );
+		}
+		return (string) self::get( 'shared_secret', '' );
+	}
+
+	/**
+	 * Get reads one value of the plugin's option.
+	 *
+	 * @param string $key     Key.
+	 * @param mixed  $default Fallback.
+	 * @return mixed
+	 */
+	public static function get( string $key, $default = null ) {
+		$all = get_option( self::OPTION, array() );
+		return is_array( $all ) && array_key_exists( $key, $all ) ? $all[ $key ] : $default;
+	}
+
+	/**
+	 * Set writes values into the plugin's option (not autoloaded: it holds the secret).
+	 *
+	 * @param array $values Key => value.
+	 */
+	public static function set( array $values ): void {
+		$all = get_option( self::OPTION, array() );
+		$all = is_array( $all ) ? $all : array();
+		update_option( self::OPTION, array_merge( $all, $values ), false );
+	}
+
+	/**
+	 * Gateway_label is the customer-facing name of a gateway.
+	 *
+	 * @param string $gateway streampay, cryptocloud or bitstream.
+	 */
+	public static function gateway_label( string $gateway ): string {
+		$labels = array(
+			'streampay'   => 'StreamPay',
+			'cryptocloud' => 'CryptoCloud',
+			'bitstream'   => 'Bitstream',
+		);
+		return $labels[ $gateway ] ?? $gateway;
+	}
+
+	/**
+	 * Sidecar_fields lists the settings pushed to the sidecar (the README's
+	 * configuration reference, column "WP"), grouped for the settings page.
+	 *
+	 * @return array<string,array{label:string,type:string,group:string,options?:array,help?:string}>
+	 */
+	public static function sidecar_fields(): array {
+		return array(
+			'gateways.streampay.client_id'           => array(
+				'group' => 'streampay',
+				'type'  => 'text',
+				'label' => __( 'Client ID', 'wcbridge' ),
+				'help'  => __( 'The "API Integration Client ID" from the StreamPay dashboard.', 'wcbridge' ),
+			),
+			'gateways.streampay.secret_key'          => array(
+				'group' => 'streampay',
+				'type'  => 'secret',
+				'label' => __( 'Secret key', 'wcbridge' ),
+			),
+			'gateways.cryptocloud.api_key'           => array(
+				'group' => 'cryptocloud',
+				'type'  => 'secret',
+				'label' => __( 'API key', 'wcbridge' ),
+			),
+			'gateways.cryptocloud.shop_id'           => array(
+				'group' => 'cryptocloud',
+				'type'  => 'text',
+				'label' => __( 'Shop ID', 'wcbridge' ),
+			),
+			'gateways.cryptocloud.secret_key'        => array(
+				'group' => 'cryptocloud',
+				'type'  => 'secret',
+				'label' => __( 'Secret key', 'wcbridge' ),
+				'help'  => __( 'The project\'s secret key; it verifies CryptoCloud\'s notifications.', 'wcbridge' ),
+			),
+			'gateways.cryptocloud.allow_test_mode'   => array(
+				'group' => 'cryptocloud',
+				'type'  => 'bool',
+				'label' => __( 'Allow test mode', 'wcbridge' ),
+				'help'  => __( 'Accept test-mode notifications. Turn off in production.', 'wcbridge' ),
+			),
+			'gateways.bitstream.api_key'             => array(
+				'group' => 'bitstream',
+				'type'  => 'secret',
+				'label' => __( 'API key', 'wcbridge' ),
+			),
+			'gateways.bitstream.currency'            => array(
+				'group' => 'bitstream',
+				'type'  => 'text',
+				'label' => __( 'Token', 'wcbridge' ),
+				'help'  => __( 'The token the shop charges in, e.g. usdc.', 'wcbridge' ),
+			),
+			'gateways.bitstream.decimals'            => array(
+				'group' => 'bitstream',
+				'type'  => 'text',
+				'label' => __( 'Decimals', 'wcbridge' ),
+				'help'  => __( 'Token decimals as Bitstream counts amounts, e.g. usdc=6,usdt=6. Confirm with one test payment.', 'wcbridge' ),
+			),
+			'gateways.bitstream.test_mode'           => array(
+				'group' => 'bitstream',
+				'type'  => 'bool',
+				'label' => __( 'Test mode', 'wcbridge' ),
+			),
+			'orders.on_expired'                      => array(
+				'group'   => 'orders',
+				'type'    => 'select',
+				'label'   => __( 'When a payment expires unpaid', 'wcbridge' ),
+				'options' => array(
+					'cancel'        => __( 'Cancel the order', 'wcbridge' ),
+					'leave_pending' => __( 'Leave the order pending payment', 'wcbridge' ),
+				),
+			),
+			'orders.on_late_payment'                 => array(
+				'group'   => 'orders',
+				'type'    => 'select',
+				'label'   => __( 'When a payment arrives after expiry', 'wcbridge' ),
+				'options' => array(
+					'processing' => __( 'Mark the order processing', 'wcbridge' ),
+					'on-hold'    => __( 'Put the order on hold for review', 'wcbridge' ),
+				),
+			),
+			'payments.underpaid_tolerance_percent'   => array(
+				'group' => 'orders',
+				'type'  => 'number',
+				'label' => __( 'Underpayment tolerance (%)', 'wcbridge' ),
+				'help'  => __( 'A payment short by at most this share of the total counts as paid (0 to 10).', 'wcbridge' ),
+			),
+		);
+	}
+
+	/**
+	 * Enabled_key is the sidecar key that mirrors a payment method's "enabled" switch.
+	 *
+	 * @param string $gateway Gateway name.
+	 */
+	public static function enabled_key( string $gateway ): string {
+		return 'gateways.' . $gateway . '.enabled';
+	}
+
+	/**
+	 * Push_values turns the submitted settings form into the body of
+	 * PUT /v1/settings: pinned keys are left out (the sidecar refuses them),
+	 * an empty secret is left out (the stored one stays), booleans are sent
+	 * as "true"/"false" like the sidecar's environment variables.
+	 *
+	 * @param array $submitted Key => raw submitted value (booleans: present or not).
+	 * @param array $remote    The "settings" map of GET /v1/settings (may be empty).
+	 * @return array<string,string>
+	 */
+	public static function push_values( array $submitted, array $remote ): array {
+		$fields = self::sidecar_fields();
+		foreach ( self::GATEWAYS as $gateway ) {
+			$fields[ self::enabled_key( $gateway ) ] = array( 'type' => 'bool' );
+		}
+		$out = array();
+		foreach ( $fields as $key => $field ) {
+			if ( ! empty( $remote[ $key ]['pinned'] ) ) {
+				continue;
+			}
+			$raw = $submitted[ $key ] ?? null;
+			switch ( $field['type'] ) {
+				case 'bool':
+					$out[ $key ] = ! empty( $raw ) && 'no' !== $raw ? 'true' : 'false';
+					break;
+				case 'secret':
+					$value = null === $raw ? '' : trim( (string) $raw );
+					if ( '' !== $value ) {
+						$out[ $key ] = $value;
+					}
+					break;
+				case 'select':
+					$value = null === $raw ? '' : (string) $raw;
+					if ( isset( $field['options'][ $value ] ) ) {
+						$out[ $key ] = $value;
+					}
+					break;
+				default:
+					if ( null !== $raw ) {
+						$out[ $key ] = sanitize_text_field( (string) $raw );
+					}
+			}
+		}
+		return $out;
+	}
+
+	/**
+	 * Local_values are the non-secret pushed values, kept to show while the
+	 * sidecar is unreachable.
+	 *
+	 * @param array $pushed Output of push_values().
+	 * @return array<string,string>
+	 */
+	public static function local_values( array $pushed ): array {
+		$fields = self::sidecar_fields();
+		$out    = array();
+		foreach ( $pushed as $key => $value ) {
+			if ( isset( $fields[ $key ] ) && 'secret' === $fields[ $key ]['type'] ) {
+				continue;
+			}
+			$out[ $key ] = $value;
+		}
+		return $out;
+	}
+}
