@@ -1,0 +1,249 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/store"
+)
+
+func record(t *testing.T, s *store.Store, c *bridge.Callback) (*bridge.Callback, bool) {
+	t.Helper()
+	got, dup, err := s.RecordCallback(context.Background(), c)
+	if err != nil {
+		t.Fatalf("record callback: %v", err)
+	}
+	return got, dup
+}
+
+func TestRecordCallbackDedupe(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	body := []byte(`{"invoice_id":"INV-1","status":"paid"}`)
+	first, dup := record(t, s, &bridge.Callback{Gateway: "cryptocloud", ContentType: "application/json", Body: body, Verified: true, PaymentKey: "INV-1"})
+	if dup || first.ID == 0 {
+		t.Fatalf("first record: id %d dup %v, want a new record", first.ID, dup)
+	}
+	if first.BodyHash != store.BodyHash(body) || len(first.BodyHash) != 64 {
+		t.Fatalf("body hash = %q, want sha256 of the body", first.BodyHash)
+	}
+	clk.Add(time.Second)
+	again, dup := record(t, s, &bridge.Callback{Gateway: "cryptocloud", Body: bytes.Clone(body), Verified: true})
+	if !dup || again.ID != first.ID || again.PaymentKey != "INV-1" || !bytes.Equal(again.Body, body) {
+		t.Fatalf("redelivery = id %d dup %v key %q, want the first record (%d) as duplicate", again.ID, dup, again.PaymentKey, first.ID)
+	}
+	if !again.ReceivedAt.Equal(first.ReceivedAt) {
+		t.Fatalf("duplicate received at %v, want the first's %v", again.ReceivedAt, first.ReceivedAt)
+	}
+	// The same body at another gateway is another callback.
+	if other, dup := record(t, s, &bridge.Callback{Gateway: "streampay", Body: body, Verified: true}); dup || other.ID == first.ID {
+		t.Fatalf("same body, other gateway: id %d dup %v, want a new record", other.ID, dup)
+	}
+	read, err := s.Callback(ctx, first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read.Gateway != "cryptocloud" || read.ContentType != "application/json" || !read.Verified || read.AppliedAt != nil || read.Attempts != 0 {
+		t.Fatalf("stored callback = %+v", read)
+	}
+}
+
+func TestUnverifiedCallbacks(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	big := bytes.Repeat([]byte("A"), 64<<10)
+	forged, dup := record(t, s, &bridge.Callback{Gateway: "streampay", Body: big, Reason: "signature invalid"})
+	if dup {
+		t.Fatal("first forged callback reported as duplicate")
+	}
+	read, err := s.Callback(ctx, forged.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(read.Body) != store.MaxUnverifiedBody || read.Verified {
+		t.Fatalf("unverified body stored with %d bytes (verified %v), want %d", len(read.Body), read.Verified, store.MaxUnverifiedBody)
+	}
+	if read.BodyHash != store.BodyHash(big) {
+		t.Fatal("hash of a truncated body must still be the hash of the whole body")
+	}
+	// A verified body is kept whole.
+	ok, _ := record(t, s, &bridge.Callback{Gateway: "streampay", Body: bytes.Repeat([]byte("B"), 64<<10), Verified: true})
+	if read, _ := s.Callback(ctx, ok.ID); len(read.Body) != 64<<10 {
+		t.Fatalf("verified body stored with %d bytes, want all", len(read.Body))
+	}
+	// Unverified callbacks are never claimed.
+	clk.Add(time.Second)
+	cs, err := s.ClaimCallbacks(ctx, "w", 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].ID != ok.ID {
+		t.Fatalf("claimed %v, want only the verified callback %d", callbackIDs(cs), ok.ID)
+	}
+
+	// A body first rejected (say, for clock skew) and then redelivered with a
+	// valid signature is upgraded and counts once.
+	body := []byte(`{"id":"sp_1","status":"paid"}`)
+	rejected, _ := record(t, s, &bridge.Callback{Gateway: "streampay", Body: body, Reason: "signature expired"})
+	clk.Add(time.Second)
+	upgraded, dup := record(t, s, &bridge.Callback{Gateway: "streampay", Body: body, Verified: true, PaymentKey: "sp_1"})
+	if dup || upgraded.ID != rejected.ID {
+		t.Fatalf("verified redelivery: id %d dup %v, want record %d upgraded, not a duplicate", upgraded.ID, dup, rejected.ID)
+	}
+	if again, dup := record(t, s, &bridge.Callback{Gateway: "streampay", Body: body, Verified: true}); !dup || !again.Verified || again.PaymentKey != "sp_1" {
+		t.Fatalf("second verified redelivery: dup %v verified %v key %q, want a verified duplicate", dup, again.Verified, again.PaymentKey)
+	}
+	if again, dup := record(t, s, &bridge.Callback{Gateway: "streampay", Body: body, Reason: "forged"}); !dup || !again.Verified {
+		t.Fatalf("forged redelivery of a verified body: dup %v verified %v, want the verified record", dup, again.Verified)
+	}
+}
+
+func callbackIDs(cs []*bridge.Callback) []int64 {
+	out := make([]int64, len(cs))
+	for i, c := range cs {
+		out[i] = c.ID
+	}
+	return out
+}
+
+func TestClaimAndFinishCallbacks(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	var ids []int64
+	for i := range 3 {
+		c, _ := record(t, s, &bridge.Callback{Gateway: "bitstream", Body: fmt.Appendf(nil, `{"n":%d}`, i), Verified: true})
+		ids = append(ids, c.ID)
+		clk.Add(time.Second)
+	}
+	got, err := s.ClaimCallbacks(ctx, "a", 2, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(callbackIDs(got)) != fmt.Sprint(ids[:2]) {
+		t.Fatalf("claim a = %v, want the two oldest %v", callbackIDs(got), ids[:2])
+	}
+	got, _ = s.ClaimCallbacks(ctx, "b", 10, time.Minute)
+	if fmt.Sprint(callbackIDs(got)) != fmt.Sprint(ids[2:]) {
+		t.Fatalf("claim b = %v, want %v", callbackIDs(got), ids[2:])
+	}
+	if got, _ := s.ClaimCallbacks(ctx, "a", 10, time.Minute); len(got) != 0 {
+		t.Fatalf("claim while all leased = %v, want none", callbackIDs(got))
+	}
+
+	// Applied: stamped, never claimed again.
+	if err := s.FinishCallback(ctx, ids[0], "order 12 paid", true, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.Callback(ctx, ids[0])
+	if c.AppliedAt == nil || !c.AppliedAt.Equal(clk.Now().Truncate(time.Microsecond)) || c.Reason != "order 12 paid" {
+		t.Fatalf("applied callback = applied %v reason %q", c.AppliedAt, c.Reason)
+	}
+	// Failed: counted, retried at retryAt, not before.
+	retry := clk.Now().Add(5 * time.Minute)
+	if err := s.FinishCallback(ctx, ids[1], "gateway down", false, retry); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = s.Callback(ctx, ids[1])
+	if c.AppliedAt != nil || c.Attempts != 1 || c.Reason != "gateway down" {
+		t.Fatalf("retried callback = applied %v attempts %d reason %q", c.AppliedAt, c.Attempts, c.Reason)
+	}
+	if got, _ := s.ClaimCallbacks(ctx, "a", 10, time.Minute); len(got) != 0 {
+		t.Fatalf("claim before retry time = %v, want none", callbackIDs(got))
+	}
+	clk.Add(5 * time.Minute)
+	// ids[2]'s lease has expired too; it has waited longer, so it comes first.
+	got, _ = s.ClaimCallbacks(ctx, "a", 10, time.Minute)
+	if want := []int64{ids[2], ids[1]}; fmt.Sprint(callbackIDs(got)) != fmt.Sprint(want) {
+		t.Fatalf("claim after retry time = %v, want %v", callbackIDs(got), want)
+	}
+	if err := s.FinishCallback(ctx, 9999, "x", true, time.Time{}); bridge.ErrorCode(err) != bridge.ENOTFOUND {
+		t.Fatalf("finish unknown callback: err = %v, want not found", err)
+	}
+}
+
+func TestClaimCallbacksConcurrent(t *testing.T) {
+	requireReal(t, "concurrent leasing UPDATEs")
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	const n = 40
+	for i := range n {
+		record(t, s, &bridge.Callback{Gateway: "streampay", Body: fmt.Appendf(nil, "%d", i), Verified: true})
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		seen = map[int64]int{}
+	)
+	for _, owner := range []string{"a", "b", "c", "d"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				cs, err := s.ClaimCallbacks(ctx, owner, 3, time.Minute)
+				if err != nil || len(cs) == 0 {
+					if err != nil {
+						t.Error(err)
+					}
+					return
+				}
+				mu.Lock()
+				for _, c := range cs {
+					seen[c.ID]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Fatalf("claimed %d callbacks, want %d", len(seen), n)
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("callback %d claimed %d times", id, k)
+		}
+	}
+}
+
+func TestLastCallbacks(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	got, err := s.LastCallbacks(ctx)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("no callbacks: %v, %v", got, err)
+	}
+	t0 := clk.Now().Truncate(time.Microsecond)
+	record(t, s, &bridge.Callback{Gateway: "streampay", Body: []byte("1"), Verified: true})
+	clk.Add(time.Minute)
+	record(t, s, &bridge.Callback{Gateway: "streampay", Body: []byte("2"), Reason: "signature invalid"})
+	clk.Add(time.Minute)
+	record(t, s, &bridge.Callback{Gateway: "streampay", Body: []byte("3"), Verified: true})
+	clk.Add(time.Minute)
+	record(t, s, &bridge.Callback{Gateway: "streampay", Body: []byte("4"), Reason: "signature expired"})
+	record(t, s, &bridge.Callback{Gateway: "cryptocloud", Body: []byte("5"), Reason: strings.Repeat("x", 300)})
+
+	got, err = s.LastCallbacks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := got["streampay"]
+	if sp.LastAccepted == nil || !sp.LastAccepted.Equal(t0.Add(2*time.Minute)) {
+		t.Errorf("streampay last accepted = %v, want %v", sp.LastAccepted, t0.Add(2*time.Minute))
+	}
+	if sp.LastRejected == nil || !sp.LastRejected.Equal(t0.Add(3*time.Minute)) || sp.RejectedReason != "signature expired" {
+		t.Errorf("streampay last rejected = %v %q, want %v signature expired", sp.LastRejected, sp.RejectedReason, t0.Add(3*time.Minute))
+	}
+	cc := got["cryptocloud"]
+	if cc.LastAccepted != nil || cc.LastRejected == nil || len(cc.RejectedReason) != 255 {
+		t.Errorf("cryptocloud = accepted %v rejected %v reason of %d chars, want only a rejection with a 255-char reason", cc.LastAccepted, cc.LastRejected, len(cc.RejectedReason))
+	}
+	if len(got) != 2 {
+		t.Errorf("gateways = %d, want 2", len(got))
+	}
+}
