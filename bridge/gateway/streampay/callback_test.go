@@ -212,6 +212,8 @@ func TestSimulatorCallbackVariants(t *testing.T) {
 			}
 		})
 	}
+	// The genuine delivery is logged asynchronously, once its answer is in.
+	waitFor(t, func() bool { return len(e.sim.Callbacks()) == 6 })
 	kinds := map[string]int{}
 	for _, d := range e.sim.Callbacks() {
 		kinds[d.Kind]++
