@@ -29,7 +29,8 @@ const (
 type Error struct {
 	Code    string
 	Message string
-	Err     error // cause, for logs; not shown to callers
+	Fields  map[string]string // per-field problems, for validation errors
+	Err     error             // cause, for logs; not shown to callers
 }
 
 func (e *Error) Error() string {

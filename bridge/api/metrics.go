@@ -1,0 +1,37 @@
+package api
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wcbridge/wcbridge/bridge"
+)
+
+type metrics struct {
+	payments  *prometheus.CounterVec
+	callbacks *prometheus.CounterVec
+}
+
+// newMetrics registers the sidecar's metrics. Backlog and lag are the values the
+// background loop last measured.
+func newMetrics(reg *prometheus.Registry, svc *bridge.Service) *metrics {
+	m := &metrics{
+		payments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wcbridge_payments_applied_total",
+			Help: "Payment outcomes applied to orders, by gateway and payment status.",
+		}, []string{"gateway", "status"}),
+		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wcbridge_callbacks_total",
+			Help: "Gateway callbacks received, by gateway and result (accepted, duplicate, rejected, unavailable).",
+		}, []string{"gateway", "result"}),
+	}
+	reg.MustRegister(m.payments, m.callbacks,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wcbridge_reconcile_lag_seconds",
+			Help: "How far behind schedule the last reconcile pass found the most overdue payment.",
+		}, func() float64 { return svc.ReconcileLag().Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "wcbridge_outbox_backlog",
+			Help: "Notifications to WordPress not yet delivered.",
+		}, func() float64 { return float64(svc.OutboxBacklog()) }),
+	)
+	return m
+}

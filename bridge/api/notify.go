@@ -1,0 +1,89 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/wcbridge/wcbridge/bridge"
+)
+
+// Notifier delivers outbox notifications to the plugin's notify endpoint,
+// signed like the plugin's own requests. A few quick retries happen here
+// (go-retryablehttp); the outbox retries for as long as it takes.
+type Notifier struct {
+	URL    func() string // the plugin's notify URL
+	Secret func() []byte
+	Now    func() time.Time
+	client *retryablehttp.Client
+}
+
+var _ bridge.Notifier = (*Notifier)(nil)
+
+// NewNotifier returns a notifier with a 10-second timeout per attempt.
+func NewNotifier(notifyURL func() string, secret func() []byte, transport http.RoundTripper) *Notifier {
+	hc := &http.Client{Timeout: 10 * time.Second}
+	if transport != nil {
+		hc.Transport = transport
+	}
+	return &Notifier{URL: notifyURL, Secret: secret, Now: time.Now, client: &retryablehttp.Client{
+		HTTPClient: hc, Logger: nil, RetryWaitMin: 500 * time.Millisecond, RetryWaitMax: 3 * time.Second, RetryMax: 2,
+		CheckRetry: retryablehttp.DefaultRetryPolicy, Backoff: retryablehttp.DefaultBackoff,
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	}}
+}
+
+// Notify posts n; any answer but 2xx with {"ok":true} is an error.
+func (n *Notifier) Notify(ctx context.Context, note *bridge.Notification) error {
+	raw := n.URL()
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("notify url is not configured")
+	}
+	ts := n.Now().Unix()
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, raw, note.Payload)
+	if err != nil {
+		return fmt.Errorf("build notification: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(HeaderTimestamp, fmt.Sprint(ts))
+	req.Header.Set(HeaderSignature, Signature(n.Secret(), ts, http.MethodPost, u.RequestURI(), note.Payload))
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("notify wordpress: %s", transportText(err))
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("notify wordpress: http %d: %s", resp.StatusCode, snippet(body))
+	}
+	var ok struct {
+		OK bool `json:"ok"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(body), &ok); err != nil || !ok.OK {
+		return fmt.Errorf("notify wordpress: unexpected answer: %s", snippet(body))
+	}
+	return nil
+}
+
+func transportText(err error) string {
+	var ue *url.Error
+	if e, ok := err.(*url.Error); ok {
+		ue = e
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+func snippet(b []byte) string {
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	return string(bytes.ToValidUTF8(b, []byte("?")))
+}

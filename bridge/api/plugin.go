@@ -1,0 +1,207 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/wcbridge/wcbridge/bridge"
+)
+
+// requireSignature verifies the plugin's HMAC signature over the raw request
+// before any handler runs, and keeps the body for the handler.
+func (s *Server) requireSignature(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		body, err := readCapped(r.Body, s.cfg.MaxRequestBytes)
+		if err != nil {
+			return err
+		}
+		var secret []byte
+		if s.cfg.Secret != nil {
+			secret = s.cfg.Secret()
+		}
+		if err := Verify(secret, r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature), r.Method, r.URL.RequestURI(), body, s.cfg.Now(), s.cfg.SignatureWindow); err != nil {
+			s.cfg.Logger.Warn("plugin request rejected", "method", r.Method, "route", c.Path(), "reason", bridge.ErrorMessage(err))
+			return err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		c.Set("body", body)
+		return next(c)
+	}
+}
+
+// readCapped reads at most max bytes; a longer body is a 413.
+func readCapped(r io.Reader, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, badRequest("could not read the request body")
+	}
+	if int64(len(b)) > max {
+		return nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, "request body too large")
+	}
+	return b, nil
+}
+
+// decodeJSON decodes the verified body strictly: JSON content type, known
+// fields only, one value.
+func decodeJSON(c echo.Context, v any) error {
+	if ct := c.Request().Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return badRequest("content type must be application/json")
+		}
+	}
+	body, _ := c.Get("body").([]byte)
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("malformed JSON body: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return badRequest("malformed JSON body: more than one value")
+	}
+	return nil
+}
+
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "field " + te.Field + " has the wrong type"
+	}
+	if errors.Is(err, io.EOF) {
+		return "empty body"
+	}
+	msg := err.Error()
+	if len(msg) > 120 {
+		msg = msg[:120]
+	}
+	return msg
+}
+
+type checkoutRequest struct {
+	OrderID   int64  `json:"order_id"`
+	Gateway   string `json:"gateway"`
+	OrderKey  string `json:"order_key"`
+	ReturnURL string `json:"return_url"`
+	CancelURL string `json:"cancel_url"`
+}
+
+type checkoutResponse struct {
+	RedirectURL string              `json:"redirect_url"`
+	Reused      bool                `json:"reused"`
+	HoldUntil   time.Time           `json:"hold_until"`
+	Payment     *bridge.PaymentView `json:"payment"`
+}
+
+func (s *Server) handleCheckout(c echo.Context) error {
+	var req checkoutRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	if req.OrderID <= 0 {
+		fields["order_id"] = "must be a positive order id"
+	}
+	if req.Gateway == "" {
+		fields["gateway"] = "required"
+	}
+	if req.OrderKey == "" || len(req.OrderKey) > 100 {
+		fields["order_key"] = "required"
+	}
+	for name, u := range map[string]string{"return_url": req.ReturnURL, "cancel_url": req.CancelURL} {
+		if !validURL(u) {
+			fields[name] = "must be an absolute http(s) URL"
+		}
+	}
+	if len(fields) > 0 {
+		return &bridge.Error{Code: bridge.EINVALID, Message: "invalid checkout request", Fields: fields}
+	}
+	res, err := s.service.StartCheckout(c.Request().Context(), bridge.CheckoutRequest{
+		OrderID: req.OrderID, Gateway: req.Gateway, OrderKey: req.OrderKey, ReturnURL: req.ReturnURL, CancelURL: req.CancelURL,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, checkoutResponse{RedirectURL: res.RedirectURL, Reused: res.Reused, HoldUntil: res.HoldUntil.UTC(), Payment: bridge.NewPaymentView(res.Payment)})
+}
+
+func validURL(raw string) bool {
+	if raw == "" || len(raw) > 2000 {
+		return false
+	}
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func orderID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, badRequest("order id must be a positive integer")
+	}
+	return id, nil
+}
+
+func (s *Server) handleOrderPayment(c echo.Context) error {
+	id, err := orderID(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.service.OrderPayment(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (s *Server) handleRecheck(c echo.Context) error {
+	id, err := orderID(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.service.Recheck(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (s *Server) handleStatus(c echo.Context) error {
+	r := s.service.Status(c.Request().Context(), s.CallbackURL)
+	r.Version, r.TablePrefix = s.cfg.Version, s.cfg.TablePrefix
+	return c.JSON(http.StatusOK, r)
+}
+
+func (s *Server) handleSettings(c echo.Context) error {
+	if s.cfg.Settings == nil {
+		return bridge.Errorf(bridge.ENOTFOUND, "settings are not managed by this sidecar")
+	}
+	v, err := s.cfg.Settings.Settings(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"settings": v})
+}
+
+func (s *Server) handlePutSettings(c echo.Context) error {
+	if s.cfg.Settings == nil {
+		return bridge.Errorf(bridge.ENOTFOUND, "settings are not managed by this sidecar")
+	}
+	var req struct {
+		Settings map[string]string `json:"settings"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := s.cfg.Settings.PutSettings(c.Request().Context(), req.Settings); err != nil {
+		return err
+	}
+	return s.handleSettings(c)
+}

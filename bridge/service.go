@@ -1,0 +1,547 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Gateways gives the currently configured gateways; the set can change at
+// run time when the shop owner edits settings in WordPress.
+type Gateways interface {
+	// Gateway returns the named gateway: ErrUnknownGateway for a name that is
+	// not one of ours, ErrGatewayDisabled when it is not enabled.
+	Gateway(name string) (Gateway, error)
+	// Names lists every gateway name wcbridge knows, enabled or not.
+	Names() []string
+}
+
+// Notifier delivers a notification to WordPress; an error means "retry".
+type Notifier interface {
+	Notify(ctx context.Context, n *Notification) error
+}
+
+// PaymentMethodPrefix is prepended to a gateway's name to form the
+// WooCommerce payment method id the plugin registers.
+const PaymentMethodPrefix = "wcbridge_"
+
+// Service is the bridge's use cases: start a checkout, apply what a gateway
+// reports to the payment and the order exactly once, reconcile payments the
+// callbacks missed, and deliver notifications to WordPress.
+type Service struct {
+	Orders    Orders
+	Payments  Payments
+	Callbacks Callbacks
+	Outbox    Outbox
+	Gateways  Gateways
+	Notifier  Notifier
+	Policy    func() Policy
+	Now       func() time.Time
+	Logger    *slog.Logger
+	// Owner names this replica in leases (hostname + random suffix).
+	Owner string
+	// OnOutcome, when set, is told each payment status applied to an order
+	// (metrics).
+	OnOutcome func(gateway string, status PaymentStatus)
+
+	// Callback work handed from the HTTP handler to the workers; when it is
+	// full, the periodic sweep picks the callback up from the database.
+	queue   chan int64
+	kick    chan struct{}
+	lag     *atomic.Int64 // nanoseconds the last reconcile pass ran behind schedule
+	backlog *atomic.Int64
+}
+
+// OutboxBacklog is the number of undelivered notifications at the last pass.
+func (s *Service) OutboxBacklog() int64 { return s.backlog.Load() }
+
+// ReconcileLag is how far behind schedule the last reconcile pass found the
+// most overdue payment.
+func (s *Service) ReconcileLag() time.Duration { return time.Duration(s.lag.Load()) }
+
+// NewService returns a Service with its defaults filled in.
+func NewService(s Service) *Service {
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Policy == nil {
+		s.Policy = DefaultPolicy
+	}
+	if s.Owner == "" {
+		s.Owner = "wcbridge-" + randomHex(4)
+	}
+	s.queue = make(chan int64, 1024)
+	s.kick = make(chan struct{}, 1)
+	s.lag = new(atomic.Int64)
+	s.backlog = new(atomic.Int64)
+	return &s
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func (s *Service) now() time.Time { return s.Now().UTC() }
+
+// CheckoutRequest is the plugin's request to pay an order with a gateway.
+type CheckoutRequest struct {
+	OrderID   int64
+	Gateway   string
+	OrderKey  string
+	ReturnURL string
+	CancelURL string
+}
+
+// CheckoutResult is where to send the customer.
+type CheckoutResult struct {
+	Payment     *Payment
+	RedirectURL string
+	Reused      bool
+	HoldUntil   time.Time
+}
+
+// creatingTimeout is how long a payment may sit in "creating" before it is
+// taken to have failed (the process died during the gateway call).
+const creatingTimeout = 2 * time.Minute
+
+// StartCheckout returns the order's live payment for the gateway or creates
+// one. It never creates a second live payment for an order.
+func (s *Service) StartCheckout(ctx context.Context, r CheckoutRequest) (*CheckoutResult, error) {
+	gw, err := s.Gateways.Gateway(r.Gateway)
+	if err != nil {
+		return nil, err
+	}
+	order, err := s.Orders.Order(ctx, r.OrderID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOrderPayable(order, r); err != nil {
+		return nil, err
+	}
+	if caps := gw.Capabilities(); len(caps.Currencies) > 0 && !contains(caps.Currencies, order.Currency) {
+		return nil, &Error{Code: EUNSUPPORTED, Message: fmt.Sprintf("%s does not accept %s", r.Gateway, order.Currency), Err: ErrCurrency}
+	}
+	policy := s.Policy()
+
+	for attempt := 0; attempt < 3; attempt++ {
+		live, err := s.livePayment(ctx, order.ID)
+		if err != nil {
+			return nil, err
+		}
+		if live != nil {
+			res, retry, err := s.reuseOrRetire(ctx, live, r.Gateway, policy)
+			if err != nil || res != nil {
+				return res, err
+			}
+			if retry {
+				continue
+			}
+		}
+		now := s.now()
+		p := &Payment{
+			OrderID:     order.ID,
+			Gateway:     r.Gateway,
+			Reference:   fmt.Sprintf("wc%d-%s", order.ID, randomHex(6)),
+			Status:      PaymentCreating,
+			Amount:      Money{Amount: order.Total, Currency: order.Currency},
+			ExpiresAt:   now.Add(policy.Lifetime),
+			NextCheckAt: now.Add(creatingTimeout),
+		}
+		created, err := s.Payments.CreatePayment(ctx, p)
+		if errors.Is(err, ErrLivePayment) {
+			continue // another request won the slot: reuse its payment
+		} else if err != nil {
+			return nil, fmt.Errorf("create payment: %w", err)
+		}
+		return s.createAtGateway(ctx, gw, order, created, r, policy)
+	}
+	return nil, &Error{Code: ECONFLICT, Message: "payment for this order is being created; retry in a moment"}
+}
+
+func checkOrderPayable(o *Order, r CheckoutRequest) error {
+	if o.Type != "shop_order" {
+		return ErrOrderType
+	}
+	if r.OrderKey == "" || subtle.ConstantTimeCompare([]byte(o.OrderKey), []byte(r.OrderKey)) != 1 {
+		return &Error{Code: ENOTFOUND, Message: "order not found", Err: errors.New("order key mismatch")}
+	}
+	if o.PaymentMethod != PaymentMethodPrefix+r.Gateway {
+		return &Error{Code: ECONFLICT, Message: fmt.Sprintf("order %d is to be paid with %q, not %s", o.ID, o.PaymentMethod, r.Gateway), Err: ErrPaymentMethod}
+	}
+	switch o.Status {
+	case StatusPending, StatusFailed, StatusCheckoutDraft, StatusOnHold:
+	default:
+		return &Error{Code: ECONFLICT, Message: fmt.Sprintf("order %d is %s and needs no payment", o.ID, o.Status), Err: ErrOrderStatus}
+	}
+	if !o.Total.IsPositive() {
+		return &Error{Code: EINVALID, Message: fmt.Sprintf("order %d has nothing to pay", o.ID)}
+	}
+	return nil
+}
+
+// livePayment returns the order's payment that holds the live slot, if any.
+func (s *Service) livePayment(ctx context.Context, orderID int64) (*Payment, error) {
+	ps, err := s.Payments.OrderPayments(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		if p.Status.Live() {
+			return p, nil
+		}
+	}
+	return nil, nil
+}
+
+// reuseOrRetire decides what to do with the order's live payment at a new
+// checkout: reuse it, or retire it (expired, superseded, stale creation) so
+// a new one can be made (retry=true).
+func (s *Service) reuseOrRetire(ctx context.Context, live *Payment, gateway string, policy Policy) (*CheckoutResult, bool, error) {
+	now := s.now()
+	switch {
+	case live.Status == PaymentCreating && now.Sub(live.CreatedAt) < creatingTimeout:
+		return nil, false, &Error{Code: ECONFLICT, Message: "payment for this order is being created; retry in a moment"}
+	case live.Status == PaymentCreating:
+		_, err := s.Payments.UpdatePayment(ctx, live.ID, func(p *Payment) (*Notification, error) {
+			p.Status, p.LastError = PaymentFailed, "creation did not finish"
+			return nil, nil
+		})
+		return nil, true, ignoreStatusConflict(err)
+	case live.Status == PaymentUnderpaid:
+		// Money has arrived on this payment: the customer tops it up there,
+		// whatever gateway they picked now.
+		return s.checkoutResult(live, true, policy), false, nil
+	case live.Gateway == gateway && live.PayURL != "" && live.ExpiresAt.After(now.Add(time.Minute)):
+		return s.checkoutResult(live, true, policy), false, nil
+	}
+	// Expired, or the customer switched gateway: retire the old payment. It
+	// stays watched, so a late payment on it still counts.
+	next := PaymentCancelled
+	if !live.ExpiresAt.After(now) {
+		next = PaymentExpired
+	}
+	_, err := s.Payments.UpdatePayment(ctx, live.ID, func(p *Payment) (*Notification, error) {
+		if !p.Status.Live() {
+			return nil, nil
+		}
+		p.Status = next
+		p.AppliedStatus = next // the order is not told: a newer payment takes over
+		p.NextCheckAt = now
+		return nil, nil
+	})
+	return nil, true, ignoreStatusConflict(err)
+}
+
+func ignoreStatusConflict(err error) error {
+	if errors.Is(err, ErrPaymentStatus) {
+		return nil
+	}
+	return err
+}
+
+func (s *Service) checkoutResult(p *Payment, reused bool, policy Policy) *CheckoutResult {
+	return &CheckoutResult{Payment: p, RedirectURL: p.PayURL, Reused: reused, HoldUntil: p.ExpiresAt.Add(policy.LatePaymentGrace)}
+}
+
+// createAtGateway asks the gateway for the payment reserved in p.
+func (s *Service) createAtGateway(ctx context.Context, gw Gateway, o *Order, p *Payment, r CheckoutRequest, policy Policy) (*CheckoutResult, error) {
+	gp, gerr := gw.CreatePayment(ctx, CreatePaymentRequest{
+		OrderID:     o.ID,
+		Reference:   p.Reference,
+		Amount:      p.Amount,
+		Email:       o.BillingEmail,
+		Description: fmt.Sprintf("Order #%d", o.ID),
+		ReturnURL:   r.ReturnURL,
+		CancelURL:   r.CancelURL,
+		Lifetime:    policy.Lifetime,
+	})
+	now := s.now()
+	updated, err := s.Payments.UpdatePayment(ctx, p.ID, func(q *Payment) (*Notification, error) {
+		if gerr != nil {
+			q.Status, q.LastError = PaymentFailed, truncate(gerr.Error(), 250)
+			return nil, nil
+		}
+		if q.Status != PaymentCreating {
+			// A callback got here first (it can arrive before the answer).
+			q.GatewayID, q.PayURL = gp.GatewayID, gp.URL
+			return nil, nil
+		}
+		q.Status = PaymentPending
+		q.GatewayID, q.PayURL = gp.GatewayID, gp.URL
+		if !gp.ExpiresAt.IsZero() {
+			q.ExpiresAt = gp.ExpiresAt.UTC()
+		}
+		q.GatewayAmount = gp.Amount
+		q.NextCheckAt = now.Add(firstCheckDelay)
+		return nil, nil
+	})
+	if gerr != nil {
+		s.Logger.Warn("gateway refused payment creation", "order_id", o.ID, "payment_id", p.ID, "gateway", gw.Name(), "err", gerr)
+		return nil, gerr
+	}
+	if err != nil {
+		// The payment exists at the gateway but we could not record its id:
+		// the reconciler cannot find it; the customer may retry.
+		return nil, fmt.Errorf("record created payment: %w", err)
+	}
+	s.Logger.Info("payment created", "order_id", o.ID, "payment_id", updated.ID, "gateway", gw.Name(), "gateway_payment_id", updated.GatewayID)
+	return s.checkoutResult(updated, false, policy), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// ApplyState records what the gateway reported for p and, when the status
+// moved, applies the outcome to the order. Safe to call concurrently and
+// repeatedly with the same report: the payment row is locked and statuses
+// only move forward; the order update is idempotent by event id.
+func (s *Service) ApplyState(ctx context.Context, paymentID int64, st *GatewayState) (*Payment, error) {
+	policy := s.Policy()
+	now := s.now()
+	p, err := s.Payments.UpdatePayment(ctx, paymentID, func(p *Payment) (*Notification, error) {
+		next, received := policy.Classify(p.Amount, st)
+		if st.TxRef != "" {
+			p.TxRef = st.TxRef
+		}
+		if p.GatewayID == "" && st.GatewayID != "" {
+			p.GatewayID = st.GatewayID
+		}
+		if !st.Received.IsZero() {
+			p.GatewayReceived = st.Received
+		}
+		if !st.Amount.IsZero() {
+			p.GatewayAmount = st.Amount
+		}
+		if !received.IsZero() && (p.Received.IsZero() || received.Amount.GreaterThan(p.Received.Amount)) {
+			p.Received = received
+		}
+		if next == PaymentPending && p.Status == PaymentPending && !p.ExpiresAt.IsZero() && now.After(p.ExpiresAt.Add(expirySlack)) {
+			next = PaymentExpired // the gateway still says pending long after expiry
+		}
+		if next == PaymentPending && p.Status == PaymentCreating {
+			p.Status = PaymentPending
+		}
+		if p.Status.CanMove(next) {
+			p.Status = next
+		}
+		p.LastError = ""
+		return nil, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply state to payment %d: %w", paymentID, err)
+	}
+	if p.ApplyDue() {
+		return s.applyToOrder(ctx, p)
+	}
+	return p, nil
+}
+
+// expirySlack is how long after its expiry a payment the gateway still calls
+// pending is taken to have expired.
+const expirySlack = 2 * time.Minute
+
+// applyToOrder writes p's status to its WooCommerce order once, then marks
+// the payment applied and queues the notification for WordPress in one
+// transaction. A crash in between is healed by the reconciler: the order
+// update is idempotent by event id and the outbox by event id.
+func (s *Service) applyToOrder(ctx context.Context, p *Payment) (*Payment, error) {
+	policy := s.Policy()
+	order, err := s.Orders.Order(ctx, p.OrderID)
+	if err != nil {
+		return p, fmt.Errorf("load order %d: %w", p.OrderID, err)
+	}
+	u, skip, err := s.orderUpdate(ctx, p, order, policy)
+	if err != nil {
+		return p, err
+	}
+	var res *OrderResult
+	if !skip {
+		res, err = s.Orders.ApplyOrder(ctx, u)
+		switch {
+		case errors.Is(err, ErrOrderStatus):
+			// The order moved on (paid by another payment, refunded, ...).
+			s.Logger.Info("order status does not allow payment outcome; recorded only", "order_id", p.OrderID, "payment_id", p.ID, "status", p.Status, "err", err)
+			res, err = nil, nil
+		case err != nil:
+			return p, fmt.Errorf("apply payment %d to order %d: %w", p.ID, p.OrderID, err)
+		case !res.Changed && !res.Duplicate && u.Outcome == OutcomePaid && order.Meta["_wcbridge_payment_id"] != "" && order.Meta["_wcbridge_payment_id"] != p.GatewayID:
+			// A second payment settled an order that was already paid.
+			u2 := u
+			u2.Outcome, u2.EventID = OutcomeNote, u.EventID+":second"
+			u2.Note = fmt.Sprintf("A second payment was received via %s (payment %s, %s) for an order that was already paid. Please check and refund it if needed.", gatewayTitle(p.Gateway), p.GatewayID, moneyText(p.Received, p.Amount))
+			u2.Meta = nil
+			res, err = s.Orders.ApplyOrder(ctx, u2)
+			if err != nil && !errors.Is(err, ErrOrderStatus) {
+				return p, fmt.Errorf("note second payment on order %d: %w", p.OrderID, err)
+			}
+		}
+	}
+	applied := p.Status
+	if s.OnOutcome != nil {
+		s.OnOutcome(p.Gateway, applied)
+	}
+	return s.Payments.UpdatePayment(ctx, p.ID, func(q *Payment) (*Notification, error) {
+		q.AppliedStatus = applied
+		if res == nil || (!res.Changed && res.NoteID == 0 && !res.Duplicate) {
+			return nil, nil
+		}
+		return s.notification(q, u, order, res), nil
+	})
+}
+
+// orderUpdate builds the order outcome for p's status, or skip=true when the
+// order is not to be touched.
+func (s *Service) orderUpdate(ctx context.Context, p *Payment, o *Order, policy Policy) (OrderUpdate, bool, error) {
+	u := OrderUpdate{
+		OrderID:       p.OrderID,
+		EventID:       fmt.Sprintf("wcbridge:%d:%s", p.ID, p.Status),
+		PaymentMethod: PaymentMethodPrefix + p.Gateway,
+		PaidStatus:    policy.PaidStatus,
+		Meta: map[string]string{
+			"_wcbridge_gateway":        p.Gateway,
+			"_wcbridge_payment_id":     p.GatewayID,
+			"_wcbridge_payment_status": string(p.Status),
+			"_wcbridge_amount":         p.Amount.Amount.String(),
+			"_wcbridge_currency":       p.Amount.Currency,
+		},
+	}
+	if !p.Received.IsZero() {
+		u.Meta["_wcbridge_received"] = p.Received.Amount.String()
+	}
+	if p.TxRef != "" {
+		u.Meta["_wcbridge_tx_ref"] = p.TxRef
+	}
+	title := gatewayTitle(p.Gateway)
+	ref := p.GatewayID
+	if p.TxRef != "" {
+		ref += ", transaction " + p.TxRef
+	}
+	late := o.Status == StatusCancelled || p.AppliedStatus == PaymentExpired || p.AppliedStatus == PaymentCancelled
+	switch p.Status {
+	case PaymentPaid, PaymentOverpaid:
+		u.Outcome = OutcomePaid
+		u.TransactionID = p.TxRef
+		if u.TransactionID == "" {
+			u.TransactionID = p.GatewayID
+		}
+		u.Note = fmt.Sprintf("Payment of %s received via %s (payment %s).", moneyText(p.Received, p.Amount), title, ref)
+		if p.Status == PaymentOverpaid {
+			excess := p.Received.Amount.Sub(p.Amount.Amount)
+			u.Note = fmt.Sprintf("Overpayment received via %s (payment %s): %s received for an order total of %s, an excess of %s %s.",
+				title, ref, p.Received, p.Amount, excess.String(), p.Amount.Currency)
+		}
+		if late {
+			u.Note += " The payment arrived after the payment window closed or the order was cancelled: please check that the items are still in stock."
+			if policy.LateOnHold {
+				u.Outcome = OutcomeOnHold
+			}
+		}
+	case PaymentUnderpaid:
+		u.Outcome = OutcomeOnHold
+		u.CustomerNote = true
+		short := p.Amount.Amount.Sub(p.Received.Amount)
+		u.Note = fmt.Sprintf("Underpayment via %s (payment %s): %s received of %s, %s %s short. The order is on hold until the rest arrives or the shop decides.",
+			title, ref, p.Received, p.Amount, short.String(), p.Amount.Currency)
+	case PaymentExpired, PaymentCancelled:
+		// Never cancel an order another payment is now paying.
+		if live, err := s.livePayment(ctx, p.OrderID); err != nil {
+			return u, false, err
+		} else if live != nil && live.ID != p.ID {
+			return u, true, nil
+		}
+		what := "expired"
+		if p.Status == PaymentCancelled {
+			what = "was cancelled"
+		}
+		u.Outcome = OutcomeNote
+		u.Note = fmt.Sprintf("The %s payment %s %s without payment.", title, p.GatewayID, what)
+		if policy.CancelOnExpiry && (o.Status == StatusPending || o.Status == StatusFailed || o.Status == StatusCheckoutDraft) {
+			u.Outcome = OutcomeCancelled
+			u.CustomerNote = true
+			u.Note += " The order was cancelled."
+		}
+	default:
+		return u, true, nil
+	}
+	return u, false, nil
+}
+
+func (s *Service) notification(p *Payment, u OrderUpdate, o *Order, res *OrderResult) *Notification {
+	payload := fmt.Sprintf(`{"event_id":%q,"order_id":%d,"outcome":%q,"from_status":%q,"to_status":%q,"transaction_id":%q,"occurred_at":%q,"payment":%s}`,
+		u.EventID, p.OrderID, string(u.Outcome), res.From, res.To, u.TransactionID, res.At.UTC().Format(time.RFC3339), PaymentJSON(p))
+	return &Notification{EventID: u.EventID, OrderID: p.OrderID, Payload: []byte(payload), NextAttempt: s.now()}
+}
+
+func gatewayTitle(name string) string {
+	switch name {
+	case "streampay":
+		return "StreamPay"
+	case "cryptocloud":
+		return "CryptoCloud"
+	case "bitstream":
+		return "Bitstream"
+	}
+	return name
+}
+
+// moneyText shows what arrived, or what was asked when the gateway gave no
+// amount.
+func moneyText(received, asked Money) string {
+	if received.IsZero() {
+		return asked.String()
+	}
+	return received.String()
+}
+
+// Shortfall is what is still missing on an underpaid payment.
+func (p *Payment) Shortfall() decimal.Decimal {
+	if p.Status != PaymentUnderpaid || p.Received.IsZero() {
+		return decimal.Zero
+	}
+	d := p.Amount.Amount.Sub(p.Received.Amount)
+	if d.IsNegative() {
+		return decimal.Zero
+	}
+	return d
+}
+
+// Excess is what was paid beyond the order total.
+func (p *Payment) Excess() decimal.Decimal {
+	if p.Received.IsZero() {
+		return decimal.Zero
+	}
+	d := p.Received.Amount.Sub(p.Amount.Amount)
+	if d.IsNegative() {
+		return decimal.Zero
+	}
+	return d
+}

@@ -1,0 +1,89 @@
+package bridge
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// StatusReport is what the shop's admin page shows under "Test connection".
+type StatusReport struct {
+	Version       string                    `json:"version"`
+	StorageMode   string                    `json:"storage_mode"`
+	TablePrefix   string                    `json:"table_prefix"`
+	Database      string                    `json:"database"`
+	OutboxBacklog int                       `json:"outbox_backlog"`
+	Gateways      map[string]*GatewayStatus `json:"gateways"`
+}
+
+// GatewayStatus is one gateway's line in the StatusReport.
+type GatewayStatus struct {
+	Enabled              bool       `json:"enabled"`
+	Configured           bool       `json:"configured"`
+	Reachable            bool       `json:"reachable"`
+	Callbacks            bool       `json:"callbacks"`
+	CallbackURL          string     `json:"callback_url,omitempty"`
+	LastCallbackAccepted *time.Time `json:"last_callback_accepted"`
+	LastCallbackRejected *time.Time `json:"last_callback_rejected"`
+	LastRejectedReason   string     `json:"last_rejected_reason,omitempty"`
+	Problem              string     `json:"problem,omitempty"`
+}
+
+// reachableProbeID is a payment id no gateway has: asking for it shows
+// whether the gateway answers at all.
+const reachableProbeID = "wcbridge-reachability-probe"
+
+// Status reports the storage mode, each gateway's configuration and
+// reachability, the last callbacks and the outbox backlog. callbackURL maps
+// a gateway name to the URL to paste into its dashboard.
+func (s *Service) Status(ctx context.Context, callbackURL func(string) string) *StatusReport {
+	r := &StatusReport{Database: "ok", Gateways: map[string]*GatewayStatus{}}
+	if mode, err := s.Orders.StorageMode(ctx); err != nil {
+		r.Database, r.StorageMode = ErrorMessage(err), "unknown"
+	} else {
+		r.StorageMode = string(mode)
+	}
+	if n, err := s.Outbox.Backlog(ctx); err == nil {
+		r.OutboxBacklog = n
+	} else {
+		r.Database = "unavailable"
+	}
+	last, _ := s.Callbacks.LastCallbacks(ctx)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, name := range s.Gateways.Names() {
+		gs := &GatewayStatus{}
+		r.Gateways[name] = gs
+		if sum, ok := last[name]; ok {
+			gs.LastCallbackAccepted, gs.LastCallbackRejected, gs.LastRejectedReason = sum.LastAccepted, sum.LastRejected, sum.RejectedReason
+		}
+		gw, err := s.Gateways.Gateway(name)
+		if err != nil {
+			gs.Problem = ErrorMessage(err)
+			gs.Enabled = ErrorCode(err) != ECONFLICT && ErrorCode(err) != ENOTFOUND
+			continue
+		}
+		gs.Enabled, gs.Configured = true, true
+		gs.Callbacks = gw.Capabilities().Callbacks
+		if gs.Callbacks && callbackURL != nil {
+			gs.CallbackURL = callbackURL(name)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_, err := gw.PaymentState(pctx, reachableProbeID)
+			mu.Lock()
+			defer mu.Unlock()
+			// Any answer from the gateway (even "no such payment") proves it
+			// is reachable; a transport failure or 5xx does not.
+			gs.Reachable = err == nil || ErrorCode(err) == EGATEWAY || ErrorCode(err) == ENOTFOUND
+			if !gs.Reachable {
+				gs.Problem = ErrorMessage(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return r
+}

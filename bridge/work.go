@@ -1,0 +1,448 @@
+package bridge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// CallbackResult is what receiving a callback did.
+type CallbackResult struct {
+	Callback  *Callback
+	Duplicate bool
+}
+
+// ReceiveCallback authenticates a gateway callback from its raw bytes,
+// records it durably and queues it for processing. A forged or malformed
+// callback is recorded as rejected (for the admin page) and returns an error
+// wrapping ErrSignature; nothing else happens. A database failure returns
+// ErrUnavailable so the gateway retries.
+func (s *Service) ReceiveCallback(ctx context.Context, gateway, contentType string, body []byte) (*CallbackResult, error) {
+	gw, err := s.Gateways.Gateway(gateway)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(body)
+	cb := &Callback{Gateway: gateway, ReceivedAt: s.now(), ContentType: contentType, Body: body, BodyHash: hex.EncodeToString(sum[:])}
+	ev, verr := gw.VerifyCallback(contentType, body)
+	if verr != nil {
+		cb.Reason = truncate(ErrorMessage(verr)+": "+verr.Error(), 250)
+		if _, _, err := s.Callbacks.RecordCallback(ctx, cb); err != nil {
+			s.Logger.Warn("recording rejected callback failed", "gateway", gateway, "err", err)
+		}
+		s.Logger.Warn("callback rejected", "gateway", gateway, "reason", cb.Reason)
+		if ErrorCode(verr) == EINTERNAL {
+			return nil, &Error{Code: EUNAUTHORIZED, Message: "callback not authenticated", Err: verr}
+		}
+		return nil, verr
+	}
+	cb.Verified, cb.PaymentKey = true, ev.GatewayID
+	if cb.PaymentKey == "" {
+		cb.PaymentKey = "ref:" + ev.OrderRef
+	}
+	existing, dup, err := s.Callbacks.RecordCallback(ctx, cb)
+	if err != nil {
+		return nil, &Error{Code: EUNAVAILABLE, Message: "could not record the callback; retry later", Err: err}
+	}
+	if dup {
+		return &CallbackResult{Callback: existing, Duplicate: true}, nil
+	}
+	select {
+	case s.queue <- cb.ID:
+	default: // the sweep will find it
+	}
+	return &CallbackResult{Callback: cb}, nil
+}
+
+// unknownPaymentWait is how long a callback naming a payment we do not know
+// yet is retried: it may have overtaken our own record of the checkout.
+const unknownPaymentWait = 15 * time.Minute
+
+// ProcessCallback confirms a recorded callback with the gateway and applies
+// it. It returns whether it is done; a false result with an error means
+// "retry later".
+func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool, reason string, err error) {
+	gw, err := s.Gateways.Gateway(cb.Gateway)
+	if err != nil {
+		return false, "gateway not available", err
+	}
+	ev, verr := gw.VerifyCallback(cb.ContentType, cb.Body)
+	if verr != nil {
+		// Verified on receipt; a token that has since expired (CryptoCloud's
+		// last five minutes) no longer verifies. The gateway's status API is
+		// the source of truth, so the payment id is all that is needed.
+		ev = &CallbackEvent{Gateway: cb.Gateway, GatewayID: cb.PaymentKey}
+	}
+	p, err := s.findCallbackPayment(ctx, cb, ev)
+	if errors.Is(err, ErrPaymentNotFound) {
+		if s.now().Sub(cb.ReceivedAt) < unknownPaymentWait {
+			return false, "payment not known yet", err
+		}
+		s.Logger.Warn("callback for an unknown payment ignored", "gateway", cb.Gateway, "gateway_payment_id", cb.PaymentKey)
+		return true, "unknown payment", nil
+	} else if err != nil {
+		return false, "database error", err
+	}
+	if ev.GatewayID == "" {
+		ev.GatewayID = p.GatewayID
+	}
+	st, err := gw.ConfirmCallback(ctx, ev)
+	if err != nil {
+		return false, "confirmation failed", err
+	}
+	p, err = s.ApplyState(ctx, p.ID, st)
+	if err != nil {
+		return false, "apply failed", err
+	}
+	return true, fmt.Sprintf("applied: payment %s", p.Status), nil
+}
+
+func (s *Service) findCallbackPayment(ctx context.Context, cb *Callback, ev *CallbackEvent) (*Payment, error) {
+	if ev.GatewayID != "" {
+		p, err := s.Payments.PaymentByGatewayID(ctx, cb.Gateway, ev.GatewayID)
+		if !errors.Is(err, ErrPaymentNotFound) {
+			return p, err
+		}
+	}
+	if ev.OrderRef != "" {
+		p, err := s.Payments.PaymentByReference(ctx, ev.OrderRef)
+		if err == nil && p.Gateway != cb.Gateway {
+			return nil, ErrPaymentNotFound
+		}
+		return p, err
+	}
+	return nil, ErrPaymentNotFound
+}
+
+// retryDelay grows with the number of attempts: 5s, 10s, 20s ... up to 30m.
+func retryDelay(attempts int) time.Duration {
+	d := 5 * time.Second
+	for i := 0; i < attempts && d < 30*time.Minute; i++ {
+		d *= 2
+	}
+	if d > 30*time.Minute {
+		d = 30 * time.Minute
+	}
+	return d
+}
+
+func (s *Service) finishCallback(ctx context.Context, cb *Callback) {
+	done, reason, err := s.ProcessCallback(ctx, cb)
+	if err != nil {
+		s.Logger.Warn("callback processing failed; will retry", "gateway", cb.Gateway, "callback_id", cb.ID, "reason", reason, "err", err)
+	}
+	retryAt := s.now().Add(retryDelay(cb.Attempts))
+	if ferr := s.Callbacks.FinishCallback(ctx, cb.ID, reason, done, retryAt); ferr != nil {
+		s.Logger.Warn("recording callback result failed", "callback_id", cb.ID, "err", ferr)
+	}
+}
+
+// SweepCallbacks processes recorded callbacks that are due (new ones the
+// queue dropped, and retries). It returns how many it handled.
+func (s *Service) SweepCallbacks(ctx context.Context, limit int) (int, error) {
+	cbs, err := s.Callbacks.ClaimCallbacks(ctx, s.Owner, limit, time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	for _, cb := range cbs {
+		s.finishCallback(ctx, cb)
+	}
+	return len(cbs), nil
+}
+
+// checkDelay spaces the reconciler's looks at a payment by its age: often
+// while a customer is likely paying, rarely once it is old.
+func checkDelay(age time.Duration) time.Duration {
+	switch {
+	case age < 10*time.Minute:
+		return 15 * time.Second
+	case age < time.Hour:
+		return time.Minute
+	case age < 6*time.Hour:
+		return 5 * time.Minute
+	case age < 24*time.Hour:
+		return 15 * time.Minute
+	}
+	return time.Hour
+}
+
+const firstCheckDelay = 15 * time.Second
+
+// never is the next check of a payment the reconciler gave up on.
+var never = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Reconcile polls the gateways for up to limit due payments (batched where
+// the gateway can), applies what changed, and re-applies outcomes a failure
+// left unapplied. Safe with several replicas: payments are leased.
+func (s *Service) Reconcile(ctx context.Context, limit int) (int, error) {
+	ps, err := s.Payments.ClaimDue(ctx, s.Owner, PaymentFilter{DueAt: s.now(), Limit: limit}, 2*time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	byGateway := map[string][]*Payment{}
+	var lag time.Duration
+	for _, p := range ps {
+		if d := s.now().Sub(p.NextCheckAt); d > lag {
+			lag = d
+		}
+		byGateway[p.Gateway] = append(byGateway[p.Gateway], p)
+	}
+	var wg sync.WaitGroup
+	for name, list := range byGateway {
+		wg.Add(1)
+		go func(name string, list []*Payment) {
+			defer wg.Done()
+			s.reconcileGateway(ctx, name, list)
+		}(name, list)
+	}
+	wg.Wait()
+	s.lag.Store(int64(lag))
+	return len(ps), nil
+}
+
+func (s *Service) reconcileGateway(ctx context.Context, name string, ps []*Payment) {
+	gw, gwErr := s.Gateways.Gateway(name)
+	states := map[string]*GatewayState{}
+	var batchErr error
+	if bg, ok := gw.(BatchGateway); ok && gwErr == nil && gw.Capabilities().BatchSize > 0 {
+		var ids []string
+		for _, p := range ps {
+			if p.GatewayID != "" && !p.Status.Final() {
+				ids = append(ids, p.GatewayID)
+			}
+		}
+		size := gw.Capabilities().BatchSize
+		for i := 0; i < len(ids); i += size {
+			j := min(i+size, len(ids))
+			got, err := bg.PaymentStates(ctx, ids[i:j])
+			if err != nil {
+				batchErr = err
+				continue
+			}
+			for k, v := range got {
+				states[k] = v
+			}
+		}
+	}
+	for _, p := range ps {
+		s.reconcileOne(ctx, gw, gwErr, p, states, batchErr)
+	}
+}
+
+func (s *Service) reconcileOne(ctx context.Context, gw Gateway, gwErr error, p *Payment, states map[string]*GatewayState, batchErr error) {
+	now := s.now()
+	policy := s.Policy()
+	var err error
+	switch {
+	case p.Status == PaymentCreating:
+		// The process died during the gateway call; the customer never saw it.
+		_, err = s.Payments.UpdatePayment(ctx, p.ID, func(q *Payment) (*Notification, error) {
+			if q.Status == PaymentCreating {
+				q.Status, q.LastError = PaymentFailed, "creation did not finish"
+			}
+			return nil, nil
+		})
+	case p.Status.Final() || p.GatewayID == "":
+		if p.ApplyDue() {
+			_, err = s.applyToOrder(ctx, p)
+		}
+	case gwErr != nil:
+		err = gwErr
+	default:
+		st, ok := states[p.GatewayID]
+		if !ok {
+			if _, batched := gw.(BatchGateway); batched && gw.Capabilities().BatchSize > 0 && batchErr == nil {
+				// The gateway does not know it (any more): nothing arrived.
+				st = &GatewayState{GatewayID: p.GatewayID, Status: PaymentPending}
+			} else if st, err = gw.PaymentState(ctx, p.GatewayID); err != nil {
+				break
+			}
+		}
+		_, err = s.ApplyState(ctx, p.ID, st)
+	}
+	// Schedule the next look, and release the lease.
+	age := now.Sub(p.CreatedAt)
+	next := now.Add(checkDelay(age))
+	if err != nil {
+		next = now.Add(retryDelay(p.Checks))
+		s.Logger.Warn("reconcile failed; will retry", "payment_id", p.ID, "order_id", p.OrderID, "gateway", p.Gateway, "err", err)
+	}
+	_, uerr := s.Payments.UpdatePayment(ctx, p.ID, func(q *Payment) (*Notification, error) {
+		q.Checks++
+		if err != nil {
+			q.LastError = truncate(err.Error(), 250)
+		}
+		if !q.Status.Live() && !q.ExpiresAt.IsZero() && now.Sub(q.ExpiresAt) > policy.GiveUpAfter && !q.ApplyDue() {
+			next = never // long past expiry: only a callback can wake it now
+		}
+		if q.Status.Final() && !q.ApplyDue() {
+			next = never
+		}
+		q.NextCheckAt = next
+		return nil, nil
+	})
+	if uerr != nil {
+		s.Logger.Warn("scheduling next check failed", "payment_id", p.ID, "err", uerr)
+	}
+}
+
+// Recheck asks the gateway about the order's payments now (the customer's
+// return, the shop's "re-check payment" button) and applies what changed.
+func (s *Service) Recheck(ctx context.Context, orderID int64) (*OrderPaymentView, error) {
+	ps, err := s.Payments.OrderPayments(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		if p.GatewayID == "" || (p.Status.Final() && !p.ApplyDue()) {
+			continue
+		}
+		if p.Status.Final() {
+			if _, err := s.applyToOrder(ctx, p); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		gw, err := s.Gateways.Gateway(p.Gateway)
+		if err != nil {
+			return nil, err
+		}
+		st, err := gw.PaymentState(ctx, p.GatewayID)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.ApplyState(ctx, p.ID, st); err != nil {
+			return nil, err
+		}
+	}
+	return s.OrderPayment(ctx, orderID)
+}
+
+// DeliverNotifications sends due outbox notifications to WordPress.
+func (s *Service) DeliverNotifications(ctx context.Context, limit int) (int, error) {
+	if s.Notifier == nil {
+		return 0, nil
+	}
+	ns, err := s.Outbox.ClaimNotifications(ctx, s.Owner, limit, time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	for _, n := range ns {
+		err := s.Notifier.Notify(ctx, n)
+		msg := ""
+		if err != nil {
+			msg = truncate(err.Error(), 250)
+			s.Logger.Warn("notifying wordpress failed; will retry", "order_id", n.OrderID, "event_id", n.EventID, "attempts", n.Attempts+1, "err", err)
+		}
+		if ferr := s.Outbox.FinishNotification(ctx, n.ID, err == nil, msg, s.now().Add(retryDelay(n.Attempts))); ferr != nil {
+			s.Logger.Warn("recording notification result failed", "event_id", n.EventID, "err", ferr)
+		}
+	}
+	return len(ns), nil
+}
+
+// WorkerConfig paces the background work.
+type WorkerConfig struct {
+	CallbackWorkers int
+	Interval        time.Duration // reconcile, sweep and outbox period
+	BatchSize       int
+}
+
+// Run does the background work until ctx ends: callback workers fed by
+// ReceiveCallback, and a periodic sweep of callbacks, reconciliation and
+// outbox delivery.
+func (s *Service) Run(ctx context.Context, c WorkerConfig) {
+	if c.CallbackWorkers <= 0 {
+		c.CallbackWorkers = 4
+	}
+	if c.Interval <= 0 {
+		c.Interval = 5 * time.Second
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 100
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < c.CallbackWorkers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case id := <-s.queue:
+					cbs, err := s.Callbacks.ClaimCallbacks(ctx, s.Owner, 1, time.Minute)
+					_ = id // the claim takes the oldest due callback, which is at least as urgent
+					if err != nil {
+						s.Logger.Warn("claim callback failed", "err", err)
+						continue
+					}
+					for _, cb := range cbs {
+						s.finishCallback(ctx, cb)
+					}
+					s.kickOutbox()
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(c.Interval)
+		defer t.Stop()
+		for {
+			s.tick(ctx, c.BatchSize)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-s.outboxKick():
+			}
+		}
+	}()
+	wg.Wait()
+}
+
+func (s *Service) tick(ctx context.Context, batch int) {
+	if ctx.Err() != nil {
+		return
+	}
+	for i := 0; i < 10; i++ {
+		n, err := s.SweepCallbacks(ctx, batch)
+		if err != nil {
+			s.Logger.Warn("callback sweep failed", "err", err)
+		}
+		if n < batch {
+			break
+		}
+	}
+	if _, err := s.Reconcile(ctx, batch); err != nil {
+		s.Logger.Warn("reconcile failed", "err", err)
+	}
+	for i := 0; i < 10; i++ {
+		n, err := s.DeliverNotifications(ctx, batch)
+		if err != nil {
+			s.Logger.Warn("outbox delivery failed", "err", err)
+		}
+		if n < batch {
+			break
+		}
+	}
+	if n, err := s.Outbox.Backlog(ctx); err == nil {
+		s.backlog.Store(int64(n))
+	}
+}
+
+// kickOutbox wakes the periodic loop so a fresh notification goes out now.
+func (s *Service) kickOutbox() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) outboxKick() <-chan struct{} { return s.kick }
