@@ -1,0 +1,144 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wcbridge/wcbridge/bridge"
+)
+
+func notificationIDs(ns []*bridge.Notification) []int64 {
+	out := make([]int64, len(ns))
+	for i, n := range ns {
+		out[i] = n.ID
+	}
+	return out
+}
+
+func TestOutbox(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	var ids []int64
+	for i := range 3 {
+		n := &bridge.Notification{EventID: fmt.Sprintf("evt-%d", i), OrderID: int64(40 + i), Payload: fmt.Appendf(nil, `{"order_id":%d,"note":"ünïcode"}`, 40+i)}
+		if err := s.Enqueue(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		if n.ID == 0 {
+			t.Fatal("enqueued notification has no id")
+		}
+		ids = append(ids, n.ID)
+		clk.Add(time.Second)
+	}
+	// A duplicate event id queues nothing and points at the queued row.
+	dup := &bridge.Notification{EventID: "evt-1", OrderID: 99, Payload: []byte(`{}`)}
+	if err := s.Enqueue(ctx, dup); err != nil {
+		t.Fatal(err)
+	}
+	if dup.ID != ids[1] {
+		t.Fatalf("duplicate event id got id %d, want the queued %d", dup.ID, ids[1])
+	}
+	if n, err := s.Backlog(ctx); err != nil || n != 3 {
+		t.Fatalf("backlog = %d, %v; want 3", n, err)
+	}
+
+	got, err := s.ClaimNotifications(ctx, "a", 2, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(notificationIDs(got)) != fmt.Sprint(ids[:2]) {
+		t.Fatalf("claim a = %v, want oldest first %v", notificationIDs(got), ids[:2])
+	}
+	if got[1].OrderID != 41 || string(got[1].Payload) != `{"order_id":41,"note":"ünïcode"}` || got[1].DeliveredAt != nil {
+		t.Fatalf("claimed notification = %+v", got[1])
+	}
+	if got, _ := s.ClaimNotifications(ctx, "b", 10, time.Minute); fmt.Sprint(notificationIDs(got)) != fmt.Sprint(ids[2:]) {
+		t.Fatalf("claim b = %v, want %v", notificationIDs(got), ids[2:])
+	}
+
+	if err := s.FinishNotification(ctx, ids[0], true, "", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	retry := clk.Now().Add(time.Hour)
+	if err := s.FinishNotification(ctx, ids[1], false, "wordpress answered 500", retry); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Backlog(ctx); n != 2 {
+		t.Fatalf("backlog after one delivery = %d, want 2", n)
+	}
+	n, err := s.Notification(ctx, ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Attempts != 1 || n.LastError != "wordpress answered 500" || !n.NextAttempt.Equal(retry.Truncate(time.Microsecond)) {
+		t.Fatalf("failed delivery = attempts %d error %q next %v", n.Attempts, n.LastError, n.NextAttempt)
+	}
+	if n, _ := s.Notification(ctx, ids[0]); n.DeliveredAt == nil || !n.DeliveredAt.Equal(clk.Now().Truncate(time.Microsecond)) {
+		t.Fatalf("delivered at = %v, want now", n.DeliveredAt)
+	}
+
+	// ids[2]'s lease expires; ids[1] waits for its retry time; ids[0] is done.
+	clk.Add(2 * time.Minute)
+	if got, _ := s.ClaimNotifications(ctx, "c", 10, time.Minute); fmt.Sprint(notificationIDs(got)) != fmt.Sprint(ids[2:]) {
+		t.Fatalf("claim after lease expiry = %v, want %v", notificationIDs(got), ids[2:])
+	}
+	clk.Add(time.Hour)
+	if got, _ := s.ClaimNotifications(ctx, "c", 10, time.Minute); fmt.Sprint(notificationIDs(got)) != fmt.Sprint(ids[1:]) {
+		t.Fatalf("claim after retry time = %v, want %v", notificationIDs(got), ids[1:])
+	}
+	if err := s.FinishNotification(ctx, 9999, true, "", time.Time{}); bridge.ErrorCode(err) != bridge.ENOTFOUND {
+		t.Fatalf("finish unknown notification: err = %v, want not found", err)
+	}
+	if err := s.Enqueue(ctx, &bridge.Notification{OrderID: 1}); bridge.ErrorCode(err) != bridge.EINVALID {
+		t.Fatalf("enqueue without event id: err = %v, want invalid", err)
+	}
+}
+
+func TestClaimNotificationsConcurrent(t *testing.T) {
+	requireReal(t, "concurrent leasing UPDATEs")
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	const n = 40
+	for i := range n {
+		if err := s.Enqueue(ctx, &bridge.Notification{EventID: fmt.Sprint("e", i), OrderID: int64(i), Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		seen = map[int64]int{}
+	)
+	for _, owner := range []string{"a", "b", "c", "d"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ns, err := s.ClaimNotifications(ctx, owner, 3, time.Minute)
+				if err != nil || len(ns) == 0 {
+					if err != nil {
+						t.Error(err)
+					}
+					return
+				}
+				mu.Lock()
+				for _, x := range ns {
+					seen[x.ID]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Fatalf("claimed %d notifications, want %d", len(seen), n)
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("notification %d claimed %d times", id, k)
+		}
+	}
+}
