@@ -1,0 +1,212 @@
+<?php
+use PHPUnit\Framework\TestCase;
+use WCBridge\Admin_Settings;
+use WCBridge\Settings;
+
+final class SettingsTest extends TestCase {
+	/** @var FakeSidecar */
+	private static $sidecar;
+
+	public static function setUpBeforeClass(): void {
+		self::$sidecar = new FakeSidecar();
+	}
+
+	public static function tearDownAfterClass(): void {
+		self::$sidecar->stop();
+	}
+
+	protected function setUp(): void {
+		wcb_reset();
+		self::$sidecar->reset();
+		self::$sidecar->configure_plugin();
+		WC_Admin_Settings::$errors   = array();
+		WC_Admin_Settings::$messages = array();
+	}
+
+	private function remote(): array {
+		return array(
+			'gateways.streampay.client_id'         => array( 'value' => 'abc', 'pinned' => false, 'secret' => false ),
+			'gateways.streampay.secret_key'        => array( 'set' => true, 'pinned' => false, 'secret' => true ),
+			'gateways.cryptocloud.api_key'         => array( 'set' => true, 'pinned' => true, 'secret' => true ),
+			'gateways.cryptocloud.shop_id'         => array( 'value' => 'SHOP-PINNED', 'pinned' => true, 'secret' => false ),
+			'gateways.bitstream.api_key'           => array( 'set' => false, 'pinned' => false, 'secret' => true ),
+			'orders.on_expired'                    => array( 'value' => 'cancel', 'pinned' => false, 'secret' => false ),
+			'payments.underpaid_tolerance_percent' => array( 'value' => '0.5', 'pinned' => false, 'secret' => false ),
+		);
+	}
+
+	public function test_push_values_skips_pinned_and_empty_secrets(): void {
+		$got = Settings::push_values(
+			array(
+				'gateways.streampay.client_id'         => ' client-1 ',
+				'gateways.streampay.secret_key'        => '',
+				'gateways.cryptocloud.api_key'         => 'typed-over-a-pinned-one',
+				'gateways.cryptocloud.shop_id'         => 'OTHER',
+				'gateways.cryptocloud.secret_key'      => 'cc-secret',
+				'gateways.cryptocloud.allow_test_mode' => 'yes',
+				'gateways.bitstream.decimals'          => 'usdc=6,usdt=6',
+				'orders.on_expired'                    => 'leave_pending',
+				'orders.on_late_payment'               => 'shipped', // Not an option: not sent.
+				'payments.underpaid_tolerance_percent' => '1.5',
+				'gateways.streampay.enabled'           => 'yes',
+			),
+			$this->remote()
+		);
+		$this->assertSame( 'client-1', $got['gateways.streampay.client_id'] );
+		$this->assertArrayNotHasKey( 'gateways.streampay.secret_key', $got, 'empty secret keeps the stored one' );
+		$this->assertArrayNotHasKey( 'gateways.cryptocloud.api_key', $got, 'pinned' );
+		$this->assertArrayNotHasKey( 'gateways.cryptocloud.shop_id', $got, 'pinned' );
+		$this->assertSame( 'cc-secret', $got['gateways.cryptocloud.secret_key'] );
+		$this->assertSame( 'true', $got['gateways.cryptocloud.allow_test_mode'] );
+		$this->assertSame( 'false', $got['gateways.bitstream.test_mode'], 'unchecked box' );
+		$this->assertSame( 'usdc=6,usdt=6', $got['gateways.bitstream.decimals'] );
+		$this->assertSame( 'leave_pending', $got['orders.on_expired'] );
+		$this->assertArrayNotHasKey( 'orders.on_late_payment', $got );
+		$this->assertSame( '1.5', $got['payments.underpaid_tolerance_percent'] );
+		$this->assertSame( 'true', $got['gateways.streampay.enabled'] );
+		$this->assertSame( 'false', $got['gateways.bitstream.enabled'] );
+
+		$local = Settings::local_values( $got );
+		$this->assertArrayNotHasKey( 'gateways.cryptocloud.secret_key', $local, 'secrets are not kept in WordPress' );
+		$this->assertSame( 'client-1', $local['gateways.streampay.client_id'] );
+	}
+
+	public function test_fields_never_echo_secrets_and_pinned_are_read_only(): void {
+		$fields = Settings::sidecar_fields();
+		$remote = $this->remote();
+		// Even if a sidecar wrongly returned a secret's value, the page does not print it.
+		$remote['gateways.streampay.secret_key']['value'] = 'LEAKED-SECRET';
+
+		$html = Admin_Settings::field_html( 'gateways.streampay.secret_key', $fields['gateways.streampay.secret_key'], $remote, array() );
+		$this->assertStringNotContainsString( 'LEAKED-SECRET', $html );
+		$this->assertStringContainsString( 'type="password"', $html );
+		$this->assertStringContainsString( 'value=""', $html );
+		$this->assertStringContainsString( '>set<', $html );
+
+		$html = Admin_Settings::field_html( 'gateways.bitstream.api_key', $fields['gateways.bitstream.api_key'], $remote, array() );
+		$this->assertStringContainsString( '>not set<', $html );
+
+		$html = Admin_Settings::field_html( 'gateways.bitstream.api_key', $fields['gateways.bitstream.api_key'], array(), array() );
+		$this->assertStringContainsString( '>unknown<', $html, 'sidecar unreachable' );
+
+		$html = Admin_Settings::field_html( 'gateways.cryptocloud.shop_id', $fields['gateways.cryptocloud.shop_id'], $remote, array() );
+		$this->assertStringContainsString( 'SHOP-PINNED', $html );
+		$this->assertStringContainsString( 'readonly', $html );
+		$this->assertStringContainsString( 'disabled', $html );
+
+		$html = Admin_Settings::field_html( 'gateways.streampay.client_id', $fields['gateways.streampay.client_id'], $remote, array() );
+		$this->assertStringNotContainsString( 'readonly', $html );
+		$this->assertStringContainsString( 'value="abc"', $html );
+
+		$html = Admin_Settings::field_html( 'gateways.streampay.client_id', $fields['gateways.streampay.client_id'], array(), array( 'gateways.streampay.client_id' => '<b>x</b>' ) );
+		$this->assertStringContainsString( '&lt;b&gt;x&lt;/b&gt;', $html, 'local fallback, escaped' );
+	}
+
+	public function test_render_does_not_print_the_shared_secret(): void {
+		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => $this->remote() ) );
+		self::$sidecar->answer( 'GET /v1/status', 200, array( 'version' => '0.1.0', 'gateways' => array( 'streampay' => array( 'callback_url' => 'https://bridge.example/v1/callbacks/streampay' ) ) ) );
+		ob_start();
+		Admin_Settings::render();
+		$html = ob_get_clean();
+		$this->assertStringNotContainsString( FakeSidecar::SECRET, $html );
+		$this->assertStringContainsString( 'https://bridge.example/v1/callbacks/streampay', $html );
+		$this->assertStringContainsString( 'SHOP-PINNED', $html );
+		$this->assertSame( 2, count( array_filter( self::$sidecar->requests(), static function ( $r ) { return $r['valid']; } ) ) );
+	}
+
+	public function test_save_pushes_to_the_sidecar(): void {
+		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => $this->remote() ) );
+		self::$sidecar->answer( 'PUT /v1/settings', 200, array( 'settings' => array() ) );
+
+		$notices = Admin_Settings::apply(
+			array(
+				'sidecar_url'   => self::$sidecar->url . '/',
+				'shared_secret' => '',
+				'gateways'      => array(
+					'streampay' => array( 'enabled' => 'yes', 'title' => 'Pay with <b>crypto</b>', 'description' => 'Fast' ),
+				),
+				'sidecar'       => array(
+					'gateways.streampay.client_id'  => 'client-2',
+					'gateways.streampay.secret_key' => 'sp-secret-new',
+					'gateways.cryptocloud.shop_id'  => 'NOPE',
+					'orders.on_expired'             => 'cancel',
+				),
+			)
+		);
+
+		$this->assertSame( 'updated', $notices[0][0], print_r( $notices, true ) );
+		$this->assertSame( FakeSidecar::SECRET, Settings::shared_secret(), 'empty submit keeps the secret' );
+		$this->assertSame( self::$sidecar->url, Settings::sidecar_url() );
+		$gw = get_option( 'woocommerce_wcbridge_streampay_settings' );
+		$this->assertSame( array( 'enabled' => 'yes', 'title' => 'Pay with crypto', 'description' => 'Fast' ), $gw );
+		$this->assertSame( 'no', get_option( 'woocommerce_wcbridge_bitstream_settings' )['enabled'] );
+
+		$puts = array_values( array_filter( self::$sidecar->requests(), static function ( $r ) { return 'PUT' === $r['method']; } ) );
+		$this->assertCount( 1, $puts, 'one PUT for the whole form (the enabled switches are not pushed separately)' );
+		$this->assertTrue( $puts[0]['valid'] );
+		$sent = json_decode( $puts[0]['body'], true )['settings'];
+		$this->assertSame( 'client-2', $sent['gateways.streampay.client_id'] );
+		$this->assertSame( 'sp-secret-new', $sent['gateways.streampay.secret_key'] );
+		$this->assertSame( 'true', $sent['gateways.streampay.enabled'] );
+		$this->assertArrayNotHasKey( 'gateways.cryptocloud.shop_id', $sent );
+		$this->assertArrayNotHasKey( 'gateways.cryptocloud.secret_key', $sent );
+		$this->assertArrayNotHasKey( 'title', $sent, 'titles stay in WordPress' );
+
+		$stored = json_encode( $GLOBALS['wcb']['options'] );
+		$this->assertStringNotContainsString( 'sp-secret-new', $stored, 'gateway secrets are not stored in WordPress' );
+	}
+
+	public function test_save_reports_refusal_and_short_secret(): void {
+		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => array() ) );
+		self::$sidecar->answer( 'PUT /v1/settings', 422, array( 'error' => array( 'code' => 'invalid', 'message' => 'invalid settings', 'fields' => array( 'payments.underpaid_tolerance_percent' => 'must be between 0 and 10' ) ) ) );
+		$notices = Admin_Settings::apply( array( 'shared_secret' => 'short', 'sidecar' => array( 'payments.underpaid_tolerance_percent' => '50' ) ) );
+		$this->assertSame( 'error', $notices[0][0] );
+		$this->assertStringContainsString( '32', $notices[0][1] );
+		$this->assertSame( FakeSidecar::SECRET, Settings::shared_secret() );
+		$this->assertSame( 'error', $notices[1][0] );
+		$this->assertStringContainsString( 'payments.underpaid_tolerance_percent: must be between 0 and 10', $notices[1][1] );
+	}
+
+	public function test_save_with_sidecar_down(): void {
+		update_option( 'wcbridge_settings', array( 'sidecar_url' => 'http://127.0.0.1:9', 'shared_secret' => FakeSidecar::SECRET ) );
+		$notices = Admin_Settings::apply( array( 'sidecar' => array( 'gateways.streampay.client_id' => 'c3' ) ) );
+		$this->assertSame( 'error', $notices[0][0] );
+		$this->assertSame( 'c3', Settings::get( 'sidecar' )['gateways.streampay.client_id'], 'non-secret value kept to show' );
+	}
+
+	public function test_enabled_switch_from_woocommerce_payments_screen_is_pushed(): void {
+		\WCBridge\Plugin::boot();
+		self::$sidecar->answer( 'PUT /v1/settings', 200, array( 'settings' => array() ) );
+		update_option( 'woocommerce_wcbridge_bitstream_settings', array( 'enabled' => 'yes' ) );
+		$puts = array_values( array_filter( self::$sidecar->requests(), static function ( $r ) { return 'PUT' === $r['method']; } ) );
+		$this->assertCount( 1, $puts );
+		$this->assertSame( array( 'settings' => array( 'gateways.bitstream.enabled' => 'true' ) ), json_decode( $puts[0]['body'], true ) );
+	}
+
+	public function test_test_connection_report(): void {
+		self::$sidecar->answer(
+			'GET /v1/status',
+			200,
+			array(
+				'version'        => '0.1.0',
+				'storage_mode'   => 'hpos',
+				'database'       => 'ok',
+				'outbox_backlog' => 0,
+				'gateways'       => array(
+					'streampay' => array( 'enabled' => true, 'configured' => true, 'reachable' => true, 'callback_url' => 'https://bridge.example/v1/callbacks/streampay', 'last_callback_accepted' => '2026-11-21T17:00:00Z', 'last_callback_rejected' => '2026-11-21T16:00:00Z', 'last_rejected_reason' => 'signature invalid' ),
+				),
+			)
+		);
+		Admin_Settings::ajax_test_connection();
+		$json = $GLOBALS['wcb']['json'];
+		$this->assertTrue( $json['success'] );
+		$this->assertSame( 'hpos', $json['data']['storage_mode'] );
+		$this->assertSame( 'StreamPay', $json['data']['gateways'][0]['name'] );
+		$this->assertSame( 'signature invalid', $json['data']['gateways'][0]['last_rejected_reason'] );
+		$this->assertTrue( get_transient( Settings::HEALTH )['ok'] );
+
+		$GLOBALS['wcb']['user_can'] = false;
+		Admin_Settings::ajax_test_connection();
+		$this->assertFalse( $GLOBALS['wcb']['json']['success'] );
+	}
+}
