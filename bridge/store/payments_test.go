@@ -332,6 +332,18 @@ func TestUpdatePayment(t *testing.T) {
 	if read.Status != bridge.PaymentPending || read.LastError != "" {
 		t.Fatalf("after refused updates: status %s, last error %q; want pending and none", read.Status, read.LastError)
 	}
+	// A notification the outbox refuses takes the payment change with it.
+	_, err = s.UpdatePayment(ctx, p.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+		p.Status = bridge.PaymentUnderpaid
+		return &bridge.Notification{EventID: ""}, nil
+	})
+	if bridge.ErrorCode(err) != bridge.EINVALID {
+		t.Fatalf("notification without event id: err = %v, want invalid", err)
+	}
+	read, _ = s.Payment(ctx, p.ID)
+	if read.Status != bridge.PaymentPending {
+		t.Fatalf("status after a refused notification = %s, want pending", read.Status)
+	}
 	if n, _ := s.Backlog(ctx); n != 1 {
 		t.Fatalf("outbox backlog = %d after refused updates, want 1", n)
 	}
