@@ -69,6 +69,10 @@ func DefaultSimulatorConfig() SimulatorConfig {
 	}
 }
 
+// timeLayout is RFC 3339 with a numeric offset, "+00:00" in UTC, as in the
+// documented examples.
+const timeLayout = "2006-01-02T15:04:05-07:00"
+
 // tokenDecimals is the native token's smallest-unit scale (NEAR-style
 // yocto, 10^24; the docs' "1024" is a mangled 10^24).
 const tokenDecimals = 24
@@ -375,7 +379,7 @@ func (s *Simulator) callbackLocked(p *simPayment) Callback {
 		AmountUSD:         p.AmountUSD.String(),
 		ReceivedAmount:    p.ReceivedTok.String(),
 		ReceivedAmountUSD: p.ReceivedUSD.String(),
-		CurrentDateTime:   s.cfg.Now().UTC().Format(time.RFC3339),
+		CurrentDateTime:   s.cfg.Now().UTC().Format(timeLayout),
 	}
 }
 
@@ -510,7 +514,7 @@ func (s *Simulator) SendWrongSecret(id string) (int, error) {
 // StreamPay documents no freshness window, so a receiver should accept it.
 func (s *Simulator) SendStale(id string) (int, error) {
 	return s.sendVariant(id, "stale", func(c Callback) []byte {
-		c.CurrentDateTime = s.cfg.Now().UTC().Add(-72 * time.Hour).Format(time.RFC3339)
+		c.CurrentDateTime = s.cfg.Now().UTC().Add(-72 * time.Hour).Format(timeLayout)
 		return SignedPayload(c, s.cfg.SecretKey)
 	})
 }
@@ -567,7 +571,9 @@ func (s *Simulator) api(h http.HandlerFunc) http.HandlerFunc {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 // writeError answers {"error": msg}. StreamPay's error shape is not
@@ -590,11 +596,7 @@ func (s *Simulator) handleCreatePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{
-		"paymentID": p.ID,
-		"url":       s.pageURL(r, p.ID),
-		"expiryAt":  p.ExpiryAt.Format(time.RFC3339),
-	})
+	writeJSON(w, http.StatusOK, pageObject{PaymentID: p.ID, URL: s.pageURL(r, p.ID), ExpiryAt: p.ExpiryAt.Format(timeLayout)})
 }
 
 func (s *Simulator) handleCreateManual(w http.ResponseWriter, r *http.Request) {
@@ -728,7 +730,7 @@ func (s *Simulator) handleStatus(w http.ResponseWriter, r *http.Request) {
 
 // objectLocked renders the PaymentObject as the status API shows it.
 func (s *Simulator) objectLocked(p *simPayment) PaymentObject {
-	const ts = time.RFC3339
+	const ts = timeLayout
 	smallest := p.AmountToken.Shift(tokenDecimals).Truncate(0).BigInt()
 	usdc := p.AmountUSD.Shift(6).Truncate(0).BigInt()
 	po := PaymentObject{

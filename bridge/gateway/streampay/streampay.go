@@ -220,11 +220,14 @@ func (c *Client) createBody(r bridge.CreatePaymentRequest) ([]byte, bridge.Money
 	default:
 		return nil, bridge.Money{}, fmt.Errorf("%w: streampay takes USD or EUR, not %q (enable native_token_amounts to price in the token)", bridge.ErrCurrency, r.Amount.Currency)
 	}
-	b, err := json.Marshal(req)
-	if err != nil {
+	// No HTML escaping: the return url's "&" goes out as itself.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(req); err != nil {
 		return nil, bridge.Money{}, fmt.Errorf("streampay: encode request: %w", err)
 	}
-	return b, asked, nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), asked, nil
 }
 
 // withRef adds our reference to the return url's query.
