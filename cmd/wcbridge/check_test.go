@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/woo/wootest"
+)
+
+// baseEnv is a minimal valid configuration for db.
+func baseEnv(db *wootest.DB, prefix string) []string {
+	return []string{
+		"WCBRIDGE_DATABASE_DSN=" + db.DSN,
+		"WCBRIDGE_DATABASE_TABLE_PREFIX=" + prefix,
+		"WCBRIDGE_PLUGIN_SHARED_SECRET=" + testSecret,
+		"WCBRIDGE_WORDPRESS_URL=http://shop.test",
+	}
+}
+
+func TestCheckReportsModeAndPrefix(t *testing.T) {
+	for _, mode := range []bridge.StorageMode{bridge.StorageHPOS, bridge.StoragePosts} {
+		t.Run(string(mode), func(t *testing.T) {
+			ctx := context.Background()
+			db := wootest.Open(t)
+			if err := wootest.Install(ctx, db.DB, mode, "shop7_"); err != nil {
+				t.Fatal(err)
+			}
+			var out, errOut bytes.Buffer
+			env := baseEnv(db, "shop7_")
+			if err := run(ctx, []string{"migrate"}, env, &out, &errOut); err != nil {
+				t.Fatalf("migrate: %v", err)
+			}
+			out.Reset()
+			if err := run(ctx, []string{"check", "--config", "../../config.example.yaml"}, env, &out, &errOut); err != nil {
+				t.Fatalf("check: %v\n%s", err, out.String())
+			}
+			for _, want := range []string{"config: ok", "table prefixes found: shop7_", "prefix shop7_, storage mode " + string(mode), "sidecar tables: up to date", "check: ok"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("check output lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestCheckListsEveryProblem(t *testing.T) {
+	ctx := context.Background()
+	db := wootest.Open(t)
+	if err := wootest.Install(ctx, db.DB, bridge.StorageHPOS, "wp_"); err != nil {
+		t.Fatal(err)
+	}
+	env := append(baseEnv(db, "other_"), "WCBRIDGE_ORDERS_ON_EXPIRED=explode", "WCBRIDGE_PLUGIN_SHARED_SECRET=short")
+	var out, errOut bytes.Buffer
+	err := run(ctx, []string{"check"}, env, &out, &errOut)
+	var ce *CheckError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *CheckError, got %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"orders.on_expired", "plugin.shared_secret", `no WooCommerce tables with prefix "other_"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("problem %q not listed in:\n%v", want, err)
+		}
+	}
+	if code := exitCode(err); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, nil, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "wcbridge ") {
+		t.Fatalf("version: %v %q", err, out.String())
+	}
+	err := run(context.Background(), []string{"frobnicate"}, nil, &out, &errOut)
+	if exitCode(err) != 2 {
+		t.Fatalf("unknown command: exit %d, want 2 (%v)", exitCode(err), err)
+	}
+}

@@ -1,0 +1,558 @@
+package main
+
+import (
+	"bytes"
+	"encoding"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/shopspring/decimal"
+	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream"
+	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix starts every environment variable that overrides a config field:
+// the field's YAML path in upper case joined by "_", e.g.
+// WCBRIDGE_DATABASE_DSN or WCBRIDGE_GATEWAYS_STREAMPAY_SECRET_KEY.
+const EnvPrefix = "WCBRIDGE_"
+
+// Config is the sidecar's configuration. config.example.yaml documents every
+// field; a value set in the file or the environment is "pinned": the shop
+// owner cannot change it from WordPress.
+type Config struct {
+	Server      ServerConfig      `yaml:"server"`
+	Database    DatabaseConfig    `yaml:"database"`
+	WooCommerce WooCommerceConfig `yaml:"woocommerce"`
+	WordPress   WordPressConfig   `yaml:"wordpress"`
+	Plugin      PluginConfig      `yaml:"plugin"`
+	Payments    PaymentsConfig    `yaml:"payments"`
+	Orders      OrdersConfig      `yaml:"orders"`
+	Reconcile   ReconcileConfig   `yaml:"reconcile"`
+	Log         LogConfig         `yaml:"log"`
+	Gateways    GatewaysConfig    `yaml:"gateways"`
+
+	// pinned holds the dotted paths set by the file or the environment.
+	pinned map[string]bool
+}
+
+type ServerConfig struct {
+	Listen           string        `yaml:"listen"`
+	PublicURL        string        `yaml:"public_url"`
+	MaxCallbackBytes int64         `yaml:"max_callback_bytes"`
+	ShutdownTimeout  time.Duration `yaml:"shutdown_timeout"`
+}
+
+type DatabaseConfig struct {
+	DSN          string `yaml:"dsn"`
+	TablePrefix  string `yaml:"table_prefix"`
+	MaxOpenConns int    `yaml:"max_open_conns"`
+}
+
+type WooCommerceConfig struct {
+	Storage    string `yaml:"storage"`     // auto, posts, posts+sync, hpos+sync, hpos
+	PaidStatus string `yaml:"paid_status"` // auto, processing, completed
+}
+
+type WordPressConfig struct {
+	URL       string `yaml:"url"`
+	NotifyURL string `yaml:"notify_url"`
+}
+
+type PluginConfig struct {
+	SharedSecret    string        `yaml:"shared_secret"`
+	SignatureWindow time.Duration `yaml:"signature_window"`
+}
+
+type PaymentsConfig struct {
+	Lifetime                  time.Duration   `yaml:"lifetime"`
+	UnderpaidTolerancePercent decimal.Decimal `yaml:"underpaid_tolerance_percent"`
+	UnderpaidToleranceFixed   decimal.Decimal `yaml:"underpaid_tolerance_fixed"`
+	LatePaymentGrace          time.Duration   `yaml:"late_payment_grace"`
+}
+
+type OrdersConfig struct {
+	OnExpired     string `yaml:"on_expired"`      // cancel, leave_pending
+	OnLatePayment string `yaml:"on_late_payment"` // processing, on-hold
+}
+
+type ReconcileConfig struct {
+	Interval  time.Duration `yaml:"interval"`
+	BatchSize int           `yaml:"batch_size"`
+	GiveUp    time.Duration `yaml:"give_up_after"`
+}
+
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json, text
+}
+
+type GatewaysConfig struct {
+	StreamPay   StreamPayConfig   `yaml:"streampay"`
+	CryptoCloud CryptoCloudConfig `yaml:"cryptocloud"`
+	Bitstream   BitstreamConfig   `yaml:"bitstream"`
+}
+
+type StreamPayConfig struct {
+	Enabled          bool `yaml:"enabled"`
+	streampay.Config `yaml:",inline"`
+}
+
+type CryptoCloudConfig struct {
+	Enabled            bool `yaml:"enabled"`
+	cryptocloud.Config `yaml:",inline"`
+}
+
+type BitstreamConfig struct {
+	Enabled          bool `yaml:"enabled"`
+	bitstream.Config `yaml:",inline"`
+}
+
+// DefaultConfig returns the configuration used for every field the file and
+// the environment leave out.
+func DefaultConfig() Config {
+	return Config{
+		Server:      ServerConfig{Listen: "127.0.0.1:8080", MaxCallbackBytes: 64 << 10, ShutdownTimeout: 15 * time.Second},
+		Database:    DatabaseConfig{TablePrefix: "wp_", MaxOpenConns: 20},
+		WooCommerce: WooCommerceConfig{Storage: "auto", PaidStatus: "auto"},
+		Plugin:      PluginConfig{SignatureWindow: 5 * time.Minute},
+		Payments: PaymentsConfig{
+			Lifetime:                  time.Hour,
+			UnderpaidTolerancePercent: decimal.RequireFromString("0.5"),
+			LatePaymentGrace:          24 * time.Hour,
+		},
+		Orders:    OrdersConfig{OnExpired: "cancel", OnLatePayment: "processing"},
+		Reconcile: ReconcileConfig{Interval: 5 * time.Second, BatchSize: 100, GiveUp: 7 * 24 * time.Hour},
+		Log:       LogConfig{Level: "info", Format: "json"},
+	}
+}
+
+// LoadConfig reads the YAML file at path (none when path is ""), applies
+// WCBRIDGE_* variables from env, and validates the result. Every problem is
+// reported at once, each naming its field.
+func LoadConfig(path string, env []string) (*Config, error) {
+	cfg := DefaultConfig()
+	cfg.pinned = map[string]bool{}
+	var errs []error
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		errs = append(errs, decodeYAML(b, &cfg)...)
+	}
+	errs = append(errs, applyEnv(&cfg, env)...)
+	if len(errs) == 0 {
+		errs = cfg.Validate()
+	}
+	if len(errs) > 0 {
+		return &cfg, &ConfigError{Errs: errs}
+	}
+	return &cfg, nil
+}
+
+// ConfigError lists every configuration problem.
+type ConfigError struct{ Errs []error }
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d configuration problem(s):", len(e.Errs))
+	for _, err := range e.Errs {
+		b.WriteString("\n  - ")
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func decodeYAML(b []byte, cfg *Config) []error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			var errs []error
+			for _, m := range te.Errors {
+				errs = append(errs, fmt.Errorf("config file: %s", m))
+			}
+			return errs
+		}
+		return []error{fmt.Errorf("config file: %w", err)}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err == nil {
+		markPinned(&root, "", cfg.pinned)
+		cfg.normalizePins()
+	}
+	return nil
+}
+
+// normalizePins pins a map field as a whole when the file set any of its
+// entries (markPinned sees "decimals.usdc", the field is "decimals").
+func (cfg *Config) normalizePins() {
+	for _, f := range cfg.fields() {
+		for p := range cfg.pinned {
+			if strings.HasPrefix(p, f.Path+".") {
+				cfg.pinned[f.Path] = true
+				delete(cfg.pinned, p)
+			}
+		}
+	}
+}
+
+// markPinned records the dotted path of every scalar (or list) set in the file.
+func markPinned(n *yaml.Node, prefix string, pinned map[string]bool) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			markPinned(c, prefix, pinned)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			markPinned(n.Content[i+1], key, pinned)
+		}
+	default:
+		if prefix != "" {
+			pinned[prefix] = true
+		}
+	}
+}
+
+// field is one settable config value with its dotted YAML path.
+type field struct {
+	Path  string
+	Value reflect.Value
+}
+
+// fields lists every leaf field of cfg (scalars, lists and maps), in order.
+func (cfg *Config) fields() []field {
+	var out []field
+	var walk func(v reflect.Value, prefix string)
+	walk = func(v reflect.Value, prefix string) {
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			sf := t.Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			tag := strings.Split(sf.Tag.Get("yaml"), ",")
+			fv := v.Field(i)
+			if len(tag) > 1 && tag[1] == "inline" {
+				walk(fv, prefix)
+				continue
+			}
+			name := tag[0]
+			if name == "" || name == "-" {
+				continue
+			}
+			path := name
+			if prefix != "" {
+				path = prefix + "." + name
+			}
+			if fv.Kind() == reflect.Struct && !isLeafType(fv.Type()) {
+				walk(fv, path)
+				continue
+			}
+			out = append(out, field{Path: path, Value: fv})
+		}
+	}
+	walk(reflect.ValueOf(cfg).Elem(), "")
+	return out
+}
+
+var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+
+func isLeafType(t reflect.Type) bool {
+	return reflect.PointerTo(t).Implements(textUnmarshaler) || t == reflect.TypeOf(time.Time{})
+}
+
+// EnvName is the environment variable that overrides the field at path.
+func EnvName(path string) string {
+	r := strings.NewReplacer(".", "_", "+", "_", "-", "_")
+	return EnvPrefix + strings.ToUpper(r.Replace(path))
+}
+
+func applyEnv(cfg *Config, env []string) []error {
+	vars := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, EnvPrefix) {
+			vars[k] = v
+		}
+	}
+	var errs []error
+	for _, f := range cfg.fields() {
+		name := EnvName(f.Path)
+		raw, ok := vars[name]
+		if !ok {
+			continue
+		}
+		if err := setFromString(f.Value, raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s (from %s): %v", f.Path, name, err))
+			continue
+		}
+		cfg.pinned[f.Path] = true
+	}
+	return errs
+}
+
+// setFromString parses raw into v according to v's type. Lists are
+// comma-separated; maps are "key=value,key=value".
+func setFromString(v reflect.Value, raw string) error {
+	if v.CanAddr() && v.Addr().Type().Implements(textUnmarshaler) {
+		return v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(raw))
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(raw)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", raw)
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int32, reflect.Int64:
+		if v.Type() == reflect.TypeOf(time.Duration(0)) {
+			d, err := time.ParseDuration(raw)
+			if err != nil {
+				return fmt.Errorf("want a duration such as 30s or 5m, got %q", raw)
+			}
+			v.SetInt(int64(d))
+			return nil
+		}
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want an integer, got %q", raw)
+		}
+		v.SetInt(n)
+	case reflect.Pointer:
+		nv := reflect.New(v.Type().Elem())
+		if err := setFromString(nv.Elem(), raw); err != nil {
+			return err
+		}
+		v.Set(nv)
+	case reflect.Slice:
+		parts := splitList(raw)
+		s := reflect.MakeSlice(v.Type(), len(parts), len(parts))
+		for i, p := range parts {
+			if err := setFromString(s.Index(i), p); err != nil {
+				return err
+			}
+		}
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		for _, p := range splitList(raw) {
+			k, val, ok := strings.Cut(p, "=")
+			if !ok {
+				return fmt.Errorf("want key=value pairs, got %q", p)
+			}
+			kv, vv := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			if err := setFromString(kv, strings.TrimSpace(k)); err != nil {
+				return err
+			}
+			if err := setFromString(vv, strings.TrimSpace(val)); err != nil {
+				return err
+			}
+			m.SetMapIndex(kv, vv)
+		}
+		v.Set(m)
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
+
+func splitList(raw string) []string {
+	var out []string
+	for _, p := range strings.Split(raw, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Pinned reports whether the field at the dotted path was set by the config
+// file or the environment (and so cannot be changed from WordPress).
+func (cfg *Config) Pinned(path string) bool { return cfg.pinned[path] }
+
+// PinnedPaths lists the pinned paths, sorted.
+func (cfg *Config) PinnedPaths() []string {
+	var out []string
+	for p := range cfg.pinned {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// secretKeys are the field names whose values never appear in output.
+var secretKeys = map[string]bool{"dsn": true, "shared_secret": true, "secret_key": true, "api_key": true}
+
+// IsSecret reports whether the field at path holds a secret.
+func IsSecret(path string) bool {
+	return secretKeys[path[strings.LastIndex(path, ".")+1:]]
+}
+
+// Redacted renders the configuration as "path = value" lines with every
+// secret replaced; the DSN keeps its host and database but not its password.
+func (cfg *Config) Redacted() string {
+	var b strings.Builder
+	for _, f := range cfg.fields() {
+		val := fmt.Sprint(f.Value.Interface())
+		if f.Value.Kind() == reflect.Pointer {
+			if f.Value.IsNil() {
+				val = "(default)"
+			} else {
+				val = fmt.Sprint(f.Value.Elem().Interface())
+			}
+		}
+		switch {
+		case f.Path == "database.dsn":
+			val = redactDSN(val)
+		case IsSecret(f.Path) && val != "":
+			val = "[redacted]"
+		}
+		pin := ""
+		if cfg.pinned[f.Path] {
+			pin = "  (pinned)"
+		}
+		fmt.Fprintf(&b, "%s = %s%s\n", f.Path, val, pin)
+	}
+	return b.String()
+}
+
+func redactDSN(dsn string) string {
+	if dsn == "" {
+		return ""
+	}
+	c, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return "[redacted: unparsable]"
+	}
+	if c.Passwd != "" {
+		c.Passwd = "xxxxx"
+	}
+	return c.FormatDSN()
+}
+
+var prefixPattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,40}$`)
+
+// Validate reports every problem at once, each naming its field.
+func (cfg *Config) Validate() []error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	if cfg.Server.Listen == "" {
+		bad("server.listen", "required (host:port)")
+	}
+	if cfg.Server.PublicURL != "" {
+		if u, err := url.Parse(cfg.Server.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("server.public_url", "must be an absolute http(s) URL")
+		}
+	}
+	if cfg.Server.MaxCallbackBytes < 1024 || cfg.Server.MaxCallbackBytes > 8<<20 {
+		bad("server.max_callback_bytes", "must be between 1024 and 8388608")
+	}
+	if cfg.Database.DSN == "" {
+		bad("database.dsn", "required (or set %s)", EnvName("database.dsn"))
+	} else if _, err := mysql.ParseDSN(cfg.Database.DSN); err != nil {
+		bad("database.dsn", "not a valid DSN (user:password@tcp(host:3306)/database)")
+	}
+	if !prefixPattern.MatchString(cfg.Database.TablePrefix) {
+		bad("database.table_prefix", "must be 1-40 letters, digits or underscores")
+	}
+	if cfg.Database.MaxOpenConns < 1 {
+		bad("database.max_open_conns", "must be at least 1")
+	}
+	switch cfg.WooCommerce.Storage {
+	case "auto", "posts", "posts+sync", "hpos+sync", "hpos":
+	default:
+		bad("woocommerce.storage", "must be auto, posts, posts+sync, hpos+sync or hpos")
+	}
+	switch cfg.WooCommerce.PaidStatus {
+	case "auto", "processing", "completed":
+	default:
+		bad("woocommerce.paid_status", "must be auto, processing or completed")
+	}
+	if cfg.WordPress.URL != "" {
+		if u, err := url.Parse(cfg.WordPress.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("wordpress.url", "must be an absolute http(s) URL")
+		}
+	} else {
+		bad("wordpress.url", "required: where the plugin's notification endpoint lives")
+	}
+	if n := len(cfg.Plugin.SharedSecret); n < 32 {
+		bad("plugin.shared_secret", "must be at least 32 characters (got %d)", n)
+	}
+	if w := cfg.Plugin.SignatureWindow; w < 30*time.Second || w > 15*time.Minute {
+		bad("plugin.signature_window", "must be between 30s and 15m")
+	}
+	if l := cfg.Payments.Lifetime; l < 5*time.Minute || l > 7*24*time.Hour {
+		bad("payments.lifetime", "must be between 5m and 168h")
+	}
+	if p := cfg.Payments.UnderpaidTolerancePercent; p.IsNegative() || p.GreaterThan(decimal.NewFromInt(10)) {
+		bad("payments.underpaid_tolerance_percent", "must be between 0 and 10")
+	}
+	if cfg.Payments.UnderpaidToleranceFixed.IsNegative() {
+		bad("payments.underpaid_tolerance_fixed", "must not be negative")
+	}
+	if cfg.Payments.LatePaymentGrace < 0 {
+		bad("payments.late_payment_grace", "must not be negative")
+	}
+	switch cfg.Orders.OnExpired {
+	case "cancel", "leave_pending":
+	default:
+		bad("orders.on_expired", "must be cancel or leave_pending")
+	}
+	switch cfg.Orders.OnLatePayment {
+	case "processing", "on-hold":
+	default:
+		bad("orders.on_late_payment", "must be processing or on-hold")
+	}
+	if cfg.Reconcile.Interval < 100*time.Millisecond {
+		bad("reconcile.interval", "must be at least 100ms")
+	}
+	if cfg.Reconcile.BatchSize < 1 || cfg.Reconcile.BatchSize > 1000 {
+		bad("reconcile.batch_size", "must be between 1 and 1000")
+	}
+	switch cfg.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error")
+	}
+	switch cfg.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format", "must be json or text")
+	}
+	g := cfg.Gateways
+	if g.StreamPay.Enabled {
+		errs = append(errs, g.StreamPay.Config.Validate()...)
+	}
+	if g.CryptoCloud.Enabled {
+		errs = append(errs, g.CryptoCloud.Config.Validate()...)
+	}
+	if g.Bitstream.Enabled {
+		errs = append(errs, g.Bitstream.Config.Validate()...)
+	}
+	return errs
+}

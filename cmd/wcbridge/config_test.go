@@ -1,0 +1,183 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+const testSecret = "wcbridge-test-secret-0123456789abcdef"
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestExampleConfigLoadsAndDocumentsEveryField(t *testing.T) {
+	cfg, err := LoadConfig("../../config.example.yaml", nil)
+	if err != nil {
+		t.Fatalf("config.example.yaml does not load: %v", err)
+	}
+	raw, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	for _, f := range cfg.fields() {
+		if !cfg.Pinned(f.Path) { // the example sets every field, so all are pinned
+			missing = append(missing, f.Path)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("config.example.yaml does not document: %s", strings.Join(missing, ", "))
+	}
+	// Every documented key has a comment line above it.
+	lines := strings.Split(string(raw), "\n")
+	for i, l := range lines {
+		trimmed := strings.TrimSpace(l)
+		if i == 0 || trimmed == "" || strings.HasPrefix(trimmed, "#") || strings.HasSuffix(trimmed, ":") {
+			continue
+		}
+		if !strings.HasPrefix(strings.TrimSpace(lines[i-1]), "#") {
+			t.Errorf("config.example.yaml line %d %q has no comment above it", i+1, trimmed)
+		}
+	}
+}
+
+func TestLoadConfigStrictAndAllProblemsAtOnce(t *testing.T) {
+	p := writeConfig(t, `
+server:
+  listen: ""
+  public_url: "ftp://nope"
+databse:
+  dsn: x
+plugin:
+  shared_secret: short
+`)
+	_, err := LoadConfig(p, nil)
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *ConfigError, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "databse") {
+		t.Errorf("unknown key not reported: %v", err)
+	}
+
+	p = writeConfig(t, `
+server:
+  listen: ""
+  public_url: "ftp://nope"
+plugin:
+  shared_secret: short
+payments:
+  underpaid_tolerance_percent: "42"
+orders:
+  on_expired: explode
+database:
+  table_prefix: "wp_; DROP TABLE wp_users"
+gateways:
+  streampay:
+    enabled: true
+`)
+	_, err = LoadConfig(p, nil)
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *ConfigError, got %v", err)
+	}
+	for _, field := range []string{"server.listen", "server.public_url", "plugin.shared_secret", "payments.underpaid_tolerance_percent",
+		"orders.on_expired", "database.table_prefix", "database.dsn", "wordpress.url", "gateways.streampay.client_id", "gateways.streampay.secret_key"} {
+		if !strings.Contains(err.Error(), field+":") {
+			t.Errorf("problem with %s not reported in:\n%v", field, err)
+		}
+	}
+}
+
+func TestEnvOverridesAndPins(t *testing.T) {
+	p := writeConfig(t, `
+database:
+  dsn: "u:filepass@tcp(db:3306)/wp"
+wordpress:
+  url: https://shop.example
+`)
+	env := []string{
+		"WCBRIDGE_PLUGIN_SHARED_SECRET=" + testSecret,
+		"WCBRIDGE_DATABASE_DSN=u:envpass@tcp(db:3306)/wp",
+		"WCBRIDGE_PAYMENTS_LIFETIME=30m",
+		"WCBRIDGE_PAYMENTS_UNDERPAID_TOLERANCE_PERCENT=1.25",
+		"WCBRIDGE_GATEWAYS_CRYPTOCLOUD_AVAILABLE_CURRENCIES=BTC, USDT_TRC20",
+		"WCBRIDGE_GATEWAYS_BITSTREAM_DECIMALS=usdc=8,dai=18",
+		"WCBRIDGE_GATEWAYS_BITSTREAM_SEND_CANCEL_URL=false",
+		"OTHER_VAR=ignored",
+	}
+	cfg, err := LoadConfig(p, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Database.DSN != "u:envpass@tcp(db:3306)/wp" {
+		t.Errorf("dsn = %q, want the environment's", cfg.Database.DSN)
+	}
+	if cfg.Payments.Lifetime != 30*time.Minute || cfg.Payments.UnderpaidTolerancePercent.String() != "1.25" {
+		t.Errorf("lifetime %v tolerance %v", cfg.Payments.Lifetime, cfg.Payments.UnderpaidTolerancePercent)
+	}
+	if got := strings.Join(cfg.Gateways.CryptoCloud.AvailableCurrencies, "|"); got != "BTC|USDT_TRC20" {
+		t.Errorf("available_currencies = %q", got)
+	}
+	if cfg.Gateways.Bitstream.Decimals["usdc"] != 8 || cfg.Gateways.Bitstream.Decimals["dai"] != 18 {
+		t.Errorf("decimals = %v", cfg.Gateways.Bitstream.Decimals)
+	}
+	if b := cfg.Gateways.Bitstream.SendCancelURL; b == nil || *b {
+		t.Errorf("send_cancel_url = %v, want false", b)
+	}
+	pinned := cfg.PinnedPaths()
+	sort.Strings(pinned)
+	for _, want := range []string{"database.dsn", "wordpress.url", "plugin.shared_secret", "payments.lifetime", "gateways.bitstream.decimals"} {
+		if !cfg.Pinned(want) {
+			t.Errorf("%s not pinned (pinned: %v)", want, pinned)
+		}
+	}
+	if cfg.Pinned("payments.late_payment_grace") {
+		t.Error("a default must not be pinned")
+	}
+
+	_, err = LoadConfig("", []string{"WCBRIDGE_PAYMENTS_LIFETIME=soon", "WCBRIDGE_SERVER_MAX_CALLBACK_BYTES=lots"})
+	var ce *ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "payments.lifetime (from WCBRIDGE_PAYMENTS_LIFETIME)") || !strings.Contains(err.Error(), "server.max_callback_bytes") {
+		t.Errorf("bad env values not all reported: %v", err)
+	}
+}
+
+func TestRedactedHidesSecrets(t *testing.T) {
+	env := []string{
+		"WCBRIDGE_PLUGIN_SHARED_SECRET=" + testSecret,
+		"WCBRIDGE_DATABASE_DSN=wcbridge:hunter2-db-pass@tcp(db:3306)/wp",
+		"WCBRIDGE_WORDPRESS_URL=https://shop.example",
+		"WCBRIDGE_GATEWAYS_STREAMPAY_SECRET_KEY=sp-secret-value",
+		"WCBRIDGE_GATEWAYS_CRYPTOCLOUD_API_KEY=cc-api-key-value",
+	}
+	cfg, err := LoadConfig("", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := cfg.Redacted()
+	for _, secret := range []string{testSecret, "hunter2-db-pass", "sp-secret-value", "cc-api-key-value"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("Redacted() shows a secret %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "database.dsn = wcbridge:xxxxx@tcp(db:3306)/wp") {
+		t.Errorf("dsn not shown redacted:\n%s", out)
+	}
+}

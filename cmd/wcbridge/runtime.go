@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/api"
+	"github.com/wcbridge/wcbridge/bridge/gateway"
+	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream"
+	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+)
+
+// settingsStore keeps the shop owner's settings (the sidecar's own table).
+type settingsStore interface {
+	Settings(ctx context.Context) (map[string]string, time.Time, error)
+	PutSettings(ctx context.Context, values map[string]string) error
+}
+
+// settablePrefixes are the config paths the shop owner may set from
+// WordPress; everything else belongs to whoever runs the sidecar.
+var settablePrefixes = []string{"gateways.", "payments.", "orders.", "woocommerce.paid_status"}
+
+func settable(path string) bool {
+	for _, p := range settablePrefixes {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// runtimeConfig is the live configuration: the file and environment (base),
+// overlaid with the shop owner's settings from the database. It builds the
+// gateway clients and the policy, and rebuilds them when settings change,
+// so no restart is needed. It implements bridge.Gateways and api.Settings.
+type runtimeConfig struct {
+	base   *Config
+	store  settingsStore
+	opts   gateway.Options
+	logger *slog.Logger
+
+	mu       sync.RWMutex
+	cur      *Config
+	values   map[string]string
+	stamp    time.Time
+	gateways map[string]bridge.Gateway
+	problems map[string]error
+}
+
+var (
+	_ bridge.Gateways = (*runtimeConfig)(nil)
+	_ api.Settings    = (*runtimeConfig)(nil)
+)
+
+func newRuntimeConfig(base *Config, st settingsStore, opts gateway.Options, logger *slog.Logger) *runtimeConfig {
+	r := &runtimeConfig{base: base, store: st, opts: opts, logger: logger}
+	r.install(base, nil, time.Time{})
+	return r
+}
+
+// gatewayNames are the gateways wcbridge knows.
+var gatewayNames = []string{"streampay", "cryptocloud", "bitstream"}
+
+// Names lists every gateway wcbridge knows.
+func (r *runtimeConfig) Names() []string { return gatewayNames }
+
+// Gateway returns an enabled, configured gateway.
+func (r *runtimeConfig) Gateway(name string) (bridge.Gateway, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if g, ok := r.gateways[name]; ok {
+		return g, nil
+	}
+	if err, ok := r.problems[name]; ok {
+		return nil, err
+	}
+	return nil, bridge.ErrUnknownGateway
+}
+
+// Current returns the configuration in force.
+func (r *runtimeConfig) Current() *Config {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.cur
+}
+
+// Policy returns the order-status policy in force.
+func (r *runtimeConfig) Policy() bridge.Policy { return policyOf(r.Current()) }
+
+func policyOf(c *Config) bridge.Policy {
+	p := bridge.DefaultPolicy()
+	p.Lifetime = c.Payments.Lifetime
+	p.TolerancePercent = c.Payments.UnderpaidTolerancePercent
+	p.ToleranceFixed = c.Payments.UnderpaidToleranceFixed
+	p.LatePaymentGrace = c.Payments.LatePaymentGrace
+	p.CancelOnExpiry = c.Orders.OnExpired == "cancel"
+	p.LateOnHold = c.Orders.OnLatePayment == "on-hold"
+	p.GiveUpAfter = c.Reconcile.GiveUp
+	if c.WooCommerce.PaidStatus != "auto" {
+		p.PaidStatus = c.WooCommerce.PaidStatus
+	}
+	return p
+}
+
+// overlay applies settings values to a copy of base. Pinned and unknown keys
+// are reported, as are values that do not parse; the result is validated.
+func overlay(base *Config, values map[string]string) (*Config, map[string]string) {
+	c := *base
+	fields := map[string]string{}
+	byPath := map[string]field{}
+	for _, f := range c.fields() {
+		byPath[f.Path] = f
+	}
+	for k, v := range values {
+		f, ok := byPath[k]
+		switch {
+		case !ok || !settable(k):
+			fields[k] = "not a setting that can be changed from WordPress"
+		case base.Pinned(k):
+			fields[k] = "pinned in the sidecar's configuration"
+		case v == "" && IsSecret(k):
+			// an empty secret leaves the stored one unchanged
+		default:
+			if err := setFromString(f.Value, v); err != nil {
+				fields[k] = err.Error()
+			}
+		}
+	}
+	if len(fields) == 0 {
+		for _, err := range c.Validate() {
+			path, msg, _ := strings.Cut(err.Error(), ": ")
+			fields[path] = msg
+		}
+	}
+	return &c, fields
+}
+
+// install builds gateways for c and makes it current.
+func (r *runtimeConfig) install(c *Config, values map[string]string, stamp time.Time) {
+	gws, problems := buildGateways(c, r.opts)
+	r.mu.Lock()
+	r.cur, r.values, r.stamp, r.gateways, r.problems = c, values, stamp, gws, problems
+	r.mu.Unlock()
+}
+
+// buildGateways makes a client for each enabled gateway.
+func buildGateways(c *Config, opts gateway.Options) (map[string]bridge.Gateway, map[string]error) {
+	gws := map[string]bridge.Gateway{}
+	problems := map[string]error{}
+	add := func(name string, enabled bool, mk func() (bridge.Gateway, error)) {
+		if !enabled {
+			problems[name] = bridge.ErrGatewayDisabled
+			return
+		}
+		g, err := mk()
+		if err != nil {
+			problems[name] = &bridge.Error{Code: bridge.ECONFLICT, Message: name + " is not configured correctly", Err: err}
+			return
+		}
+		gws[name] = g
+	}
+	g := c.Gateways
+	add("streampay", g.StreamPay.Enabled, func() (bridge.Gateway, error) { return streampay.New(g.StreamPay.Config, opts) })
+	add("cryptocloud", g.CryptoCloud.Enabled, func() (bridge.Gateway, error) { return cryptocloud.New(g.CryptoCloud.Config, opts) })
+	add("bitstream", g.Bitstream.Enabled, func() (bridge.Gateway, error) { return bitstream.New(g.Bitstream.Config, opts) })
+	return gws, problems
+}
+
+// Reload reads the settings from the database and rebuilds what changed
+// (other replicas see a change within one reload period).
+func (r *runtimeConfig) Reload(ctx context.Context) error {
+	if r.store == nil {
+		return nil
+	}
+	values, stamp, err := r.store.Settings(ctx)
+	if err != nil {
+		return fmt.Errorf("load settings: %w", err)
+	}
+	r.mu.RLock()
+	same := stamp.Equal(r.stamp) && len(values) == len(r.values)
+	r.mu.RUnlock()
+	if same {
+		return nil
+	}
+	c, fields := overlay(r.base, values)
+	if len(fields) > 0 {
+		// Stored settings that no longer apply (e.g. a key pinned since):
+		// keep what is valid, say what is not.
+		for k := range fields {
+			delete(values, k)
+		}
+		c, fields = overlay(r.base, values)
+		if len(fields) > 0 {
+			r.logger.Warn("stored settings ignored: they do not validate", "fields", fields)
+			c = r.base
+		}
+	}
+	r.install(c, values, stamp)
+	return nil
+}
+
+// Settings lists the settable keys with their values; secrets only say
+// whether they are set.
+func (r *runtimeConfig) Settings(ctx context.Context) (map[string]api.SettingView, error) {
+	c := r.Current()
+	out := map[string]api.SettingView{}
+	for _, f := range c.fields() {
+		if !settable(f.Path) {
+			continue
+		}
+		val := fmt.Sprint(f.Value.Interface())
+		if f.Value.Kind().String() == "ptr" {
+			if f.Value.IsNil() {
+				val = ""
+			} else {
+				val = fmt.Sprint(f.Value.Elem().Interface())
+			}
+		}
+		v := api.SettingView{Pinned: r.base.Pinned(f.Path), Secret: IsSecret(f.Path), Set: val != "" && val != "[]" && val != "map[]"}
+		if !v.Secret {
+			v.Value = &val
+		}
+		out[f.Path] = v
+	}
+	return out, nil
+}
+
+// PutSettings validates and stores the shop owner's settings; they take
+// effect at once here and within a reload period on other replicas.
+func (r *runtimeConfig) PutSettings(ctx context.Context, values map[string]string) error {
+	if r.store == nil {
+		return bridge.Errorf(bridge.ENOTFOUND, "settings are not managed by this sidecar")
+	}
+	r.mu.RLock()
+	merged := map[string]string{}
+	for k, v := range r.values {
+		merged[k] = v
+	}
+	r.mu.RUnlock()
+	for k, v := range values {
+		if v == "" && IsSecret(k) {
+			continue // keep the stored secret
+		}
+		merged[k] = v
+	}
+	c, fields := overlay(r.base, merged)
+	if len(fields) > 0 {
+		code, msg := bridge.EINVALID, "some settings are invalid"
+		for k := range fields {
+			if r.base.Pinned(k) {
+				code, msg = bridge.ECONFLICT, "some settings are pinned by the sidecar's configuration"
+			}
+		}
+		return &bridge.Error{Code: code, Message: msg, Fields: fields}
+	}
+	if err := r.store.PutSettings(ctx, merged); err != nil {
+		return fmt.Errorf("store settings: %w", err)
+	}
+	r.install(c, merged, time.Now())
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	r.logger.Info("settings changed from wordpress", "keys", strings.Join(keys, ","))
+	return nil
+}

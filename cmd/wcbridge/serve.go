@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/api"
+	"github.com/wcbridge/wcbridge/bridge/gateway"
+	"github.com/wcbridge/wcbridge/bridge/store"
+	"github.com/wcbridge/wcbridge/woo"
+)
+
+// App is a wired sidecar: the server and its background work. Tests and the
+// demo build one with NewApp and run it on their own listener.
+type App struct {
+	Config  *Config
+	Runtime *runtimeConfig
+	Service *bridge.Service
+	Server  *api.Server
+	Store   *store.Store
+	Woo     *woo.Store
+	Logger  *slog.Logger
+}
+
+// AppOptions are what differs between production, tests and the demo.
+type AppOptions struct {
+	Now       func() time.Time
+	Transport http.RoundTripper // for gateway and WordPress calls
+	Logger    *slog.Logger
+}
+
+// NewApp connects to the database, migrates the sidecar's tables and wires
+// every part.
+func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	db, err := openDB(ctx, cfg.Database.DSN, cfg.Database.MaxOpenConns)
+	if err != nil {
+		return nil, err
+	}
+	wo := woo.Options{Now: now}
+	if cfg.WooCommerce.Storage != "auto" {
+		wo.Mode = bridge.StorageMode(cfg.WooCommerce.Storage)
+	}
+	ws, err := woo.New(db, cfg.Database.TablePrefix, wo)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	st, err := store.Open(db, cfg.Database.TablePrefix, store.Options{Now: now, Logger: logger})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if applied, err := st.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate sidecar tables: %w", err)
+	} else if len(applied) > 0 {
+		logger.Info("sidecar tables migrated", "applied", strings.Join(applied, ","))
+	}
+	rt := newRuntimeConfig(cfg, st, gateway.Options{Transport: o.Transport, UserAgent: "wcbridge/" + Version}, logger)
+	if err := rt.Reload(ctx); err != nil {
+		logger.Warn("settings from wordpress not loaded", "err", err)
+	}
+	hostname, _ := os.Hostname()
+	secret := func() []byte { return []byte(cfg.Plugin.SharedSecret) }
+	svc := bridge.NewService(bridge.Service{
+		Orders: ws, Payments: st, Callbacks: st, Outbox: st, Gateways: rt,
+		Notifier: api.NewNotifier(func() string { return notifyURL(rt.Current()) }, secret, o.Transport),
+		Policy:   rt.Policy, Now: now, Logger: logger,
+		Owner: fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), strings.ReplaceAll(now().UTC().Format("150405.000"), ".", "")),
+	})
+	srv := api.NewServer(svc, api.Config{
+		Version: Version, PublicURL: cfg.Server.PublicURL, Secret: secret,
+		SignatureWindow: cfg.Plugin.SignatureWindow, MaxCallbackBytes: cfg.Server.MaxCallbackBytes,
+		Ready: db.PingContext, Settings: rt, TablePrefix: cfg.Database.TablePrefix, Now: now, Logger: logger,
+	})
+	return &App{Config: cfg, Runtime: rt, Service: svc, Server: srv, Store: st, Woo: ws, Logger: logger}, nil
+}
+
+// notifyURL is the plugin's notification endpoint.
+func notifyURL(c *Config) string {
+	if c.WordPress.NotifyURL != "" {
+		return c.WordPress.NotifyURL
+	}
+	return strings.TrimRight(c.WordPress.URL, "/") + "/wp-json/wcbridge/v1/notify"
+}
+
+// Run serves on l and runs the background work until ctx ends, then shuts
+// down gracefully.
+func (a *App) Run(ctx context.Context, l net.Listener) error {
+	hs := &http.Server{Handler: a.Server, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	workCtx, stopWork := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a.Service.Run(workCtx, bridge.WorkerConfig{Interval: a.Config.Reconcile.Interval, BatchSize: a.Config.Reconcile.BatchSize})
+	}()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-workCtx.Done():
+				return
+			case <-t.C:
+				if err := a.Runtime.Reload(workCtx); err != nil {
+					a.Logger.Warn("reload settings failed", "err", err)
+				}
+			}
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), a.Config.Server.ShutdownTimeout)
+	defer cancel()
+	hs.Shutdown(sctx)
+	stopWork()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// runServe is `wcbridge serve`.
+func runServe(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	cfg, _, err := commandConfig("serve", args, env, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.Log, stderr)
+	logger.Info("starting wcbridge", "version", Version, "listen", cfg.Server.Listen, "pinned", strings.Join(cfg.PinnedPaths(), ","))
+	app, err := NewApp(ctx, cfg, AppOptions{Logger: logger})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+	}
+	logger.Info("listening", "addr", l.Addr().String())
+	fmt.Fprintf(stdout, "wcbridge %s listening on http://%s\n", Version, l.Addr())
+	return app.Run(ctx, l)
+}
