@@ -1,0 +1,581 @@
+package woo_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/woo"
+	"github.com/wcbridge/wcbridge/woo/wootest"
+)
+
+var modes = []bridge.StorageMode{bridge.StoragePosts, bridge.StoragePostsSync, bridge.StorageHPOSSync, bridge.StorageHPOS}
+
+const method = "wcbridge_streampay"
+
+// t0 is the clock of every store in these tests; seeds are older.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// clock is a settable clock for woo.Options.Now.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
+
+type fixture struct {
+	*wootest.Store
+	woo   *woo.Store
+	clock *clock
+}
+
+func newFixture(t *testing.T, mode bridge.StorageMode, prefix string, opts ...wootest.InstallOption) *fixture {
+	t.Helper()
+	ws := wootest.NewStore(t, mode, prefix, opts...)
+	c := &clock{now: t0}
+	s, err := woo.New(ws.DB.DB, prefix, woo.Options{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{Store: ws, woo: s, clock: c}
+}
+
+// seed writes a pending order created two hours before t0.
+func (f *fixture) seed(t *testing.T, o wootest.OrderSeed) int64 {
+	t.Helper()
+	if o.Created.IsZero() {
+		o.Created = t0.Add(-2 * time.Hour)
+	}
+	return f.SeedOrder(t, o)
+}
+
+var physical = []wootest.ItemSeed{{Name: "Mug", Qty: 2, Total: "20.00"}, {Name: "E-book", Virtual: true, Downloadable: true}}
+var digital = []wootest.ItemSeed{{Name: "E-book", Virtual: true, Downloadable: true}, {Name: "Song", Virtual: true, Downloadable: true}}
+
+// metaKeys are the meta keys whose rows the state compares, every value.
+var metaKeys = []string{"_transaction_id", "_date_paid", "_paid_date", "_date_completed", "_completed_date",
+	"_order_stock_reduced", "_recorded_sales", "_download_permissions_granted", "_new_order_email_sent", "_payment_method",
+	woo.EventMetaKey, "_wcbridge_payment_id"}
+
+// state reads every column an update may touch, in both copies, the
+// analytics row and the notes. Meta values of a key are joined with "|", so
+// a duplicated row shows.
+func state(t *testing.T, s *wootest.Store, id int64) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	put := func(prefix string, rows []map[string]string) {
+		for _, r := range rows {
+			for k, v := range r {
+				m[prefix+k] = v
+			}
+		}
+	}
+	put("hpos.", s.Rows(t, "SELECT status, transaction_id, date_updated_gmt, total_amount FROM {p}wc_orders WHERE id = ?", id))
+	put("op.", s.Rows(t, `SELECT date_paid_gmt, date_completed_gmt, order_stock_reduced, recorded_sales, download_permission_granted,
+ new_order_email_sent, coupon_usages_are_counted FROM {p}wc_order_operational_data WHERE order_id = ?`, id))
+	put("post.", s.Rows(t, "SELECT post_type, post_status, post_date, post_modified, post_modified_gmt, comment_count FROM {p}posts WHERE ID = ?", id))
+	put("stats.", s.Rows(t, "SELECT status, date_paid, date_completed FROM {p}wc_order_stats WHERE order_id = ?", id))
+	for _, k := range metaKeys {
+		if v := s.PostMeta(t, id, k); len(v) > 0 {
+			m["postmeta."+k] = strings.Join(v, "|")
+		}
+		if v := s.OrderMeta(t, id, k); len(v) > 0 {
+			m["hposmeta."+k] = strings.Join(v, "|")
+		}
+	}
+	m["notes"] = strconv.Itoa(s.Count(t, "comments", "comment_post_ID = ?", id))
+	return m
+}
+
+func diff(t *testing.T, got, want map[string]string) {
+	t.Helper()
+	keys := slices.Sorted(maps.Keys(got))
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		if got[k] != want[k] {
+			t.Errorf("%s = %q, want %q", k, got[k], want[k])
+		}
+	}
+}
+
+// expect is the state after an applied update: before, with the changes of
+// the mode's copies at instant at.
+type expect struct {
+	mode      bridge.StorageMode
+	to        string // status without prefix
+	at        time.Time
+	loc       *time.Location
+	txn       string
+	paid      bool // the paid date is newly set
+	completed bool
+	changed   bool
+	event     string
+	meta      map[string]string
+}
+
+func (e expect) apply(before map[string]string) map[string]string {
+	want := maps.Clone(before)
+	gmt := e.at.UTC().Format("2006-01-02 15:04:05")
+	local := e.at.In(e.loc).Format("2006-01-02 15:04:05")
+	unix := strconv.FormatInt(e.at.Unix(), 10)
+	addMeta := func(prefix string) {
+		for k, v := range e.meta {
+			want[prefix+k] = v
+		}
+		if old := want[prefix+woo.EventMetaKey]; old != "" {
+			want[prefix+woo.EventMetaKey] = old + "|" + e.event
+		} else {
+			want[prefix+woo.EventMetaKey] = e.event
+		}
+	}
+	if e.mode != bridge.StoragePosts { // the HPOS copy exists in B, C and D
+		want["hpos.status"] = "wc-" + e.to
+		want["hpos.date_updated_gmt"] = gmt
+		if e.paid {
+			want["hpos.transaction_id"] = e.txn
+			want["op.date_paid_gmt"] = gmt
+		}
+		if e.completed {
+			want["op.date_completed_gmt"] = gmt
+		}
+		addMeta("hposmeta.")
+	}
+	if e.mode != bridge.StorageHPOS { // a full post exists in A, B and C
+		want["post.post_status"] = "wc-" + e.to
+		want["post.post_modified"] = local
+		want["post.post_modified_gmt"] = gmt
+		if e.paid {
+			want["postmeta._transaction_id"] = e.txn
+			want["postmeta._date_paid"] = unix
+			want["postmeta._paid_date"] = local
+		}
+		if e.completed {
+			want["postmeta._date_completed"] = unix
+			want["postmeta._completed_date"] = local
+		}
+		addMeta("postmeta.")
+	}
+	n, _ := strconv.Atoi(before["post.comment_count"])
+	want["post.comment_count"] = strconv.Itoa(n + 1)
+	notes, _ := strconv.Atoi(before["notes"])
+	want["notes"] = strconv.Itoa(notes + 1)
+	if e.changed {
+		want["stats.status"] = "wc-" + e.to
+		if e.paid {
+			want["stats.date_paid"] = local
+		}
+		if e.completed {
+			want["stats.date_completed"] = local
+		}
+	}
+	return want
+}
+
+func statusLabel(s string) string {
+	return map[string]string{"pending": "Pending payment", "processing": "Processing", "completed": "Completed",
+		"on-hold": "On hold", "failed": "Failed", "cancelled": "Cancelled"}[s]
+}
+
+// TestApplyOrderOutcomes runs every outcome in every mode and compares the
+// rows of both copies, the note and the analytics row with what WooCommerce
+// would hold, in a UTC site with prefix wp_ and a Berlin site with shop7_.
+func TestApplyOrderOutcomes(t *testing.T) {
+	outcomes := []struct {
+		name       string
+		items      []wootest.ItemSeed
+		outcome    bridge.OrderOutcome
+		paidStatus string
+		to         string
+		customer   bool
+	}{
+		{"paid-processing", physical, bridge.OutcomePaid, "", bridge.StatusProcessing, false},
+		{"paid-completed-virtual-downloadable", digital, bridge.OutcomePaid, "", bridge.StatusCompleted, false},
+		{"paid-completed-no-items", nil, bridge.OutcomePaid, "", bridge.StatusCompleted, false},
+		{"paid-override-processing", digital, bridge.OutcomePaid, bridge.StatusProcessing, bridge.StatusProcessing, false},
+		{"paid-override-completed", physical, bridge.OutcomePaid, bridge.StatusCompleted, bridge.StatusCompleted, true},
+		{"on-hold", physical, bridge.OutcomeOnHold, "", bridge.StatusOnHold, true},
+		{"failed", physical, bridge.OutcomeFailed, "", bridge.StatusFailed, false},
+		{"cancelled", physical, bridge.OutcomeCancelled, "", bridge.StatusCancelled, false},
+		{"note", physical, bridge.OutcomeNote, "", bridge.StatusPending, true},
+	}
+	sites := []struct {
+		tz     string
+		prefix string
+	}{{"UTC", "wp_"}, {"Europe/Berlin", "shop7_"}}
+	for _, site := range sites {
+		for _, mode := range modes {
+			t.Run("mode="+string(mode)+"/tz="+site.tz, func(t *testing.T) {
+				f := newFixture(t, mode, site.prefix, wootest.WithTimezone(site.tz))
+				for i, oc := range outcomes {
+					t.Run(oc.name, func(t *testing.T) {
+						id := f.seed(t, wootest.OrderSeed{Items: oc.items, Total: "49.90"})
+						before := state(t, f.Store, id)
+						at := t0.Add(time.Duration(i) * time.Minute)
+						f.clock.Set(at.Add(300 * time.Millisecond)) // T drops the fraction
+						u := bridge.OrderUpdate{
+							OrderID: id, Outcome: oc.outcome, EventID: "ev-" + oc.name, PaymentMethod: method,
+							TransactionID: "tx-" + oc.name, Note: "StreamPay payment pay_1.", CustomerNote: oc.customer,
+							PaidStatus: oc.paidStatus, Meta: map[string]string{"_wcbridge_payment_id": "pay_1"},
+						}
+						res, err := f.woo.ApplyOrder(context.Background(), u)
+						if err != nil {
+							t.Fatal(err)
+						}
+						changed := oc.to != bridge.StatusPending
+						if res.Changed != changed || res.From != bridge.StatusPending || res.To != oc.to || res.Duplicate || !res.At.Equal(at) || res.NoteID == 0 {
+							t.Fatalf("result = %+v, want changed=%v pending->%s at %s with a note", res, changed, oc.to, at)
+						}
+						want := expect{mode: mode, to: oc.to, at: at, loc: f.Loc, txn: u.TransactionID,
+							paid: oc.outcome == bridge.OutcomePaid, completed: oc.to == bridge.StatusCompleted,
+							changed: changed, event: u.EventID, meta: u.Meta}.apply(before)
+						diff(t, state(t, f.Store, id), want)
+
+						content := "StreamPay payment pay_1."
+						if changed {
+							content += " Order status changed from Pending payment to " + statusLabel(oc.to) + "."
+						}
+						note := f.Row(t, "SELECT * FROM {p}comments WHERE comment_ID = ?", res.NoteID)
+						diff(t, note, map[string]string{
+							"comment_ID": strconv.FormatInt(res.NoteID, 10), "comment_post_ID": strconv.FormatInt(id, 10),
+							"comment_author": "WooCommerce", "comment_author_email": "woocommerce@shop.test",
+							"comment_author_url": "", "comment_author_IP": "",
+							"comment_date": at.In(f.Loc).Format("2006-01-02 15:04:05"), "comment_date_gmt": at.Format("2006-01-02 15:04:05"),
+							"comment_content": content, "comment_karma": "0", "comment_approved": "1", "comment_agent": "WooCommerce",
+							"comment_type": "order_note", "comment_parent": "0", "user_id": "0",
+						})
+						wantCustomer := 0
+						if oc.customer {
+							wantCustomer = 1
+						}
+						if got := f.Count(t, "commentmeta", "comment_id = ? AND meta_key = 'is_customer_note' AND meta_value = '1'", res.NoteID); got != wantCustomer {
+							t.Errorf("is_customer_note rows = %d, want %d", got, wantCustomer)
+						}
+						if mode == bridge.StoragePostsSync || mode == bridge.StorageHPOSSync {
+							// Both copies equal, same instant: sync has nothing to revert.
+							hpos := f.Row(t, "SELECT status, date_updated_gmt FROM {p}wc_orders WHERE id = ?", id)
+							post := f.Row(t, "SELECT post_status, post_modified_gmt FROM {p}posts WHERE ID = ?", id)
+							if hpos["status"] != post["post_status"] || hpos["date_updated_gmt"] != post["post_modified_gmt"] {
+								t.Errorf("copies differ: hpos %v, post %v", hpos, post)
+							}
+						}
+						if site.tz == "Europe/Berlin" && mode != bridge.StorageHPOS {
+							post := f.Row(t, "SELECT post_modified, post_modified_gmt FROM {p}posts WHERE ID = ?", id)
+							if post["post_modified"] != at.Add(time.Hour).Format("2006-01-02 15:04:05") || post["post_modified_gmt"] != at.Format("2006-01-02 15:04:05") {
+								t.Errorf("Berlin post times = %v, want local one hour ahead of gmt %s", post, at)
+							}
+						}
+					})
+				}
+			})
+		}
+	}
+}
+
+// TestApplyOrderModeAKeepsStaleHPOS: a store that switched back to posts
+// keeps its HPOS rows; they are stale by definition and must not be touched.
+func TestApplyOrderModeAKeepsStaleHPOS(t *testing.T) {
+	f := newFixture(t, bridge.StoragePostsSync, "wp_")
+	id := f.seed(t, wootest.OrderSeed{Items: physical})
+	f.Exec(t, "UPDATE {p}options SET option_value = 'no' WHERE option_name = 'woocommerce_custom_orders_table_data_sync_enabled'")
+	if m, err := f.woo.StorageMode(context.Background()); err != nil || m != bridge.StoragePosts {
+		t.Fatalf("mode = %q, %v; want posts", m, err)
+	}
+	before := state(t, f.Store, id)
+	if _, err := f.woo.ApplyOrder(context.Background(), paidUpdate(id, "ev-1")); err != nil {
+		t.Fatal(err)
+	}
+	after := state(t, f.Store, id)
+	for k, v := range before {
+		if (strings.HasPrefix(k, "hpos") || strings.HasPrefix(k, "op.")) && after[k] != v {
+			t.Errorf("%s changed in posts mode: %q -> %q", k, v, after[k])
+		}
+	}
+	if after["post.post_status"] != "wc-processing" {
+		t.Errorf("post_status = %q, want wc-processing", after["post.post_status"])
+	}
+}
+
+func paidUpdate(id int64, event string) bridge.OrderUpdate {
+	return bridge.OrderUpdate{OrderID: id, Outcome: bridge.OutcomePaid, EventID: event, PaymentMethod: method,
+		TransactionID: "tx-" + event, Note: "Paid."}
+}
+
+// TestApplyOrderInstantAfterModified: T is strictly later than the modified
+// time of both copies, even when one lies in the future.
+func TestApplyOrderInstantAfterModified(t *testing.T) {
+	for _, mode := range modes {
+		t.Run("mode="+string(mode), func(t *testing.T) {
+			f := newFixture(t, mode, "wp_")
+			future := t0.Add(time.Hour)
+			id := f.seed(t, wootest.OrderSeed{Items: physical, Modified: future})
+			want := future.Add(time.Second)
+			if mode == bridge.StoragePostsSync || mode == bridge.StorageHPOSSync {
+				// The other copy is newer still.
+				later := t0.Add(2 * time.Hour)
+				if mode == bridge.StorageHPOSSync {
+					f.Exec(t, "UPDATE {p}posts SET post_modified_gmt = ? WHERE ID = ?", later.Format("2006-01-02 15:04:05"), id)
+				} else {
+					f.Exec(t, "UPDATE {p}wc_orders SET date_updated_gmt = ? WHERE id = ?", later.Format("2006-01-02 15:04:05"), id)
+				}
+				want = later.Add(time.Second)
+			}
+			res, err := f.woo.ApplyOrder(context.Background(), paidUpdate(id, "ev-1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.At.Equal(want) {
+				t.Errorf("At = %s, want %s", res.At, want)
+			}
+			s := want.Format("2006-01-02 15:04:05")
+			if mode != bridge.StoragePosts {
+				if got := f.Value(t, "SELECT date_updated_gmt FROM {p}wc_orders WHERE id = ?", id); got != s {
+					t.Errorf("date_updated_gmt = %s, want %s", got, s)
+				}
+			}
+			if mode != bridge.StorageHPOS {
+				if got := f.Value(t, "SELECT post_modified_gmt FROM {p}posts WHERE ID = ?", id); got != s {
+					t.Errorf("post_modified_gmt = %s, want %s", got, s)
+				}
+			}
+		})
+	}
+}
+
+// TestApplyOrderPaidDateOnce: an order paid, then cancelled in wp-admin, then
+// paid again keeps its first paid date.
+func TestApplyOrderPaidDateOnce(t *testing.T) {
+	for _, mode := range modes {
+		t.Run("mode="+string(mode), func(t *testing.T) {
+			f := newFixture(t, mode, "wp_")
+			id := f.seed(t, wootest.OrderSeed{Items: physical})
+			first, err := f.woo.ApplyOrder(context.Background(), paidUpdate(id, "ev-1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// wp-admin cancels the order (both copies, one second later).
+			later := first.At.Add(time.Second).Format("2006-01-02 15:04:05")
+			f.Exec(t, "UPDATE {p}posts SET post_status = 'wc-cancelled', post_modified_gmt = ? WHERE ID = ? AND post_type = 'shop_order'", later, id)
+			f.Exec(t, "UPDATE {p}wc_orders SET status = 'wc-cancelled', date_updated_gmt = ? WHERE id = ?", later, id)
+			f.clock.Set(t0.Add(time.Hour))
+			second, err := f.woo.ApplyOrder(context.Background(), paidUpdate(id, "ev-2"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !second.Changed || second.From != bridge.StatusCancelled || second.To != bridge.StatusProcessing {
+				t.Fatalf("second = %+v, want cancelled->processing", second)
+			}
+			o, err := f.woo.Order(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.PaidAt == nil || !o.PaidAt.Equal(first.At) {
+				t.Errorf("PaidAt = %v, want first payment %s", o.PaidAt, first.At)
+			}
+			firstUnix := strconv.FormatInt(first.At.Unix(), 10)
+			if mode != bridge.StorageHPOS {
+				if got := f.PostMeta(t, id, "_date_paid"); !slices.Equal(got, []string{firstUnix}) {
+					t.Errorf("_date_paid = %v, want [%s]", got, firstUnix)
+				}
+			}
+			if mode != bridge.StoragePosts {
+				if got := f.Value(t, "SELECT date_paid_gmt FROM {p}wc_order_operational_data WHERE order_id = ?", id); got != first.At.Format("2006-01-02 15:04:05") {
+					t.Errorf("date_paid_gmt = %s, want %s", got, first.At)
+				}
+			}
+			if got := f.Value(t, "SELECT date_paid FROM {p}wc_order_stats WHERE order_id = ?", id); got != first.At.Format("2006-01-02 15:04:05") {
+				t.Errorf("stats date_paid = %s, want %s", got, first.At)
+			}
+		})
+	}
+}
+
+// TestApplyOrderIdempotent: the same EventID twice writes once.
+func TestApplyOrderIdempotent(t *testing.T) {
+	for _, mode := range modes {
+		t.Run("mode="+string(mode), func(t *testing.T) {
+			f := newFixture(t, mode, "wp_")
+			for _, u := range []bridge.OrderUpdate{
+				paidUpdate(0, "ev-paid"),
+				{Outcome: bridge.OutcomeOnHold, EventID: "ev-hold", PaymentMethod: method, Note: "Underpaid."},
+				{Outcome: bridge.OutcomeNote, EventID: "ev-note", PaymentMethod: method, Note: "Seen."},
+			} {
+				t.Run(string(u.Outcome), func(t *testing.T) {
+					u.OrderID = f.seed(t, wootest.OrderSeed{Items: physical})
+					if _, err := f.woo.ApplyOrder(context.Background(), u); err != nil {
+						t.Fatal(err)
+					}
+					after := state(t, f.Store, u.OrderID)
+					f.clock.Set(t0.Add(time.Hour))
+					res, err := f.woo.ApplyOrder(context.Background(), u)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !res.Duplicate || res.Changed || res.NoteID != 0 {
+						t.Errorf("second = %+v, want a duplicate", res)
+					}
+					diff(t, state(t, f.Store, u.OrderID), after)
+					if after["notes"] != "1" {
+						t.Errorf("notes = %s, want 1", after["notes"])
+					}
+					f.clock.Set(t0)
+				})
+			}
+		})
+	}
+}
+
+// TestApplyOrderNeverBackwards: paid and refunded orders never move to
+// on-hold, failed or cancelled, and a paid outcome on a paid order writes
+// nothing.
+func TestApplyOrderNeverBackwards(t *testing.T) {
+	for _, mode := range modes {
+		t.Run("mode="+string(mode), func(t *testing.T) {
+			f := newFixture(t, mode, "wp_")
+			for _, from := range []string{bridge.StatusProcessing, bridge.StatusCompleted, bridge.StatusRefunded} {
+				for _, oc := range []bridge.OrderOutcome{bridge.OutcomeOnHold, bridge.OutcomeFailed, bridge.OutcomeCancelled, bridge.OutcomePaid} {
+					t.Run(from+"-to-"+string(oc), func(t *testing.T) {
+						id := f.seed(t, wootest.OrderSeed{Items: physical, Status: from})
+						before := state(t, f.Store, id)
+						res, err := f.woo.ApplyOrder(context.Background(), bridge.OrderUpdate{
+							OrderID: id, Outcome: oc, EventID: "ev", PaymentMethod: method, Note: "Late callback.", TransactionID: "tx"})
+						switch {
+						case oc == bridge.OutcomePaid && from != bridge.StatusRefunded:
+							if err != nil || res.Changed || res.Duplicate || res.From != from || res.To != from || res.NoteID != 0 {
+								t.Errorf("ApplyOrder = %+v, %v; want unchanged %s", res, err, from)
+							}
+						default:
+							if !errors.Is(err, bridge.ErrOrderStatus) {
+								t.Errorf("err = %v, want ErrOrderStatus", err)
+							}
+							if err != nil && !strings.Contains(err.Error(), from) {
+								t.Errorf("err %q does not name the status %s", err, from)
+							}
+						}
+						diff(t, state(t, f.Store, id), before)
+					})
+				}
+			}
+		})
+	}
+}
+
+// TestApplyOrderRefusals: wrong order type, wrong payment method, missing
+// order, trashed order and foreign meta keys write nothing.
+func TestApplyOrderRefusals(t *testing.T) {
+	for _, mode := range modes {
+		t.Run("mode="+string(mode), func(t *testing.T) {
+			f := newFixture(t, mode, "wp_")
+			order := f.seed(t, wootest.OrderSeed{Items: physical})
+			refund := f.seed(t, wootest.OrderSeed{Type: "shop_order_refund", Total: "-5.00"})
+			trashed := f.seed(t, wootest.OrderSeed{Status: "trash"})
+			other := f.seed(t, wootest.OrderSeed{PaymentMethod: "bacs"})
+			tests := []struct {
+				name string
+				u    bridge.OrderUpdate
+				want error
+			}{
+				{"refund", paidUpdate(refund, "ev"), bridge.ErrOrderType},
+				{"payment-method", paidUpdate(other, "ev"), bridge.ErrPaymentMethod},
+				{"not-found", paidUpdate(order+1000, "ev"), bridge.ErrOrderNotFound},
+				{"trash", bridge.OrderUpdate{OrderID: trashed, Outcome: bridge.OutcomeNote, EventID: "ev", PaymentMethod: method, Note: "x"}, bridge.ErrOrderStatus},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					var before map[string]string
+					if tt.name != "not-found" {
+						before = state(t, f.Store, tt.u.OrderID)
+					}
+					_, err := f.woo.ApplyOrder(context.Background(), tt.u)
+					if !errors.Is(err, tt.want) {
+						t.Fatalf("err = %v, want %v", err, tt.want)
+					}
+					if before != nil {
+						diff(t, state(t, f.Store, tt.u.OrderID), before)
+					}
+				})
+			}
+			t.Run("invalid-update", func(t *testing.T) {
+				before := state(t, f.Store, order)
+				for _, u := range []bridge.OrderUpdate{
+					{OrderID: order, Outcome: bridge.OutcomePaid, EventID: "ev", PaymentMethod: method, Note: "x", Meta: map[string]string{"_transaction_id": "x"}},
+					{OrderID: order, Outcome: bridge.OutcomePaid, EventID: "ev", PaymentMethod: method, Note: "x", Meta: map[string]string{woo.EventMetaKey: "x"}},
+					{OrderID: order, Outcome: bridge.OutcomePaid, PaymentMethod: method, Note: "x"},
+					{OrderID: order, Outcome: bridge.OutcomePaid, EventID: "ev", PaymentMethod: method},
+					{OrderID: order, Outcome: "refunded", EventID: "ev", PaymentMethod: method, Note: "x"},
+					{OrderID: order, Outcome: bridge.OutcomePaid, EventID: "ev", PaymentMethod: method, Note: "x", PaidStatus: "on-hold"},
+				} {
+					if _, err := f.woo.ApplyOrder(context.Background(), u); bridge.ErrorCode(err) != bridge.EINVALID {
+						t.Errorf("ApplyOrder(%+v) = %v, want an invalid error", u, err)
+					}
+				}
+				diff(t, state(t, f.Store, order), before)
+			})
+		})
+	}
+}
+
+// TestApplyOrderRace: appliers racing on one order with different events for
+// the same paid outcome make exactly one transition and one note.
+func TestApplyOrderRace(t *testing.T) {
+	wootest.RequireReal(t, "row locks decide the race")
+	for _, mode := range modes {
+		t.Run("mode="+string(mode), func(t *testing.T) {
+			f := newFixture(t, mode, "wp_")
+			for round := range 5 {
+				id := f.seed(t, wootest.OrderSeed{Items: physical})
+				const n = 4
+				var (
+					wg      sync.WaitGroup
+					mu      sync.Mutex
+					changed int
+				)
+				start := make(chan struct{})
+				for i := range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						res, err := f.woo.ApplyOrder(context.Background(), paidUpdate(id, "ev-"+strconv.Itoa(round)+"-"+strconv.Itoa(i)))
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if res.Changed {
+							mu.Lock()
+							changed++
+							mu.Unlock()
+						}
+					}()
+				}
+				close(start)
+				wg.Wait()
+				if changed != 1 {
+					t.Errorf("round %d: %d appliers changed the status, want 1", round, changed)
+				}
+				if got := f.Count(t, "comments", "comment_post_ID = ?", id); got != 1 {
+					t.Errorf("round %d: %d notes, want 1", round, got)
+				}
+				events := f.PostMeta(t, id, woo.EventMetaKey)
+				if mode == bridge.StorageHPOS || mode == bridge.StorageHPOSSync {
+					events = f.OrderMeta(t, id, woo.EventMetaKey)
+				}
+				if len(events) != 1 {
+					t.Errorf("round %d: events %v, want one", round, events)
+				}
+			}
+		})
+	}
+}
