@@ -44,7 +44,8 @@
 //     by Bitstream with the session id (documented).
 //   - Errors: a JSON body {"statusCode":..., "message": string or [string]}
 //     (NestJS style); any non-2xx is a failure.
-//   - Transaction reference: paymentIntent.transactions[0].hash.
+//   - Transaction reference: the first paymentIntent.transactions entry with
+//     a "hash" (or "transactionHash"); the list is empty in the example.
 //   - Test mode: the documented host is Bitstream's test environment, so
 //     payments are marked test unless test_mode is set to false (default: true
 //     when base_url is the documented host).
