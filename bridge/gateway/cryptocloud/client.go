@@ -273,6 +273,9 @@ func (c *Client) state(inv *Invoice) (*bridge.GatewayState, error) {
 	if err != nil {
 		return nil, err
 	}
+	if inv.Status == "" {
+		return nil, errors.New("status missing")
+	}
 	exp, err := parseTime(inv.ExpiryDate)
 	if err != nil {
 		return nil, err
@@ -304,9 +307,6 @@ func (c *Client) state(inv *Invoice) (*bridge.GatewayState, error) {
 		// A test-mode invoice is "paid" without money moving: in production
 		// it never counts. The core sees it as pending with Test set.
 		st.Status = bridge.PaymentPending
-	}
-	if inv.Status == "" {
-		return nil, errors.New("status missing")
 	}
 	return st, nil
 }

@@ -143,6 +143,14 @@ func VerifyPostback(contentType string, body []byte, secret string, now time.Tim
 			return nil, ErrIDMismatch
 		}
 	}
+	if len(f.InvoiceInfo) > 0 && f.InvoiceInfo[0] == '"' {
+		// invoice_info as a JSON string inside JSON, as form mode sends it.
+		var s string
+		if err := json.Unmarshal(f.InvoiceInfo, &s); err != nil {
+			return nil, fmt.Errorf("%w: invoice_info", ErrMalformed)
+		}
+		f.InvoiceInfo = json.RawMessage(s)
+	}
 	if len(f.InvoiceInfo) > 0 && string(f.InvoiceInfo) != "null" {
 		var inv Invoice
 		if err := decodeJSON(f.InvoiceInfo, &inv); err != nil {

@@ -87,6 +87,7 @@ func TestVerifyPostbackVectors(t *testing.T) {
 		{"claim uuid", ctJSON, with(good(jwt.MapClaims{"uuid": "INV-89UX09KA", "exp": exp}), nil), testSecret, nil},
 		{"no id claim", ctJSON, with(good(jwt.MapClaims{"exp": exp}), nil), testSecret, nil},
 		{"numeric id claim", ctJSON, with(good(jwt.MapClaims{"id": 13, "exp": exp}), nil), testSecret, nil},
+		{"invoice_info as a string in json", ctJSON, with(valid, func(m map[string]any) { m["invoice_info"] = `{"uuid":"INV-89UX09KA","status":"paid"}` }), testSecret, nil},
 		{"invoice_id with INV-", ctJSON, with(valid, func(m map[string]any) { m["invoice_id"] = "INV-89UX09KA" }), testSecret, nil},
 		{"expired within leeway", ctJSON, with(good(jwt.MapClaims{"id": "89UX09KA", "exp": vectorNow.Add(-20 * time.Second).Unix()}), nil), testSecret, nil},
 
@@ -95,6 +96,7 @@ func TestVerifyPostbackVectors(t *testing.T) {
 		{"empty secret", ctJSON, with(valid, nil), "", ErrNoSecret},
 		{"tampered invoice_id json", ctJSON, with(valid, func(m map[string]any) { m["invoice_id"] = "AAAAAAAA" }), testSecret, ErrIDMismatch},
 		{"tampered invoice_id form", ctForm, form(valid, func(v url.Values) { v.Set("invoice_id", "AAAAAAAA") }), testSecret, ErrIDMismatch},
+		{"tampered invoice_info string uuid", ctJSON, with(valid, func(m map[string]any) { m["invoice_info"] = `{"uuid":"INV-AAAAAAAA"}` }), testSecret, ErrIDMismatch},
 		{"tampered invoice_info uuid", ctForm, form(valid, func(v url.Values) { v.Set("invoice_info", `{"uuid":"INV-AAAAAAAA"}`) }), testSecret, ErrIDMismatch},
 		{"tampered token payload", ctJSON, with(parts[0]+"."+forgedPayload+"."+parts[2], nil), testSecret, ErrBadToken},
 		{"token for another invoice", ctJSON, with(good(jwt.MapClaims{"uuid": "INV-AAAAAAAA", "exp": exp}), nil), testSecret, ErrIDMismatch},

@@ -213,7 +213,11 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Se
 
 // Close stops postback delivery and waits for it.
 func (s *Simulator) Close() {
+	// Cancel under the lock: startPostbackLocked checks the context under
+	// it, so no delivery can be added once Wait runs.
+	s.mu.Lock()
 	s.cancel()
+	s.mu.Unlock()
 	s.wg.Wait()
 }
 
@@ -719,7 +723,7 @@ func (s *Simulator) deliver(id string, kind PostbackKind) {
 		d.At = s.cfg.Now()
 		s.deliveries = append(s.deliveries, d)
 		s.mu.Unlock()
-		if d.StatusCode >= 200 && d.StatusCode < 300 {
+		if (d.StatusCode >= 200 && d.StatusCode < 300) || attempt == attempts {
 			return
 		}
 		select {
