@@ -3,6 +3,8 @@ package streampay_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -378,6 +380,20 @@ func TestErrorsNeverCarryCredentials(t *testing.T) {
 	}
 	if bridge.ErrorCode(errs["503 status"]) != bridge.EUNAVAILABLE || bridge.ErrorCode(errs["403 create"]) != bridge.EGATEWAY {
 		t.Errorf("codes: 503 -> %s, 403 -> %s", bridge.ErrorCode(errs["503 status"]), bridge.ErrorCode(errs["403 create"]))
+	}
+}
+
+func TestConfigRedacted(t *testing.T) {
+	cfg := streampay.Config{ClientID: testClientID, SecretKey: testSecret}
+	var buf strings.Builder
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "streampay", cfg)
+	for name, s := range map[string]string{"slog": buf.String(), "%v": fmt.Sprintf("%v", cfg), "%+v": fmt.Sprintf("%+v", cfg)} {
+		if strings.Contains(s, testSecret) || strings.Contains(s, testClientID) {
+			t.Errorf("%s output carries a credential: %s", name, s)
+		}
+		if !strings.Contains(s, "redacted") {
+			t.Errorf("%s output does not say the secret is redacted: %s", name, s)
+		}
 	}
 }
 
