@@ -166,8 +166,7 @@ final class Admin_Settings {
 	 * @param array  $status  The gateway's part of GET /v1/status.
 	 */
 	private static function render_gateway( string $gateway, array $rs, array $local, $status ): void {
-		$opt = get_option( 'woocommerce_wcbridge_' . $gateway . '_settings', array() );
-		$opt = is_array( $opt ) ? $opt : array();
+		$opt = self::gateway_options( $gateway );
 
 		echo '<h2>' . esc_html( Settings::gateway_label( $gateway ) ) . '</h2><table class="form-table"><tbody>';
 
@@ -176,11 +175,12 @@ final class Admin_Settings {
 		self::row(
 			__( 'Enabled', 'wcbridge' ),
 			sprintf(
-				'<label><input type="checkbox" name="wcbridge[gateways][%1$s][enabled]" value="yes" %2$s %3$s /> %4$s</label>',
+				'<label><input type="checkbox" name="wcbridge[gateways][%1$s][enabled]" value="yes" %2$s %3$s /> %4$s</label>%5$s',
 				esc_attr( $gateway ),
 				checked( 'yes', $opt['enabled'] ?? 'no', false ),
 				$enabled_pinned ? 'disabled="disabled"' : '',
-				esc_html__( 'Offer this payment method at checkout', 'wcbridge' )
+				esc_html__( 'Offer this payment method at checkout', 'wcbridge' ),
+				$enabled_pinned ? '<input type="hidden" name="wcbridge[gateways][' . esc_attr( $gateway ) . '][enabled_pinned]" value="1" />' : ''
 			),
 			$enabled_pinned ? __( 'The sidecar\'s configuration also sets this gateway on or off; that value wins there.', 'wcbridge' ) : ''
 		);
@@ -219,6 +219,31 @@ final class Admin_Settings {
 			self::row( __( 'Callback URL', 'wcbridge' ), esc_html__( 'Shown once the sidecar can be reached.', 'wcbridge' ), '' );
 		}
 		echo '</tbody></table>';
+	}
+
+	/**
+	 * Gateway_options are the payment method's WooCommerce settings, with its defaults.
+	 *
+	 * @param string $gateway Gateway name.
+	 * @return array
+	 */
+	private static function gateway_options( string $gateway ): array {
+		$opt = get_option( 'woocommerce_wcbridge_' . $gateway . '_settings', array() );
+		$opt = is_array( $opt ) ? $opt : array();
+		$map = array(
+			'streampay'   => Gateway_StreamPay::class,
+			'cryptocloud' => Gateway_CryptoCloud::class,
+			'bitstream'   => Gateway_Bitstream::class,
+		);
+		if ( isset( $map[ $gateway ] ) && class_exists( $map[ $gateway ] ) ) {
+			$instance = new $map[ $gateway ]();
+			foreach ( array( 'enabled', 'title', 'description' ) as $key ) {
+				if ( ! isset( $opt[ $key ] ) ) {
+					$opt[ $key ] = (string) $instance->get_option( $key );
+				}
+			}
+		}
+		return $opt;
 	}
 
 	/**
@@ -366,11 +391,13 @@ final class Admin_Settings {
 			foreach ( Settings::GATEWAYS as $gateway ) {
 				$in     = isset( $input['gateways'][ $gateway ] ) && is_array( $input['gateways'][ $gateway ] ) ? $input['gateways'][ $gateway ] : array();
 				$option = 'woocommerce_wcbridge_' . $gateway . '_settings';
-				$opt    = get_option( $option, array() );
-				$opt    = is_array( $opt ) ? $opt : array();
+				$opt    = self::gateway_options( $gateway );
 
-				$opt['enabled'] = ! empty( $in['enabled'] ) ? 'yes' : 'no';
-				if ( isset( $in['title'] ) ) {
+				// A disabled (pinned) checkbox is not submitted: keep the switch as it is.
+				if ( empty( $in['enabled_pinned'] ) ) {
+					$opt['enabled'] = ! empty( $in['enabled'] ) ? 'yes' : 'no';
+				}
+				if ( isset( $in['title'] ) && '' !== trim( (string) $in['title'] ) ) {
 					$opt['title'] = sanitize_text_field( (string) $in['title'] );
 				}
 				if ( isset( $in['description'] ) ) {

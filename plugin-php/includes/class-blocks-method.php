@@ -42,6 +42,9 @@ final class Blocks_Method extends AbstractPaymentMethodType {
 
 	/** Is_active follows the method's enabled switch. */
 	public function is_active() {
+		if ( empty( $this->settings ) ) {
+			$this->initialize();
+		}
 		return 'yes' === ( $this->settings['enabled'] ?? 'no' );
 	}
 

@@ -21,18 +21,10 @@ final class Plugin {
 	 * missing or too old.
 	 */
 	public static function boot(): void {
-		load_plugin_textdomain( 'wcbridge', false, dirname( plugin_basename( WCBRIDGE_PLUGIN_FILE ) ) . '/languages' );
+		add_action( 'init', array( self::class, 'load_textdomain' ) );
 
-		$problem = self::requirement_problem();
-		if ( null !== $problem ) {
-			add_action(
-				'admin_notices',
-				static function () use ( $problem ) {
-					if ( current_user_can( 'activate_plugins' ) || current_user_can( 'manage_woocommerce' ) ) {
-						echo '<div class="notice notice-error"><p>' . esc_html( $problem ) . '</p></div>';
-					}
-				}
-			);
+		if ( null !== self::requirement_problem() ) {
+			add_action( 'admin_notices', array( self::class, 'requirement_notice' ) );
 			return;
 		}
 
@@ -56,6 +48,23 @@ final class Plugin {
 			require_once WCBRIDGE_PLUGIN_DIR . 'includes/class-order-admin.php';
 			Admin_Settings::hook();
 			Order_Admin::hook();
+		}
+	}
+
+	/**
+	 * Load_textdomain loads the translations (at init: WordPress 6.7+ warns earlier).
+	 */
+	public static function load_textdomain(): void {
+		load_plugin_textdomain( 'wcbridge', false, dirname( plugin_basename( WCBRIDGE_PLUGIN_FILE ) ) . '/languages' );
+	}
+
+	/**
+	 * Requirement_notice explains, instead of a fatal error, why the payment methods are off.
+	 */
+	public static function requirement_notice(): void {
+		$problem = self::requirement_problem();
+		if ( null !== $problem && ( current_user_can( 'activate_plugins' ) || current_user_can( 'manage_woocommerce' ) ) ) {
+			echo '<div class="notice notice-error"><p>' . esc_html( $problem ) . '</p></div>';
 		}
 	}
 

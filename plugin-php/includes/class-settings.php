@@ -200,6 +200,11 @@ final class Settings {
 				continue;
 			}
 			$raw = $submitted[ $key ] ?? null;
+			// A text field left as the sidecar reported it is not sent, so an
+			// untouched empty field does not overwrite a default.
+			if ( 'secret' !== $field['type'] && 'bool' !== $field['type'] && null !== $raw && isset( $remote[ $key ] ) && array_key_exists( 'value', $remote[ $key ] ) && self::same( $remote[ $key ]['value'], (string) $raw ) ) {
+				continue;
+			}
 			switch ( $field['type'] ) {
 				case 'bool':
 					$out[ $key ] = ! empty( $raw ) && 'no' !== $raw ? 'true' : 'false';
@@ -223,6 +228,23 @@ final class Settings {
 			}
 		}
 		return $out;
+	}
+
+	/**
+	 * Same compares a reported value with a submitted string.
+	 *
+	 * @param mixed  $reported Value from GET /v1/settings.
+	 * @param string $submitted Submitted value.
+	 */
+	private static function same( $reported, string $submitted ): bool {
+		if ( is_array( $reported ) ) {
+			$pairs = array();
+			foreach ( $reported as $k => $v ) {
+				$pairs[] = $k . '=' . ( is_scalar( $v ) ? (string) $v : '' );
+			}
+			$reported = implode( ',', $pairs );
+		}
+		return is_scalar( $reported ) && trim( (string) $reported ) === trim( $submitted );
 	}
 
 	/**

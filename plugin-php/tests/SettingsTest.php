@@ -71,6 +71,27 @@ final class SettingsTest extends TestCase {
 		$this->assertSame( 'client-1', $local['gateways.streampay.client_id'] );
 	}
 
+	public function test_untouched_text_is_not_pushed(): void {
+		$remote = array(
+			'gateways.bitstream.currency' => array( 'value' => '', 'pinned' => false, 'secret' => false ),
+			'gateways.bitstream.decimals' => array( 'value' => array( 'usdc' => 6 ), 'pinned' => false, 'secret' => false ),
+			'orders.on_expired'           => array( 'value' => 'cancel', 'pinned' => false, 'secret' => false ),
+		);
+		$got = Settings::push_values(
+			array(
+				'gateways.bitstream.currency' => '',
+				'gateways.bitstream.decimals' => 'usdc=6',
+				'orders.on_expired'           => 'cancel',
+			),
+			$remote
+		);
+		$this->assertArrayNotHasKey( 'gateways.bitstream.currency', $got );
+		$this->assertArrayNotHasKey( 'gateways.bitstream.decimals', $got );
+		$this->assertArrayNotHasKey( 'orders.on_expired', $got );
+		$got = Settings::push_values( array( 'gateways.bitstream.decimals' => 'usdc=8' ), $remote );
+		$this->assertSame( 'usdc=8', $got['gateways.bitstream.decimals'] );
+	}
+
 	public function test_fields_never_echo_secrets_and_pinned_are_read_only(): void {
 		$fields = Settings::sidecar_fields();
 		$remote = $this->remote();
