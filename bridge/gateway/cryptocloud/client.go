@@ -1,6 +1,7 @@
 package cryptocloud
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -237,7 +238,11 @@ func (c *Client) result(op string, resp *gateway.Response, v any) error {
 			// An error envelope under 200: report it as the refusal it is.
 			code = http.StatusBadRequest
 		}
-		return c.statusError(op, code, errorMessage(env.Result))
+		msg := errorMessage(env.Result)
+		if msg == "" {
+			msg = cmp.Or(env.Message, env.Detail)
+		}
+		return c.statusError(op, code, msg)
 	}
 	if v == nil {
 		return nil

@@ -448,3 +448,37 @@ func TestCreateRequestShape(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorMessages(t *testing.T) {
+	cases := []struct {
+		name string
+		code int
+		body string
+		want string
+	}{
+		{"v2 error", 400, `{"status":"error","result":{"currency":"Currency not supported.","amount":"Enter a valid amount."}}`,
+			"cryptocloud payment status: http 400: amount: Enter a valid amount.; currency: Currency not supported."},
+		{"v2 list message", 403, `{"status":"error","result":{"detail":["Forbidden."]}}`, `cryptocloud payment status: http 403: detail: ["Forbidden."]`},
+		{"v1 message", 401, `{"message":"Unauthenticated."}`, "cryptocloud payment status: http 401: Unauthenticated."},
+		{"html", 502, `<html>bad gateway</html>`, "cryptocloud payment status: http 502: Bad Gateway"},
+		{"error under 200", 200, `{"status":"error","result":{"validate_error":"uuids is required"}}`, "cryptocloud payment status: http 400: validate_error: uuids is required"},
+		{"not json under 200", 200, `OK`, "cryptocloud payment status: http 200: unexpected answer: answer is not json"},
+		{"bad shape", 200, `{"status":"success","result":{"uuid":1}}`, "cryptocloud payment status: http 200: unexpected answer: result has an unexpected shape"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.code)
+				w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			opts := fastOptions
+			opts.RetryMax = -1
+			c, _ := New(testConfig(srv.URL), opts)
+			_, err := c.PaymentState(context.Background(), "INV-ABCDEFGH")
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("err = %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}

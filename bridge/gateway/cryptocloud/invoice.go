@@ -82,9 +82,13 @@ func decodeJSON(b []byte, v any) error {
 }
 
 // envelope is every v2 answer: {"status":"success"|"error","result":...}.
+// Message and Detail catch the v1-style {"message":"Unauthenticated."} and
+// {"detail":...} answers.
 type envelope struct {
-	Status string          `json:"status"`
-	Result json.RawMessage `json:"result"`
+	Status  string          `json:"status"`
+	Result  json.RawMessage `json:"result"`
+	Message string          `json:"message"`
+	Detail  string          `json:"detail"`
 }
 
 // errorMessage flattens an error result {"key": "message", ...} into
