@@ -409,6 +409,8 @@ func TestStatusAnswerVariants(t *testing.T) {
 		{"not_found as 200", 200, `{"status":"not_found"}`, bridge.PaymentExpired, false},
 		{"not_found as 404 json", 404, `{"status":"not_found"}`, bridge.PaymentExpired, false},
 		{"404 empty", 404, ``, bridge.PaymentExpired, false},
+		{"404 json error", 404, `{"error":"payment not found"}`, bridge.PaymentExpired, false},
+		{"404 html page (wrong base url)", 404, `<html><body>Not Found</body></html>`, "", true},
 		{"completed", 200, `{"payment_id":"P1","status":"completed","transaction_hash":"TX","display_amount_usd":1.5,"network":"mainnet"}`, bridge.PaymentPaid, false},
 		{"err callback", 200, `{"payment_id":"P1","status":"ERR_CALLBACK"}`, bridge.PaymentPaid, false},
 		{"unknown status", 200, `{"payment_id":"P1","status":"refunded"}`, "", true},

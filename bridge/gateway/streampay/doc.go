@@ -21,7 +21,8 @@
 //   - The link lifetime is not settable: CreatePaymentRequest.Lifetime is
 //     ignored and the returned expiryAt is used.
 //   - `not_found` means expired whether it arrives as a 200 body or as an
-//     HTTP 404 (the docs do not say which); unknown ids look the same.
+//     HTTP 404 (the docs do not say which); unknown ids look the same. A 404
+//     with an HTML body is taken for a wrong status_url and is an error.
 //   - `ERR_CALLBACK` (named on the callbacks page; whether the status API
 //     returns it is undocumented) means paid with callback delivery failing.
 //   - network other than "mainnet" marks a payment as Test.
@@ -36,7 +37,8 @@
 //     are accepted: replays are harmless because processing is idempotent
 //     and every callback is confirmed with the status API.
 //   - Every callback field must be present and a JSON string; amount_usd
-//     and received_amount_usd must be non-negative decimals.
+//     and received_amount_usd must be non-negative decimals. The
+//     Content-Type header is not checked: the signature authenticates.
 //   - Error answers have no documented shape: a JSON "error" or "message"
 //     field is used when present, else the body text.
 //

@@ -339,7 +339,9 @@ func (c *Client) PaymentState(ctx context.Context, gatewayID string) (*bridge.Ga
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode == http.StatusNotFound {
+	// An HTML 404 is a web server's page, most likely a wrong status_url,
+	// not the API saying not_found: that stays an error.
+	if resp.StatusCode == http.StatusNotFound && !bytes.HasPrefix(bytes.TrimSpace(resp.Body), []byte("<")) {
 		return &bridge.GatewayState{GatewayID: gatewayID, Status: bridge.PaymentExpired}, nil
 	}
 	if !resp.OK() {
