@@ -106,6 +106,9 @@ func TestGoldenWireFormats(t *testing.T) {
 		c.Now = cfg.Now
 		ctx := context.Background()
 		p := mustCreate(t, c, "wc-1001-1", "149.90", "EUR")
+		if sp, _ := sim.Payment(p.GatewayID); len(sp.Coins) != 2 || sp.Coins[0] != "USDT_TRC20" {
+			t.Errorf("simulator coins = %v, want the configured available_currencies", sp.Coins)
+		}
 		if err := sim.Overpay(p.GatewayID); err != nil {
 			t.Fatal(err)
 		}

@@ -105,14 +105,12 @@ type simInvoice struct {
 	id                  string // bare
 	created, expiry     time.Time
 	finished            time.Time
-	shopID              string
-	orderID, email      string
+	orderID             string
 	fiat                string
 	amountFiat          decimal.Decimal
 	amountUSD           decimal.Decimal
 	receivedUSD         decimal.Decimal
 	status              string
-	cancelledByAPI      bool
 	availableCurrencies []string
 	test                bool
 	postbacks           int
@@ -128,7 +126,8 @@ type SimPayment struct {
 	AmountUSD   decimal.Decimal
 	ReceivedUSD decimal.Decimal
 	ExpiresAt   time.Time
-	Postbacks   int // postback jobs started for it
+	Coins       []string // add_fields.available_currencies; empty: any
+	Postbacks   int      // postback jobs started for it
 }
 
 // Delivery is one postback attempt.
@@ -371,7 +370,7 @@ func (s *Simulator) handleCreate(w http.ResponseWriter, body []byte) {
 	}
 	now := s.cfg.Now().UTC()
 	life := s.cfg.DefaultLifetime
-	inv := &simInvoice{shopID: req.ShopID, orderID: req.OrderID, email: req.Email, fiat: req.Currency,
+	inv := &simInvoice{orderID: req.OrderID, fiat: req.Currency,
 		amountFiat: amount, status: StatusCreated, created: now, test: s.cfg.TestMode}
 	if req.AddFields != nil {
 		if t := req.AddFields.TimeToPay; t != nil && (t.Hours > 0 || t.Minutes > 0) {
@@ -513,7 +512,6 @@ func (s *Simulator) handleCancel(w http.ResponseWriter, body []byte) {
 		return
 	}
 	inv.status = StatusCanceled
-	inv.cancelledByAPI = true
 	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "result": []string{"ok"}})
 }
 
@@ -654,7 +652,7 @@ func (s *Simulator) snapshot(inv *simInvoice) SimPayment {
 	s.refresh(inv)
 	return SimPayment{ID: "INV-" + inv.id, OrderID: inv.orderID, Status: inv.status, Fiat: inv.fiat,
 		AmountFiat: inv.amountFiat, AmountUSD: inv.amountUSD, ReceivedUSD: inv.receivedUSD,
-		ExpiresAt: inv.expiry, Postbacks: inv.postbacks}
+		ExpiresAt: inv.expiry, Coins: inv.availableCurrencies, Postbacks: inv.postbacks}
 }
 
 // Payments lists every invoice, oldest first.
@@ -799,6 +797,7 @@ var payPage = template.Must(template.New("pay").Parse(`<!doctype html>
 <h1>CryptoCloud (simulated)</h1>
 <p>Invoice <b>{{.ID}}</b> for order <b>{{.OrderID}}</b></p>
 <p>Amount: <b>{{.AmountFiat}} {{.Fiat}}</b> ({{.AmountUSD}} USDT_TRC20)</p>
+{{if .Coins}}<p>Pay with: {{range $i, $c := .Coins}}{{if $i}}, {{end}}{{$c}}{{end}}</p>{{end}}
 <p>Received: {{.ReceivedUSD}} USDT_TRC20 &middot; Status: <b id="status">{{.Status}}</b> &middot; Expires {{.ExpiresAt.Format "2006-01-02 15:04:05"}} UTC</p>
 {{if .Open}}<form method="post">
 {{if eq .Status "partial"}}<button name="mode" value="exact">Pay the rest</button>{{else}}
