@@ -50,5 +50,12 @@ rm -rf "$tmp"
 echo "== phpunit"
 (cd plugin-php && timeout 300 phpunit --colors=never)
 
+echo "== block checkout script"
+if command -v node >/dev/null; then
+	node plugin-php/tests/js/blocks-check.js
+else
+	echo "node not installed: block checkout script check NOT run (php checks above still ran)"
+fi
+
 echo "== smoke test in WordPress"
 timeout 300 plugin-php/tests/smoke/run.sh

@@ -10,7 +10,9 @@
 	var decode = ( window.wp.htmlEntities && window.wp.htmlEntities.decodeEntities ) || function ( s ) { return s; };
 
 	[ 'wcbridge_streampay', 'wcbridge_cryptocloud', 'wcbridge_bitstream' ].forEach( function ( name ) {
-		var data = settings.getSetting( name + '_data', null );
+		// WooCommerce 9+ groups the data under paymentMethodData; older versions use <name>_data.
+		var all = settings.getSetting( 'paymentMethodData', {} ) || {};
+		var data = all[ name ] || settings.getSetting( name + '_data', null );
 		if ( ! data ) {
 			return;
 		}

@@ -63,7 +63,7 @@ final class Blocks_Method extends AbstractPaymentMethodType {
 		return array( 'wcbridge-blocks' );
 	}
 
-	/** Get_payment_method_data is what the script reads with getSetting( name + '_data' ). */
+	/** Get_payment_method_data is what the script reads (paymentMethodData[name], or <name>_data before WooCommerce 9). */
 	public function get_payment_method_data() {
 		$gateways = function_exists( 'WC' ) ? WC()->payment_gateways()->payment_gateways() : array();
 		$gateway  = $gateways[ $this->name ] ?? null;
