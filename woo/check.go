@@ -3,12 +3,9 @@ package woo
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/wcbridge/wcbridge/bridge"
 )
@@ -144,7 +141,9 @@ func (s *Store) columnSet(ctx context.Context) (map[string]map[string]bool, erro
 // woocommerce_version or woocommerce_db_version row. A multisite has one
 // per site (wp_, wp_2_, ...).
 func DetectPrefixes(ctx context.Context, db *sql.DB) ([]string, error) {
-	rows, err := db.QueryContext(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()")
+	// Candidates are tables named *options with an option_name column, so
+	// the queries below cannot fail on a table that merely ends in options.
+	rows, err := db.QueryContext(ctx, "SELECT table_name FROM information_schema.columns WHERE table_schema = DATABASE() AND column_name = 'option_name'")
 	if err != nil {
 		return nil, fmt.Errorf("woo: detect prefixes: %w", mapErr(err))
 	}
@@ -168,10 +167,7 @@ func DetectPrefixes(ctx context.Context, db *sql.DB) ([]string, error) {
 	for _, p := range candidates {
 		var n int
 		err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+p+"options WHERE option_name IN ('woocommerce_version', 'woocommerce_db_version')").Scan(&n)
-		var me *mysql.MySQLError
-		if errors.As(err, &me) && (me.Number == errBadField || me.Number == errNoSuchTable) {
-			continue // a table that merely ends in "options"
-		} else if err != nil {
+		if err != nil {
 			return nil, fmt.Errorf("woo: detect prefixes: %w", mapErr(err))
 		}
 		if n > 0 {
