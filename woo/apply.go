@@ -29,9 +29,12 @@ func (s *Store) ApplyOrder(ctx context.Context, u bridge.OrderUpdate) (*bridge.O
 	}
 	for attempt := 0; ; attempt++ {
 		res, err := s.applyOnce(ctx, d, u)
-		if err != nil && retryable(err) && attempt < s.opts.Retries && ctx.Err() == nil {
-			time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
-			continue
+		if err != nil && retryable(err) && attempt < s.opts.Retries {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+				continue
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("woo: apply %s to order %d: %w", u.Outcome, u.OrderID, mapErr(err))

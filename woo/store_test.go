@@ -359,3 +359,97 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("StorageMode err = %v, want ErrUnavailable", err)
 	}
 }
+
+// TestMirrorSkipped: the other copy is written only where it is a real copy:
+// in hpos+sync a placeholder post waits for background sync, in posts+sync a
+// missing HPOS row is left for sync to migrate.
+func TestMirrorSkipped(t *testing.T) {
+	t.Run("mode=hpos+sync/placeholder", func(t *testing.T) {
+		f := newFixture(t, bridge.StorageHPOS, "wp_")
+		id := f.seed(t, wootest.OrderSeed{Items: physical})
+		f.Exec(t, "UPDATE {p}options SET option_value = 'yes' WHERE option_name = 'woocommerce_custom_orders_table_data_sync_enabled'")
+		before := f.Row(t, "SELECT post_type, post_status, post_modified_gmt FROM {p}posts WHERE ID = ?", id)
+		if _, err := f.woo.ApplyOrder(context.Background(), paidUpdate(id, "ev")); err != nil {
+			t.Fatal(err)
+		}
+		diff(t, f.Row(t, "SELECT post_type, post_status, post_modified_gmt FROM {p}posts WHERE ID = ?", id), before)
+		if n := f.Count(t, "postmeta", "post_id = ?", id); n != 0 {
+			t.Errorf("placeholder got %d postmeta rows", n)
+		}
+		if got := f.Value(t, "SELECT status FROM {p}wc_orders WHERE id = ?", id); got != "wc-processing" {
+			t.Errorf("wc_orders status = %s", got)
+		}
+	})
+	t.Run("mode=posts+sync/no-hpos-row", func(t *testing.T) {
+		f := newFixture(t, bridge.StoragePosts, "wp_")
+		id := f.seed(t, wootest.OrderSeed{Items: physical})
+		f.Exec(t, "UPDATE {p}options SET option_value = 'yes' WHERE option_name = 'woocommerce_custom_orders_table_data_sync_enabled'")
+		if _, err := f.woo.ApplyOrder(context.Background(), paidUpdate(id, "ev")); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Value(t, "SELECT post_status FROM {p}posts WHERE ID = ?", id); got != "wc-processing" {
+			t.Errorf("post_status = %s", got)
+		}
+		for _, table := range []string{"wc_orders", "wc_order_operational_data"} {
+			col := "order_id"
+			if table == "wc_orders" {
+				col = "id"
+			}
+			if n := f.Count(t, table, col+" = ?", id); n != 0 {
+				t.Errorf("%s got %d rows; sync creates them", table, n)
+			}
+		}
+		if n := f.Count(t, "wc_orders_meta", "order_id = ?", id); n != 0 {
+			t.Errorf("wc_orders_meta got %d rows", n)
+		}
+	})
+	t.Run("mode=hpos/no-operational-row", func(t *testing.T) {
+		f := newFixture(t, bridge.StorageHPOS, "wp_")
+		id := f.seed(t, wootest.OrderSeed{Items: physical})
+		f.Exec(t, "DELETE FROM {p}wc_order_operational_data WHERE order_id = ?", id)
+		before := state(t, f.Store, id)
+		if _, err := f.woo.ApplyOrder(context.Background(), paidUpdate(id, "ev")); err == nil || !strings.Contains(err.Error(), "wc_order_operational_data") {
+			t.Fatalf("err = %v, want the missing operational row named", err)
+		}
+		diff(t, state(t, f.Store, id), before)
+	})
+}
+
+// TestLockWaitRetried: a lock wait timeout retries the whole transaction;
+// when the lock outlives every retry the error is ErrUnavailable.
+func TestLockWaitRetried(t *testing.T) {
+	wootest.RequireReal(t, "lock wait timeouts need InnoDB")
+	for _, hold := range []time.Duration{1500 * time.Millisecond, 5 * time.Second} {
+		t.Run("hold="+hold.String(), func(t *testing.T) {
+			f := newFixture(t, bridge.StorageHPOS, "wp_")
+			id := f.seed(t, wootest.OrderSeed{Items: physical})
+			impatient, err := sql.Open("mysql", f.DB.DSN+"&innodb_lock_wait_timeout=1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer impatient.Close()
+			s, err := woo.New(impatient, "wp_", woo.Options{Now: f.clock.Now, Retries: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx, err := f.DB.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec("SELECT id FROM wp_wc_orders WHERE id = ? FOR UPDATE", id); err != nil {
+				t.Fatal(err)
+			}
+			time.AfterFunc(hold, func() { tx.Rollback() })
+			res, err := s.ApplyOrder(context.Background(), paidUpdate(id, "ev"))
+			if hold < 2*time.Second {
+				if err != nil || !res.Changed {
+					t.Fatalf("ApplyOrder = %+v, %v; want success after a retry", res, err)
+				}
+				return
+			}
+			if !errors.Is(err, bridge.ErrUnavailable) {
+				t.Fatalf("err = %v, want ErrUnavailable", err)
+			}
+		})
+	}
+}
