@@ -25,16 +25,15 @@ const callbackCols = `id, gateway, received_at, content_type, body, body_hash, v
 
 func scanCallback(r scanner) (*bridge.Callback, error) {
 	var (
-		c       bridge.Callback
-		applied sql.NullTime
+		c                 bridge.Callback
+		received, applied dbTime
 	)
-	err := r.Scan(&c.ID, &c.Gateway, &c.ReceivedAt, &c.ContentType, &c.Body, &c.BodyHash, &c.Verified,
+	err := r.Scan(&c.ID, &c.Gateway, &received, &c.ContentType, &c.Body, &c.BodyHash, &c.Verified,
 		&c.Reason, &c.PaymentKey, &applied, &c.Attempts)
 	if err != nil {
 		return nil, err
 	}
-	c.ReceivedAt = c.ReceivedAt.UTC()
-	c.AppliedAt = timePtr(applied)
+	c.ReceivedAt, c.AppliedAt = received.Time, applied.ptr()
 	return &c, nil
 }
 
@@ -75,8 +74,8 @@ func (s *Store) RecordCallback(ctx context.Context, c *bridge.Callback) (*bridge
 	}
 	res, err := s.db.ExecContext(ctx, "INSERT INTO "+s.callbacks+` (gateway, received_at, content_type, body, body_hash,
 	verified, reason, payment_key, attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.Gateway, c.ReceivedAt, c.ContentType, c.Body, c.BodyHash,
-		c.Verified, c.Reason, c.PaymentKey, c.Attempts, c.ReceivedAt)
+		c.Gateway, dt(c.ReceivedAt), c.ContentType, c.Body, c.BodyHash,
+		c.Verified, c.Reason, c.PaymentKey, c.Attempts, dt(c.ReceivedAt))
 	if err == nil {
 		id, err := res.LastInsertId()
 		if err != nil {
@@ -100,7 +99,7 @@ func (s *Store) RecordCallback(ctx context.Context, c *bridge.Callback) (*bridge
 	res, err = s.db.ExecContext(ctx, "UPDATE "+s.callbacks+` SET received_at = ?, content_type = ?, body = ?,
 	verified = 1, reason = ?, payment_key = ?, attempts = 0, next_attempt_at = ?, applied_at = NULL
 WHERE id = ? AND verified = 0`,
-		c.ReceivedAt, c.ContentType, c.Body, c.Reason, c.PaymentKey, c.ReceivedAt, old.ID)
+		dt(c.ReceivedAt), c.ContentType, c.Body, c.Reason, c.PaymentKey, dt(c.ReceivedAt), old.ID)
 	if err != nil {
 		return nil, false, fmt.Errorf("record callback: %w", dbError(err))
 	}
@@ -145,12 +144,12 @@ func (s *Store) ClaimCallbacks(ctx context.Context, owner string, limit int, lea
 	until := s.leaseUntil(now, lease)
 	err := s.claim(ctx, "UPDATE "+s.callbacks+` SET lease_owner = ?, lease_until = ?
 WHERE verified = 1 AND applied_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-ORDER BY next_attempt_at, id LIMIT ?`, owner, until, now, now, limit)
+ORDER BY next_attempt_at, id LIMIT ?`, owner, dt(until), dt(now), dt(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim callbacks: %w", err)
 	}
 	rows, err := s.db.QueryContext(ctx, "SELECT "+callbackCols+" FROM "+s.callbacks+
-		" WHERE lease_owner = ? AND lease_until = ? AND verified = 1 AND applied_at IS NULL ORDER BY next_attempt_at, id", owner, until)
+		" WHERE lease_owner = ? AND lease_until = ? AND verified = 1 AND applied_at IS NULL ORDER BY next_attempt_at, id", owner, dt(until))
 	if err != nil {
 		return nil, fmt.Errorf("claim callbacks: %w", dbError(err))
 	}
@@ -180,11 +179,11 @@ func (s *Store) FinishCallback(ctx context.Context, id int64, reason string, app
 	if applied {
 		res, err = s.db.ExecContext(ctx, "UPDATE "+s.callbacks+
 			" SET applied_at = ?, reason = ?, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-			s.nowUTC(), clip(reason, 255), id)
+			dt(s.nowUTC()), clip(reason, 255), id)
 	} else {
 		res, err = s.db.ExecContext(ctx, "UPDATE "+s.callbacks+
 			" SET attempts = attempts + 1, next_attempt_at = ?, reason = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-			stamp(retryAt), clip(reason, 255), id)
+			dt(retryAt), clip(reason, 255), id)
 	}
 	if err != nil {
 		return fmt.Errorf("finish callback %d: %w", id, dbError(err))
@@ -208,13 +207,13 @@ func (s *Store) LastCallbacks(ctx context.Context) (map[string]bridge.CallbackSu
 	for rows.Next() {
 		var (
 			gw string
-			at sql.NullTime
+			at dbTime
 		)
 		if err := rows.Scan(&gw, &at); err != nil {
 			return nil, fmt.Errorf("last callbacks: %w", err)
 		}
 		sum := out[gw]
-		sum.LastAccepted = timePtr(at)
+		sum.LastAccepted = at.ptr()
 		out[gw] = sum
 	}
 	if err := rows.Err(); err != nil {
@@ -232,14 +231,13 @@ func (s *Store) LastCallbacks(ctx context.Context) (map[string]bridge.CallbackSu
 	for rows.Next() {
 		var (
 			gw, reason string
-			at         time.Time
+			at         dbTime
 		)
 		if err := rows.Scan(&gw, &at, &reason); err != nil {
 			return nil, fmt.Errorf("last callbacks: %w", err)
 		}
 		sum := out[gw]
-		at = at.UTC()
-		sum.LastRejected, sum.RejectedReason = &at, reason
+		sum.LastRejected, sum.RejectedReason = at.ptr(), reason
 		out[gw] = sum
 	}
 	if err := rows.Err(); err != nil {

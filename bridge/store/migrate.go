@@ -140,7 +140,7 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 		if _, err := conn.ExecContext(ctx, strings.ReplaceAll(m.sql, "{prefix}", s.prefix)); err != nil {
 			return applied, fmt.Errorf("migrate %s: %w", m.name, dbError(err))
 		}
-		if _, err := conn.ExecContext(ctx, "INSERT INTO "+s.migrations+" (name, applied_at) VALUES (?, ?)", m.name, s.nowUTC()); err != nil && !isDup(err) {
+		if _, err := conn.ExecContext(ctx, "INSERT INTO "+s.migrations+" (name, applied_at) VALUES (?, ?)", m.name, dt(s.nowUTC())); err != nil && !isDup(err) {
 			return applied, fmt.Errorf("migrate %s: record: %w", m.name, dbError(err))
 		}
 		s.log.Info("migration applied", "migration", m.name)

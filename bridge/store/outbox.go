@@ -16,17 +16,16 @@ const notificationCols = `id, event_id, order_id, payload, attempts, next_attemp
 
 func scanNotification(r scanner) (*bridge.Notification, error) {
 	var (
-		n         bridge.Notification
-		payload   string
-		delivered sql.NullTime
+		n                        bridge.Notification
+		payload                  string
+		next, delivered, created dbTime
 	)
-	err := r.Scan(&n.ID, &n.EventID, &n.OrderID, &payload, &n.Attempts, &n.NextAttempt, &delivered, &n.LastError, &n.CreatedAt)
+	err := r.Scan(&n.ID, &n.EventID, &n.OrderID, &payload, &n.Attempts, &next, &delivered, &n.LastError, &created)
 	if err != nil {
 		return nil, err
 	}
 	n.Payload = []byte(payload)
-	n.NextAttempt, n.CreatedAt = n.NextAttempt.UTC(), n.CreatedAt.UTC()
-	n.DeliveredAt = timePtr(delivered)
+	n.NextAttempt, n.CreatedAt, n.DeliveredAt = next.Time, created.Time, delivered.ptr()
 	return &n, nil
 }
 
@@ -59,7 +58,7 @@ func (s *Store) enqueue(ctx context.Context, q execer, n *bridge.Notification) e
 	}
 	_, err := q.ExecContext(ctx, "INSERT INTO "+s.outbox+` (event_id, order_id, payload, attempts, next_attempt_at, last_error, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = id`,
-		n.EventID, n.OrderID, string(n.Payload), n.Attempts, n.NextAttempt, clip(n.LastError, 1024), n.CreatedAt)
+		n.EventID, n.OrderID, string(n.Payload), n.Attempts, dt(n.NextAttempt), clip(n.LastError, 1024), dt(n.CreatedAt))
 	return dbError(err)
 }
 
@@ -87,12 +86,12 @@ func (s *Store) ClaimNotifications(ctx context.Context, owner string, limit int,
 	until := s.leaseUntil(now, lease)
 	err := s.claim(ctx, "UPDATE "+s.outbox+` SET lease_owner = ?, lease_until = ?
 WHERE delivered_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-ORDER BY id LIMIT ?`, owner, until, now, now, limit)
+ORDER BY id LIMIT ?`, owner, dt(until), dt(now), dt(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
 	}
 	rows, err := s.db.QueryContext(ctx, "SELECT "+notificationCols+" FROM "+s.outbox+
-		" WHERE lease_owner = ? AND lease_until = ? AND delivered_at IS NULL ORDER BY id", owner, until)
+		" WHERE lease_owner = ? AND lease_until = ? AND delivered_at IS NULL ORDER BY id", owner, dt(until))
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", dbError(err))
 	}
@@ -121,11 +120,11 @@ func (s *Store) FinishNotification(ctx context.Context, id int64, delivered bool
 	if delivered {
 		res, err = s.db.ExecContext(ctx, "UPDATE "+s.outbox+
 			" SET delivered_at = ?, attempts = attempts + 1, last_error = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-			s.nowUTC(), clip(lastError, 1024), id)
+			dt(s.nowUTC()), clip(lastError, 1024), id)
 	} else {
 		res, err = s.db.ExecContext(ctx, "UPDATE "+s.outbox+
 			" SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-			stamp(nextAttempt), clip(lastError, 1024), id)
+			dt(nextAttempt), clip(lastError, 1024), id)
 	}
 	if err != nil {
 		return fmt.Errorf("finish notification %d: %w", id, dbError(err))

@@ -25,9 +25,9 @@ func scanPayment(r scanner) (*bridge.Payment, error) {
 		p                 bridge.Payment
 		gatewayID         sql.NullString
 		status, applied   string
-		expires           sql.NullTime
-		created, updated  time.Time
-		next              time.Time
+		expires           dbTime
+		created, updated  dbTime
+		next              dbTime
 		amount, received  decimal.Decimal
 		gAmount, gReceive decimal.Decimal
 	)
@@ -43,10 +43,7 @@ func scanPayment(r scanner) (*bridge.Payment, error) {
 	p.Status, p.AppliedStatus = bridge.PaymentStatus(status), bridge.PaymentStatus(applied)
 	p.Amount.Amount, p.Received.Amount = amount, received
 	p.GatewayAmount.Amount, p.GatewayReceived.Amount = gAmount, gReceive
-	if expires.Valid {
-		p.ExpiresAt = expires.Time.UTC()
-	}
-	p.CreatedAt, p.UpdatedAt, p.NextCheckAt = created.UTC(), updated.UTC(), next.UTC()
+	p.ExpiresAt, p.CreatedAt, p.UpdatedAt, p.NextCheckAt = expires.Time, created.Time, updated.Time, next.Time
 	return &p, nil
 }
 
@@ -155,8 +152,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 			p.OrderID, p.Gateway, nullString(p.GatewayID), p.Reference, string(p.Status),
 			p.Amount.Amount, p.Amount.Currency, p.Received.Amount, p.Received.Currency,
 			p.GatewayAmount.Amount, p.GatewayAmount.Currency, p.GatewayReceived.Amount, p.GatewayReceived.Currency,
-			clip(p.TxRef, 191), p.PayURL, nullTime(p.ExpiresAt), p.CreatedAt, p.UpdatedAt,
-			string(p.AppliedStatus), p.NextCheckAt, due(p), p.Checks, clip(p.LastError, 1024), liveSlot(p))
+			clip(p.TxRef, 191), p.PayURL, dt(p.ExpiresAt), dt(p.CreatedAt), dt(p.UpdatedAt),
+			string(p.AppliedStatus), dt(p.NextCheckAt), due(p), p.Checks, clip(p.LastError, 1024), liveSlot(p))
 		if err == nil {
 			id, err := res.LastInsertId()
 			if err != nil {
@@ -264,7 +261,9 @@ func (s *Store) queryPayments(ctx context.Context, query string, args ...any) ([
 // UpdatePayment reads payment id under a row lock, lets fn change a copy and
 // writes it back with fn's notification, all in one transaction. Concurrent
 // updates of one payment run one after the other, each seeing the last one's
-// result. ID, OrderID and CreatedAt cannot be changed.
+// result. ID, OrderID, Gateway, Reference and CreatedAt cannot be changed.
+// When the server picks the transaction as a deadlock victim, the whole round,
+// fn included, runs again (at most twice more).
 func (s *Store) UpdatePayment(ctx context.Context, id int64, fn func(p *bridge.Payment) (*bridge.Notification, error)) (*bridge.Payment, error) {
 	for attempt := 0; ; attempt++ {
 		p, err := s.updatePayment(ctx, id, fn)
@@ -297,7 +296,9 @@ func (s *Store) updatePayment(ctx context.Context, id int64, fn func(p *bridge.P
 	if err != nil {
 		return nil, err
 	}
-	p.ID, p.OrderID, p.CreatedAt = old.ID, old.OrderID, old.CreatedAt
+	// Identity is not fn's to change: a payment is one attempt, through one
+	// gateway, for one order.
+	p.ID, p.OrderID, p.Gateway, p.Reference, p.CreatedAt = old.ID, old.OrderID, old.Gateway, old.Reference, old.CreatedAt
 	if p.Status != old.Status && !old.Status.CanMove(p.Status) {
 		return nil, fmt.Errorf("%s to %s: %w", old.Status, p.Status, bridge.ErrPaymentStatus)
 	}
@@ -338,17 +339,17 @@ func (s *Store) updatePayment(ctx context.Context, id int64, fn func(p *bridge.P
 }
 
 func (s *Store) writePayment(ctx context.Context, tx *sql.Tx, p *bridge.Payment, live sql.NullInt64) error {
-	_, err := tx.ExecContext(ctx, "UPDATE "+s.payments+` SET gateway = ?, gateway_id = ?, reference = ?, status = ?,
+	_, err := tx.ExecContext(ctx, "UPDATE "+s.payments+` SET gateway_id = ?, status = ?,
 	amount = ?, currency = ?, received = ?, received_currency = ?,
 	gateway_amount = ?, gateway_currency = ?, gateway_received = ?, gateway_received_currency = ?,
 	tx_ref = ?, pay_url = ?, expires_at = ?, updated_at = ?,
 	applied_status = ?, next_check_at = ?, due = ?, checks = ?, last_error = ?, live_order_id = ?
 WHERE id = ?`,
-		p.Gateway, nullString(p.GatewayID), p.Reference, string(p.Status),
+		nullString(p.GatewayID), string(p.Status),
 		p.Amount.Amount, p.Amount.Currency, p.Received.Amount, p.Received.Currency,
 		p.GatewayAmount.Amount, p.GatewayAmount.Currency, p.GatewayReceived.Amount, p.GatewayReceived.Currency,
-		clip(p.TxRef, 191), p.PayURL, nullTime(p.ExpiresAt), p.UpdatedAt,
-		string(p.AppliedStatus), p.NextCheckAt, due(p), p.Checks, clip(p.LastError, 1024), live,
+		clip(p.TxRef, 191), p.PayURL, dt(p.ExpiresAt), dt(p.UpdatedAt),
+		string(p.AppliedStatus), dt(p.NextCheckAt), due(p), p.Checks, clip(p.LastError, 1024), live,
 		p.ID)
 	return err
 }
@@ -376,7 +377,7 @@ func (s *Store) ClaimDue(ctx context.Context, owner string, f bridge.PaymentFilt
 	}
 	until := s.leaseUntil(now, lease)
 	where := "due = 1 AND next_check_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
-	args := []any{owner, until, dueAt, now}
+	args := []any{owner, dt(until), dt(dueAt), dt(now)}
 	if f.Gateway != "" {
 		where += " AND gateway = ?"
 		args = append(args, f.Gateway)
@@ -388,7 +389,7 @@ func (s *Store) ClaimDue(ctx context.Context, owner string, f bridge.PaymentFilt
 	// The lease end is unique to this claim (leaseUntil): it tells this
 	// claim's rows from ones the owner still holds from an earlier claim.
 	ps, err := s.queryPayments(ctx, "SELECT "+paymentCols+" FROM "+s.payments+
-		" WHERE lease_owner = ? AND lease_until = ? ORDER BY next_check_at, id", owner, until)
+		" WHERE lease_owner = ? AND lease_until = ? ORDER BY next_check_at, id", owner, dt(until))
 	if err != nil {
 		return nil, fmt.Errorf("claim due payments: %w", err)
 	}

@@ -286,13 +286,13 @@ func TestUpdatePayment(t *testing.T) {
 		p.Status = bridge.PaymentPending
 		p.GatewayID = "sp_500"
 		p.GatewayAmount = bridge.Money{Amount: dec(t, "52.123456789012345678"), Currency: "USDT"}
-		p.ID, p.OrderID = 9999, 9999 // ignored
+		p.ID, p.OrderID, p.Gateway, p.Reference = 9999, 9999, "other", "other" // ignored
 		return &bridge.Notification{EventID: "pay-500-pending", Payload: []byte(`{"status":"pending"}`)}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != p.ID || got.OrderID != 500 || !got.UpdatedAt.Equal(clk.Now().Truncate(time.Microsecond)) {
+	if got.ID != p.ID || got.OrderID != 500 || got.Gateway != "streampay" || got.Reference != p.Reference || !got.UpdatedAt.Equal(clk.Now().Truncate(time.Microsecond)) {
 		t.Fatalf("updated payment id %d order %d updated %v", got.ID, got.OrderID, got.UpdatedAt)
 	}
 	read, err := s.PaymentByGatewayID(ctx, "streampay", "sp_500")

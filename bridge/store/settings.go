@@ -23,14 +23,14 @@ func (s *Store) Settings(ctx context.Context) (map[string]string, time.Time, err
 	for rows.Next() {
 		var (
 			name, value string
-			at          time.Time
+			at          dbTime
 		)
 		if err := rows.Scan(&name, &value, &at); err != nil {
 			return nil, time.Time{}, fmt.Errorf("read settings: %w", err)
 		}
 		out[name] = value
 		if at.After(last) {
-			last = at.UTC()
+			last = at.Time
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -71,6 +71,6 @@ func (s *Store) PutSettings(ctx context.Context, values map[string]string) error
 
 func (s *Store) putSetting(ctx context.Context, tx *sql.Tx, name, value string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, "INSERT INTO "+s.settings+` (name, value, updated_at) VALUES (?, ?, ?)
-ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)`, name, value, now)
+ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)`, name, value, dt(now))
 	return err
 }

@@ -115,20 +115,56 @@ func (s *Store) leaseUntil(now time.Time, d time.Duration) time.Time {
 	return until
 }
 
-// nullTime maps the zero time to NULL.
-func nullTime(t time.Time) sql.NullTime {
+// dbTime is a DATETIME(6) column holding UTC, whatever loc the DSN names:
+// written as text (the driver would convert a time.Time to the DSN's loc)
+// and read back by taking the wall clock as UTC. The zero time is NULL.
+type dbTime struct{ time.Time }
+
+const dbTimeLayout = "2006-01-02 15:04:05.999999"
+
+// dt wraps t as a query argument.
+func dt(t time.Time) dbTime { return dbTime{t} }
+
+// Value implements driver.Valuer.
+func (t dbTime) Value() (driver.Value, error) {
 	if t.IsZero() {
-		return sql.NullTime{}
+		return nil, nil
 	}
-	return sql.NullTime{Time: stamp(t), Valid: true}
+	return stamp(t.Time).Format(dbTimeLayout), nil
 }
 
-// timePtr reads a nullable column into a *time.Time in UTC.
-func timePtr(t sql.NullTime) *time.Time {
-	if !t.Valid {
+// Scan implements sql.Scanner.
+func (t *dbTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		t.Time = time.Time{}
+	case time.Time:
+		t.Time = time.Date(v.Year(), v.Month(), v.Day(), v.Hour(), v.Minute(), v.Second(), v.Nanosecond(), time.UTC)
+	case []byte:
+		return t.parse(string(v))
+	case string:
+		return t.parse(v)
+	default:
+		return fmt.Errorf("scan %T into a time", src)
+	}
+	return nil
+}
+
+func (t *dbTime) parse(s string) error {
+	v, err := time.ParseInLocation(dbTimeLayout, s, time.UTC)
+	if err != nil {
+		return fmt.Errorf("scan time: %w", err)
+	}
+	t.Time = v
+	return nil
+}
+
+// ptr returns the time, or nil for NULL.
+func (t dbTime) ptr() *time.Time {
+	if t.IsZero() {
 		return nil
 	}
-	u := t.Time.UTC()
+	u := t.Time
 	return &u
 }
 

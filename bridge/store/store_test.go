@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	_ "time/tzdata" // Asia/Tokyo without the system zoneinfo
 
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/store"
@@ -272,4 +273,39 @@ func TestUnavailable(t *testing.T) {
 func requireReal(t *testing.T, why string) {
 	t.Helper()
 	wootest.RequireReal(t, why)
+}
+
+// Times are stored as UTC wall clocks even when the DSN names another loc,
+// so every replica and WordPress read the same instant.
+func TestTimesStoredAsUTC(t *testing.T) {
+	ctx := context.Background()
+	_, clk, db := newStore(t)
+	tokyo, err := sql.Open("mysql", db.DSN+"&loc=Asia%2FTokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tokyo.Close()
+	s, err := store.Open(tokyo, "wp_", store.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.CreatePayment(ctx, &bridge.Payment{OrderID: 1, Gateway: "streampay", Reference: "r1", Status: bridge.PaymentPending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := clk.Now().Truncate(time.Microsecond)
+	var raw time.Time // read through the UTC DSN
+	if err := db.QueryRow("SELECT created_at FROM wp_wcbridge_payments WHERE id = ?", p.ID).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if !raw.Equal(want) {
+		t.Fatalf("stored created_at = %v, want the UTC wall clock %v", raw, want)
+	}
+	got, err := s.Payment(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.CreatedAt.Equal(want) || got.CreatedAt.Location() != time.UTC {
+		t.Fatalf("read created_at = %v, want %v in UTC", got.CreatedAt, want)
+	}
 }
