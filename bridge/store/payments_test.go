@@ -562,3 +562,25 @@ func TestClaimDueConcurrent(t *testing.T) {
 		t.Fatalf("claimed %d payments, want all %d", len(seen), n)
 	}
 }
+
+// The reconciler parks payments it gave up on at the end of DATETIME's range.
+func TestFarNextCheck(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	never := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := mustCreate(t, s, newPayment(t, 1, bridge.PaymentPending))
+	got, err := s.UpdatePayment(ctx, p.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+		p.NextCheckAt = never
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, _ := s.Payment(ctx, got.ID)
+	if !read.NextCheckAt.Equal(never) {
+		t.Fatalf("next check = %v, want %v", read.NextCheckAt, never)
+	}
+	if ps, _ := s.ClaimDue(ctx, "w", bridge.PaymentFilter{}, time.Minute); len(ps) != 0 {
+		t.Fatalf("claimed %v, want none before 9999", ids(ps))
+	}
+}
