@@ -335,15 +335,12 @@ func (s *Store) itemFlags(ctx context.Context, q querier, d *detection, items []
 			return err
 		}
 		for rows.Next() {
-			var (
-				id   int64
-				v, d int64
-			)
-			if err := rows.Scan(&id, &v, &d); err != nil {
+			var id, virtual, downloadable int64
+			if err := rows.Scan(&id, &virtual, &downloadable); err != nil {
 				rows.Close()
 				return err
 			}
-			lookup[id] = flags{v == 1, d == 1}
+			lookup[id] = flags{virtual == 1, downloadable == 1}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
