@@ -49,6 +49,9 @@ type Service struct {
 	Logger    *slog.Logger
 	// Owner names this replica in leases (hostname + random suffix).
 	Owner string
+	// CheckDelay spaces the reconciler's looks at a payment by its age
+	// (default: every 15s while young, up to hourly once a day old).
+	CheckDelay func(age time.Duration) time.Duration
 	// OnOutcome, when set, is told each payment status applied to an order
 	// (metrics).
 	OnOutcome func(gateway string, status PaymentStatus)
@@ -78,6 +81,9 @@ func NewService(s Service) *Service {
 	}
 	if s.Policy == nil {
 		s.Policy = DefaultPolicy
+	}
+	if s.CheckDelay == nil {
+		s.CheckDelay = checkDelay
 	}
 	if s.Owner == "" {
 		s.Owner = "wcbridge-" + randomHex(4)
@@ -288,7 +294,7 @@ func (s *Service) createAtGateway(ctx context.Context, gw Gateway, o *Order, p *
 			q.ExpiresAt = gp.ExpiresAt.UTC()
 		}
 		q.GatewayAmount = gp.Amount
-		q.NextCheckAt = now.Add(firstCheckDelay)
+		q.NextCheckAt = now.Add(s.CheckDelay(0))
 		return nil, nil
 	})
 	if gerr != nil {

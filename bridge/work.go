@@ -170,8 +170,6 @@ func checkDelay(age time.Duration) time.Duration {
 	return time.Hour
 }
 
-const firstCheckDelay = 15 * time.Second
-
 // never is the next check of a payment the reconciler gave up on.
 var never = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -266,7 +264,7 @@ func (s *Service) reconcileOne(ctx context.Context, gw Gateway, gwErr error, p *
 	}
 	// Schedule the next look, and release the lease.
 	age := now.Sub(p.CreatedAt)
-	next := now.Add(checkDelay(age))
+	next := now.Add(s.CheckDelay(age))
 	if err != nil {
 		next = now.Add(retryDelay(p.Checks))
 		s.Logger.Warn("reconcile failed; will retry", "payment_id", p.ID, "order_id", p.OrderID, "gateway", p.Gateway, "err", err)

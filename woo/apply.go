@@ -74,10 +74,12 @@ func validate(u bridge.OrderUpdate) error {
 }
 
 // Statuses an outcome may start from (data-model §6, §7.1). A paid order
-// never goes back to on-hold, failed or cancelled.
+// never goes back to on-hold, failed or cancelled. On-hold may follow
+// cancelled: money arrived for an order WooCommerce's unpaid-order timer
+// had cancelled, and the shop must look at it.
 var transitions = map[bridge.OrderOutcome][]string{
 	bridge.OutcomePaid:      {bridge.StatusPending, bridge.StatusOnHold, bridge.StatusFailed, bridge.StatusCancelled, bridge.StatusCheckoutDraft},
-	bridge.OutcomeOnHold:    {bridge.StatusPending, bridge.StatusFailed, bridge.StatusCheckoutDraft},
+	bridge.OutcomeOnHold:    {bridge.StatusPending, bridge.StatusFailed, bridge.StatusCancelled, bridge.StatusCheckoutDraft},
 	bridge.OutcomeFailed:    {bridge.StatusPending, bridge.StatusOnHold, bridge.StatusCheckoutDraft},
 	bridge.OutcomeCancelled: {bridge.StatusPending, bridge.StatusOnHold, bridge.StatusFailed, bridge.StatusCheckoutDraft},
 }

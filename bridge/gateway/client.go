@@ -206,12 +206,18 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s %s: %s", e.Gateway, e.Op, e.Message)
 }
 
-// Unwrap exposes the core error code: EUNAVAILABLE when temporary, else
-// EGATEWAY. The transport cause is reachable through Cause.
+// Unwrap exposes the core error code: EUNAVAILABLE when no answer came
+// (connection failed, timed out), the gateway said to come back later (429,
+// 503) or a proxy in front of it could not reach it (502, 504); else
+// EGATEWAY: the gateway itself answered with a failure (e.g. 500, 4xx). The
+// transport cause is reachable through Cause.
 func (e *Error) Unwrap() error {
 	code := bridge.EGATEWAY
-	if e.Temporary {
-		code = bridge.EUNAVAILABLE
+	switch e.StatusCode {
+	case 0, http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		if e.Temporary {
+			code = bridge.EUNAVAILABLE
+		}
 	}
 	return &bridge.Error{Code: code, Message: fmt.Sprintf("%s: %s", e.Gateway, e.publicMessage())}
 }

@@ -45,6 +45,7 @@ type runtimeConfig struct {
 	store  settingsStore
 	opts   gateway.Options
 	logger *slog.Logger
+	wrap   func(bridge.Gateway) bridge.Gateway // test seam; nil in production
 
 	mu       sync.RWMutex
 	cur      *Config
@@ -59,8 +60,8 @@ var (
 	_ api.Settings    = (*runtimeConfig)(nil)
 )
 
-func newRuntimeConfig(base *Config, st settingsStore, opts gateway.Options, logger *slog.Logger) *runtimeConfig {
-	r := &runtimeConfig{base: base, store: st, opts: opts, logger: logger}
+func newRuntimeConfig(base *Config, st settingsStore, opts gateway.Options, logger *slog.Logger, wrap func(bridge.Gateway) bridge.Gateway) *runtimeConfig {
+	r := &runtimeConfig{base: base, store: st, opts: opts, logger: logger, wrap: wrap}
 	r.install(base, nil, time.Time{})
 	return r
 }
@@ -145,6 +146,11 @@ func overlay(base *Config, values map[string]string) (*Config, map[string]string
 // install builds gateways for c and makes it current.
 func (r *runtimeConfig) install(c *Config, values map[string]string, stamp time.Time) {
 	gws, problems := buildGateways(c, r.opts)
+	if r.wrap != nil {
+		for name, g := range gws {
+			gws[name] = r.wrap(g)
+		}
+	}
 	r.mu.Lock()
 	r.cur, r.values, r.stamp, r.gateways, r.problems = c, values, stamp, gws, problems
 	r.mu.Unlock()

@@ -37,6 +37,10 @@ type AppOptions struct {
 	Now       func() time.Time
 	Transport http.RoundTripper // for gateway and WordPress calls
 	Logger    *slog.Logger
+	// CheckDelay overrides the reconciler's pacing (tests, demo).
+	CheckDelay func(age time.Duration) time.Duration
+	// WrapGateway wraps every gateway client (tests).
+	WrapGateway func(bridge.Gateway) bridge.Gateway
 }
 
 // NewApp connects to the database, migrates the sidecar's tables and wires
@@ -74,7 +78,7 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 	} else if len(applied) > 0 {
 		logger.Info("sidecar tables migrated", "applied", strings.Join(applied, ","))
 	}
-	rt := newRuntimeConfig(cfg, st, gateway.Options{Transport: o.Transport, UserAgent: "wcbridge/" + Version}, logger)
+	rt := newRuntimeConfig(cfg, st, gateway.Options{Transport: o.Transport, UserAgent: "wcbridge/" + Version}, logger, o.WrapGateway)
 	if err := rt.Reload(ctx); err != nil {
 		logger.Warn("settings from wordpress not loaded", "err", err)
 	}
@@ -83,7 +87,7 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 	svc := bridge.NewService(bridge.Service{
 		Orders: ws, Payments: st, Callbacks: st, Outbox: st, Gateways: rt,
 		Notifier: api.NewNotifier(func() string { return notifyURL(rt.Current()) }, secret, o.Transport),
-		Policy:   rt.Policy, Now: now, Logger: logger,
+		Policy:   rt.Policy, Now: now, Logger: logger, CheckDelay: o.CheckDelay,
 		Owner: fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), strings.ReplaceAll(now().UTC().Format("150405.000"), ".", "")),
 	})
 	srv := api.NewServer(svc, api.Config{

@@ -2,10 +2,153 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream"
+	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 )
 
-// runSimulate is `wcbridge simulate`.
+// Simulators are the three gateway simulators, serving on loopback.
+type Simulators struct {
+	StreamPay   *streampay.Simulator
+	CryptoCloud *cryptocloud.Simulator
+	Bitstream   *bitstream.Simulator
+	URLs        map[string]string // gateway name -> base URL
+	servers     []*http.Server
+}
+
+// SimulatorAddrs are where the simulators listen ("127.0.0.1:0" picks a port).
+type SimulatorAddrs struct {
+	StreamPay, CryptoCloud, Bitstream string
+}
+
+// StartSimulators starts the simulators; callbackBase is the sidecar's base
+// URL, to which StreamPay and CryptoCloud deliver signed callbacks.
+func StartSimulators(addrs SimulatorAddrs, callbackBase string, retry time.Duration) (*Simulators, error) {
+	s := &Simulators{URLs: map[string]string{}}
+	callbackBase = strings.TrimRight(callbackBase, "/")
+
+	spCfg := streampay.DefaultSimulatorConfig()
+	spCfg.CallbackURL = callbackBase + "/v1/callbacks/streampay"
+	spCfg.RetryInterval = retry
+	s.StreamPay = streampay.NewSimulator(spCfg)
+
+	ccCfg := cryptocloud.DefaultSimulatorConfig()
+	ccCfg.CallbackURL = callbackBase + "/v1/callbacks/cryptocloud"
+	ccCfg.RetryInterval = retry
+	s.CryptoCloud = cryptocloud.NewSimulator(ccCfg)
+
+	s.Bitstream = bitstream.NewSimulator(bitstream.DefaultSimulatorConfig())
+
+	type sim interface {
+		http.Handler
+		SetPublicURL(string)
+	}
+	for _, x := range []struct {
+		name, addr string
+		h          sim
+	}{{"streampay", addrs.StreamPay, s.StreamPay}, {"cryptocloud", addrs.CryptoCloud, s.CryptoCloud}, {"bitstream", addrs.Bitstream, s.Bitstream}} {
+		l, err := net.Listen("tcp", x.addr)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("%s simulator: listen on %s: %w", x.name, x.addr, err)
+		}
+		u := "http://" + l.Addr().String()
+		x.h.SetPublicURL(u)
+		s.URLs[x.name] = u
+		hs := &http.Server{Handler: x.h, ReadHeaderTimeout: 10 * time.Second}
+		s.servers = append(s.servers, hs)
+		go hs.Serve(l)
+	}
+	return s, nil
+}
+
+// Close stops the simulators and their callback senders.
+func (s *Simulators) Close() {
+	for _, hs := range s.servers {
+		hs.Close()
+	}
+	if s.StreamPay != nil {
+		s.StreamPay.Close()
+	}
+	if s.CryptoCloud != nil {
+		s.CryptoCloud.Close()
+	}
+	if s.Bitstream != nil {
+		s.Bitstream.Close()
+	}
+}
+
+// Env returns the WCBRIDGE_* settings that point a sidecar at the simulators.
+func (s *Simulators) Env() []string {
+	sp, cc, bs := streampay.DefaultSimulatorConfig(), cryptocloud.DefaultSimulatorConfig(), bitstream.DefaultSimulatorConfig()
+	return []string{
+		"WCBRIDGE_GATEWAYS_STREAMPAY_ENABLED=true",
+		"WCBRIDGE_GATEWAYS_STREAMPAY_CLIENT_ID=" + sp.ClientIDs[0],
+		"WCBRIDGE_GATEWAYS_STREAMPAY_SECRET_KEY=" + sp.SecretKey,
+		"WCBRIDGE_GATEWAYS_STREAMPAY_CREATE_URL=" + s.URLs["streampay"] + "/api/v1",
+		"WCBRIDGE_GATEWAYS_STREAMPAY_STATUS_URL=" + s.URLs["streampay"] + "/api/v1",
+		"WCBRIDGE_GATEWAYS_CRYPTOCLOUD_ENABLED=true",
+		"WCBRIDGE_GATEWAYS_CRYPTOCLOUD_API_KEY=" + cc.APIKey,
+		"WCBRIDGE_GATEWAYS_CRYPTOCLOUD_SHOP_ID=" + cc.ShopID,
+		"WCBRIDGE_GATEWAYS_CRYPTOCLOUD_SECRET_KEY=" + cc.SecretKey,
+		"WCBRIDGE_GATEWAYS_CRYPTOCLOUD_BASE_URL=" + s.URLs["cryptocloud"],
+		"WCBRIDGE_GATEWAYS_BITSTREAM_ENABLED=true",
+		"WCBRIDGE_GATEWAYS_BITSTREAM_API_KEY=" + bs.APIKey,
+		"WCBRIDGE_GATEWAYS_BITSTREAM_BASE_URL=" + s.URLs["bitstream"] + "/api/v1",
+	}
+}
+
+// runSimulate is `wcbridge simulate`: the three simulators on loopback, for
+// demos and for shops that want to try wcbridge before they have credentials.
 func runSimulate(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
-	return nil
+	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sidecar := fs.String("sidecar", "http://127.0.0.1:8080", "the sidecar's base URL, where callbacks are delivered")
+	sp := fs.String("streampay", "127.0.0.1:8091", "StreamPay simulator address")
+	cc := fs.String("cryptocloud", "127.0.0.1:8092", "CryptoCloud simulator address")
+	bs := fs.String("bitstream", "127.0.0.1:8093", "Bitstream simulator address")
+	retry := fs.Duration("retry", 10*time.Second, "callback retry interval (the real gateways wait minutes)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	for _, a := range []string{*sp, *cc, *bs} {
+		if host, _, err := net.SplitHostPort(a); err != nil || !isLoopback(host) {
+			return fmt.Errorf("%w: simulators listen on loopback only, not %q", errUsage, a)
+		}
+	}
+	sims, err := StartSimulators(SimulatorAddrs{*sp, *cc, *bs}, *sidecar, *retry)
+	if err != nil {
+		return err
+	}
+	defer sims.Close()
+	fmt.Fprintln(stdout, "wcbridge gateway simulators (loopback only):")
+	for _, name := range gatewayNames {
+		fmt.Fprintf(stdout, "  %-12s %s\n", name, sims.URLs[name])
+	}
+	fmt.Fprintf(stdout, "callbacks go to %s/v1/callbacks/<gateway>\n\nPoint a sidecar at them with:\n", strings.TrimRight(*sidecar, "/"))
+	for _, e := range sims.Env() {
+		fmt.Fprintf(stdout, "  export %s\n", e)
+	}
+	<-ctx.Done()
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return ctx.Err()
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

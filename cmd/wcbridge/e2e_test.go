@@ -1,0 +1,576 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/woo/wootest"
+)
+
+// driver pays, underpays, overpays and expires payments at one simulator.
+type driver struct {
+	name      string
+	callbacks bool
+	pay       func(h *harness, id string) error
+	underpay  func(h *harness, id string) error
+	overpay   func(h *harness, id string) error
+	expire    func(h *harness, id string) error
+	// payLate pays a payment after it expired; nil where the gateway
+	// refuses payment after expiry.
+	payLate func(h *harness, id string) error
+	// createCalls counts creation requests that reached the simulator.
+	createCalls func(h *harness) int
+	// mute stops callbacks reaching the sidecar (a lost callback).
+	mute func(h *harness)
+}
+
+var drivers = []driver{
+	{
+		name: "streampay", callbacks: true,
+		pay:         func(h *harness, id string) error { return h.sims.StreamPay.PayExact(id) },
+		underpay:    func(h *harness, id string) error { return h.sims.StreamPay.Underpay(id) },
+		overpay:     func(h *harness, id string) error { return h.sims.StreamPay.Overpay(id) },
+		expire:      func(h *harness, id string) error { return h.sims.StreamPay.Expire(id) },
+		payLate:     func(h *harness, id string) error { return h.sims.StreamPay.PayExact(id) },
+		createCalls: func(h *harness) int { return h.sims.StreamPay.CreateAttempts() },
+		mute:        func(h *harness) { h.sims.StreamPay.SetCallbackURL("http://127.0.0.1:1/nowhere") },
+	},
+	{
+		name: "cryptocloud", callbacks: true,
+		pay:         func(h *harness, id string) error { return h.sims.CryptoCloud.PayExact(id) },
+		underpay:    func(h *harness, id string) error { return h.sims.CryptoCloud.Underpay(id) },
+		overpay:     func(h *harness, id string) error { return h.sims.CryptoCloud.Overpay(id) },
+		expire:      func(h *harness, id string) error { return h.sims.CryptoCloud.Expire(id) },
+		createCalls: func(h *harness) int { return h.sims.CryptoCloud.Requests("/v2/invoice/create") },
+		mute:        func(h *harness) { h.sims.CryptoCloud.SetCallbackURL("http://127.0.0.1:1/nowhere") },
+	},
+	{
+		name:        "bitstream",
+		pay:         func(h *harness, id string) error { return h.sims.Bitstream.PayExact(id) },
+		underpay:    func(h *harness, id string) error { return h.sims.Bitstream.Underpay(id) },
+		overpay:     func(h *harness, id string) error { return h.sims.Bitstream.Overpay(id) },
+		expire:      func(h *harness, id string) error { return h.sims.Bitstream.Expire(id) },
+		createCalls: func(h *harness) int { return h.sims.Bitstream.Calls("create") },
+		mute:        func(h *harness) {},
+	},
+}
+
+func usd(total string) wootest.OrderSeed { return wootest.OrderSeed{Currency: "USD", Total: total} }
+
+func TestE2EHappyPath(t *testing.T) {
+	for _, d := range drivers {
+		t.Run(d.name, func(t *testing.T) {
+			h := newHarness(t)
+			id, key := h.order(d.name, usd("25.00"))
+			res := h.checkout(id, key, d.name)
+			if res["redirect_url"] == "" || res["reused"] != false {
+				t.Fatalf("checkout answer: %v", res)
+			}
+			gid := gatewayPaymentID(res)
+			// Thank-you page while waiting: the stock is held.
+			_, view := h.client().do("GET", "/v1/orders/"+itoa(id)+"/payment", nil)
+			if view["state"] != "waiting" || view["hold_stock"] != true {
+				t.Fatalf("payment view before paying: %v", view)
+			}
+			// A repeated checkout reuses the live payment.
+			again := h.checkout(id, key, d.name)
+			if again["reused"] != true || gatewayPaymentID(again) != gid {
+				t.Fatalf("second checkout did not reuse payment %s: %v", gid, again)
+			}
+			if err := d.pay(h, gid); err != nil {
+				t.Fatal(err)
+			}
+			h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+			notes := h.notes(id)
+			if len(notes) != 1 || !strings.Contains(notes[0], "Payment of 25 USD received via") {
+				t.Fatalf("notes = %q", notes)
+			}
+			o, _ := h.sidecars[0].app.Woo.Order(h.ctx, id)
+			if o.TransactionID == "" || o.PaidAt == nil || o.Meta["_wcbridge_payment_id"] != gid {
+				t.Fatalf("transaction id %q, paid at %v, meta %v", o.TransactionID, o.PaidAt, o.Meta)
+			}
+			_, view = h.client().do("POST", "/v1/orders/"+itoa(id)+"/recheck", map[string]any{})
+			if view["state"] != "confirmed" || view["order_status"] != "processing" {
+				t.Fatalf("payment view after paying: %v", view)
+			}
+			waitFor(t, "the paid notification to reach WordPress", 10*time.Second, func() bool {
+				return len(h.wp.eventsFor(id)) == 1
+			})
+
+			// Virtual and downloadable only: straight to completed.
+			vid, vkey := h.order(d.name, wootest.OrderSeed{Currency: "USD", Total: "9.99",
+				Items: []wootest.ItemSeed{{Name: "E-book", Total: "9.99", Virtual: true, Downloadable: true}}})
+			vres := h.checkout(vid, vkey, d.name)
+			if err := d.pay(h, gatewayPaymentID(vres)); err != nil {
+				t.Fatal(err)
+			}
+			h.waitStatus(vid, bridge.StatusCompleted, 10*time.Second)
+		})
+	}
+}
+
+func TestE2EAllStorageModes(t *testing.T) {
+	for _, mode := range []bridge.StorageMode{bridge.StoragePosts, bridge.StoragePostsSync, bridge.StorageHPOSSync, bridge.StorageHPOS} {
+		t.Run(string(mode), func(t *testing.T) {
+			h := newHarness(t, withMode(mode))
+			id, key := h.order("cryptocloud", usd("12.34"))
+			res := h.checkout(id, key, "cryptocloud")
+			if err := h.sims.CryptoCloud.PayExact(gatewayPaymentID(res)); err != nil {
+				t.Fatal(err)
+			}
+			h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+			if n := len(h.notes(id)); n != 1 {
+				t.Fatalf("%d notes, want 1", n)
+			}
+		})
+	}
+}
+
+func TestE2EUnderpaidAndOverpaid(t *testing.T) {
+	for _, d := range drivers {
+		t.Run(d.name, func(t *testing.T) {
+			h := newHarness(t)
+			id, key := h.order(d.name, usd("40.00"))
+			gid := gatewayPaymentID(h.checkout(id, key, d.name))
+			if err := d.underpay(h, gid); err != nil {
+				t.Fatal(err)
+			}
+			if d.name == "streampay" {
+				// StreamPay waits for the full amount and reports nothing
+				// for an underpayment: the order keeps waiting.
+				h.stays(id, bridge.StatusPending, time.Second)
+			} else {
+				h.waitStatus(id, bridge.StatusOnHold, 10*time.Second)
+				notes := h.notes(id)
+				if !contains(notes, "36 USD received of 40 USD, 4 USD short") {
+					t.Fatalf("underpayment note missing the shortfall: %q", notes)
+				}
+				_, view := h.client().do("GET", "/v1/orders/"+itoa(id)+"/payment", nil)
+				p := view["payment"].(map[string]any)
+				if view["state"] != "underpaid" || p["shortfall"] != "4" || view["hold_stock"] != true {
+					t.Fatalf("view of an underpaid order: %v", view)
+				}
+			}
+
+			oid, okey := h.order(d.name, usd("40.00"))
+			if err := d.overpay(h, gatewayPaymentID(h.checkout(oid, okey, d.name))); err != nil {
+				t.Fatal(err)
+			}
+			h.waitStatus(oid, bridge.StatusProcessing, 10*time.Second)
+			if notes := h.notes(oid); !contains(notes, "an excess of 4 USD") {
+				t.Fatalf("overpayment note missing the excess: %q", notes)
+			}
+		})
+	}
+}
+
+func TestE2EExpiredThenPaidLate(t *testing.T) {
+	for _, d := range drivers {
+		t.Run(d.name, func(t *testing.T) {
+			h := newHarness(t)
+			id, key := h.order(d.name, usd("15.00"))
+			gid := gatewayPaymentID(h.checkout(id, key, d.name))
+			if err := d.expire(h, gid); err != nil {
+				t.Fatal(err)
+			}
+			h.waitStatus(id, bridge.StatusCancelled, 10*time.Second)
+			if notes := h.notes(id); !contains(notes, "expired without payment") {
+				t.Fatalf("expiry note: %q", notes)
+			}
+			if d.payLate == nil {
+				return
+			}
+			if err := d.payLate(h, gid); err != nil {
+				t.Fatal(err)
+			}
+			h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+			if notes := h.notes(id); !contains(notes, "please check that the items are still in stock") {
+				t.Fatalf("late payment note: %q", notes)
+			}
+		})
+	}
+}
+
+func TestE2EPaidAfterOrderCancelled(t *testing.T) {
+	for _, d := range drivers {
+		t.Run(d.name, func(t *testing.T) {
+			h := newHarness(t, withEnv("WCBRIDGE_ORDERS_ON_LATE_PAYMENT=on-hold"))
+			id, key := h.order(d.name, usd("15.00"))
+			gid := gatewayPaymentID(h.checkout(id, key, d.name))
+			// WooCommerce's hold-stock timer cancels the order meanwhile.
+			h.woo.Exec(t, "UPDATE wp_wc_orders SET status = 'wc-cancelled' WHERE id = ?", id)
+			if err := d.pay(h, gid); err != nil {
+				t.Fatal(err)
+			}
+			h.waitStatus(id, bridge.StatusOnHold, 10*time.Second)
+			if notes := h.notes(id); !contains(notes, "check that the items are still in stock") {
+				t.Fatalf("notes: %q", notes)
+			}
+		})
+	}
+}
+
+// TestE2EDuplicateCallbackStorm posts one genuine callback 50 times at once.
+func TestE2EDuplicateCallbackStorm(t *testing.T) {
+	for _, d := range drivers[:2] {
+		t.Run(d.name, func(t *testing.T) {
+			h := newHarness(t)
+			d.mute(h) // the storm is ours alone
+			id, key := h.order(d.name, usd("30.00"))
+			gid := gatewayPaymentID(h.checkout(id, key, d.name))
+			if err := d.pay(h, gid); err != nil {
+				t.Fatal(err)
+			}
+			ct, body := genuineCallback(t, h, d.name, gid)
+			var wg sync.WaitGroup
+			codes := make([]int, 50)
+			for i := range codes {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					resp, err := http.Post(h.sidecars[0].url+"/v1/callbacks/"+d.name, ct, bytes.NewReader(body))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					codes[i] = resp.StatusCode
+				}(i)
+			}
+			wg.Wait()
+			for i, c := range codes {
+				if c != http.StatusOK {
+					t.Fatalf("callback %d answered %d", i, c)
+				}
+			}
+			h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+			h.stays(id, bridge.StatusProcessing, 500*time.Millisecond)
+			if notes := h.notes(id); len(notes) != 1 {
+				t.Fatalf("%d notes after 50 duplicates, want 1: %q", len(notes), notes)
+			}
+			if n := h.woo.Count(t, "wcbridge_callbacks", "gateway = ?", d.name); n != 1 {
+				t.Fatalf("%d callbacks recorded, want 1", n)
+			}
+		})
+	}
+}
+
+// genuineCallback builds a correctly signed callback for a paid payment.
+func genuineCallback(t *testing.T, h *harness, gateway, gid string) (string, []byte) {
+	t.Helper()
+	switch gateway {
+	case "streampay":
+		p, ok := h.sims.StreamPay.Payment(gid)
+		if !ok {
+			t.Fatalf("no simulated payment %s", gid)
+		}
+		cb := streampay.Callback{PaymentID: gid, Amount: p.AmountToken.String(), AmountUSD: p.AmountUSD.String(),
+			ReceivedAmount: p.ReceivedTok.String(), ReceivedAmountUSD: p.ReceivedUSD.String(), CurrentDateTime: time.Now().UTC().Format(time.RFC3339)}
+		return "application/json", streampay.SignedPayload(cb, streampay.DefaultSimulatorConfig().SecretKey)
+	case "cryptocloud":
+		ct, body, err := cryptocloud.NewSignedPostback(cryptocloud.PostbackPayload{Status: "success", InvoiceID: strings.TrimPrefix(gid, "INV-"),
+			AmountCrypto: decimal.RequireFromString("0.001"), Currency: "BTC"},
+			cryptocloud.DefaultSimulatorConfig().SecretKey, cryptocloud.ClaimBareID, cryptocloud.FormatJSON, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ct, body
+	}
+	t.Fatalf("no callbacks for %s", gateway)
+	return "", nil
+}
+
+func TestE2EForgedAndReplayedCallbacks(t *testing.T) {
+	h := newHarness(t)
+	id, key := h.order("streampay", usd("20.00"))
+	gid := gatewayPaymentID(h.checkout(id, key, "streampay"))
+	url := h.sidecars[0].url + "/v1/callbacks/streampay"
+
+	forged := streampay.SignedPayload(streampay.Callback{PaymentID: gid, Amount: "10", AmountUSD: "20.00",
+		ReceivedAmount: "10", ReceivedAmountUSD: "20.00", CurrentDateTime: time.Now().UTC().Format(time.RFC3339)}, "not-the-secret")
+	for name, body := range map[string][]byte{
+		"wrong secret": forged,
+		"tampered":     bytes.Replace(forged, []byte(`"20.00"`), []byte(`"99.00"`), 1),
+		"not json":     []byte("payment_id=" + gid),
+		"empty":        nil,
+	} {
+		resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s callback answered %d, want 401/400", name, resp.StatusCode)
+		}
+	}
+	big := bytes.Repeat([]byte("x"), 70<<10)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized callback answered %d, want 413", resp.StatusCode)
+	}
+	h.stays(id, bridge.StatusPending, 400*time.Millisecond)
+	if n := len(h.notes(id)); n != 0 {
+		t.Fatalf("forged callbacks left %d notes", n)
+	}
+	// A genuine callback claiming a payment that was never paid does not
+	// count: the status API is the source of truth.
+	ct, body := genuineCallback(t, h, "streampay", gid)
+	resp, _ = http.Post(url, ct, bytes.NewReader(body))
+	resp.Body.Close()
+	h.stays(id, bridge.StatusPending, 600*time.Millisecond)
+
+	// Pay for real; a replay of the genuine callback later changes nothing.
+	if err := h.sims.StreamPay.PayExact(gid); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+	for i := 0; i < 3; i++ {
+		resp, _ := http.Post(url, ct, bytes.NewReader(body))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("replayed genuine callback answered %d, want 200", resp.StatusCode)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if notes := h.notes(id); len(notes) != 1 {
+		t.Fatalf("notes after replays: %q", notes)
+	}
+	_, status := h.client().do("GET", "/v1/status", nil)
+	sp := status["gateways"].(map[string]any)["streampay"].(map[string]any)
+	if sp["last_callback_accepted"] == nil || sp["last_callback_rejected"] == nil || sp["last_rejected_reason"] == "" || sp["reachable"] != true {
+		t.Fatalf("status report for streampay: %v", sp)
+	}
+	for _, secret := range []string{testSecret, streampay.DefaultSimulatorConfig().SecretKey, cryptocloud.DefaultSimulatorConfig().APIKey, cryptocloud.DefaultSimulatorConfig().SecretKey} {
+		if strings.Contains(h.logs.String(), secret) {
+			t.Fatalf("a secret appears in the logs")
+		}
+	}
+}
+
+// callbackFirst pays every payment at the simulator, and waits for its
+// callback to be answered, before the checkout's own answer comes back.
+type callbackFirst struct {
+	bridge.Gateway
+	h **harness // set once the harness exists; the wrap runs while it is built
+}
+
+func (g callbackFirst) CreatePayment(ctx context.Context, r bridge.CreatePaymentRequest) (*bridge.GatewayPayment, error) {
+	gp, err := g.Gateway.CreatePayment(ctx, r)
+	if err != nil || g.Name() != "cryptocloud" {
+		return gp, err
+	}
+	if err := (*g.h).sims.CryptoCloud.PayExact(gp.GatewayID); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, d := range (*g.h).sims.CryptoCloud.Callbacks() {
+			if d.StatusCode == http.StatusOK {
+				time.Sleep(100 * time.Millisecond) // let the worker look at it
+				return gp, nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil, context.DeadlineExceeded
+}
+
+func TestE2ECallbackBeforeCheckoutAnswer(t *testing.T) {
+	var h *harness
+	h = newHarness(t, withWrap(func(g bridge.Gateway) bridge.Gateway { return callbackFirst{Gateway: g, h: &h} }))
+	id, key := h.order("cryptocloud", usd("18.00"))
+	h.checkout(id, key, "cryptocloud")
+	h.waitStatus(id, bridge.StatusProcessing, 15*time.Second)
+	if n := len(h.notes(id)); n != 1 {
+		t.Fatalf("%d notes, want 1", n)
+	}
+}
+
+func TestE2ELostCallbackHealedByReconciler(t *testing.T) {
+	for _, d := range drivers[:2] {
+		t.Run(d.name, func(t *testing.T) {
+			h := newHarness(t)
+			d.mute(h)
+			id, key := h.order(d.name, usd("22.00"))
+			gid := gatewayPaymentID(h.checkout(id, key, d.name))
+			if err := d.pay(h, gid); err != nil {
+				t.Fatal(err)
+			}
+			h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+			if n := h.woo.Count(t, "wcbridge_callbacks", "1=1"); n != 0 {
+				t.Fatalf("%d callbacks arrived; the test meant them lost", n)
+			}
+		})
+	}
+}
+
+func TestE2EDatabaseAndWordPressDown(t *testing.T) {
+	h := newHarness(t, func(c *harnessConfig) { c.dbProxy = true })
+	id, key := h.order("streampay", usd("33.00"))
+	gid := gatewayPaymentID(h.checkout(id, key, "streampay"))
+	h.proxy.setDown(true)
+	h.wp.setDown(true)
+	if err := h.sims.StreamPay.PayExact(gid); err != nil {
+		t.Fatal(err)
+	}
+	// While the database is down the callback is refused with 5xx, so the
+	// gateway keeps retrying.
+	waitFor(t, "a refused callback", 5*time.Second, func() bool {
+		for _, d := range h.sims.StreamPay.Callbacks() {
+			if d.StatusCode == http.StatusServiceUnavailable {
+				return true
+			}
+		}
+		return false
+	})
+	resp, err := http.Get(h.sidecars[0].url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("readyz with the database down answered %d", resp.StatusCode)
+	}
+	h.proxy.setDown(false)
+	h.waitStatus(id, bridge.StatusProcessing, 20*time.Second)
+	if n := len(h.notes(id)); n != 1 {
+		t.Fatalf("%d notes, want 1", n)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(h.wp.eventsFor(id)); n != 0 {
+		t.Fatalf("notification delivered while WordPress was down")
+	}
+	h.wp.setDown(false)
+	waitFor(t, "the notification after WordPress came back", 30*time.Second, func() bool { return len(h.wp.eventsFor(id)) == 1 })
+}
+
+func TestE2EGatewayFailsOnCreation(t *testing.T) {
+	for _, d := range drivers {
+		t.Run(d.name, func(t *testing.T) {
+			h := newHarness(t)
+			switch d.name {
+			case "streampay":
+				h.sims.StreamPay.FailNextCreate(1, http.StatusInternalServerError)
+			case "cryptocloud":
+				h.sims.CryptoCloud.FailNextCreate(1, http.StatusInternalServerError)
+			case "bitstream":
+				h.sims.Bitstream.FailNextCreate(1, http.StatusInternalServerError)
+			}
+			id, key := h.order(d.name, usd("10.00"))
+			before := d.createCalls(h)
+			status, body := h.client().do("POST", "/v1/checkout", map[string]any{"order_id": id, "gateway": d.name, "order_key": key,
+				"return_url": "http://shop.test/r", "cancel_url": "http://shop.test/c"})
+			if status != http.StatusBadGateway || errorCode(body) != "gateway_error" {
+				t.Fatalf("checkout with the gateway failing: %d %v", status, body)
+			}
+			if msg := body["error"].(map[string]any)["message"].(string); !strings.Contains(msg, d.name) || !strings.Contains(msg, "500") {
+				t.Errorf("error message %q does not say which gateway failed and how", msg)
+			}
+			if n := d.createCalls(h) - before; n != 1 {
+				t.Fatalf("%d creation requests reached the gateway, want exactly 1 (no blind retry)", n)
+			}
+			res := h.checkout(id, key, d.name)
+			if err := d.pay(h, gatewayPaymentID(res)); err != nil {
+				t.Fatal(err)
+			}
+			h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+			if n := h.woo.Count(t, "wcbridge_payments", "order_id = ? AND status = 'failed'", id); n != 1 {
+				t.Fatalf("%d failed payments recorded, want 1", n)
+			}
+		})
+	}
+}
+
+func TestE2ETwoSidecarsOneDatabase(t *testing.T) {
+	wootest.RequireReal(t, "two sidecars contend for rows")
+	h := newHarness(t)
+	h.startSidecar(nil)
+	var ids []int64
+	for i := 0; i < 12; i++ {
+		d := drivers[i%3]
+		id, key := h.order(d.name, usd("11.00"))
+		gid := gatewayPaymentID(h.checkout(id, key, d.name))
+		if err := d.pay(h, gid); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		h.waitStatus(id, bridge.StatusProcessing, 15*time.Second)
+	}
+	time.Sleep(500 * time.Millisecond) // let both replicas finish their passes
+	for _, id := range ids {
+		if notes := h.notes(id); len(notes) != 1 {
+			t.Errorf("order %d has %d notes with two sidecars, want 1: %q", id, len(notes), notes)
+		}
+		if ev := h.wp.eventsFor(id); len(ev) != 1 {
+			t.Errorf("order %d: %d distinct notifications, want 1", id, len(ev))
+		}
+	}
+}
+
+func TestE2EPluginRequestsMustBeSigned(t *testing.T) {
+	h := newHarness(t)
+	id, key := h.order("streampay", usd("10.00"))
+	c := h.client()
+	body := []byte(`{"order_id":` + itoa(id) + `,"gateway":"streampay","order_key":"` + key + `","return_url":"http://shop.test/r","cancel_url":"http://shop.test/c"}`)
+	now := time.Now().Unix()
+	cases := []struct {
+		name   string
+		ts     int64
+		secret []byte
+	}{
+		{"unsigned", now, nil},
+		{"wrong secret", now, []byte("wcbridge-wrong-secret-0123456789abcdef")},
+		{"stale", now - 3600, []byte(testSecret)},
+		{"from the future", now + 3600, []byte(testSecret)},
+	}
+	for _, tc := range cases {
+		status, res := c.raw("POST", "/v1/checkout", body, "application/json", tc.ts, tc.secret)
+		if status != http.StatusUnauthorized || errorCode(res) != "unauthorized" {
+			t.Errorf("%s: %d %v, want 401 unauthorized", tc.name, status, res)
+		}
+	}
+	// Signed for one body, sent with another.
+	req, _ := http.NewRequest("POST", h.sidecars[0].url+"/v1/checkout", bytes.NewReader(bytes.Replace(body, []byte("10.00"), []byte("1.00"), 1)))
+	status, _ := c.raw("POST", "/v1/status", nil, "", now, []byte(testSecret))
+	if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
+		t.Errorf("POST /v1/status answered %d", status)
+	}
+	_ = req
+	if n := h.woo.Count(t, "wcbridge_payments", "1=1"); n != 0 {
+		t.Fatalf("%d payments created by rejected requests", n)
+	}
+	// Bad input, properly signed: clear 4xx, nothing created.
+	for name, b := range map[string]string{
+		"malformed":     `{"order_id":`,
+		"unknown field": `{"order_id":1,"gateway":"streampay","order_key":"k","return_url":"http://a/","cancel_url":"http://a/","amount":"0.01"}`,
+		"bad gateway":   `{"order_id":` + itoa(id) + `,"gateway":"paypal","order_key":"` + key + `","return_url":"http://a/","cancel_url":"http://a/"}`,
+		"bad key":       `{"order_id":` + itoa(id) + `,"gateway":"streampay","order_key":"wc_order_nope","return_url":"http://a/","cancel_url":"http://a/"}`,
+		"sql in key":    `{"order_id":` + itoa(id) + `,"gateway":"streampay","order_key":"' OR 1=1 --","return_url":"http://a/","cancel_url":"http://a/"}`,
+		"wrong method":  `{"order_id":` + itoa(id) + `,"gateway":"cryptocloud","order_key":"` + key + `","return_url":"http://a/","cancel_url":"http://a/"}`,
+	} {
+		status, res := c.raw("POST", "/v1/checkout", []byte(b), "application/json", time.Now().Unix(), []byte(testSecret))
+		if status < 400 || status > 499 || errorCode(res) == "" {
+			t.Errorf("%s: %d %v, want a 4xx with a code", name, status, res)
+		}
+	}
+	if n := h.woo.Count(t, "wcbridge_payments", "1=1"); n != 0 {
+		t.Fatalf("%d payments created by bad requests", n)
+	}
+}
+
+func itoa(n int64) string { return decimal.NewFromInt(n).String() }
