@@ -5,6 +5,7 @@
 //	wcbridge migrate  --config config.yaml   create or update the sidecar's tables
 //	wcbridge check    --config config.yaml   validate config, database and WooCommerce tables
 //	wcbridge simulate                        run the three gateway simulators on loopback
+//	wcbridge demo                            a whole shop on an embedded database (-tags demo)
 //	wcbridge version
 package main
 
@@ -49,6 +50,8 @@ commands:
   check      validate the config, connect to MySQL, detect WooCommerce's storage
              mode and table prefix, verify the tables; exits non-zero on problems
   simulate   run the StreamPay, CryptoCloud and Bitstream simulators on loopback
+  demo       run a whole shop on an embedded database: the sidecar, the three
+             simulators and a demo page (needs a build with -tags demo)
   version    print the version
 
 Every command that reads a config takes --config PATH (default: $WCBRIDGE_CONFIG,
@@ -71,6 +74,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 		return runCheck(ctx, rest, env, stdout, stderr)
 	case "simulate":
 		return runSimulate(ctx, rest, env, stdout, stderr)
+	case "demo":
+		return runDemo(ctx, rest, env, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "wcbridge %s\n", Version)
 		return nil
