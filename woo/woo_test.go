@@ -579,3 +579,29 @@ func TestApplyOrderRace(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyOrderOnHoldAfterTimerCancelled: money that arrives for an order
+// WooCommerce's unpaid-order timer cancelled puts it on hold for the shop to
+// look at; from on-hold the usual rules apply.
+func TestApplyOrderOnHoldAfterTimerCancelled(t *testing.T) {
+	for _, mode := range modes {
+		t.Run("mode="+string(mode), func(t *testing.T) {
+			f := newFixture(t, mode, "wp_")
+			id := f.seed(t, wootest.OrderSeed{Items: physical, Status: bridge.StatusCancelled})
+			res, err := f.woo.ApplyOrder(context.Background(), bridge.OrderUpdate{
+				OrderID: id, Outcome: bridge.OutcomeOnHold, EventID: "ev-late", PaymentMethod: method, Note: "Paid after cancellation."})
+			if err != nil || !res.Changed || res.From != bridge.StatusCancelled || res.To != bridge.StatusOnHold {
+				t.Fatalf("ApplyOrder = %+v, %v; want cancelled -> on-hold", res, err)
+			}
+			o, err := f.woo.Order(context.Background(), id)
+			if err != nil || o.Status != bridge.StatusOnHold {
+				t.Fatalf("order status %q (%v), want on-hold", o.Status, err)
+			}
+			_, err = f.woo.ApplyOrder(context.Background(), bridge.OrderUpdate{
+				OrderID: id, Outcome: bridge.OutcomeFailed, EventID: "ev-fail", PaymentMethod: method, Note: "x"})
+			if err != nil {
+				t.Fatalf("on-hold -> failed: %v", err)
+			}
+		})
+	}
+}

@@ -52,6 +52,7 @@ commands:
   simulate   run the StreamPay, CryptoCloud and Bitstream simulators on loopback
   demo       run a whole shop on an embedded database: the sidecar, the three
              simulators and a demo page (needs a build with -tags demo)
+  health     ask a running sidecar's /readyz (for container health checks)
   version    print the version
 
 Every command that reads a config takes --config PATH (default: $WCBRIDGE_CONFIG,
@@ -76,6 +77,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 		return runSimulate(ctx, rest, env, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, env, stdout, stderr)
+	case "health":
+		return runHealth(ctx, rest, env, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "wcbridge %s\n", Version)
 		return nil
