@@ -94,4 +94,7 @@ var (
 	ErrTooOld             = &Error{Code: EUNAUTHORIZED, Message: "signature expired"}
 	ErrUnavailable        = &Error{Code: EUNAVAILABLE, Message: "temporarily unavailable, retry later"}
 	ErrStorageUnsupported = &Error{Code: ECONFLICT, Message: "woocommerce storage not usable"}
+	// ErrOrderGone is WordPress saying the order no longer exists (deleted):
+	// a notification about it is closed instead of retried.
+	ErrOrderGone = &Error{Code: ENOTFOUND, Message: "wordpress no longer has the order"}
 )

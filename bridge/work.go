@@ -332,6 +332,11 @@ func (s *Service) DeliverNotifications(ctx context.Context, limit int) (int, err
 	for _, n := range ns {
 		err := s.Notifier.Notify(ctx, n)
 		msg := ""
+		if errors.Is(err, ErrOrderGone) {
+			// Deleted in WordPress: nothing left to finish.
+			s.Logger.Warn("order deleted in wordpress; notification closed", "order_id", n.OrderID, "event_id", n.EventID)
+			msg, err = "closed: "+ErrOrderGone.Message, nil
+		}
 		if err != nil {
 			msg = truncate(err.Error(), 250)
 			s.Logger.Warn("notifying wordpress failed; will retry", "order_id", n.OrderID, "event_id", n.EventID, "attempts", n.Attempts+1, "err", err)

@@ -60,6 +60,9 @@ func (n *Notifier) Notify(ctx context.Context, note *bridge.Notification) error 
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode == http.StatusGone {
+		return fmt.Errorf("notify wordpress: %w", bridge.ErrOrderGone)
+	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("notify wordpress: http %d: %s", resp.StatusCode, snippet(body))
 	}

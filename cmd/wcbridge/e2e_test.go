@@ -574,3 +574,21 @@ func TestE2EPluginRequestsMustBeSigned(t *testing.T) {
 }
 
 func itoa(n int64) string { return decimal.NewFromInt(n).String() }
+
+func TestE2ENotificationForDeletedOrderIsClosed(t *testing.T) {
+	h := newHarness(t)
+	id, key := h.order("streampay", usd("10.00"))
+	h.wp.mu.Lock()
+	h.wp.gone[id] = true
+	h.wp.mu.Unlock()
+	if err := h.sims.StreamPay.PayExact(gatewayPaymentID(h.checkout(id, key, "streampay"))); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+	waitFor(t, "the notification to be closed", 10*time.Second, func() bool {
+		return h.woo.Count(t, "wcbridge_outbox", "order_id = ? AND delivered_at IS NOT NULL AND last_error LIKE 'closed:%'", id) == 1
+	})
+	if n := h.woo.Count(t, "wcbridge_outbox", "delivered_at IS NULL"); n != 0 {
+		t.Fatalf("%d notifications still pending", n)
+	}
+}

@@ -302,10 +302,11 @@ type fakeWordPress struct {
 	events map[string]int
 	bodies []map[string]any
 	down   bool
+	gone   map[int64]bool // orders deleted in WordPress: answered 410
 }
 
 func newFakeWordPress(t *testing.T) *fakeWordPress {
-	wp := &fakeWordPress{events: map[string]int{}}
+	wp := &fakeWordPress{events: map[string]int{}, gone: map[int64]bool{}}
 	wp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		wp.mu.Lock()
@@ -326,6 +327,10 @@ func newFakeWordPress(t *testing.T) *fakeWordPress {
 		var n map[string]any
 		if err := json.Unmarshal(body, &n); err != nil {
 			t.Errorf("notification is not JSON: %q", body)
+		}
+		if oid, _ := n["order_id"].(float64); wp.gone[int64(oid)] {
+			http.Error(w, `{"code":"order_gone","message":"order not found","data":{"status":410}}`, http.StatusGone)
+			return
 		}
 		id, _ := n["event_id"].(string)
 		wp.events[id]++

@@ -109,7 +109,7 @@ class Finisher {
 			self::clear_order_caches( $order_id );
 			$order = wc_get_order( $order_id );
 			if ( ! $order ) {
-				return new \WP_Error( 'not_found', 'order not found', array( 'status' => 404 ) );
+				return new \WP_Error( 'order_gone', 'order not found', array( 'status' => 410 ) );
 			}
 			$finished = $order->get_meta( self::FINISHED_META, true );
 			$finished = is_array( $finished ) ? $finished : array();
@@ -123,7 +123,7 @@ class Finisher {
 			self::clear_order_caches( $order_id );
 			$order = wc_get_order( $order_id );
 			if ( ! $order ) {
-				return new \WP_Error( 'not_found', 'order not found', array( 'status' => 404 ) );
+				return new \WP_Error( 'order_gone', 'order not found', array( 'status' => 410 ) );
 			}
 			$finished[] = $event_id;
 			$order->update_meta_data( self::FINISHED_META, array_slice( $finished, -self::KEEP ) );

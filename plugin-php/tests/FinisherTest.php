@@ -136,7 +136,7 @@ final class FinisherTest extends TestCase {
 		$f = new Finisher( new MemoryLock() );
 		$this->assertSame( 400, $f->finish( array( 'order_id' => 1 ) )->get_error_data()['status'] );
 		$this->assertSame( 400, $f->finish( $this->event( 'refunded' ) )->get_error_data()['status'] );
-		$this->assertSame( 404, $f->finish( $this->event( 'paid' ) )->get_error_data()['status'] );
+		$this->assertSame( 410, $f->finish( $this->event( 'paid' ) )->get_error_data()['status'] );
 	}
 
 	public function test_work_failure_is_not_recorded_so_it_is_retried(): void {
