@@ -392,8 +392,8 @@ func (s *Service) Run(ctx context.Context, c WorkerConfig) {
 			}
 		}()
 	}
-	wg.Add(1)
-	go func() {
+	wg.Add(2)
+	go func() { // callbacks the queue dropped, retries, and reconciliation
 		defer wg.Done()
 		t := time.NewTicker(c.Interval)
 		defer t.Stop()
@@ -403,7 +403,20 @@ func (s *Service) Run(ctx context.Context, c WorkerConfig) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-			case <-s.outboxKick():
+			}
+		}
+	}()
+	go func() { // notifications: at once when a worker queued one, else periodically
+		defer wg.Done()
+		t := time.NewTicker(c.Interval)
+		defer t.Stop()
+		for {
+			s.deliver(ctx, c.BatchSize)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-s.kick:
 			}
 		}
 	}()
@@ -426,6 +439,12 @@ func (s *Service) tick(ctx context.Context, batch int) {
 	if _, err := s.Reconcile(ctx, batch); err != nil {
 		s.Logger.Warn("reconcile failed", "err", err)
 	}
+}
+
+func (s *Service) deliver(ctx context.Context, batch int) {
+	if ctx.Err() != nil {
+		return
+	}
 	for i := 0; i < 10; i++ {
 		n, err := s.DeliverNotifications(ctx, batch)
 		if err != nil {
@@ -447,5 +466,3 @@ func (s *Service) kickOutbox() {
 	default:
 	}
 }
-
-func (s *Service) outboxKick() <-chan struct{} { return s.kick }

@@ -181,3 +181,29 @@ func TestRedactedHidesSecrets(t *testing.T) {
 		t.Errorf("dsn not shown redacted:\n%s", out)
 	}
 }
+
+// TestReadmeConfigReference keeps the README's configuration table in step
+// with the config: every field has a row.
+func TestReadmeConfigReference(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if cells := strings.Split(line, "|"); len(cells) > 4 && strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = cells
+		}
+	}
+	cfg := DefaultConfig()
+	for _, f := range cfg.fields() {
+		cells, ok := rows[f.Path]
+		if !ok {
+			t.Errorf("README's configuration reference has no row for %s", f.Path)
+			continue
+		}
+		if wp := strings.TrimSpace(cells[3]) == "yes"; wp != settable(f.Path) {
+			t.Errorf("README says %s WP-settable=%v, the sidecar says %v", f.Path, wp, settable(f.Path))
+		}
+	}
+}

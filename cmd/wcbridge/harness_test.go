@@ -24,7 +24,7 @@ import (
 // three gateway simulators, a fake WordPress that receives notifications,
 // and one or more sidecars running the real server and workers.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	woo      *wootest.Store
 	sims     *Simulators
@@ -64,7 +64,7 @@ func withEnv(kv ...string) harnessOption {
 // fastChecks makes the reconciler look at payments every 150ms.
 func fastChecks(time.Duration) time.Duration { return 150 * time.Millisecond }
 
-func newHarness(t *testing.T, opts ...harnessOption) *harness {
+func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
 	c := harnessConfig{mode: bridge.StorageHPOS}
 	for _, o := range opts {
@@ -223,7 +223,7 @@ func (h *harness) stays(id int64, want string, d time.Duration) {
 	}
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, within time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -236,7 +236,7 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 
 // pluginClient signs requests like the WordPress plugin does.
 type pluginClient struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	secret []byte
 	now    func() time.Time
@@ -305,7 +305,7 @@ type fakeWordPress struct {
 	gone   map[int64]bool // orders deleted in WordPress: answered 410
 }
 
-func newFakeWordPress(t *testing.T) *fakeWordPress {
+func newFakeWordPress(t testing.TB) *fakeWordPress {
 	wp := &fakeWordPress{events: map[string]int{}, gone: map[int64]bool{}}
 	wp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

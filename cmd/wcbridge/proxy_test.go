@@ -13,7 +13,7 @@ import (
 // the database "down" (every connection cut, new ones refused) and bring it
 // back, as a stopped and restarted server would look to the sidecar.
 type tcpProxy struct {
-	t      *testing.T
+	t      testing.TB
 	target string
 	dsn    string
 	l      net.Listener
@@ -22,7 +22,7 @@ type tcpProxy struct {
 	conns  map[net.Conn]bool
 }
 
-func newTCPProxy(t *testing.T, dsn string) *tcpProxy {
+func newTCPProxy(t testing.TB, dsn string) *tcpProxy {
 	t.Helper()
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
