@@ -137,12 +137,16 @@ func startDemo(ctx context.Context, o demoOptions) (d *demo, err error) {
 	cleanup = append(cleanup, d.sims.Close)
 
 	d.secret = []byte(randomHex(32))
+	// One database connection: the embedded engine ignores SELECT ... FOR
+	// UPDATE, so a customer's re-check racing the gateway's callback could
+	// both apply the payment (two notes). MariaDB's row locks prevent that
+	// in production; here one connection serialises the sidecar's writes.
 	env := append([]string{
 		"WCBRIDGE_SERVER_LISTEN=" + sideL.Addr().String(),
 		"WCBRIDGE_SERVER_PUBLIC_URL=" + d.sidecarURL,
 		"WCBRIDGE_DATABASE_DSN=" + d.db.DSN,
 		"WCBRIDGE_DATABASE_TABLE_PREFIX=" + demoPrefix,
-		"WCBRIDGE_DATABASE_MAX_OPEN_CONNS=30",
+		"WCBRIDGE_DATABASE_MAX_OPEN_CONNS=1",
 		"WCBRIDGE_WOOCOMMERCE_STORAGE=" + string(o.Mode),
 		"WCBRIDGE_WORDPRESS_URL=" + pageBase,
 		"WCBRIDGE_PLUGIN_SHARED_SECRET=" + string(d.secret),
