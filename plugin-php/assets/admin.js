@@ -26,7 +26,8 @@
 			var text = g.name + ': ' + state +
 				'; ' + t.accepted + ': ' + ( g.last_callback_accepted || t.never ) +
 				'; ' + t.rejected + ': ' + ( g.last_callback_rejected || t.never ) +
-				( g.last_rejected_reason ? ' (' + g.last_rejected_reason + ')' : '' );
+				( g.last_rejected_reason ? ' (' + g.last_rejected_reason + ')' : '' ) +
+				( g.enabled && ! g.reachable && g.problem ? ' — ' + g.problem : '' );
 			var li = line( ul, text );
 			if ( g.callback_url ) {
 				var code = document.createElement( 'code' );

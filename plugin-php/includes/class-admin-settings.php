@@ -142,6 +142,10 @@ final class Admin_Settings {
 			''
 		);
 		echo '</tbody></table>';
+		if ( ! empty( $rs ) ) {
+			// The sidecar fields below show the sidecar's values: saving may push them.
+			echo '<input type="hidden" name="wcbridge[sidecar_loaded]" value="1" />';
+		}
 
 		$gateways_status = is_array( $status ) && isset( $status['gateways'] ) && is_array( $status['gateways'] ) ? $status['gateways'] : array();
 		foreach ( Settings::GATEWAYS as $gateway ) {
@@ -170,19 +174,25 @@ final class Admin_Settings {
 
 		echo '<h2>' . esc_html( Settings::gateway_label( $gateway ) ) . '</h2><table class="form-table"><tbody>';
 
+		// The box is WordPress's own switch (does checkout offer the method?).
+		// When the sidecar's configuration pins its side of the switch, the box
+		// stays usable for checkout and only the push to the sidecar is skipped.
 		$enabled_key    = Settings::enabled_key( $gateway );
 		$enabled_pinned = ! empty( $rs[ $enabled_key ]['pinned'] );
+		$pinned_on      = $enabled_pinned && in_array( (string) ( $rs[ $enabled_key ]['value'] ?? '' ), array( 'true', '1', 'yes' ), true );
 		self::row(
 			__( 'Enabled', 'wcbridge' ),
 			sprintf(
-				'<label><input type="checkbox" name="wcbridge[gateways][%1$s][enabled]" value="yes" %2$s %3$s /> %4$s</label>%5$s',
+				'<label><input type="checkbox" name="wcbridge[gateways][%1$s][enabled]" value="yes" %2$s /> %3$s</label>',
 				esc_attr( $gateway ),
 				checked( 'yes', $opt['enabled'] ?? 'no', false ),
-				$enabled_pinned ? 'disabled="disabled"' : '',
-				esc_html__( 'Offer this payment method at checkout', 'wcbridge' ),
-				$enabled_pinned ? '<input type="hidden" name="wcbridge[gateways][' . esc_attr( $gateway ) . '][enabled_pinned]" value="1" />' : ''
+				esc_html__( 'Offer this payment method at checkout', 'wcbridge' )
 			),
-			$enabled_pinned ? __( 'The sidecar\'s configuration also sets this gateway on or off; that value wins there.', 'wcbridge' ) : ''
+			$enabled_pinned
+				? ( $pinned_on
+					? __( 'The sidecar\'s configuration turns this gateway on; this box only decides whether checkout offers it.', 'wcbridge' )
+					: __( 'The sidecar\'s configuration turns this gateway off: payments with it fail until it is turned on there.', 'wcbridge' ) )
+				: ''
 		);
 		self::row(
 			__( 'Title', 'wcbridge' ),
@@ -385,7 +395,13 @@ final class Admin_Settings {
 			}
 		}
 
-		$submitted = isset( $input['sidecar'] ) && is_array( $input['sidecar'] ) ? $input['sidecar'] : array();
+		// Sidecar fields shown while the sidecar could not be read (first setup,
+		// sidecar down) hold placeholders, not the sidecar's values: pushing them
+		// would overwrite its settings with blanks. Only the switches are sent.
+		$loaded    = ! empty( $input['sidecar_loaded'] );
+		$typed     = isset( $input['sidecar'] ) && is_array( $input['sidecar'] ) ? $input['sidecar'] : array();
+		$submitted = $loaded ? $typed : array();
+		$switches  = array();
 		Admin_Settings_State::$saving = true;
 		try {
 			foreach ( Settings::GATEWAYS as $gateway ) {
@@ -393,10 +409,7 @@ final class Admin_Settings {
 				$option = 'woocommerce_wcbridge_' . $gateway . '_settings';
 				$opt    = self::gateway_options( $gateway );
 
-				// A disabled (pinned) checkbox is not submitted: keep the switch as it is.
-				if ( empty( $in['enabled_pinned'] ) ) {
-					$opt['enabled'] = ! empty( $in['enabled'] ) ? 'yes' : 'no';
-				}
+				$opt['enabled'] = ! empty( $in['enabled'] ) ? 'yes' : 'no';
 				if ( isset( $in['title'] ) && '' !== trim( (string) $in['title'] ) ) {
 					$opt['title'] = sanitize_text_field( (string) $in['title'] );
 				}
@@ -405,6 +418,7 @@ final class Admin_Settings {
 				}
 				update_option( $option, $opt );
 				$submitted[ Settings::enabled_key( $gateway ) ] = $opt['enabled'];
+				$switches[ Settings::enabled_key( $gateway ) ]  = $opt['enabled'];
 			}
 		} finally {
 			Admin_Settings_State::$saving = false;
@@ -414,7 +428,12 @@ final class Admin_Settings {
 		$remote = $client->get_settings();
 		$rs     = is_array( $remote ) && isset( $remote['settings'] ) && is_array( $remote['settings'] ) ? $remote['settings'] : array();
 		$values = Settings::push_values( $submitted, $rs );
-		Settings::set( array( 'sidecar' => array_merge( (array) Settings::get( 'sidecar', array() ), Settings::local_values( $values ) ) ) );
+		if ( ! $loaded ) {
+			$values = array_intersect_key( $values, $switches );
+		}
+		// What the form showed is kept (without secrets) to show while the sidecar is unreachable.
+		$shown = Settings::local_values( Settings::push_values( array_merge( $typed, $switches ), $rs ) );
+		Settings::set( array( 'sidecar' => array_merge( (array) Settings::get( 'sidecar', array() ), $shown ) ) );
 		delete_transient( Settings::HEALTH );
 
 		if ( is_wp_error( $remote ) ) {
@@ -438,6 +457,10 @@ final class Admin_Settings {
 				'error',
 				__( 'The sidecar refused the settings:', 'wcbridge' ) . ' ' . $result->get_error_message() . ( $detail ? ' — ' . implode( '; ', $detail ) : '' ),
 			);
+			return $notices;
+		}
+		if ( ! $loaded ) {
+			$notices[] = array( 'updated', __( 'Connection saved. The gateway credentials and order rules below now show the sidecar\'s values: review them and save again to change them.', 'wcbridge' ) );
 			return $notices;
 		}
 		$notices[] = array( 'updated', __( 'Settings saved and sent to the sidecar; they apply from the next payment on.', 'wcbridge' ) );
@@ -489,6 +512,7 @@ final class Admin_Settings {
 				'last_callback_accepted' => (string) ( $g['last_callback_accepted'] ?? '' ),
 				'last_callback_rejected' => (string) ( $g['last_callback_rejected'] ?? '' ),
 				'last_rejected_reason'   => (string) ( $g['last_rejected_reason'] ?? '' ),
+				'problem'                => (string) ( $g['problem'] ?? '' ),
 			);
 		}
 		return $out;

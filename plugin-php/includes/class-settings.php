@@ -221,6 +221,13 @@ final class Settings {
 						$out[ $key ] = $value;
 					}
 					break;
+				case 'number':
+					// An empty number box means "not set here", not zero.
+					$value = null === $raw ? '' : trim( (string) $raw );
+					if ( '' !== $value ) {
+						$out[ $key ] = sanitize_text_field( $value );
+					}
+					break;
 				default:
 					if ( null !== $raw ) {
 						$out[ $key ] = sanitize_text_field( (string) $raw );

@@ -141,12 +141,13 @@ final class SettingsTest extends TestCase {
 
 		$notices = Admin_Settings::apply(
 			array(
-				'sidecar_url'   => self::$sidecar->url . '/',
-				'shared_secret' => '',
-				'gateways'      => array(
+				'sidecar_url'    => self::$sidecar->url . '/',
+				'shared_secret'  => '',
+				'sidecar_loaded' => '1',
+				'gateways'       => array(
 					'streampay' => array( 'enabled' => 'yes', 'title' => 'Pay with <b>crypto</b>', 'description' => 'Fast' ),
 				),
-				'sidecar'       => array(
+				'sidecar'        => array(
 					'gateways.streampay.client_id'  => 'client-2',
 					'gateways.streampay.secret_key' => 'sp-secret-new',
 					'gateways.cryptocloud.shop_id'  => 'NOPE',
@@ -180,12 +181,54 @@ final class SettingsTest extends TestCase {
 	public function test_save_reports_refusal_and_short_secret(): void {
 		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => array() ) );
 		self::$sidecar->answer( 'PUT /v1/settings', 422, array( 'error' => array( 'code' => 'invalid', 'message' => 'invalid settings', 'fields' => array( 'payments.underpaid_tolerance_percent' => 'must be between 0 and 10' ) ) ) );
-		$notices = Admin_Settings::apply( array( 'shared_secret' => 'short', 'sidecar' => array( 'payments.underpaid_tolerance_percent' => '50' ) ) );
+		$notices = Admin_Settings::apply( array( 'shared_secret' => 'short', 'sidecar_loaded' => '1', 'sidecar' => array( 'payments.underpaid_tolerance_percent' => '50' ) ) );
 		$this->assertSame( 'error', $notices[0][0] );
 		$this->assertStringContainsString( '32', $notices[0][1] );
 		$this->assertSame( FakeSidecar::SECRET, Settings::shared_secret() );
 		$this->assertSame( 'error', $notices[1][0] );
 		$this->assertStringContainsString( 'payments.underpaid_tolerance_percent: must be between 0 and 10', $notices[1][1] );
+	}
+
+	public function test_first_save_pushes_only_the_switches(): void {
+		// The form was shown before the sidecar could be read (first setup):
+		// its sidecar fields are blanks, not the sidecar's values.
+		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => $this->remote() ) );
+		self::$sidecar->answer( 'PUT /v1/settings', 200, array( 'settings' => array() ) );
+		$notices = Admin_Settings::apply(
+			array(
+				'sidecar_url' => self::$sidecar->url,
+				'gateways'    => array( 'cryptocloud' => array( 'enabled' => 'yes' ) ),
+				'sidecar'     => array(
+					'payments.underpaid_tolerance_percent' => '',
+					'gateways.bitstream.currency'          => '',
+					'gateways.bitstream.test_mode'         => '',
+				),
+			)
+		);
+		$this->assertSame( 'updated', $notices[0][0], print_r( $notices, true ) );
+		$this->assertStringContainsString( 'review', $notices[0][1] );
+		$puts = array_values( array_filter( self::$sidecar->requests(), static function ( $r ) { return 'PUT' === $r['method']; } ) );
+		$this->assertCount( 1, $puts );
+		$this->assertSame(
+			array( 'gateways.streampay.enabled' => 'false', 'gateways.cryptocloud.enabled' => 'true', 'gateways.bitstream.enabled' => 'false' ),
+			json_decode( $puts[0]['body'], true )['settings']
+		);
+	}
+
+	public function test_empty_number_is_not_pushed(): void {
+		$got = Settings::push_values( array( 'payments.underpaid_tolerance_percent' => ' ' ), array() );
+		$this->assertArrayNotHasKey( 'payments.underpaid_tolerance_percent', $got );
+	}
+
+	public function test_pinned_switch_still_sets_checkout(): void {
+		$remote = $this->remote();
+		$remote['gateways.streampay.enabled'] = array( 'value' => 'true', 'pinned' => true, 'secret' => false );
+		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => $remote ) );
+		self::$sidecar->answer( 'PUT /v1/settings', 200, array( 'settings' => array() ) );
+		Admin_Settings::apply( array( 'sidecar_loaded' => '1', 'gateways' => array( 'streampay' => array( 'enabled' => 'yes' ) ) ) );
+		$this->assertSame( 'yes', get_option( 'woocommerce_wcbridge_streampay_settings' )['enabled'], 'checkout offers it' );
+		$puts = array_values( array_filter( self::$sidecar->requests(), static function ( $r ) { return 'PUT' === $r['method']; } ) );
+		$this->assertArrayNotHasKey( 'gateways.streampay.enabled', json_decode( $puts[0]['body'], true )['settings'], 'pinned: not pushed' );
 	}
 
 	public function test_save_with_sidecar_down(): void {
