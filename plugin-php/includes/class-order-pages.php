@@ -153,8 +153,14 @@ final class Order_Pages {
 				}
 				break;
 			case 'expired':
-				$text = esc_html__( 'The payment window has expired before the payment arrived.', 'wcbridge' )
-					. ' <a class="button" href="' . esc_url( (string) $order->get_checkout_payment_url() ) . '">' . esc_html__( 'Pay again', 'wcbridge' ) . '</a>';
+				$text = esc_html__( 'The payment window has expired before the payment arrived.', 'wcbridge' );
+				// Only an order still waiting for payment can be paid again
+				// (the sidecar cancels expired orders unless told to leave them pending).
+				if ( $order->needs_payment() ) {
+					$text .= ' <a class="button" href="' . esc_url( (string) $order->get_checkout_payment_url() ) . '">' . esc_html__( 'Pay again', 'wcbridge' ) . '</a>';
+				} else {
+					$text .= ' ' . esc_html__( 'The order was cancelled; please place a new order, or contact us if you paid.', 'wcbridge' );
+				}
 				break;
 			case 'cancelled':
 				$text = esc_html__( 'The payment was cancelled.', 'wcbridge' );

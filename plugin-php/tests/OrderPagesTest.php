@@ -40,6 +40,11 @@ final class OrderPagesTest extends TestCase {
 		$expired = Order_Pages::state_html( $order, $this->answer( 'expired' ) );
 		$this->assertStringContainsString( 'Pay again', $expired );
 		$this->assertStringContainsString( 'order-pay/123/?pay_for_order=true&amp;key=wc_order_Ab3dE6gH9jK2m', $expired );
+		$GLOBALS['wcb']['orders'][123]['status'] = 'cancelled';
+		$cancelled = Order_Pages::state_html( wc_get_order( 123 ), $this->answer( 'expired' ) );
+		$this->assertStringNotContainsString( 'Pay again', $cancelled, 'a cancelled order cannot be paid' );
+		$this->assertStringContainsString( 'new order', $cancelled );
+		$GLOBALS['wcb']['orders'][123]['status'] = 'pending';
 		$this->assertStringContainsString( 'cancelled', Order_Pages::state_html( $order, $this->answer( 'cancelled' ) ) );
 		$this->assertStringContainsString( 'cannot show', Order_Pages::state_html( $order, new WP_Error( 'unavailable', 'db down at 10.0.0.5' ) ) );
 		$this->assertStringNotContainsString( '10.0.0.5', Order_Pages::state_html( $order, new WP_Error( 'unavailable', 'db down at 10.0.0.5' ) ) );

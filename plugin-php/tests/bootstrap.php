@@ -320,6 +320,9 @@ class WC_Order {
 	public function get_payment_method() {
 		return $this->data['payment_method'];
 	}
+	public function needs_payment() {
+		return $this->has_status( array( 'pending', 'failed' ) );
+	}
 	public function get_transaction_id() {
 		return $this->data['transaction_id'] ?? '';
 	}
