@@ -145,6 +145,10 @@ type Callback struct {
 	PaymentKey  string // the gateway's payment id named by the callback
 	AppliedAt   *time.Time
 	Attempts    int
+	// NextAttemptAt is when a sweep may take the callback up; zero means at
+	// once. The replica that received it processes it from memory and sets
+	// this a little ahead so other replicas leave it alone meanwhile.
+	NextAttemptAt time.Time
 }
 
 // Callbacks records callbacks durably and hands unapplied ones to workers.

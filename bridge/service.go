@@ -58,7 +58,7 @@ type Service struct {
 
 	// Callback work handed from the HTTP handler to the workers; when it is
 	// full, the periodic sweep picks the callback up from the database.
-	queue   chan int64
+	queue   chan *Callback
 	kick    chan struct{}
 	lag     *atomic.Int64 // nanoseconds the last reconcile pass ran behind schedule
 	backlog *atomic.Int64
@@ -88,7 +88,7 @@ func NewService(s Service) *Service {
 	if s.Owner == "" {
 		s.Owner = "wcbridge-" + randomHex(4)
 	}
-	s.queue = make(chan int64, 1024)
+	s.queue = make(chan *Callback, 1024)
 	s.kick = make(chan struct{}, 1)
 	s.lag = new(atomic.Int64)
 	s.backlog = new(atomic.Int64)

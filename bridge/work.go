@@ -44,6 +44,10 @@ func (s *Service) ReceiveCallback(ctx context.Context, gateway, contentType stri
 	if cb.PaymentKey == "" {
 		cb.PaymentKey = "ref:" + ev.OrderRef
 	}
+	inMemory := len(s.queue) < cap(s.queue)
+	if inMemory {
+		cb.NextAttemptAt = cb.ReceivedAt.Add(inFlightGrace)
+	}
 	existing, dup, err := s.Callbacks.RecordCallback(ctx, cb)
 	if err != nil {
 		return nil, &Error{Code: EUNAVAILABLE, Message: "could not record the callback; retry later", Err: err}
@@ -51,12 +55,19 @@ func (s *Service) ReceiveCallback(ctx context.Context, gateway, contentType stri
 	if dup {
 		return &CallbackResult{Callback: existing, Duplicate: true}, nil
 	}
-	select {
-	case s.queue <- cb.ID:
-	default: // the sweep will find it
+	if inMemory {
+		select {
+		case s.queue <- cb:
+		default: // full after all: the sweep finds it after inFlightGrace
+		}
 	}
 	return &CallbackResult{Callback: cb}, nil
 }
+
+// inFlightGrace is how long a callback being processed from memory by the
+// replica that received it is left alone by sweeps; if that replica dies,
+// any replica takes it up afterwards.
+const inFlightGrace = 30 * time.Second
 
 // unknownPaymentWait is how long a callback naming a payment we do not know
 // yet is retried: it may have overtaken our own record of the checkout.
@@ -377,16 +388,8 @@ func (s *Service) Run(ctx context.Context, c WorkerConfig) {
 				select {
 				case <-ctx.Done():
 					return
-				case id := <-s.queue:
-					cbs, err := s.Callbacks.ClaimCallbacks(ctx, s.Owner, 1, time.Minute)
-					_ = id // the claim takes the oldest due callback, which is at least as urgent
-					if err != nil {
-						s.Logger.Warn("claim callback failed", "err", err)
-						continue
-					}
-					for _, cb := range cbs {
-						s.finishCallback(ctx, cb)
-					}
+				case cb := <-s.queue:
+					s.finishCallback(ctx, cb)
 					s.kickOutbox()
 				}
 			}

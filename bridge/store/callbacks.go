@@ -72,10 +72,14 @@ func (s *Store) RecordCallback(ctx context.Context, c *bridge.Callback) (*bridge
 	if c.Body == nil {
 		c.Body = []byte{}
 	}
+	next := c.ReceivedAt
+	if c.NextAttemptAt.After(next) {
+		next = stamp(c.NextAttemptAt)
+	}
 	res, err := s.db.ExecContext(ctx, "INSERT INTO "+s.callbacks+` (gateway, received_at, content_type, body, body_hash,
 	verified, reason, payment_key, attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Gateway, dt(c.ReceivedAt), c.ContentType, c.Body, c.BodyHash,
-		c.Verified, c.Reason, c.PaymentKey, c.Attempts, dt(c.ReceivedAt))
+		c.Verified, c.Reason, c.PaymentKey, c.Attempts, dt(next))
 	if err == nil {
 		id, err := res.LastInsertId()
 		if err != nil {
@@ -99,7 +103,7 @@ func (s *Store) RecordCallback(ctx context.Context, c *bridge.Callback) (*bridge
 	res, err = s.db.ExecContext(ctx, "UPDATE "+s.callbacks+` SET received_at = ?, content_type = ?, body = ?,
 	verified = 1, reason = ?, payment_key = ?, attempts = 0, next_attempt_at = ?, applied_at = NULL
 WHERE id = ? AND verified = 0`,
-		dt(c.ReceivedAt), c.ContentType, c.Body, c.Reason, c.PaymentKey, dt(c.ReceivedAt), old.ID)
+		dt(c.ReceivedAt), c.ContentType, c.Body, c.Reason, c.PaymentKey, dt(next), old.ID)
 	if err != nil {
 		return nil, false, fmt.Errorf("record callback: %w", dbError(err))
 	}

@@ -247,3 +247,19 @@ func TestLastCallbacks(t *testing.T) {
 		t.Errorf("gateways = %d, want 2", len(got))
 	}
 }
+
+// TestCallbackInFlightIsLeftAlone: a callback its receiving replica is
+// processing from memory (NextAttemptAt ahead) is not swept until then.
+func TestCallbackInFlightIsLeftAlone(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	c, _ := record(t, s, &bridge.Callback{Gateway: "streampay", Body: []byte(`{"x":1}`), Verified: true, NextAttemptAt: clk.Now().Add(30 * time.Second)})
+	if got, _ := s.ClaimCallbacks(ctx, "other", 10, time.Minute); len(got) != 0 {
+		t.Fatalf("claimed an in-flight callback: %v", callbackIDs(got))
+	}
+	clk.Add(31 * time.Second)
+	got, _ := s.ClaimCallbacks(ctx, "other", 10, time.Minute)
+	if len(got) != 1 || got[0].ID != c.ID {
+		t.Fatalf("after the grace: claimed %v, want [%d]", callbackIDs(got), c.ID)
+	}
+}
