@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -590,5 +592,102 @@ func TestE2ENotificationForDeletedOrderIsClosed(t *testing.T) {
 	})
 	if n := h.woo.Count(t, "wcbridge_outbox", "delivered_at IS NULL"); n != 0 {
 		t.Fatalf("%d notifications still pending", n)
+	}
+}
+
+func TestE2ESettingsFromWordPress(t *testing.T) {
+	// The hosting provider pins the tolerance; StreamPay is configured by
+	// the harness's environment (pinned too); CryptoCloud's credentials are
+	// left to the shop owner.
+	h := newHarness(t, withEnv("WCBRIDGE_PAYMENTS_UNDERPAID_TOLERANCE_PERCENT=1"))
+	c := h.client()
+
+	status, got := c.do("GET", "/v1/settings", nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET /v1/settings: %d %v", status, got)
+	}
+	settings := got["settings"].(map[string]any)
+	tol := settings["payments.underpaid_tolerance_percent"].(map[string]any)
+	if tol["pinned"] != true || tol["value"] != "1" {
+		t.Fatalf("pinned tolerance shown as %v", tol)
+	}
+	secret := settings["gateways.streampay.secret_key"].(map[string]any)
+	if _, shown := secret["value"]; shown || secret["set"] != true || secret["secret"] != true {
+		t.Fatalf("a secret setting is shown as %v", secret)
+	}
+	raw, _ := json.Marshal(got)
+	if bytes.Contains(raw, []byte(streampay.DefaultSimulatorConfig().SecretKey)) {
+		t.Fatal("GET /v1/settings returns a secret")
+	}
+	if _, ok := settings["database.dsn"]; ok {
+		t.Fatal("the DSN is offered as a WordPress setting")
+	}
+
+	status, got = c.do("PUT", "/v1/settings", map[string]any{"settings": map[string]string{"payments.underpaid_tolerance_percent": "3"}})
+	if status != http.StatusConflict || errorCode(got) != "conflict" {
+		t.Fatalf("changing a pinned value: %d %v", status, got)
+	}
+	status, got = c.do("PUT", "/v1/settings", map[string]any{"settings": map[string]string{
+		"orders.on_expired": "explode", "payments.lifetime": "soon", "database.dsn": "root@/x"}})
+	fields, _ := got["error"].(map[string]any)["fields"].(map[string]any)
+	if status != http.StatusBadRequest || fields["orders.on_expired"] == nil || fields["payments.lifetime"] == nil || fields["database.dsn"] == nil {
+		t.Fatalf("invalid settings: %d %v", status, got)
+	}
+
+	// Valid: takes effect at once, without a restart.
+	status, got = c.do("PUT", "/v1/settings", map[string]any{"settings": map[string]string{"orders.on_expired": "leave_pending"}})
+	if status != http.StatusOK {
+		t.Fatalf("PUT valid settings: %d %v", status, got)
+	}
+	id, key := h.order("streampay", usd("15.00"))
+	gid := gatewayPaymentID(h.checkout(id, key, "streampay"))
+	if err := h.sims.StreamPay.Expire(gid); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the expiry note", 10*time.Second, func() bool { return contains(h.notes(id), "expired without payment") })
+	if s := h.orderStatus(id); s != bridge.StatusPending {
+		t.Fatalf("order %s after expiry with on_expired=leave_pending", s)
+	}
+
+	// A second replica picks the settings up from the database.
+	second := h.startSidecar(nil)
+	if p := second.app.Runtime.Policy(); p.CancelOnExpiry {
+		t.Fatal("a new replica does not see the settings stored by another")
+	}
+}
+
+func TestE2EMetricsAndHealth(t *testing.T) {
+	h := newHarness(t)
+	id, key := h.order("streampay", usd("10.00"))
+	if err := h.sims.StreamPay.PayExact(gatewayPaymentID(h.checkout(id, key, "streampay"))); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+	resp, _ := http.Post(h.sidecars[0].url+"/v1/callbacks/streampay", "application/json", strings.NewReader(`{"payment_id":"x"}`))
+	resp.Body.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(h.sidecars[0].url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("healthz %d", code)
+	}
+	if code, _ := get("/readyz"); code != http.StatusOK {
+		t.Errorf("readyz %d", code)
+	}
+	waitFor(t, "metrics", 5*time.Second, func() bool {
+		_, m := get("/metrics")
+		return strings.Contains(m, `wcbridge_callbacks_total{gateway="streampay",result="accepted"} 1`) &&
+			strings.Contains(m, `wcbridge_callbacks_total{gateway="streampay",result="rejected"} 1`) &&
+			strings.Contains(m, `wcbridge_payments_applied_total{gateway="streampay",status="paid"} 1`) &&
+			strings.Contains(m, "wcbridge_outbox_backlog") && strings.Contains(m, "wcbridge_reconcile_lag_seconds")
+	})
+	if code, body := get("/v1/status"); code != http.StatusUnauthorized || !strings.Contains(body, "unauthorized") {
+		t.Errorf("unsigned /v1/status: %d %s", code, body)
 	}
 }

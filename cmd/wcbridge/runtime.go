@@ -110,6 +110,8 @@ func policyOf(c *Config) bridge.Policy {
 	return p
 }
 
+const pinnedProblem = "pinned in the sidecar's configuration"
+
 // overlay applies settings values to a copy of base. Pinned and unknown keys
 // are reported, as are values that do not parse; the result is validated.
 func overlay(base *Config, values map[string]string) (*Config, map[string]string) {
@@ -125,7 +127,7 @@ func overlay(base *Config, values map[string]string) (*Config, map[string]string
 		case !ok || !settable(k):
 			fields[k] = "not a setting that can be changed from WordPress"
 		case base.Pinned(k):
-			fields[k] = "pinned in the sidecar's configuration"
+			fields[k] = pinnedProblem
 		case v == "" && IsSecret(k):
 			// an empty secret leaves the stored one unchanged
 		default:
@@ -134,9 +136,9 @@ func overlay(base *Config, values map[string]string) (*Config, map[string]string
 			}
 		}
 	}
-	if len(fields) == 0 {
-		for _, err := range c.Validate() {
-			path, msg, _ := strings.Cut(err.Error(), ": ")
+	for _, err := range c.Validate() {
+		path, msg, _ := strings.Cut(err.Error(), ": ")
+		if _, ok := fields[path]; !ok {
 			fields[path] = msg
 		}
 	}
@@ -258,10 +260,10 @@ func (r *runtimeConfig) PutSettings(ctx context.Context, values map[string]strin
 	}
 	c, fields := overlay(r.base, merged)
 	if len(fields) > 0 {
-		code, msg := bridge.EINVALID, "some settings are invalid"
-		for k := range fields {
-			if r.base.Pinned(k) {
-				code, msg = bridge.ECONFLICT, "some settings are pinned by the sidecar's configuration"
+		code, msg := bridge.ECONFLICT, "these settings are pinned by the sidecar's configuration"
+		for _, problem := range fields {
+			if problem != pinnedProblem {
+				code, msg = bridge.EINVALID, "some settings are invalid"
 			}
 		}
 		return &bridge.Error{Code: code, Message: msg, Fields: fields}
