@@ -46,19 +46,19 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// syncBuffer is a bytes.Buffer safe to read while runDemo writes it.
-type syncBuffer struct {
+// demoOutput is a bytes.Buffer safe to read while runDemo writes it.
+type demoOutput struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *demoOutput) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *demoOutput) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -71,7 +71,7 @@ var urlPattern = regexp.MustCompile(`https?://[^\s]+`)
 func startDemoCommand(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr demoOutput
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"demo", "--addr", "127.0.0.1:0"}, nil, &stdout, &stderr) }()
 	t.Cleanup(func() {
