@@ -103,8 +103,14 @@ type OrderUpdate struct {
 	// line items (processing, or completed for virtual+downloadable only),
 	// otherwise StatusProcessing or StatusCompleted.
 	PaidStatus string
-	Meta       map[string]string // bridge order meta to upsert (keys start with _wcbridge_)
-	At         time.Time         // the instant to stamp; zero means now
+	// LateOutcome and LateNote apply when the order turns out, under the
+	// update's lock, to be cancelled (WooCommerce's unpaid-order timer
+	// cancelled it while the customer paid): LateOutcome replaces Outcome
+	// and LateNote is appended to Note. Empty: no special case.
+	LateOutcome OrderOutcome
+	LateNote    string
+	Meta        map[string]string // bridge order meta to upsert (keys start with _wcbridge_)
+	At          time.Time         // the instant to stamp; zero means now
 }
 
 // OrderResult reports what an OrderUpdate did.

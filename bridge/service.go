@@ -326,107 +326,136 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// ApplyState records what the gateway reported for p and, when the status
-// moved, applies the outcome to the order. Safe to call concurrently and
-// repeatedly with the same report: the payment row is locked and statuses
-// only move forward; the order update is idempotent by event id.
-func (s *Service) ApplyState(ctx context.Context, paymentID int64, st *GatewayState) (*Payment, error) {
+// ApplyState records what the gateway reported for the payment p (a recent
+// read; it is re-read under lock) and, when its status moved, applies the
+// outcome to the order, then marks the payment applied and queues the
+// notification for WordPress in one transaction. Safe to call concurrently
+// and repeatedly with the same report: statuses only move forward and the
+// order update is idempotent by event id, so a crash between the order
+// update and the payment's is healed by the next look (callback sweep or
+// reconciler).
+func (s *Service) ApplyState(ctx context.Context, p *Payment, st *GatewayState) (*Payment, error) {
 	policy := s.Policy()
 	now := s.now()
-	p, err := s.Payments.UpdatePayment(ctx, paymentID, func(p *Payment) (*Notification, error) {
-		next, received := policy.Classify(p.Amount, st)
+	merge := func(q *Payment) {
+		next, received := policy.Classify(q.Amount, st)
 		if st.TxRef != "" {
-			p.TxRef = st.TxRef
+			q.TxRef = st.TxRef
 		}
-		if p.GatewayID == "" && st.GatewayID != "" {
-			p.GatewayID = st.GatewayID
+		if q.GatewayID == "" && st.GatewayID != "" {
+			q.GatewayID = st.GatewayID
 		}
 		if !st.Received.IsZero() {
-			p.GatewayReceived = st.Received
+			q.GatewayReceived = st.Received
 		}
 		if !st.Amount.IsZero() {
-			p.GatewayAmount = st.Amount
+			q.GatewayAmount = st.Amount
 		}
-		if !received.IsZero() && (p.Received.IsZero() || received.Amount.GreaterThan(p.Received.Amount)) {
-			p.Received = received
+		if !received.IsZero() && (q.Received.IsZero() || received.Amount.GreaterThan(q.Received.Amount)) {
+			q.Received = received
 		}
-		if next == PaymentPending && p.Status == PaymentPending && !p.ExpiresAt.IsZero() && now.After(p.ExpiresAt.Add(expirySlack)) {
+		if next == PaymentPending && q.Status == PaymentPending && !q.ExpiresAt.IsZero() && now.After(q.ExpiresAt.Add(expirySlack)) {
 			next = PaymentExpired // the gateway still says pending long after expiry
 		}
-		if next == PaymentPending && p.Status == PaymentCreating {
-			p.Status = PaymentPending
+		if q.Status.CanMove(next) {
+			q.Status = next
 		}
-		if p.Status.CanMove(next) {
-			p.Status = next
+		q.LastError = ""
+	}
+	want := *p
+	merge(&want)
+	var u OrderUpdate
+	var res *OrderResult
+	if !want.ApplyDue() && samePayment(&want, p) {
+		return p, nil // nothing new: no write
+	}
+	if want.ApplyDue() {
+		var err error
+		if u, res, err = s.applyOrder(ctx, &want, policy); err != nil {
+			return p, err
 		}
-		p.LastError = ""
-		return nil, nil
+	}
+	updated, err := s.Payments.UpdatePayment(ctx, p.ID, func(q *Payment) (*Notification, error) {
+		merge(q)
+		if res == nil || q.Status != want.Status {
+			return nil, nil // nothing applied, or another report moved it on meanwhile
+		}
+		q.AppliedStatus = want.Status
+		if !res.Changed && res.NoteID == 0 && !res.Duplicate {
+			return nil, nil
+		}
+		return s.notification(q, u, res), nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("apply state to payment %d: %w", paymentID, err)
+		return p, fmt.Errorf("apply state to payment %d: %w", p.ID, err)
 	}
-	if p.ApplyDue() {
-		return s.applyToOrder(ctx, p)
+	if res != nil && s.OnOutcome != nil {
+		s.OnOutcome(updated.Gateway, want.Status)
 	}
-	return p, nil
+	return updated, nil
+}
+
+// samePayment reports whether a and b agree on what a gateway report can change.
+func samePayment(a, b *Payment) bool {
+	same := func(x, y Money) bool { return x.Currency == y.Currency && x.Amount.Equal(y.Amount) }
+	return a.Status == b.Status && a.TxRef == b.TxRef && a.GatewayID == b.GatewayID && a.LastError == b.LastError &&
+		same(a.Received, b.Received) && same(a.GatewayReceived, b.GatewayReceived) && same(a.GatewayAmount, b.GatewayAmount)
 }
 
 // expirySlack is how long after its expiry a payment the gateway still calls
 // pending is taken to have expired.
 const expirySlack = 2 * time.Minute
 
-// applyToOrder writes p's status to its WooCommerce order once, then marks
-// the payment applied and queues the notification for WordPress in one
-// transaction. A crash in between is healed by the reconciler: the order
-// update is idempotent by event id and the outbox by event id.
+// applyToOrder applies a payment whose status has not reached its order
+// yet (a failure left it unapplied), then marks it applied.
 func (s *Service) applyToOrder(ctx context.Context, p *Payment) (*Payment, error) {
-	policy := s.Policy()
-	order, err := s.Orders.Order(ctx, p.OrderID)
-	if err != nil {
-		return p, fmt.Errorf("load order %d: %w", p.OrderID, err)
+	return s.ApplyState(ctx, p, &GatewayState{Status: p.Status})
+}
+
+// applyOrder writes p's status to its WooCommerce order. A nil result means
+// the order was not to be touched (or its status does not allow it); the
+// payment is then marked applied all the same.
+func (s *Service) applyOrder(ctx context.Context, p *Payment, policy Policy) (OrderUpdate, *OrderResult, error) {
+	u, skip, err := s.orderUpdate(ctx, p, policy)
+	if err != nil || skip {
+		return u, &OrderResult{}, err
 	}
-	u, skip, err := s.orderUpdate(ctx, p, order, policy)
-	if err != nil {
-		return p, err
-	}
-	var res *OrderResult
-	if !skip {
-		res, err = s.Orders.ApplyOrder(ctx, u)
-		switch {
-		case errors.Is(err, ErrOrderStatus):
-			// The order moved on (paid by another payment, refunded, ...).
-			s.Logger.Info("order status does not allow payment outcome; recorded only", "order_id", p.OrderID, "payment_id", p.ID, "status", p.Status, "err", err)
-			res, err = nil, nil
-		case err != nil:
-			return p, fmt.Errorf("apply payment %d to order %d: %w", p.ID, p.OrderID, err)
-		case !res.Changed && !res.Duplicate && u.Outcome == OutcomePaid && order.Meta["_wcbridge_payment_id"] != "" && order.Meta["_wcbridge_payment_id"] != p.GatewayID:
-			// A second payment settled an order that was already paid.
-			u2 := u
-			u2.Outcome, u2.EventID = OutcomeNote, u.EventID+":second"
-			u2.Note = fmt.Sprintf("A second payment was received via %s (payment %s, %s) for an order that was already paid. Please check and refund it if needed.", gatewayTitle(p.Gateway), p.GatewayID, moneyText(p.Received, p.Amount))
-			u2.Meta = nil
-			res, err = s.Orders.ApplyOrder(ctx, u2)
-			if err != nil && !errors.Is(err, ErrOrderStatus) {
-				return p, fmt.Errorf("note second payment on order %d: %w", p.OrderID, err)
-			}
+	res, err := s.Orders.ApplyOrder(ctx, u)
+	switch {
+	case errors.Is(err, ErrOrderStatus):
+		// The order moved on (paid by another payment, refunded, ...).
+		s.Logger.Info("order status does not allow payment outcome; recorded only", "order_id", p.OrderID, "payment_id", p.ID, "status", p.Status, "err", err)
+		return u, &OrderResult{}, nil
+	case err != nil:
+		return u, nil, fmt.Errorf("apply payment %d to order %d: %w", p.ID, p.OrderID, err)
+	case !res.Changed && !res.Duplicate && u.Outcome == OutcomePaid:
+		// Already paid: by this payment (a crash after the order update),
+		// or by another one, which makes this a second payment.
+		o, err := s.Orders.Order(ctx, p.OrderID)
+		if err != nil {
+			return u, nil, fmt.Errorf("load order %d: %w", p.OrderID, err)
 		}
-	}
-	applied := p.Status
-	if s.OnOutcome != nil {
-		s.OnOutcome(p.Gateway, applied)
-	}
-	return s.Payments.UpdatePayment(ctx, p.ID, func(q *Payment) (*Notification, error) {
-		q.AppliedStatus = applied
-		if res == nil || (!res.Changed && res.NoteID == 0 && !res.Duplicate) {
-			return nil, nil
+		if pid := o.Meta["_wcbridge_payment_id"]; pid == "" || pid == p.GatewayID {
+			return u, res, nil
 		}
-		return s.notification(q, u, order, res), nil
-	})
+		u2 := u
+		u2.Outcome, u2.EventID, u2.Meta, u2.LateOutcome = OutcomeNote, u.EventID+":second", nil, ""
+		u2.Note = fmt.Sprintf("A second payment was received via %s (payment %s, %s) for an order that was already paid. Please check and refund it if needed.", gatewayTitle(p.Gateway), p.GatewayID, moneyText(p.Received, p.Amount))
+		res2, err := s.Orders.ApplyOrder(ctx, u2)
+		if err != nil && !errors.Is(err, ErrOrderStatus) {
+			return u, nil, fmt.Errorf("note second payment on order %d: %w", p.OrderID, err)
+		}
+		if res2 != nil {
+			return u2, res2, nil
+		}
+		return u, res, nil
+	}
+	return u, res, nil
 }
 
 // orderUpdate builds the order outcome for p's status, or skip=true when the
 // order is not to be touched.
-func (s *Service) orderUpdate(ctx context.Context, p *Payment, o *Order, policy Policy) (OrderUpdate, bool, error) {
+func (s *Service) orderUpdate(ctx context.Context, p *Payment, policy Policy) (OrderUpdate, bool, error) {
 	u := OrderUpdate{
 		OrderID:       p.OrderID,
 		EventID:       fmt.Sprintf("wcbridge:%d:%s", p.ID, p.Status),
@@ -451,7 +480,7 @@ func (s *Service) orderUpdate(ctx context.Context, p *Payment, o *Order, policy 
 	if p.TxRef != "" {
 		ref += ", transaction " + p.TxRef
 	}
-	late := o.Status == StatusCancelled || p.AppliedStatus == PaymentExpired || p.AppliedStatus == PaymentCancelled
+	const lateNote = "The payment arrived after the payment window closed or the order was cancelled: please check that the items are still in stock."
 	switch p.Status {
 	case PaymentPaid, PaymentOverpaid:
 		u.Outcome = OutcomePaid
@@ -465,11 +494,16 @@ func (s *Service) orderUpdate(ctx context.Context, p *Payment, o *Order, policy 
 			u.Note = fmt.Sprintf("Overpayment received via %s (payment %s): %s received for an order total of %s, an excess of %s %s.",
 				title, ref, p.Received, p.Amount, excess.String(), p.Amount.Currency)
 		}
-		if late {
-			u.Note += " The payment arrived after the payment window closed or the order was cancelled: please check that the items are still in stock."
-			if policy.LateOnHold {
-				u.Outcome = OutcomeOnHold
-			}
+		late := OutcomePaid
+		if policy.LateOnHold {
+			late = OutcomeOnHold
+		}
+		if p.AppliedStatus == PaymentExpired || p.AppliedStatus == PaymentCancelled {
+			u.Outcome, u.Note = late, u.Note+" "+lateNote
+		} else {
+			// Decided by the store under its lock: the order may have been
+			// cancelled by WooCommerce's timer while the customer paid.
+			u.LateOutcome, u.LateNote = late, lateNote
 		}
 	case PaymentUnderpaid:
 		u.Outcome = OutcomeOnHold
@@ -483,6 +517,10 @@ func (s *Service) orderUpdate(ctx context.Context, p *Payment, o *Order, policy 
 			return u, false, err
 		} else if live != nil && live.ID != p.ID {
 			return u, true, nil
+		}
+		o, err := s.Orders.Order(ctx, p.OrderID)
+		if err != nil {
+			return u, false, fmt.Errorf("load order %d: %w", p.OrderID, err)
 		}
 		what := "expired"
 		if p.Status == PaymentCancelled {
@@ -501,9 +539,17 @@ func (s *Service) orderUpdate(ctx context.Context, p *Payment, o *Order, policy 
 	return u, false, nil
 }
 
-func (s *Service) notification(p *Payment, u OrderUpdate, o *Order, res *OrderResult) *Notification {
+func (s *Service) notification(p *Payment, u OrderUpdate, res *OrderResult) *Notification {
+	outcome := u.Outcome
+	if res.From == StatusCancelled && u.LateOutcome != "" {
+		outcome = u.LateOutcome
+	}
+	at := res.At
+	if at.IsZero() {
+		at = s.now()
+	}
 	payload := fmt.Sprintf(`{"event_id":%q,"order_id":%d,"outcome":%q,"from_status":%q,"to_status":%q,"transaction_id":%q,"occurred_at":%q,"payment":%s}`,
-		u.EventID, p.OrderID, string(u.Outcome), res.From, res.To, u.TransactionID, res.At.UTC().Format(time.RFC3339), PaymentJSON(p))
+		u.EventID, p.OrderID, string(outcome), res.From, res.To, u.TransactionID, at.UTC().Format(time.RFC3339), PaymentJSON(p))
 	return &Notification{EventID: u.EventID, OrderID: p.OrderID, Payload: []byte(payload), NextAttempt: s.now()}
 }
 

@@ -105,7 +105,7 @@ func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool,
 	if err != nil {
 		return false, "confirmation failed", err
 	}
-	p, err = s.ApplyState(ctx, p.ID, st)
+	p, err = s.ApplyState(ctx, p, st)
 	if err != nil {
 		return false, "apply failed", err
 	}
@@ -271,7 +271,7 @@ func (s *Service) reconcileOne(ctx context.Context, gw Gateway, gwErr error, p *
 				break
 			}
 		}
-		_, err = s.ApplyState(ctx, p.ID, st)
+		_, err = s.ApplyState(ctx, p, st)
 	}
 	// Schedule the next look, and release the lease.
 	age := now.Sub(p.CreatedAt)
@@ -324,7 +324,7 @@ func (s *Service) Recheck(ctx context.Context, orderID int64) (*OrderPaymentView
 		if err != nil {
 			return nil, err
 		}
-		if _, err := s.ApplyState(ctx, p.ID, st); err != nil {
+		if _, err := s.ApplyState(ctx, p, st); err != nil {
 			return nil, err
 		}
 	}

@@ -60,6 +60,11 @@ func validate(u bridge.OrderUpdate) error {
 	default:
 		return invalid("unknown outcome %q", u.Outcome)
 	}
+	switch u.LateOutcome {
+	case "", bridge.OutcomePaid, bridge.OutcomeOnHold, bridge.OutcomeNote:
+	default:
+		return invalid("late outcome %q: want paid, on-hold or note", u.LateOutcome)
+	}
 	switch u.PaidStatus {
 	case "", bridge.StatusProcessing, bridge.StatusCompleted:
 	default:
@@ -191,6 +196,10 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 	} else if dup {
 		return &bridge.OrderResult{Duplicate: true, From: from, To: from}, nil
 	}
+	if from == bridge.StatusCancelled && u.LateOutcome != "" {
+		u.Outcome = u.LateOutcome
+		u.Note = strings.TrimSpace(u.Note + " " + u.LateNote)
+	}
 
 	paidTo := u.PaidStatus
 	if paidTo == "" {
@@ -220,10 +229,7 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 		return nil, fmt.Errorf("order %d has no %s row", u.OrderID, s.t("wc_order_operational_data"))
 	}
 
-	st, err := siteSettings(ctx, tx, s.t("options"))
-	if err != nil {
-		return nil, err
-	}
+	st := d.site
 	at := s.instant(u.At, auth, mirror)
 	c := change{
 		id:        u.OrderID,
@@ -295,24 +301,19 @@ func (s *Store) instant(want time.Time, copies ...*copyState) time.Time {
 // lockHPOS locks the wc_orders row and reads the copy; nil when missing.
 func (s *Store) lockHPOS(ctx context.Context, tx *sql.Tx, id int64) (*copyState, error) {
 	c := copyState{hpos: true}
-	var updated dbTime
-	err := tx.QueryRowContext(ctx, "SELECT COALESCE(type, ''), COALESCE(status, ''), COALESCE(payment_method, ''), date_updated_gmt FROM "+s.t("wc_orders")+" WHERE id = ? FOR UPDATE", id).
-		Scan(&c.typ, &c.status, &c.method, &updated)
+	var updated, paid dbTime
+	var opID sql.NullInt64
+	// One statement locks the order row and its operational row.
+	err := tx.QueryRowContext(ctx, "SELECT COALESCE(o.type, ''), COALESCE(o.status, ''), COALESCE(o.payment_method, ''), o.date_updated_gmt, op.id, op.date_paid_gmt FROM "+
+		s.t("wc_orders")+" o LEFT JOIN "+s.t("wc_order_operational_data")+" op ON op.order_id = o.id WHERE o.id = ? FOR UPDATE", id).
+		Scan(&c.typ, &c.status, &c.method, &updated, &opID, &paid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("lock order: %w", err)
 	}
 	c.modified = updated.t
-	var paid dbTime
-	err = tx.QueryRowContext(ctx, "SELECT date_paid_gmt FROM "+s.t("wc_order_operational_data")+" WHERE order_id = ? FOR UPDATE", id).Scan(&paid)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return nil, fmt.Errorf("lock operational data: %w", err)
-	default:
-		c.opRow, c.paid = true, paid.ok
-	}
+	c.opRow, c.paid = opID.Valid, opID.Valid && paid.ok
 	return &c, nil
 }
 
@@ -441,21 +442,55 @@ func (m metaTable) write(ctx context.Context, tx *sql.Tx, owner int64, meta map[
 		keys = append(keys, k)
 	}
 	slices.Sort(keys) // a stable order of statements keeps lock order stable
-	for _, k := range keys {
-		var id int64
-		err := tx.QueryRowContext(ctx, "SELECT "+m.id+" FROM "+m.table+" WHERE "+m.owner+" = ? AND meta_key = ? ORDER BY "+m.id+" LIMIT 1", owner, k).Scan(&id)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			_, err = tx.ExecContext(ctx, "INSERT INTO "+m.table+" ("+m.owner+", meta_key, meta_value) VALUES (?, ?, ?)", owner, k, meta[k])
-		case err == nil:
-			_, err = tx.ExecContext(ctx, "UPDATE "+m.table+" SET meta_value = ? WHERE "+m.id+" = ?", meta[k], id)
+	// One read finds the first row of every key; one insert adds the
+	// missing keys and the event record; a key whose value changed is
+	// updated in its first row.
+	type row struct {
+		id    int64
+		value string
+	}
+	first := map[string]row{}
+	if len(keys) > 0 {
+		args := []any{owner}
+		for _, k := range keys {
+			args = append(args, k)
 		}
+		rows, err := tx.QueryContext(ctx, "SELECT "+m.id+", meta_key, COALESCE(meta_value, '') FROM "+m.table+" WHERE "+m.owner+" = ? AND meta_key IN ("+placeholders(len(keys))+") ORDER BY "+m.id, args...)
 		if err != nil {
-			return fmt.Errorf("write meta %s: %w", k, err)
+			return fmt.Errorf("read meta: %w", err)
+		}
+		for rows.Next() {
+			var r row
+			var k string
+			if err := rows.Scan(&r.id, &k, &r.value); err != nil {
+				rows.Close()
+				return fmt.Errorf("read meta: %w", err)
+			}
+			if _, seen := first[k]; !seen {
+				first[k] = r
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read meta: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO "+m.table+" ("+m.owner+", meta_key, meta_value) VALUES (?, ?, ?)", owner, EventMetaKey, event); err != nil {
-		return fmt.Errorf("record event: %w", err)
+	insert := "INSERT INTO " + m.table + " (" + m.owner + ", meta_key, meta_value) VALUES (?, ?, ?)"
+	args := []any{owner, EventMetaKey, event}
+	for _, k := range keys {
+		r, ok := first[k]
+		switch {
+		case !ok:
+			insert += ", (?, ?, ?)"
+			args = append(args, owner, k, meta[k])
+		case r.value != meta[k]:
+			if _, err := tx.ExecContext(ctx, "UPDATE "+m.table+" SET meta_value = ? WHERE "+m.id+" = ?", meta[k], r.id); err != nil {
+				return fmt.Errorf("write meta %s: %w", k, err)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
+		return fmt.Errorf("write meta and event: %w", err)
 	}
 	return nil
 }

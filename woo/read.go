@@ -83,10 +83,7 @@ func (s *Store) Order(ctx context.Context, id int64) (*bridge.Order, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := siteSettings(ctx, s.db, s.t("options"))
-	if err != nil {
-		return nil, fmt.Errorf("woo: read order %d: %w", id, err)
-	}
+	st := d.site
 	var o *bridge.Order
 	if isHPOS(d.mode) {
 		o, err = s.readHPOS(ctx, s.db, id)

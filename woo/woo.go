@@ -58,6 +58,7 @@ type Store struct {
 // detection is what the options table and information_schema said.
 type detection struct {
 	mode   bridge.StorageMode
+	site   *site           // timezone and note e-mail, re-read with the mode
 	tables map[string]bool // unprefixed names present
 	at     time.Time
 }
@@ -149,6 +150,10 @@ func (s *Store) detect(ctx context.Context) (*detection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("woo: detect storage: %w", err)
 	}
+	st, err := siteSettings(ctx, s.db, s.t("options"))
+	if err != nil {
+		return nil, fmt.Errorf("woo: detect storage: %w", err)
+	}
 	mode := modeOf(opts[optHPOSEnabled], opts[optHPOSSync])
 	if s.opts.Mode != "" {
 		mode = s.opts.Mode
@@ -167,7 +172,7 @@ func (s *Store) detect(ctx context.Context) (*detection, error) {
 			return nil, fmt.Errorf("woo: storage %s but tables missing: %s: %w", mode, strings.Join(missing, ", "), bridge.ErrStorageUnsupported)
 		}
 	}
-	d := &detection{mode: mode, tables: tables, at: s.opts.Now()}
+	d := &detection{mode: mode, site: st, tables: tables, at: s.opts.Now()}
 	s.mu.Lock()
 	s.detected = d
 	s.mu.Unlock()

@@ -180,6 +180,7 @@ func startDemo(ctx context.Context, o demoOptions) (d *demo, err error) {
 		defer cancel()
 		hs.Shutdown(sctx)
 		appErr := <-appDone
+		d.app.Close()
 		d.sims.Close()
 		d.db.Drop()
 		d.done <- appErr

@@ -130,7 +130,7 @@ func (h *harness) startSidecar(l net.Listener) *sidecar {
 			h.t.Errorf("sidecar: %v", err)
 		}
 	}()
-	h.t.Cleanup(func() { cancel(); <-sc.done })
+	h.t.Cleanup(func() { cancel(); <-sc.done; app.Close() })
 	h.sidecars = append(h.sidecars, sc)
 	return sc
 }

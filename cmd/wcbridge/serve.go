@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +31,11 @@ type App struct {
 	Store   *store.Store
 	Woo     *woo.Store
 	Logger  *slog.Logger
+	db      *sql.DB
 }
+
+// Close releases the database connections; call it after Run returns.
+func (a *App) Close() error { return a.db.Close() }
 
 // AppOptions are what differs between production, tests and the demo.
 type AppOptions struct {
@@ -95,7 +100,7 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 		SignatureWindow: cfg.Plugin.SignatureWindow, MaxCallbackBytes: cfg.Server.MaxCallbackBytes,
 		Ready: db.PingContext, Settings: rt, TablePrefix: cfg.Database.TablePrefix, Now: now, Logger: logger,
 	})
-	return &App{Config: cfg, Runtime: rt, Service: svc, Server: srv, Store: st, Woo: ws, Logger: logger}, nil
+	return &App{Config: cfg, Runtime: rt, Service: svc, Server: srv, Store: st, Woo: ws, Logger: logger, db: db}, nil
 }
 
 // notifyURL is the plugin's notification endpoint.
@@ -162,6 +167,7 @@ func runServe(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	defer app.Close()
 	l, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
