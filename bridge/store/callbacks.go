@@ -146,9 +146,8 @@ func (s *Store) ClaimCallbacks(ctx context.Context, owner string, limit int, lea
 	}
 	now := s.nowUTC()
 	until := s.leaseUntil(now, lease)
-	err := s.claim(ctx, "UPDATE "+s.callbacks+` SET lease_owner = ?, lease_until = ?
-WHERE verified = 1 AND applied_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-ORDER BY next_attempt_at, id LIMIT ?`, owner, dt(until), dt(now), dt(now), limit)
+	err := s.claim(ctx, s.callbacks, "verified = 1 AND applied_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)",
+		[]any{dt(now), dt(now)}, "next_attempt_at, id", limit, owner, until)
 	if err != nil {
 		return nil, fmt.Errorf("claim callbacks: %w", err)
 	}

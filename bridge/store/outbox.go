@@ -84,9 +84,8 @@ func (s *Store) ClaimNotifications(ctx context.Context, owner string, limit int,
 	}
 	now := s.nowUTC()
 	until := s.leaseUntil(now, lease)
-	err := s.claim(ctx, "UPDATE "+s.outbox+` SET lease_owner = ?, lease_until = ?
-WHERE delivered_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-ORDER BY id LIMIT ?`, owner, dt(until), dt(now), dt(now), limit)
+	err := s.claim(ctx, s.outbox, "delivered_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)",
+		[]any{dt(now), dt(now)}, "id", limit, owner, until)
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -382,8 +383,7 @@ func (s *Store) ClaimDue(ctx context.Context, owner string, f bridge.PaymentFilt
 		where += " AND gateway = ?"
 		args = append(args, f.Gateway)
 	}
-	args = append(args, limit)
-	if err := s.claim(ctx, "UPDATE "+s.payments+" SET lease_owner = ?, lease_until = ? WHERE "+where+" ORDER BY next_check_at, id LIMIT ?", args...); err != nil {
+	if err := s.claim(ctx, s.payments, where, args[2:], "next_check_at, id", limit, owner, until); err != nil {
 		return nil, fmt.Errorf("claim due payments: %w", err)
 	}
 	// The lease end is unique to this claim (leaseUntil): it tells this
@@ -396,11 +396,38 @@ func (s *Store) ClaimDue(ctx context.Context, owner string, f bridge.PaymentFilt
 	return ps, nil
 }
 
-// claim runs a leasing UPDATE, retrying when the server picked it as a
-// deadlock victim (nothing was changed then).
-func (s *Store) claim(ctx context.Context, query string, args ...any) error {
+// claim leases up to limit rows of table matching where (with args) to
+// owner until the given time, first in order. Candidates are found by a
+// plain read, which takes no locks, and then leased by primary key with the
+// condition checked again under the row locks: a row another claimer took
+// meanwhile no longer matches and is skipped. An UPDATE ... ORDER BY ...
+// LIMIT would lock every row it scans and stall the writers of those rows
+// (workers finishing callbacks, inserting notifications) while it runs.
+func (s *Store) claim(ctx context.Context, table, where string, args []any, order string, limit int, owner string, until time.Time) error {
+	rows, err := s.db.QueryContext(ctx, "SELECT id FROM "+table+" WHERE "+where+" ORDER BY "+order+" LIMIT ?", append(append([]any{}, args...), limit)...)
+	if err != nil {
+		return dbError(err)
+	}
+	var ids []any
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return dbError(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return dbError(err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	q := "UPDATE " + table + " SET lease_owner = ?, lease_until = ? WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ") AND " + where
+	qargs := append(append([]any{owner, dt(until)}, ids...), args...)
 	for attempt := 0; ; attempt++ {
-		_, err := s.db.ExecContext(ctx, query, args...)
+		_, err := s.db.ExecContext(ctx, q, qargs...)
 		if isDeadlock(err) && attempt < 2 {
 			continue
 		}
