@@ -371,7 +371,7 @@ type WorkerConfig struct {
 // outbox delivery.
 func (s *Service) Run(ctx context.Context, c WorkerConfig) {
 	if c.CallbackWorkers <= 0 {
-		c.CallbackWorkers = 4
+		c.CallbackWorkers = 8
 	}
 	if c.Interval <= 0 {
 		c.Interval = 5 * time.Second

@@ -99,7 +99,7 @@ func stormSidecar(b *testing.B, bin string, conc int) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	env := append(append([]string{}, h.env...), "WCBRIDGE_DATABASE_MAX_OPEN_CONNS=20", "WCBRIDGE_SERVER_LISTEN="+addr, "WCBRIDGE_LOG_LEVEL=warn")
+	env := append(append([]string{}, h.env...), "WCBRIDGE_DATABASE_MAX_OPEN_CONNS=20", "WCBRIDGE_RECONCILE_INTERVAL=100ms", "WCBRIDGE_SERVER_LISTEN="+addr, "WCBRIDGE_LOG_LEVEL=warn")
 	p := startProcess(b, bin, addr, env, &logBuffer{})
 	for _, id := range ids {
 		if s := h.orderStatus(id); s != bridge.StatusPending {
