@@ -140,6 +140,18 @@ abstract class Gateway extends \WC_Payment_Gateway {
 					'status'   => is_array( $data ) ? (int) ( $data['status'] ?? 0 ) : 0,
 				)
 			);
+			if ( 'unreachable' === $answer->get_error_code() ) {
+				// Customers cannot pay right now: show the shop managers' notice at
+				// once instead of after the cached "sidecar is fine" runs out.
+				set_transient(
+					Settings::HEALTH,
+					array(
+						'ok'      => false,
+						'message' => $answer->get_error_message(),
+					),
+					5 * MINUTE_IN_SECONDS
+				);
+			}
 			wc_add_notice( self::customer_message( $answer->get_error_code() ), 'error' );
 			return array( 'result' => 'failure' );
 		}

@@ -133,6 +133,8 @@ final class CheckoutTest extends TestCase {
 		$this->assertStringNotContainsString( 'cURL', $GLOBALS['wcb']['notices'][0][1] );
 		$this->assertStringContainsString( 'unreachable', $GLOBALS['wcb']['logs'][0][1] );
 		$this->assertStringContainsString( 'timed out', $GLOBALS['wcb']['logs'][0][1] );
+		$health = get_transient( \WCBridge\Settings::HEALTH );
+		$this->assertFalse( $health['ok'], 'the admin notice shows the outage at once' );
 
 		wcb_reset();
 		update_option( 'wcbridge_settings', array( 'sidecar_url' => 'http://127.0.0.1:9', 'shared_secret' => FakeSidecar::SECRET ) );
