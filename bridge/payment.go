@@ -93,9 +93,14 @@ type Payment struct {
 	LastError     string
 }
 
-// ApplyDue reports whether the payment's status still has to reach the order.
+// ApplyDue reports whether the payment's status still has to reach the
+// order. Creating, pending and failed never change an order.
 func (p *Payment) ApplyDue() bool {
-	return p.Status != p.AppliedStatus && p.Status != PaymentCreating && p.Status != PaymentFailed
+	switch p.Status {
+	case PaymentCreating, PaymentPending, PaymentFailed:
+		return false
+	}
+	return p.Status != p.AppliedStatus
 }
 
 // PaymentFilter selects payments for the reconciler.
@@ -130,6 +135,18 @@ type Payments interface {
 	// come, oldest due first, for lease; another replica will not get them
 	// until the lease ends. Payments whose application is due come too.
 	ClaimDue(ctx context.Context, owner string, f PaymentFilter, lease time.Duration) ([]*Payment, error)
+	// Reschedule records the reconciler's looks at many payments in few
+	// statements: each payment's next check, one more check counted, the
+	// error where one is given, and owner's lease released. Payments whose
+	// lease owner no longer holds are left alone.
+	Reschedule(ctx context.Context, owner string, plans []Reschedule) error
+}
+
+// Reschedule is the reconciler's plan for one payment after a look.
+type Reschedule struct {
+	ID          int64
+	NextCheckAt time.Time
+	LastError   string // "" keeps the payment's last error as it is
 }
 
 // Callback is one received gateway callback, recorded before it counts.

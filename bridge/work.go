@@ -237,19 +237,25 @@ func (s *Service) reconcileGateway(ctx context.Context, name string, ps []*Payme
 			}
 		}
 	}
+	plans := make([]Reschedule, 0, len(ps))
 	for _, p := range ps {
-		s.reconcileOne(ctx, gw, gwErr, p, states, batchErr)
+		plans = append(plans, s.reconcileOne(ctx, gw, gwErr, p, states, batchErr))
+	}
+	if err := s.Payments.Reschedule(ctx, s.Owner, plans); err != nil {
+		s.Logger.Warn("scheduling next checks failed", "gateway", name, "err", err)
 	}
 }
 
-func (s *Service) reconcileOne(ctx context.Context, gw Gateway, gwErr error, p *Payment, states map[string]*GatewayState, batchErr error) {
+// reconcileOne looks at one payment and plans its next look.
+func (s *Service) reconcileOne(ctx context.Context, gw Gateway, gwErr error, p *Payment, states map[string]*GatewayState, batchErr error) Reschedule {
 	now := s.now()
 	policy := s.Policy()
+	cur := p
 	var err error
 	switch {
 	case p.Status == PaymentCreating:
 		// The process died during the gateway call; the customer never saw it.
-		_, err = s.Payments.UpdatePayment(ctx, p.ID, func(q *Payment) (*Notification, error) {
+		cur, err = s.Payments.UpdatePayment(ctx, p.ID, func(q *Payment) (*Notification, error) {
 			if q.Status == PaymentCreating {
 				q.Status, q.LastError = PaymentFailed, "creation did not finish"
 			}
@@ -257,7 +263,7 @@ func (s *Service) reconcileOne(ctx context.Context, gw Gateway, gwErr error, p *
 		})
 	case p.Status.Final() || p.GatewayID == "":
 		if p.ApplyDue() {
-			_, err = s.applyToOrder(ctx, p)
+			cur, err = s.applyToOrder(ctx, p)
 		}
 	case gwErr != nil:
 		err = gwErr
@@ -271,32 +277,23 @@ func (s *Service) reconcileOne(ctx context.Context, gw Gateway, gwErr error, p *
 				break
 			}
 		}
-		_, err = s.ApplyState(ctx, p, st)
+		cur, err = s.ApplyState(ctx, p, st)
 	}
-	// Schedule the next look, and release the lease.
-	age := now.Sub(p.CreatedAt)
-	next := now.Add(s.CheckDelay(age))
-	if err != nil {
-		next = now.Add(retryDelay(p.Checks))
+	if cur == nil {
+		cur = p
+	}
+	plan := Reschedule{ID: p.ID, NextCheckAt: now.Add(s.CheckDelay(now.Sub(p.CreatedAt)))}
+	switch {
+	case err != nil:
+		plan.NextCheckAt = now.Add(retryDelay(p.Checks))
+		plan.LastError = truncate(err.Error(), 250)
 		s.Logger.Warn("reconcile failed; will retry", "payment_id", p.ID, "order_id", p.OrderID, "gateway", p.Gateway, "err", err)
+	case cur.Status.Final() && !cur.ApplyDue():
+		plan.NextCheckAt = never
+	case !cur.Status.Live() && !cur.ExpiresAt.IsZero() && now.Sub(cur.ExpiresAt) > policy.GiveUpAfter && !cur.ApplyDue():
+		plan.NextCheckAt = never // long past expiry: only a callback can wake it now
 	}
-	_, uerr := s.Payments.UpdatePayment(ctx, p.ID, func(q *Payment) (*Notification, error) {
-		q.Checks++
-		if err != nil {
-			q.LastError = truncate(err.Error(), 250)
-		}
-		if !q.Status.Live() && !q.ExpiresAt.IsZero() && now.Sub(q.ExpiresAt) > policy.GiveUpAfter && !q.ApplyDue() {
-			next = never // long past expiry: only a callback can wake it now
-		}
-		if q.Status.Final() && !q.ApplyDue() {
-			next = never
-		}
-		q.NextCheckAt = next
-		return nil, nil
-	})
-	if uerr != nil {
-		s.Logger.Warn("scheduling next check failed", "payment_id", p.ID, "err", uerr)
-	}
+	return plan
 }
 
 // Recheck asks the gateway about the order's payments now (the customer's
@@ -439,8 +436,16 @@ func (s *Service) tick(ctx context.Context, batch int) {
 			break
 		}
 	}
-	if _, err := s.Reconcile(ctx, batch); err != nil {
-		s.Logger.Warn("reconcile failed", "err", err)
+	// A backlog (many payments due at once) is worked off in several
+	// batches per tick, bounded so one tick cannot run away.
+	for i := 0; i < 10; i++ {
+		n, err := s.Reconcile(ctx, batch)
+		if err != nil {
+			s.Logger.Warn("reconcile failed", "err", err)
+		}
+		if n < batch {
+			break
+		}
 	}
 }
 

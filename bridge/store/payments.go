@@ -435,6 +435,40 @@ func (s *Store) claim(ctx context.Context, table, where string, args []any, orde
 	}
 }
 
+// Reschedule writes the reconciler's plans, grouped so that payments with
+// the same next check and error share one statement (usually one for a
+// whole pass).
+func (s *Store) Reschedule(ctx context.Context, owner string, plans []bridge.Reschedule) error {
+	type key struct {
+		next time.Time
+		err  string
+	}
+	groups := map[key][]any{}
+	var order []key
+	for _, p := range plans {
+		k := key{stamp(p.NextCheckAt), clip(p.LastError, 1024)}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], p.ID)
+	}
+	for _, k := range order {
+		ids := groups[k]
+		q := "UPDATE " + s.payments + " SET next_check_at = ?, checks = checks + 1, lease_owner = NULL, lease_until = NULL"
+		args := []any{dt(k.next)}
+		if k.err != "" {
+			q += ", last_error = ?"
+			args = append(args, k.err)
+		}
+		q += " WHERE lease_owner = ? AND id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ")"
+		args = append(append(args, owner), ids...)
+		if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("reschedule payments: %w", dbError(err))
+		}
+	}
+	return nil
+}
+
 // ReleaseLease gives up owner's lease on payment id early, so another
 // replica may take it at once; a lease owner no longer holds is left alone.
 func (s *Store) ReleaseLease(ctx context.Context, owner string, id int64) error {

@@ -584,3 +584,45 @@ func TestFarNextCheck(t *testing.T) {
 		t.Fatalf("claimed %v, want none before 9999", ids(ps))
 	}
 }
+
+// TestReschedule: plans are written for the payments the owner holds,
+// counting the look and releasing the lease; a payment another owner holds
+// is left alone.
+func TestReschedule(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	var ps []*bridge.Payment
+	for i := int64(1); i <= 3; i++ {
+		p := newPayment(t, 100+i, bridge.PaymentPending)
+		p.NextCheckAt = clk.Now().Add(-time.Minute)
+		ps = append(ps, mustCreate(t, s, p))
+	}
+	mine, err := s.ClaimDue(ctx, "me", bridge.PaymentFilter{Limit: 2}, time.Minute)
+	if err != nil || len(mine) != 2 {
+		t.Fatalf("claim = %v, %v", ids(mine), err)
+	}
+	theirs, _ := s.ClaimDue(ctx, "them", bridge.PaymentFilter{Limit: 10}, time.Minute)
+	next := clk.Now().Add(15 * time.Second)
+	plans := []bridge.Reschedule{{ID: mine[0].ID, NextCheckAt: next}, {ID: mine[1].ID, NextCheckAt: next, LastError: "gateway down"}, {ID: theirs[0].ID, NextCheckAt: next}}
+	if err := s.Reschedule(ctx, "me", plans); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range mine {
+		got, _ := s.Payment(ctx, p.ID)
+		if !got.NextCheckAt.Equal(next.Truncate(time.Microsecond)) || got.Checks != 1 {
+			t.Errorf("payment %d: next %v checks %d, want %v and 1", p.ID, got.NextCheckAt, got.Checks, next)
+		}
+		if want := []string{"", "gateway down"}[i]; got.LastError != want {
+			t.Errorf("payment %d: last error %q, want %q", p.ID, got.LastError, want)
+		}
+	}
+	if got, _ := s.Payment(ctx, theirs[0].ID); got.Checks != 0 {
+		t.Errorf("a payment another owner holds was rescheduled")
+	}
+	// Released: claimable again once due.
+	clk.Add(20 * time.Second)
+	again, _ := s.ClaimDue(ctx, "other", bridge.PaymentFilter{Limit: 10}, time.Minute)
+	if len(again) != 2 {
+		t.Errorf("after rescheduling, %d payments claimable, want the 2 released ones", len(again))
+	}
+}
