@@ -73,6 +73,8 @@ func newFaultHarness(t *testing.T, opts ...harnessOption) *harness {
 			t.Errorf("the sidecars logged nothing: the secrets check would prove nothing")
 		}
 		assertNoSecrets(t, "sidecar logs", h.logs.String(), configuredSecrets())
+		t.Logf("suite so far: %d callbacks posted by tests (%d duplicates), %d SIGKILLs, %d database outages, %d hostile requests",
+			faultCounts.callbacks.Load(), faultCounts.duplicates.Load(), faultCounts.kills.Load(), faultCounts.outages.Load(), faultCounts.badInputs.Load())
 	})
 	return h
 }
