@@ -156,7 +156,7 @@ final class Order_Pages {
 				$text = esc_html__( 'The payment window has expired before the payment arrived.', 'wcbridge' );
 				// Only an order still waiting for payment can be paid again
 				// (the sidecar cancels expired orders unless told to leave them pending).
-				if ( $order->needs_payment() ) {
+				if ( self::can_pay_again( $order, $answer ) ) {
 					$text .= ' <a class="button" href="' . esc_url( (string) $order->get_checkout_payment_url() ) . '">' . esc_html__( 'Pay again', 'wcbridge' ) . '</a>';
 				} else {
 					$text .= ' ' . esc_html__( 'The order was cancelled; please place a new order, or contact us if you paid.', 'wcbridge' );
@@ -169,6 +169,22 @@ final class Order_Pages {
 				$text = esc_html__( 'No crypto payment has been started for this order yet.', 'wcbridge' );
 		}
 		return $heading . '<p class="wcbridge-payment-state__text wcbridge-state-' . esc_attr( $state ) . '">' . $text . '</p>';
+	}
+
+	/**
+	 * Can_pay_again tells whether the order-pay page would accept the order.
+	 * The sidecar's order_status wins over the loaded order: a re-check may
+	 * have just cancelled the order in the database behind the object.
+	 *
+	 * @param \WC_Order $order  Order.
+	 * @param array     $answer The sidecar's answer.
+	 */
+	private static function can_pay_again( $order, array $answer ): bool {
+		if ( isset( $answer['order_status'] ) && '' !== (string) $answer['order_status'] ) {
+			$status = preg_replace( '/^wc-/', '', (string) $answer['order_status'] );
+			return in_array( $status, array( 'pending', 'failed' ), true );
+		}
+		return (bool) $order->needs_payment();
 	}
 
 	/**

@@ -45,6 +45,12 @@ final class OrderPagesTest extends TestCase {
 		$this->assertStringNotContainsString( 'Pay again', $cancelled, 'a cancelled order cannot be paid' );
 		$this->assertStringContainsString( 'new order', $cancelled );
 		$GLOBALS['wcb']['orders'][123]['status'] = 'pending';
+		// The re-check that reported the expiry has just cancelled the order
+		// in the database; the order object loaded before still says pending.
+		$just_cancelled = Order_Pages::state_html( wc_get_order( 123 ), array_merge( $this->answer( 'expired' ), array( 'order_status' => 'cancelled' ) ) );
+		$this->assertStringNotContainsString( 'Pay again', $just_cancelled );
+		$left_pending = Order_Pages::state_html( wc_get_order( 123 ), array_merge( $this->answer( 'expired' ), array( 'order_status' => 'pending' ) ) );
+		$this->assertStringContainsString( 'Pay again', $left_pending );
 		$this->assertStringContainsString( 'cancelled', Order_Pages::state_html( $order, $this->answer( 'cancelled' ) ) );
 		$this->assertStringContainsString( 'cannot show', Order_Pages::state_html( $order, new WP_Error( 'unavailable', 'db down at 10.0.0.5' ) ) );
 		$this->assertStringNotContainsString( '10.0.0.5', Order_Pages::state_html( $order, new WP_Error( 'unavailable', 'db down at 10.0.0.5' ) ) );
