@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wcbridge/wcbridge/bridge/gateway"
 )
 
 // SimulatorConfig configures a Simulator.
@@ -66,16 +68,14 @@ func DefaultSimulatorConfig() SimulatorConfig {
 // documented create call, the assumed read call, a hosted payment page and
 // controls for tests. It sends no webhooks, as Bitstream documents none.
 type Simulator struct {
+	gateway.Faults // FailNext, FailNextCreate, Hang
+
 	mu       sync.Mutex
 	cfg      SimulatorConfig
 	sessions map[string]*simSession
 	order    []string
 	calls    map[string]int
-	// failure injection
-	failAll, failAllStatus       int
-	failCreate, failCreateStatus int
-	hang                         time.Duration
-	mux                          *http.ServeMux
+	mux      *http.ServeMux
 }
 
 // NewSimulator returns a simulator; zero fields of cfg take the defaults.
@@ -133,27 +133,6 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Se
 // Close exists for symmetry with simulators that run callback senders;
 // Bitstream has none, so there is nothing to stop.
 func (s *Simulator) Close() {}
-
-// FailNext makes the next n API calls (create or read) answer status.
-func (s *Simulator) FailNext(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failAll, s.failAllStatus = n, status
-}
-
-// FailNextCreate makes the next n creation calls answer status.
-func (s *Simulator) FailNextCreate(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failCreate, s.failCreateStatus = n, status
-}
-
-// Hang delays every API answer by d (0 ends it).
-func (s *Simulator) Hang(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hang = d
-}
 
 // Calls returns how many requests reached an operation: "create", "get".
 func (s *Simulator) Calls(op string) int {
@@ -319,25 +298,11 @@ type apiError struct {
 func (s *Simulator) apiPrologue(w http.ResponseWriter, r *http.Request, op string) bool {
 	s.mu.Lock()
 	s.calls[op]++
-	hang := s.hang
-	status := 0
-	if op == "create" && s.failCreate > 0 {
-		s.failCreate--
-		status = s.failCreateStatus
-	} else if s.failAll > 0 {
-		s.failAll--
-		status = s.failAllStatus
-	}
 	key := s.cfg.APIKey
 	s.mu.Unlock()
-	if hang > 0 {
-		t := time.NewTimer(hang)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			return false
-		}
+	status, ok := s.Intercept(r.Context(), op == "create")
+	if !ok {
+		return false
 	}
 	if status != 0 {
 		if status == http.StatusTooManyRequests {

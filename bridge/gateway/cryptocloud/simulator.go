@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/wcbridge/wcbridge/bridge/gateway"
 )
 
 // SimulatorConfig configures a Simulator.
@@ -77,16 +79,14 @@ var usdRates = map[string]string{
 // Simulator is an in-memory CryptoCloud API v2 with a hosted pay page and a
 // postback sender, for tests and demos. It is an http.Handler.
 type Simulator struct {
+	gateway.Faults // FailNext, FailNextCreate, Hang
+
 	mux *http.ServeMux
 
 	mu         sync.Mutex
 	cfg        SimulatorConfig
 	invoices   map[string]*simInvoice // by bare id
 	order      []string
-	failNext   int
-	failCreate int
-	failStatus int
-	hang       time.Duration
 	requests   map[string]int
 	deliveries []Delivery
 	lastBody   map[string]sentBody
@@ -234,28 +234,6 @@ func (s *Simulator) SetCallbackURL(u string) {
 	s.cfg.CallbackURL = u
 }
 
-// FailNext makes the next n API calls answer status without acting.
-func (s *Simulator) FailNext(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failNext, s.failStatus = n, status
-}
-
-// FailNextCreate makes the next n invoice creations answer status without
-// creating anything; other calls are unaffected.
-func (s *Simulator) FailNextCreate(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failCreate, s.failStatus = n, status
-}
-
-// Hang delays every API answer by d (0 stops it).
-func (s *Simulator) Hang(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hang = d
-}
-
 // Requests counts API requests that reached the simulator, by path.
 func (s *Simulator) Requests(path string) int {
 	s.mu.Lock()
@@ -279,23 +257,11 @@ func (s *Simulator) api(h func(w http.ResponseWriter, body []byte)) http.Handler
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests[r.URL.Path]++
-		hang := s.hang
-		fail := 0
-		if s.failNext > 0 {
-			s.failNext--
-			fail = s.failStatus
-		} else if s.failCreate > 0 && r.URL.Path == "/v2/invoice/create" {
-			s.failCreate--
-			fail = s.failStatus
-		}
 		key := s.cfg.APIKey
 		s.mu.Unlock()
-		if hang > 0 {
-			select {
-			case <-time.After(hang):
-			case <-r.Context().Done():
-				return
-			}
+		fail, ok := s.Intercept(r.Context(), r.URL.Path == "/v2/invoice/create")
+		if !ok {
+			return
 		}
 		if fail != 0 {
 			writeJSON(w, fail, errorBody("detail", "simulated failure"))

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/wcbridge/wcbridge/bridge/gateway"
 )
 
 // SimulatorConfig configures a Simulator. DefaultSimulatorConfig fills in
@@ -116,6 +118,8 @@ type Delivery struct {
 // endpoints, a hosted payment page, signed callbacks with retries, and
 // controls for tests and demos. It is an http.Handler.
 type Simulator struct {
+	gateway.Faults // FailNext, FailNextCreate, Hang
+
 	cfg SimulatorConfig
 	mux *http.ServeMux
 
@@ -124,11 +128,6 @@ type Simulator struct {
 	order         []string
 	deliveries    []Delivery
 	lastBody      map[string][]byte // last genuine callback per payment
-	failN         int
-	failStatus    int
-	failCreateN   int
-	failCreateSt  int
-	hang          time.Duration
 	createAttempt int
 	requests      int
 
@@ -214,28 +213,6 @@ func (s *Simulator) SetCallbackURL(u string) {
 func (s *Simulator) Close() {
 	s.once.Do(func() { close(s.done) })
 	s.wg.Wait()
-}
-
-// FailNext makes the next n API calls answer status.
-func (s *Simulator) FailNext(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failN, s.failStatus = n, status
-}
-
-// FailNextCreate makes the next n create calls answer status; the failed
-// calls create nothing.
-func (s *Simulator) FailNextCreate(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failCreateN, s.failCreateSt = n, status
-}
-
-// Hang delays every API answer by d (0 stops it).
-func (s *Simulator) Hang(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.hang = d
 }
 
 // CreateAttempts counts create calls that reached the simulator, failed
@@ -543,22 +520,10 @@ func (s *Simulator) api(h http.HandlerFunc) http.HandlerFunc {
 		if isCreate {
 			s.createAttempt++
 		}
-		hang := s.hang
-		status := 0
-		if s.failN > 0 {
-			s.failN--
-			status = s.failStatus
-		} else if isCreate && s.failCreateN > 0 {
-			s.failCreateN--
-			status = s.failCreateSt
-		}
 		s.mu.Unlock()
-		if hang > 0 {
-			select {
-			case <-time.After(hang):
-			case <-r.Context().Done():
-				return
-			}
+		status, ok := s.Intercept(r.Context(), isCreate)
+		if !ok {
+			return
 		}
 		if status != 0 {
 			writeError(w, status, http.StatusText(status))
