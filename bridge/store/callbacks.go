@@ -138,35 +138,16 @@ func (s *Store) Callback(ctx context.Context, id int64) (*bridge.Callback, error
 // ClaimCallbacks leases up to limit verified, unapplied callbacks whose next
 // attempt is due, oldest first. Unverified callbacks are never handed out.
 func (s *Store) ClaimCallbacks(ctx context.Context, owner string, limit int, lease time.Duration) ([]*bridge.Callback, error) {
-	if owner == "" || len(owner) > 64 {
-		return nil, bridge.Errorf(bridge.EINVALID, "lease owner must have 1 to 64 characters")
-	}
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	now := s.nowUTC()
-	until := s.leaseUntil(now, lease)
-	err := s.claim(ctx, s.callbacks, "verified = 1 AND applied_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)",
-		[]any{dt(now), dt(now)}, "next_attempt_at, id", limit, owner, until)
+	now := dt(s.nowUTC())
+	until, err := s.claim(ctx, s.callbacks, "verified = 1 AND applied_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)",
+		[]any{now, now}, "next_attempt_at, id", limit, owner, lease)
 	if err != nil {
 		return nil, fmt.Errorf("claim callbacks: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT "+callbackCols+" FROM "+s.callbacks+
+	cs, err := queryAll(ctx, s.db, scanCallback, "SELECT "+callbackCols+" FROM "+s.callbacks+
 		" WHERE lease_owner = ? AND lease_until = ? AND verified = 1 AND applied_at IS NULL ORDER BY next_attempt_at, id", owner, dt(until))
 	if err != nil {
-		return nil, fmt.Errorf("claim callbacks: %w", dbError(err))
-	}
-	defer rows.Close()
-	var cs []*bridge.Callback
-	for rows.Next() {
-		c, err := scanCallback(rows)
-		if err != nil {
-			return nil, fmt.Errorf("claim callbacks: %w", err)
-		}
-		cs = append(cs, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim callbacks: %w", dbError(err))
+		return nil, fmt.Errorf("claim callbacks: %w", err)
 	}
 	return cs, nil
 }

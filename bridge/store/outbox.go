@@ -76,35 +76,16 @@ func (s *Store) Notification(ctx context.Context, id int64) (*bridge.Notificatio
 // ClaimNotifications leases up to limit undelivered notifications that are
 // due, oldest first, so WordPress hears of an order's events in order.
 func (s *Store) ClaimNotifications(ctx context.Context, owner string, limit int, lease time.Duration) ([]*bridge.Notification, error) {
-	if owner == "" || len(owner) > 64 {
-		return nil, bridge.Errorf(bridge.EINVALID, "lease owner must have 1 to 64 characters")
-	}
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	now := s.nowUTC()
-	until := s.leaseUntil(now, lease)
-	err := s.claim(ctx, s.outbox, "delivered_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)",
-		[]any{dt(now), dt(now)}, "id", limit, owner, until)
+	now := dt(s.nowUTC())
+	until, err := s.claim(ctx, s.outbox, "delivered_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)",
+		[]any{now, now}, "id", limit, owner, lease)
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT "+notificationCols+" FROM "+s.outbox+
+	ns, err := queryAll(ctx, s.db, scanNotification, "SELECT "+notificationCols+" FROM "+s.outbox+
 		" WHERE lease_owner = ? AND lease_until = ? AND delivered_at IS NULL ORDER BY id", owner, dt(until))
 	if err != nil {
-		return nil, fmt.Errorf("claim notifications: %w", dbError(err))
-	}
-	defer rows.Close()
-	var ns []*bridge.Notification
-	for rows.Next() {
-		n, err := scanNotification(rows)
-		if err != nil {
-			return nil, fmt.Errorf("claim notifications: %w", err)
-		}
-		ns = append(ns, n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim notifications: %w", dbError(err))
+		return nil, fmt.Errorf("claim notifications: %w", err)
 	}
 	return ns, nil
 }

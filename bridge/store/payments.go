@@ -243,20 +243,25 @@ func (s *Store) OrderPayments(ctx context.Context, orderID int64) ([]*bridge.Pay
 }
 
 func (s *Store) queryPayments(ctx context.Context, query string, args ...any) ([]*bridge.Payment, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	return queryAll(ctx, s.db, scanPayment, query, args...)
+}
+
+// queryAll runs query and scans every row with scan.
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, dbError(err)
 	}
 	defer rows.Close()
-	var ps []*bridge.Payment
+	var out []T
 	for rows.Next() {
-		p, err := scanPayment(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		ps = append(ps, p)
+		out = append(out, v)
 	}
-	return ps, dbError(rows.Err())
+	return out, dbError(rows.Err())
 }
 
 // UpdatePayment reads payment id under a row lock, lets fn change a copy and
@@ -364,26 +369,19 @@ const defaultLimit = 100
 // taken by one conditional UPDATE, so concurrent claimers get disjoint sets;
 // an expired lease can be claimed again.
 func (s *Store) ClaimDue(ctx context.Context, owner string, f bridge.PaymentFilter, lease time.Duration) ([]*bridge.Payment, error) {
-	if owner == "" || len(owner) > 64 {
-		return nil, bridge.Errorf(bridge.EINVALID, "lease owner must have 1 to 64 characters")
-	}
 	now := s.nowUTC()
 	dueAt := now
 	if !f.DueAt.IsZero() {
 		dueAt = stamp(f.DueAt)
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	until := s.leaseUntil(now, lease)
 	where := "due = 1 AND next_check_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
-	args := []any{owner, dt(until), dt(dueAt), dt(now)}
+	args := []any{dt(dueAt), dt(now)}
 	if f.Gateway != "" {
 		where += " AND gateway = ?"
 		args = append(args, f.Gateway)
 	}
-	if err := s.claim(ctx, s.payments, where, args[2:], "next_check_at, id", limit, owner, until); err != nil {
+	until, err := s.claim(ctx, s.payments, where, args, "next_check_at, id", f.Limit, owner, lease)
+	if err != nil {
 		return nil, fmt.Errorf("claim due payments: %w", err)
 	}
 	// The lease end is unique to this claim (leaseUntil): it tells this
@@ -396,34 +394,30 @@ func (s *Store) ClaimDue(ctx context.Context, owner string, f bridge.PaymentFilt
 	return ps, nil
 }
 
-// claim leases up to limit rows of table matching where (with args) to
-// owner until the given time, first in order. Candidates are found by a
-// plain read, which takes no locks, and then leased by primary key with the
-// condition checked again under the row locks: a row another claimer took
-// meanwhile no longer matches and is skipped. An UPDATE ... ORDER BY ...
-// LIMIT would lock every row it scans and stall the writers of those rows
-// (workers finishing callbacks, inserting notifications) while it runs.
-func (s *Store) claim(ctx context.Context, table, where string, args []any, order string, limit int, owner string, until time.Time) error {
-	rows, err := s.db.QueryContext(ctx, "SELECT id FROM "+table+" WHERE "+where+" ORDER BY "+order+" LIMIT ?", append(append([]any{}, args...), limit)...)
-	if err != nil {
-		return dbError(err)
+// claim leases up to limit rows (0: defaultLimit) of table matching where
+// (with args) to owner for lease, first in order, and returns the lease end,
+// unique to this claim. Candidates are found by a plain read, which takes no
+// locks, and then leased by primary key with the condition checked again
+// under the row locks: a row another claimer took meanwhile no longer
+// matches and is skipped. An UPDATE ... ORDER BY ... LIMIT would lock every
+// row it scans and stall the writers of those rows (workers finishing
+// callbacks, inserting notifications) while it runs.
+func (s *Store) claim(ctx context.Context, table, where string, args []any, order string, limit int, owner string, lease time.Duration) (time.Time, error) {
+	if owner == "" || len(owner) > 64 {
+		return time.Time{}, bridge.Errorf(bridge.EINVALID, "lease owner must have 1 to 64 characters")
 	}
-	var ids []any
-	for rows.Next() {
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	until := s.leaseUntil(s.nowUTC(), lease)
+	found, err := queryAll(ctx, s.db, func(r scanner) (any, error) {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return dbError(err)
-		}
-		ids = append(ids, id)
+		return id, r.Scan(&id)
+	}, "SELECT id FROM "+table+" WHERE "+where+" ORDER BY "+order+" LIMIT ?", append(append([]any{}, args...), limit)...)
+	if err != nil || len(found) == 0 {
+		return until, err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return dbError(err)
-	}
-	if len(ids) == 0 {
-		return nil
-	}
+	ids := found
 	q := "UPDATE " + table + " SET lease_owner = ?, lease_until = ? WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ") AND " + where
 	qargs := append(append([]any{owner, dt(until)}, ids...), args...)
 	for attempt := 0; ; attempt++ {
@@ -431,7 +425,7 @@ func (s *Store) claim(ctx context.Context, table, where string, args []any, orde
 		if isDeadlock(err) && attempt < 2 {
 			continue
 		}
-		return dbError(err)
+		return until, dbError(err)
 	}
 }
 
