@@ -109,36 +109,20 @@ func stormSidecar(b *testing.B, bin string, conc int) {
 	idle, _ := rssKB(p.cmd.Process.Pid)
 
 	url := "http://" + addr + "/v1/callbacks/streampay"
-	lat := make([]time.Duration, b.N)
 	q0 := questions(b, h.woo.DB.DB)
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(bodies) {
-					return
-				}
-				t0 := time.Now()
-				resp, err := http.Post(url, "application/json", bytes.NewReader(bodies[i]))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				resp.Body.Close()
-				lat[i] = time.Since(t0)
-				if resp.StatusCode != http.StatusOK {
-					b.Errorf("callback answered %d", resp.StatusCode)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	lat := concurrently(b, len(bodies), conc, func(i int) error {
+		resp, err := http.Post(url, "application/json", bytes.NewReader(bodies[i]))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("callback answered %d", resp.StatusCode)
+		}
+		return nil
+	})
 	answered := time.Since(start)
 	polls := 0
 	var peakDuring int
@@ -206,50 +190,64 @@ func stormFloor(b *testing.B, conc int) {
 		}
 		jobs[i] = job{orderID: id, payment: p, body: []byte(fmt.Sprintf(`{"payment_id":"floor-%d","n":%d}`, i, i))}
 	}
-	lat := make([]time.Duration, b.N)
 	q0 := questions(b, h.woo.DB.DB)
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
+	lat := concurrently(b, len(jobs), conc, func(i int) error {
+		j := jobs[i]
+		cb, _, err := app.Store.RecordCallback(ctx, &bridge.Callback{Gateway: "streampay", Body: j.body, Verified: true, PaymentKey: j.payment.GatewayID})
+		if err != nil {
+			return err
+		}
+		if _, err = app.Store.UpdatePayment(ctx, j.payment.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+			p.Status, p.Received, p.TxRef = bridge.PaymentPaid, p.Amount, "tx"
+			return nil, nil
+		}); err != nil {
+			return err
+		}
+		res, err := app.Woo.ApplyOrder(ctx, bridge.OrderUpdate{OrderID: j.orderID, Outcome: bridge.OutcomePaid,
+			EventID: fmt.Sprintf("wcbridge:%d:paid", j.payment.ID), PaymentMethod: "wcbridge_streampay", TransactionID: "tx",
+			Note: "Payment of 25 USD received via StreamPay.", Meta: map[string]string{"_wcbridge_gateway": "streampay",
+				"_wcbridge_payment_id": j.payment.GatewayID, "_wcbridge_payment_status": "paid", "_wcbridge_amount": "25",
+				"_wcbridge_currency": "USD", "_wcbridge_received": "25", "_wcbridge_tx_ref": "tx"}})
+		if err != nil {
+			return err
+		}
+		if _, err = app.Store.UpdatePayment(ctx, j.payment.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+			p.AppliedStatus = bridge.PaymentPaid
+			return &bridge.Notification{EventID: fmt.Sprintf("wcbridge:%d:paid", p.ID), OrderID: p.OrderID,
+				Payload: []byte(fmt.Sprintf(`{"to":%q}`, res.To)), NextAttempt: time.Now()}, nil
+		}); err != nil {
+			return err
+		}
+		return app.Store.FinishCallback(ctx, cb.ID, "applied", true, time.Time{})
+	})
+	all := time.Since(start)
+	b.StopTimer()
+	rt := float64(questions(b, h.woo.DB.DB)-q0-1) / float64(b.N)
+	reportLatency(b, "paid", lat)
+	b.ReportMetric(float64(b.N)/all.Seconds(), "orders_paid/s")
+	b.ReportMetric(rt, "queries/callback")
+}
+
+// concurrently runs fn for 0..n-1 on conc goroutines and returns each
+// call's duration; a failure fails tb.
+func concurrently(tb testing.TB, n, conc int, fn func(i int) error) []time.Duration {
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(jobs) {
+				if i >= n {
 					return
 				}
-				j := jobs[i]
 				t0 := time.Now()
-				cb, _, err := app.Store.RecordCallback(ctx, &bridge.Callback{Gateway: "streampay", Body: j.body, Verified: true, PaymentKey: j.payment.GatewayID})
-				if err == nil {
-					_, err = app.Store.UpdatePayment(ctx, j.payment.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
-						p.Status, p.Received, p.TxRef = bridge.PaymentPaid, p.Amount, "tx"
-						return nil, nil
-					})
-				}
-				var res *bridge.OrderResult
-				if err == nil {
-					res, err = app.Woo.ApplyOrder(ctx, bridge.OrderUpdate{OrderID: j.orderID, Outcome: bridge.OutcomePaid,
-						EventID: fmt.Sprintf("wcbridge:%d:paid", j.payment.ID), PaymentMethod: "wcbridge_streampay", TransactionID: "tx",
-						Note: "Payment of 25 USD received via StreamPay.", Meta: map[string]string{"_wcbridge_gateway": "streampay",
-							"_wcbridge_payment_id": j.payment.GatewayID, "_wcbridge_payment_status": "paid", "_wcbridge_amount": "25",
-							"_wcbridge_currency": "USD", "_wcbridge_received": "25", "_wcbridge_tx_ref": "tx"}})
-				}
-				if err == nil {
-					_, err = app.Store.UpdatePayment(ctx, j.payment.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
-						p.AppliedStatus = bridge.PaymentPaid
-						return &bridge.Notification{EventID: fmt.Sprintf("wcbridge:%d:paid", p.ID), OrderID: p.OrderID,
-							Payload: []byte(fmt.Sprintf(`{"to":%q}`, res.To)), NextAttempt: time.Now()}, nil
-					})
-				}
-				if err == nil {
-					err = app.Store.FinishCallback(ctx, cb.ID, "applied", true, time.Time{})
-				}
-				if err != nil {
-					b.Error(err)
+				if err := fn(i); err != nil {
+					tb.Error(err)
 					return
 				}
 				lat[i] = time.Since(t0)
@@ -257,12 +255,7 @@ func stormFloor(b *testing.B, conc int) {
 		}()
 	}
 	wg.Wait()
-	all := time.Since(start)
-	b.StopTimer()
-	rt := float64(questions(b, h.woo.DB.DB)-q0-1) / float64(b.N)
-	reportLatency(b, "paid", lat)
-	b.ReportMetric(float64(b.N)/all.Seconds(), "orders_paid/s")
-	b.ReportMetric(rt, "queries/callback")
+	return lat
 }
 
 func reportLatency(b *testing.B, what string, lat []time.Duration) {
