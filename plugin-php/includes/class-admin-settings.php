@@ -225,6 +225,9 @@ final class Admin_Settings {
 				/* translators: %s: gateway name */
 				sprintf( __( 'Paste this into the %s dashboard.', 'wcbridge' ), Settings::gateway_label( $gateway ) )
 			);
+		} elseif ( is_array( $status ) && ! empty( $status ) ) {
+			// The sidecar answered but has no callback endpoint for this gateway yet.
+			self::row( __( 'Callback URL', 'wcbridge' ), esc_html__( 'Shown once this gateway is enabled and its credentials are saved.', 'wcbridge' ), '' );
 		} else {
 			self::row( __( 'Callback URL', 'wcbridge' ), esc_html__( 'Shown once the sidecar can be reached.', 'wcbridge' ), '' );
 		}
@@ -444,6 +447,11 @@ final class Admin_Settings {
 			return $notices;
 		}
 
+		if ( empty( $values ) ) {
+			// Nothing the sidecar holds was changed: no request.
+			$notices[] = array( 'updated', __( 'Settings saved. Nothing to send to the sidecar: its settings are unchanged.', 'wcbridge' ) );
+			return $notices;
+		}
 		$result = $client->put_settings( $values );
 		if ( is_wp_error( $result ) ) {
 			$data   = $result->get_error_data();

@@ -207,7 +207,14 @@ final class Settings {
 			}
 			switch ( $field['type'] ) {
 				case 'bool':
-					$out[ $key ] = ! empty( $raw ) && 'no' !== $raw ? 'true' : 'false';
+					$on = ! empty( $raw ) && 'no' !== $raw;
+					// An unchanged box is not sent: a box shown unticked because the
+					// sidecar reports no value ("" = its default applies) must not
+					// turn that default into an explicit "false".
+					if ( isset( $remote[ $key ] ) && is_array( $remote[ $key ] ) && array_key_exists( 'value', $remote[ $key ] ) && self::truthy( $remote[ $key ]['value'] ) === $on ) {
+						break;
+					}
+					$out[ $key ] = $on ? 'true' : 'false';
 					break;
 				case 'secret':
 					$value = null === $raw ? '' : trim( (string) $raw );
@@ -235,6 +242,18 @@ final class Settings {
 			}
 		}
 		return $out;
+	}
+
+	/**
+	 * Truthy reads a boolean as the sidecar reports it ("true", "false", "" or a bool).
+	 *
+	 * @param mixed $value Reported value.
+	 */
+	private static function truthy( $value ): bool {
+		if ( is_bool( $value ) ) {
+			return $value;
+		}
+		return in_array( strtolower( trim( is_scalar( $value ) ? (string) $value : '' ) ), array( 'true', '1', 'yes' ), true );
 	}
 
 	/**

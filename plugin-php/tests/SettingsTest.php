@@ -215,6 +215,43 @@ final class SettingsTest extends TestCase {
 		);
 	}
 
+	public function test_unchanged_boxes_are_not_pushed(): void {
+		$remote = array(
+			'gateways.bitstream.test_mode'         => array( 'value' => '', 'set' => false, 'pinned' => false, 'secret' => false ),
+			'gateways.cryptocloud.allow_test_mode' => array( 'value' => 'false', 'set' => true, 'pinned' => false, 'secret' => false ),
+			'gateways.cryptocloud.enabled'         => array( 'value' => 'true', 'set' => true, 'pinned' => false, 'secret' => false ),
+			'gateways.streampay.enabled'           => array( 'value' => 'false', 'set' => true, 'pinned' => false, 'secret' => false ),
+		);
+		$got = Settings::push_values(
+			array(
+				'gateways.cryptocloud.enabled' => 'yes',
+				'gateways.streampay.enabled'   => 'yes',
+			),
+			$remote
+		);
+		$this->assertArrayNotHasKey( 'gateways.bitstream.test_mode', $got, 'unticked over "no value": the sidecar default stays' );
+		$this->assertArrayNotHasKey( 'gateways.cryptocloud.allow_test_mode', $got );
+		$this->assertArrayNotHasKey( 'gateways.cryptocloud.enabled', $got );
+		$this->assertSame( 'true', $got['gateways.streampay.enabled'] );
+		$got = Settings::push_values( array( 'gateways.bitstream.test_mode' => 'yes' ), $remote );
+		$this->assertSame( 'true', $got['gateways.bitstream.test_mode'] );
+	}
+
+	public function test_nothing_changed_sends_no_put(): void {
+		$remote = array();
+		foreach ( array( 'streampay', 'cryptocloud', 'bitstream' ) as $g ) {
+			$remote[ 'gateways.' . $g . '.enabled' ] = array( 'value' => 'false', 'set' => true, 'pinned' => false, 'secret' => false );
+		}
+		$remote['gateways.cryptocloud.allow_test_mode'] = array( 'value' => 'false', 'set' => true, 'pinned' => false, 'secret' => false );
+		$remote['gateways.bitstream.test_mode']         = array( 'value' => '', 'set' => false, 'pinned' => false, 'secret' => false );
+		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => $remote ) );
+		$notices = Admin_Settings::apply( array( 'sidecar_loaded' => '1', 'gateways' => array( 'streampay' => array( 'description' => 'WordPress only' ) ) ) );
+		$this->assertSame( 'updated', $notices[0][0] );
+		$puts = array_filter( self::$sidecar->requests(), static function ( $r ) { return 'PUT' === $r['method']; } );
+		$this->assertCount( 0, $puts );
+		$this->assertSame( 'WordPress only', get_option( 'woocommerce_wcbridge_streampay_settings' )['description'] );
+	}
+
 	public function test_empty_number_is_not_pushed(): void {
 		$got = Settings::push_values( array( 'payments.underpaid_tolerance_percent' => ' ' ), array() );
 		$this->assertArrayNotHasKey( 'payments.underpaid_tolerance_percent', $got );
