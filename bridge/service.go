@@ -421,6 +421,15 @@ func (s *Service) applyOrder(ctx context.Context, p *Payment, policy Policy) (Or
 		return u, &OrderResult{}, err
 	}
 	res, err := s.Orders.ApplyOrder(ctx, u)
+	if errors.Is(err, ErrPaymentMethod) {
+		// The customer switched the order to another payment method (the
+		// order-pay page) after this payment was made, and paid it anyway.
+		// The money still counts for the order.
+		if u, err = s.switchedMethod(ctx, p, u); err != nil {
+			return u, nil, err
+		}
+		res, err = s.Orders.ApplyOrder(ctx, u)
+	}
 	switch {
 	case errors.Is(err, ErrOrderStatus):
 		// The order moved on (paid by another payment, refunded, ...).
@@ -451,6 +460,25 @@ func (s *Service) applyOrder(ctx context.Context, p *Payment, policy Policy) (Or
 		return u, res, nil
 	}
 	return u, res, nil
+}
+
+// switchedMethod adapts u to an order whose payment method changed since p
+// was made: the outcome is applied all the same, with a note saying which
+// gateway the money came through; an order now to be paid outside
+// wcbridge only gets the note, for the shop to decide.
+func (s *Service) switchedMethod(ctx context.Context, p *Payment, u OrderUpdate) (OrderUpdate, error) {
+	o, err := s.Orders.Order(ctx, p.OrderID)
+	if err != nil {
+		return u, fmt.Errorf("load order %d: %w", p.OrderID, err)
+	}
+	u.PaymentMethod = o.PaymentMethod
+	if strings.HasPrefix(o.PaymentMethod, PaymentMethodPrefix) {
+		u.Note += fmt.Sprintf(" The order had since been switched to %s; this payment was made with %s.", gatewayTitle(strings.TrimPrefix(o.PaymentMethod, PaymentMethodPrefix)), gatewayTitle(p.Gateway))
+		return u, nil
+	}
+	u.Note = fmt.Sprintf("%s The order had since been switched to the payment method %q, so its status was not changed: please complete the order or refund this payment.", u.Note, o.PaymentMethod)
+	u.Outcome, u.LateOutcome, u.TransactionID = OutcomeNote, "", ""
+	return u, nil
 }
 
 // orderUpdate builds the order outcome for p's status, or skip=true when the

@@ -355,6 +355,11 @@ func TestE2EForgedAndReplayedCallbacks(t *testing.T) {
 	if sp["last_callback_accepted"] == nil || sp["last_callback_rejected"] == nil || sp["last_rejected_reason"] == "" || sp["reachable"] != true {
 		t.Fatalf("status report for streampay: %v", sp)
 	}
+	for _, name := range []string{"cryptocloud", "bitstream"} {
+		if g := status["gateways"].(map[string]any)[name].(map[string]any); g["reachable"] != true {
+			t.Errorf("status report: %s not reachable: %v", name, g)
+		}
+	}
 	for _, secret := range []string{testSecret, streampay.DefaultSimulatorConfig().SecretKey, cryptocloud.DefaultSimulatorConfig().APIKey, cryptocloud.DefaultSimulatorConfig().SecretKey} {
 		if strings.Contains(h.logs.String(), secret) {
 			t.Fatalf("a secret appears in the logs")
@@ -622,6 +627,13 @@ func TestE2ESettingsFromWordPress(t *testing.T) {
 	if _, ok := settings["database.dsn"]; ok {
 		t.Fatal("the DSN is offered as a WordPress setting")
 	}
+	// What is in force is shown, in the format PUT accepts.
+	for key, want := range map[string]string{"gateways.bitstream.decimals": "btc=8,dai=18,eth=18,matic=18,usdc=6,usdt=6",
+		"gateways.cryptocloud.token_leeway": "30s", "gateways.bitstream.currency_map": "USD=usdc", "gateways.bitstream.currency": "usdc"} {
+		if v, _ := settings[key].(map[string]any)["value"].(string); v != want {
+			t.Errorf("%s shown as %q, want %q", key, v, want)
+		}
+	}
 
 	status, got = c.do("PUT", "/v1/settings", map[string]any{"settings": map[string]string{"payments.underpaid_tolerance_percent": "3"}})
 	if status != http.StatusConflict || errorCode(got) != "conflict" {
@@ -689,5 +701,36 @@ func TestE2EMetricsAndHealth(t *testing.T) {
 	})
 	if code, body := get("/v1/status"); code != http.StatusUnauthorized || !strings.Contains(body, "unauthorized") {
 		t.Errorf("unsigned /v1/status: %d %s", code, body)
+	}
+}
+
+// TestE2EPaidAfterSwitchingGateway: the customer starts paying with
+// StreamPay, switches the order to CryptoCloud on the order-pay page, and
+// then pays the StreamPay link after all. The money counts for the order.
+func TestE2EPaidAfterSwitchingGateway(t *testing.T) {
+	h := newHarness(t)
+	id, key := h.order("streampay", usd("21.00"))
+	spID := gatewayPaymentID(h.checkout(id, key, "streampay"))
+	h.woo.Exec(t, "UPDATE {p}wc_orders SET payment_method = 'wcbridge_cryptocloud' WHERE id = ?", id)
+	h.checkout(id, key, "cryptocloud")
+	if err := h.sims.StreamPay.PayExact(spID); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+	if notes := h.notes(id); !contains(notes, "switched to CryptoCloud; this payment was made with StreamPay") {
+		t.Fatalf("notes: %q", notes)
+	}
+	// Switched to a method outside wcbridge: a note for the shop, no status change.
+	id2, key2 := h.order("streampay", usd("21.00"))
+	sp2 := gatewayPaymentID(h.checkout(id2, key2, "streampay"))
+	h.woo.Exec(t, "UPDATE {p}wc_orders SET payment_method = 'bacs' WHERE id = ?", id2)
+	if err := h.sims.StreamPay.PayExact(sp2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the note about the switched order", 10*time.Second, func() bool {
+		return contains(h.notes(id2), `switched to the payment method "bacs"`)
+	})
+	if s := h.orderStatus(id2); s != bridge.StatusPending {
+		t.Fatalf("order paid outside wcbridge moved to %s", s)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -217,27 +218,53 @@ func (r *runtimeConfig) Reload(ctx context.Context) error {
 // Settings lists the settable keys with their values; secrets only say
 // whether they are set.
 func (r *runtimeConfig) Settings(ctx context.Context) (map[string]api.SettingView, error) {
-	c := r.Current()
+	// Show what is in force: each gateway's defaults filled in, in the
+	// format PUT accepts (lists comma-separated, maps key=value).
+	c := *r.Current()
+	c.Gateways.StreamPay.Config = c.Gateways.StreamPay.Config.WithDefaults()
+	c.Gateways.CryptoCloud.Config = c.Gateways.CryptoCloud.Config.WithDefaults()
+	c.Gateways.Bitstream.Config = c.Gateways.Bitstream.Config.WithDefaults()
 	out := map[string]api.SettingView{}
 	for _, f := range c.fields() {
 		if !settable(f.Path) {
 			continue
 		}
-		val := fmt.Sprint(f.Value.Interface())
-		if f.Value.Kind().String() == "ptr" {
-			if f.Value.IsNil() {
-				val = ""
-			} else {
-				val = fmt.Sprint(f.Value.Elem().Interface())
-			}
-		}
-		v := api.SettingView{Pinned: r.base.Pinned(f.Path), Secret: IsSecret(f.Path), Set: val != "" && val != "[]" && val != "map[]"}
+		val := formatValue(f.Value)
+		v := api.SettingView{Pinned: r.base.Pinned(f.Path), Secret: IsSecret(f.Path), Set: val != ""}
 		if !v.Secret {
 			v.Value = &val
 		}
 		out[f.Path] = v
 	}
 	return out, nil
+}
+
+// formatValue renders a config value the way setFromString reads it.
+func formatValue(v reflect.Value) string {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return ""
+		}
+		return formatValue(v.Elem())
+	case reflect.Slice:
+		parts := make([]string, v.Len())
+		for i := range parts {
+			parts[i] = formatValue(v.Index(i))
+		}
+		return strings.Join(parts, ",")
+	case reflect.Map:
+		parts := make([]string, 0, v.Len())
+		for _, k := range v.MapKeys() {
+			parts = append(parts, formatValue(k)+"="+formatValue(v.MapIndex(k)))
+		}
+		sort.Strings(parts)
+		return strings.Join(parts, ",")
+	}
+	if t, ok := v.Interface().(interface{ String() string }); ok {
+		return t.String()
+	}
+	return fmt.Sprint(v.Interface())
 }
 
 // PutSettings validates and stores the shop owner's settings; they take
@@ -277,6 +304,8 @@ func (r *runtimeConfig) PutSettings(ctx context.Context, values map[string]strin
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	r.logger.Info("settings changed from wordpress", "keys", strings.Join(keys, ","))
+	if len(keys) > 0 {
+		r.logger.Info("settings changed from wordpress", "keys", strings.Join(keys, ","))
+	}
 	return nil
 }

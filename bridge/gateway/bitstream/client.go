@@ -34,7 +34,7 @@ func New(cfg Config, opts gateway.Options) (*Client, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("bitstream config: %w", errors.Join(errs...))
 	}
-	return &Client{cfg: cfg.withDefaults(), http: gateway.NewClient(Name, opts)}, nil
+	return &Client{cfg: cfg.WithDefaults(), http: gateway.NewClient(Name, opts)}, nil
 }
 
 // Name returns "bitstream".

@@ -69,8 +69,8 @@ func boolOr(p *bool, def bool) bool {
 	return *p
 }
 
-// withDefaults returns c with every unset field at its default.
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
 	if c.BaseURL == "" {
 		c.BaseURL = DefaultBaseURL
 	}
@@ -110,7 +110,7 @@ func (c Config) Validate() []error {
 	if strings.TrimSpace(c.APIKey) == "" {
 		bad("api_key", "required")
 	}
-	d := c.withDefaults()
+	d := c.WithDefaults()
 	if u, err := url.Parse(d.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		bad("base_url", "must be an absolute http(s) url")
 	} else if u.RawQuery != "" || u.Fragment != "" {

@@ -51,7 +51,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestConfigDefaults(t *testing.T) {
-	d := Config{APIKey: "k", Currency: "USDT", Decimals: map[string]int{"USDC": 8}}.withDefaults()
+	d := Config{APIKey: "k", Currency: "USDT", Decimals: map[string]int{"USDC": 8}}.WithDefaults()
 	if d.BaseURL != DefaultBaseURL || d.StatusPath != DefaultStatusPath {
 		t.Errorf("base %q path %q, want documented defaults", d.BaseURL, d.StatusPath)
 	}

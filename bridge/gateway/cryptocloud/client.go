@@ -38,7 +38,7 @@ func New(cfg Config, opts gateway.Options) (*Client, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("cryptocloud config: %w", errors.Join(errs...))
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	return &Client{
 		cfg:  cfg,
 		http: gateway.NewClient(Name, opts),

@@ -80,8 +80,8 @@ func (c Config) Validate() []error {
 	return errs
 }
 
-// withDefaults fills the documented defaults.
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with the documented defaults filled in.
+func (c Config) WithDefaults() Config {
 	if c.BaseURL == "" {
 		c.BaseURL = DefaultBaseURL
 	}

@@ -84,7 +84,8 @@ func redactID(s string) string {
 	return s[:4] + "…"
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
 	if c.CreateURL == "" {
 		c.CreateURL = DefaultCreateURL
 	}
@@ -99,7 +100,7 @@ func (c Config) withDefaults() Config {
 // Validate reports every problem of the config at once.
 func (c Config) Validate() []error {
 	const p = "gateways." + Name + "."
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	var errs []error
 	if strings.TrimSpace(c.ClientID) == "" {
 		errs = append(errs, errors.New(p+"client_id: required"))
@@ -131,7 +132,7 @@ var _ bridge.Gateway = (*Client)(nil)
 
 // New returns a client for cfg, which must be valid.
 func New(cfg Config, opts gateway.Options) (*Client, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("streampay config: %w", errors.Join(errs...))
 	}
