@@ -247,6 +247,7 @@ func TestFaultCallbacksOutOfOrder(t *testing.T) {
 // TestFaultDatabaseOutageDuringStorm pays 40 orders across the three
 // gateways at once and cuts the database in the middle of it.
 func TestFaultDatabaseOutageDuringStorm(t *testing.T) {
+	wootest.RequireReal(t, "40 concurrent payments need real row locks")
 	h := newFaultHarness(t, func(c *harnessConfig) { c.dbProxy = true })
 	type job struct {
 		id  int64
@@ -291,6 +292,7 @@ func TestFaultDatabaseOutageDuringStorm(t *testing.T) {
 // TestFaultGatewayErrorsAndHangs makes the gateways answer 500 or hang while
 // callbacks are confirmed and payments reconciled.
 func TestFaultGatewayErrorsAndHangs(t *testing.T) {
+	wootest.RequireReal(t, "concurrent callback and reconciler writers need real row locks")
 	h := newFaultHarness(t)
 	var ids []int64
 	pay := func(d driver, total string, fault func()) {
@@ -337,6 +339,7 @@ func TestFaultGatewayErrorsAndHangs(t *testing.T) {
 // callbacks are in flight, twice, and restarts it on the same port; the
 // gateways' retries and the reconciler must finish the work.
 func TestFaultSidecarKilled(t *testing.T) {
+	wootest.RequireReal(t, "a subprocess and concurrent writers need a real server")
 	bin := wcbridgeBinary(t)
 	h := newFaultHarness(t)
 	// The in-process sidecar only seeds and reads; the subprocess does the work.
