@@ -66,8 +66,16 @@ func (s *Service) ReceiveCallback(ctx context.Context, gateway, contentType stri
 
 // inFlightGrace is how long a callback being processed from memory by the
 // replica that received it is left alone by sweeps; if that replica dies,
-// any replica takes it up afterwards.
-const inFlightGrace = 30 * time.Second
+// any replica takes it up afterwards. Processing takes well under a second
+// unless the gateway is slow, and doing it twice is harmless.
+const inFlightGrace = 15 * time.Second
+
+// leaseFor is how long a replica holds what it claimed (payments to poll,
+// callbacks to retry, notifications to deliver) before another replica may
+// take it: longer than one item's work (a gateway or WordPress call with its
+// timeouts), short enough that a replica that died or lost the database
+// holds nothing up for long.
+const leaseFor = 30 * time.Second
 
 // unknownPaymentWait is how long a callback naming a payment we do not know
 // yet is retried: it may have overtaken our own record of the checkout.
@@ -155,7 +163,7 @@ func (s *Service) finishCallback(ctx context.Context, cb *Callback) {
 // SweepCallbacks processes recorded callbacks that are due (new ones the
 // queue dropped, and retries). It returns how many it handled.
 func (s *Service) SweepCallbacks(ctx context.Context, limit int) (int, error) {
-	cbs, err := s.Callbacks.ClaimCallbacks(ctx, s.Owner, limit, time.Minute)
+	cbs, err := s.Callbacks.ClaimCallbacks(ctx, s.Owner, limit, leaseFor)
 	if err != nil {
 		return 0, err
 	}
@@ -188,7 +196,7 @@ var never = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 // the gateway can), applies what changed, and re-applies outcomes a failure
 // left unapplied. Safe with several replicas: payments are leased.
 func (s *Service) Reconcile(ctx context.Context, limit int) (int, error) {
-	ps, err := s.Payments.ClaimDue(ctx, s.Owner, PaymentFilter{DueAt: s.now(), Limit: limit}, 2*time.Minute)
+	ps, err := s.Payments.ClaimDue(ctx, s.Owner, PaymentFilter{DueAt: s.now(), Limit: limit}, leaseFor)
 	if err != nil {
 		return 0, err
 	}
@@ -333,7 +341,7 @@ func (s *Service) DeliverNotifications(ctx context.Context, limit int) (int, err
 	if s.Notifier == nil {
 		return 0, nil
 	}
-	ns, err := s.Outbox.ClaimNotifications(ctx, s.Owner, limit, time.Minute)
+	ns, err := s.Outbox.ClaimNotifications(ctx, s.Owner, limit, leaseFor)
 	if err != nil {
 		return 0, err
 	}

@@ -26,14 +26,16 @@ type Notifier struct {
 
 var _ bridge.Notifier = (*Notifier)(nil)
 
-// NewNotifier returns a notifier with a 10-second timeout per attempt.
+// NewNotifier returns a notifier with a 10-second timeout per attempt and
+// one quick retry: at most about 21 seconds per notification, inside the
+// 30-second lease the outbox gives it.
 func NewNotifier(notifyURL func() string, secret func() []byte, transport http.RoundTripper) *Notifier {
 	hc := &http.Client{Timeout: 10 * time.Second}
 	if transport != nil {
 		hc.Transport = transport
 	}
 	return &Notifier{URL: notifyURL, Secret: secret, Now: time.Now, client: &retryablehttp.Client{
-		HTTPClient: hc, Logger: nil, RetryWaitMin: 500 * time.Millisecond, RetryWaitMax: 3 * time.Second, RetryMax: 2,
+		HTTPClient: hc, Logger: nil, RetryWaitMin: 500 * time.Millisecond, RetryWaitMax: time.Second, RetryMax: 1,
 		CheckRetry: retryablehttp.DefaultRetryPolicy, Backoff: retryablehttp.DefaultBackoff,
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}}

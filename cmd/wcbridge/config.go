@@ -509,11 +509,13 @@ func (cfg *Config) Validate() []error {
 	if l := cfg.Payments.Lifetime; l < 5*time.Minute || l > 7*24*time.Hour {
 		bad("payments.lifetime", "must be between 5m and 168h")
 	}
-	if p := cfg.Payments.UnderpaidTolerancePercent; p.IsNegative() || p.GreaterThan(decimal.NewFromInt(10)) {
-		bad("payments.underpaid_tolerance_percent", "must be between 0 and 10")
+	// Amounts keep at most 8 decimal places, like WooCommerce's columns.
+	eightPlaces := func(d decimal.Decimal) bool { return d.Equal(d.Round(8)) }
+	if p := cfg.Payments.UnderpaidTolerancePercent; p.IsNegative() || p.GreaterThan(decimal.NewFromInt(10)) || !eightPlaces(p) {
+		bad("payments.underpaid_tolerance_percent", "must be between 0 and 10, with at most 8 decimal places")
 	}
-	if cfg.Payments.UnderpaidToleranceFixed.IsNegative() {
-		bad("payments.underpaid_tolerance_fixed", "must not be negative")
+	if f := cfg.Payments.UnderpaidToleranceFixed; f.IsNegative() || f.GreaterThan(decimal.NewFromInt(1000)) || !eightPlaces(f) {
+		bad("payments.underpaid_tolerance_fixed", "must be between 0 and 1000 (in the order's currency), with at most 8 decimal places")
 	}
 	if cfg.Payments.LatePaymentGrace < 0 {
 		bad("payments.late_payment_grace", "must not be negative")
