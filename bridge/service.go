@@ -58,10 +58,11 @@ type Service struct {
 
 	// Callback work handed from the HTTP handler to the workers; when it is
 	// full, the periodic sweep picks the callback up from the database.
-	queue   chan *Callback
-	kick    chan struct{}
-	lag     *atomic.Int64 // nanoseconds the last reconcile pass ran behind schedule
-	backlog *atomic.Int64
+	queue     chan *Callback
+	kick      chan struct{}
+	lag       *atomic.Int64 // nanoseconds the last reconcile pass ran behind schedule
+	backlog   *atomic.Int64
+	backlogAt time.Time // when backlog was last counted (delivery loop only)
 }
 
 // OutboxBacklog is the number of undelivered notifications at the last pass.

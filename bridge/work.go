@@ -470,8 +470,13 @@ func (s *Service) deliver(ctx context.Context, batch int) {
 			break
 		}
 	}
-	if n, err := s.Outbox.Backlog(ctx); err == nil {
-		s.backlog.Store(int64(n))
+	// The backlog gauge is counted at most once a second, not at every
+	// wake-up (one per processed callback under load).
+	if now := s.now(); now.Sub(s.backlogAt) >= time.Second {
+		s.backlogAt = now
+		if n, err := s.Outbox.Backlog(ctx); err == nil {
+			s.backlog.Store(int64(n))
+		}
 	}
 }
 

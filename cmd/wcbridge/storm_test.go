@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,6 +62,34 @@ func rssKB(pid int) (cur, peak int) {
 	return cur, peak
 }
 
+// cpuTime is a process's user+system CPU time so far (Linux /proc).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start at ") ".
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// mariadbPID finds a local MariaDB/MySQL server's process, if any.
+func mariadbPID() int {
+	for _, name := range []string{"mariadbd", "mysqld"} {
+		if out, err := exec.Command("pidof", name).Output(); err == nil {
+			if pid, err := strconv.Atoi(strings.Fields(string(out))[0]); err == nil {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
 // questions is the server's count of statements received (all sessions).
 func questions(tb testing.TB, db *sql.DB) int64 {
 	var name string
@@ -75,7 +104,7 @@ func stormSidecar(b *testing.B, bin string, conc int) {
 	h := newHarness(b)
 	// The in-process sidecar prepares the orders; the storm goes to the
 	// binary, on the same database. The simulators' own callbacks are off.
-	h.sims.StreamPay.SetCallbackURL("http://127.0.0.1:1/nowhere")
+	h.sims.StreamPay.SetCallbackURL("")
 	bodies := make([][]byte, b.N)
 	ids := make([]int64, b.N)
 	gids := make([]string, b.N)
@@ -110,6 +139,8 @@ func stormSidecar(b *testing.B, bin string, conc int) {
 
 	url := "http://" + addr + "/v1/callbacks/streampay"
 	q0 := questions(b, h.woo.DB.DB)
+	dbPID := mariadbPID()
+	cpu0 := [3]time.Duration{cpuTime(p.cmd.Process.Pid), cpuTime(os.Getpid()), cpuTime(dbPID)}
 	b.ResetTimer()
 	start := time.Now()
 	lat := concurrently(b, len(bodies), conc, func(i int) error {
@@ -141,6 +172,12 @@ func stormSidecar(b *testing.B, bin string, conc int) {
 	}
 	all := time.Since(start)
 	b.StopTimer()
+	perCB := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	b.ReportMetric(perCB(cpuTime(p.cmd.Process.Pid)-cpu0[0]), "sidecar_cpu_ms/cb")
+	b.ReportMetric(perCB(cpuTime(os.Getpid())-cpu0[1]), "loadgen+sims_cpu_ms/cb")
+	if dbPID != 0 {
+		b.ReportMetric(perCB(cpuTime(dbPID)-cpu0[2]), "db_cpu_ms/cb")
+	}
 	rt := float64(questions(b, h.woo.DB.DB)-q0-int64(polls)-1) / float64(b.N)
 	for _, id := range ids {
 		if s := h.orderStatus(id); s != bridge.StatusProcessing {
@@ -191,6 +228,8 @@ func stormFloor(b *testing.B, conc int) {
 		jobs[i] = job{orderID: id, payment: p, body: []byte(fmt.Sprintf(`{"payment_id":"floor-%d","n":%d}`, i, i))}
 	}
 	q0 := questions(b, h.woo.DB.DB)
+	dbPID := mariadbPID()
+	dbCPU := cpuTime(dbPID)
 	b.ResetTimer()
 	start := time.Now()
 	lat := concurrently(b, len(jobs), conc, func(i int) error {
@@ -224,6 +263,9 @@ func stormFloor(b *testing.B, conc int) {
 	})
 	all := time.Since(start)
 	b.StopTimer()
+	if dbPID != 0 {
+		b.ReportMetric(float64((cpuTime(dbPID)-dbCPU).Microseconds())/1000/float64(b.N), "db_cpu_ms/cb")
+	}
 	rt := float64(questions(b, h.woo.DB.DB)-q0-1) / float64(b.N)
 	reportLatency(b, "paid", lat)
 	b.ReportMetric(float64(b.N)/all.Seconds(), "orders_paid/s")
