@@ -246,8 +246,9 @@ func (s *Service) reconcileGateway(ctx context.Context, name string, ps []*Payme
 		}
 	}
 	plans := make([]Reschedule, 0, len(ps))
+	now := s.now() // one instant per pass, so the plans group into few writes
 	for _, p := range ps {
-		plans = append(plans, s.reconcileOne(ctx, gw, gwErr, p, states, batchErr))
+		plans = append(plans, s.reconcileOne(ctx, now, gw, gwErr, p, states, batchErr))
 	}
 	if err := s.Payments.Reschedule(ctx, s.Owner, plans); err != nil {
 		s.Logger.Warn("scheduling next checks failed", "gateway", name, "err", err)
@@ -255,8 +256,7 @@ func (s *Service) reconcileGateway(ctx context.Context, name string, ps []*Payme
 }
 
 // reconcileOne looks at one payment and plans its next look.
-func (s *Service) reconcileOne(ctx context.Context, gw Gateway, gwErr error, p *Payment, states map[string]*GatewayState, batchErr error) Reschedule {
-	now := s.now()
+func (s *Service) reconcileOne(ctx context.Context, now time.Time, gw Gateway, gwErr error, p *Payment, states map[string]*GatewayState, batchErr error) Reschedule {
 	policy := s.Policy()
 	cur := p
 	var err error
