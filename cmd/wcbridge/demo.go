@@ -18,9 +18,6 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
-	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream"
-	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
-	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 	"github.com/wcbridge/wcbridge/woo/wootest"
 )
 
@@ -130,7 +127,8 @@ func startDemo(ctx context.Context, o demoOptions) (d *demo, err error) {
 
 	// The simulators deliver callbacks to the sidecar quickly and send the
 	// customer back to the demo page.
-	d.sims, err = startDemoSimulators(d.sidecarURL, pageBase+"/return/cryptocloud", time.Second)
+	d.sims, err = StartSimulators(SimulatorSetup{StreamPay: "127.0.0.1:0", CryptoCloud: "127.0.0.1:0", Bitstream: "127.0.0.1:0",
+		CallbackBase: d.sidecarURL, Retry: time.Second, ShopReturnURL: pageBase + "/return/cryptocloud"})
 	if err != nil {
 		return nil, err
 	}
@@ -255,49 +253,6 @@ func (d *demo) setPaymentMethod(ctx context.Context, orderID int64, gateway stri
 		}
 	}
 	return nil
-}
-
-// startDemoSimulators is StartSimulators with CryptoCloud's project redirect
-// URLs set: CryptoCloud has no per-invoice return URL, so its pay page sends
-// the customer to one shop page (ccReturn) for every invoice.
-func startDemoSimulators(callbackBase, ccReturn string, retry time.Duration) (*Simulators, error) {
-	s := &Simulators{URLs: map[string]string{}}
-	callbackBase = strings.TrimRight(callbackBase, "/")
-
-	spCfg := streampay.DefaultSimulatorConfig()
-	spCfg.CallbackURL = callbackBase + "/v1/callbacks/streampay"
-	spCfg.RetryInterval = retry
-	s.StreamPay = streampay.NewSimulator(spCfg)
-
-	ccCfg := cryptocloud.DefaultSimulatorConfig()
-	ccCfg.CallbackURL = callbackBase + "/v1/callbacks/cryptocloud"
-	ccCfg.RetryInterval = retry
-	ccCfg.SuccessURL, ccCfg.FailURL = ccReturn, ccReturn
-	s.CryptoCloud = cryptocloud.NewSimulator(ccCfg)
-
-	s.Bitstream = bitstream.NewSimulator(bitstream.DefaultSimulatorConfig())
-
-	type sim interface {
-		http.Handler
-		SetPublicURL(string)
-	}
-	for _, x := range []struct {
-		name string
-		h    sim
-	}{{"streampay", s.StreamPay}, {"cryptocloud", s.CryptoCloud}, {"bitstream", s.Bitstream}} {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("%s simulator: listen: %w", x.name, err)
-		}
-		u := "http://" + l.Addr().String()
-		x.h.SetPublicURL(u)
-		s.URLs[x.name] = u
-		hs := &http.Server{Handler: x.h, ReadHeaderTimeout: 10 * time.Second}
-		s.servers = append(s.servers, hs)
-		go hs.Serve(l)
-	}
-	return s, nil
 }
 
 func randomHex(n int) string {

@@ -88,7 +88,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	base := "http://" + l.Addr().String()
-	h.sims, err = StartSimulators(SimulatorAddrs{"127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"}, base, 50*time.Millisecond)
+	h.sims, err = StartSimulators(SimulatorSetup{StreamPay: "127.0.0.1:0", CryptoCloud: "127.0.0.1:0", Bitstream: "127.0.0.1:0", CallbackBase: base, Retry: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,25 +25,33 @@ type Simulators struct {
 	servers     []*http.Server
 }
 
-// SimulatorAddrs are where the simulators listen ("127.0.0.1:0" picks a port).
-type SimulatorAddrs struct {
+// SimulatorSetup says where the simulators listen and whom they call back.
+type SimulatorSetup struct {
+	// Listen addresses ("127.0.0.1:0" picks a port).
 	StreamPay, CryptoCloud, Bitstream string
+	// CallbackBase is the sidecar's base URL, to which StreamPay and
+	// CryptoCloud deliver signed callbacks; Retry spaces their redeliveries.
+	CallbackBase string
+	Retry        time.Duration
+	// ShopReturnURL is CryptoCloud's project success and fail URL: it has
+	// no per-invoice return URL, so its pay page sends every customer there.
+	ShopReturnURL string
 }
 
-// StartSimulators starts the simulators; callbackBase is the sidecar's base
-// URL, to which StreamPay and CryptoCloud deliver signed callbacks.
-func StartSimulators(addrs SimulatorAddrs, callbackBase string, retry time.Duration) (*Simulators, error) {
+// StartSimulators starts the three simulators.
+func StartSimulators(c SimulatorSetup) (*Simulators, error) {
 	s := &Simulators{URLs: map[string]string{}}
-	callbackBase = strings.TrimRight(callbackBase, "/")
+	callbackBase := strings.TrimRight(c.CallbackBase, "/")
 
 	spCfg := streampay.DefaultSimulatorConfig()
 	spCfg.CallbackURL = callbackBase + "/v1/callbacks/streampay"
-	spCfg.RetryInterval = retry
+	spCfg.RetryInterval = c.Retry
 	s.StreamPay = streampay.NewSimulator(spCfg)
 
 	ccCfg := cryptocloud.DefaultSimulatorConfig()
 	ccCfg.CallbackURL = callbackBase + "/v1/callbacks/cryptocloud"
-	ccCfg.RetryInterval = retry
+	ccCfg.RetryInterval = c.Retry
+	ccCfg.SuccessURL, ccCfg.FailURL = c.ShopReturnURL, c.ShopReturnURL
 	s.CryptoCloud = cryptocloud.NewSimulator(ccCfg)
 
 	s.Bitstream = bitstream.NewSimulator(bitstream.DefaultSimulatorConfig())
@@ -55,7 +63,7 @@ func StartSimulators(addrs SimulatorAddrs, callbackBase string, retry time.Durat
 	for _, x := range []struct {
 		name, addr string
 		h          sim
-	}{{"streampay", addrs.StreamPay, s.StreamPay}, {"cryptocloud", addrs.CryptoCloud, s.CryptoCloud}, {"bitstream", addrs.Bitstream, s.Bitstream}} {
+	}{{"streampay", c.StreamPay, s.StreamPay}, {"cryptocloud", c.CryptoCloud, s.CryptoCloud}, {"bitstream", c.Bitstream, s.Bitstream}} {
 		l, err := net.Listen("tcp", x.addr)
 		if err != nil {
 			s.Close()
@@ -125,7 +133,7 @@ func runSimulate(ctx context.Context, args, env []string, stdout, stderr io.Writ
 			return fmt.Errorf("%w: simulators listen on loopback only, not %q", errUsage, a)
 		}
 	}
-	sims, err := StartSimulators(SimulatorAddrs{*sp, *cc, *bs}, *sidecar, *retry)
+	sims, err := StartSimulators(SimulatorSetup{StreamPay: *sp, CryptoCloud: *cc, Bitstream: *bs, CallbackBase: *sidecar, Retry: *retry})
 	if err != nil {
 		return err
 	}
