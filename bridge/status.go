@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -61,7 +62,7 @@ func (s *Service) Status(ctx context.Context, callbackURL func(string) string) *
 		gw, err := s.Gateways.Gateway(name)
 		if err != nil {
 			gs.Problem = ErrorMessage(err)
-			gs.Enabled = ErrorCode(err) != ECONFLICT && ErrorCode(err) != ENOTFOUND
+			gs.Enabled = !errors.Is(err, ErrGatewayDisabled) && !errors.Is(err, ErrUnknownGateway)
 			continue
 		}
 		gs.Enabled, gs.Configured = true, true

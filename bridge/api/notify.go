@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -77,10 +78,10 @@ func (n *Notifier) Notify(ctx context.Context, note *bridge.Notification) error 
 	return nil
 }
 
+// transportText drops the request URL from a transport error.
 func transportText(err error) string {
 	var ue *url.Error
-	if e, ok := err.(*url.Error); ok {
-		ue = e
+	if errors.As(err, &ue) {
 		return ue.Err.Error()
 	}
 	return err.Error()

@@ -177,9 +177,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 		if errors.As(err, &be) {
 			body.Error.Fields = be.Fields
 		}
-		if status == http.StatusRequestEntityTooLarge {
-			status = http.StatusRequestEntityTooLarge
-		}
 	}
 	if status >= 500 {
 		s.cfg.Logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", status, "err", err)

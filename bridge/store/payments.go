@@ -462,13 +462,3 @@ func (s *Store) Reschedule(ctx context.Context, owner string, plans []bridge.Res
 	}
 	return nil
 }
-
-// ReleaseLease gives up owner's lease on payment id early, so another
-// replica may take it at once; a lease owner no longer holds is left alone.
-func (s *Store) ReleaseLease(ctx context.Context, owner string, id int64) error {
-	_, err := s.db.ExecContext(ctx, "UPDATE "+s.payments+" SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?", id, owner)
-	if err != nil {
-		return fmt.Errorf("release payment %d: %w", id, dbError(err))
-	}
-	return nil
-}

@@ -488,10 +488,11 @@ func TestClaimDue(t *testing.T) {
 	}
 
 	// Released leases and expired ones can be claimed again.
-	if err := s.ReleaseLease(ctx, "a", older.ID); err != nil {
+	past := now.Add(-time.Minute)
+	if err := s.Reschedule(ctx, "a", []bridge.Reschedule{{ID: older.ID, NextCheckAt: past}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ReleaseLease(ctx, "someone-else", old.ID); err != nil {
+	if err := s.Reschedule(ctx, "someone-else", []bridge.Reschedule{{ID: old.ID, NextCheckAt: past}}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.ClaimDue(ctx, "c", bridge.PaymentFilter{Limit: 10}, time.Minute)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/api"
 	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 	"github.com/wcbridge/wcbridge/woo/wootest"
@@ -552,12 +554,22 @@ func TestE2EPluginRequestsMustBeSigned(t *testing.T) {
 		}
 	}
 	// Signed for one body, sent with another.
-	req, _ := http.NewRequest("POST", h.sidecars[0].url+"/v1/checkout", bytes.NewReader(bytes.Replace(body, []byte("10.00"), []byte("1.00"), 1)))
+	req, _ := http.NewRequest("POST", h.sidecars[0].url+"/v1/checkout", bytes.NewReader(bytes.Replace(body, []byte("streampay"), []byte("cryptocloud"), 1)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(api.HeaderTimestamp, fmt.Sprint(now))
+	req.Header.Set(api.HeaderSignature, api.Signature([]byte(testSecret), now, "POST", "/v1/checkout", body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a body other than the signed one answered %d, want 401", resp.StatusCode)
+	}
 	status, _ := c.raw("POST", "/v1/status", nil, "", now, []byte(testSecret))
 	if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
 		t.Errorf("POST /v1/status answered %d", status)
 	}
-	_ = req
 	if n := h.woo.Count(t, "wcbridge_payments", "1=1"); n != 0 {
 		t.Fatalf("%d payments created by rejected requests", n)
 	}
