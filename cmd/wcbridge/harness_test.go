@@ -101,6 +101,12 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		"WCBRIDGE_RECONCILE_INTERVAL=100ms",
 		"WCBRIDGE_DATABASE_MAX_OPEN_CONNS=30",
 	}, h.sims.Env()...), c.env...)
+	if !h.woo.Real {
+		// The embedded engine has no row locks and does not isolate
+		// concurrent transactions: one connection serialises the sidecar's
+		// work on it, as the demo does. Concurrency is tested on MariaDB.
+		h.env = append(h.env, "WCBRIDGE_DATABASE_MAX_OPEN_CONNS=1")
+	}
 	h.startSidecar(l)
 	return h
 }
