@@ -592,11 +592,10 @@ func TestFarNextCheck(t *testing.T) {
 func TestReschedule(t *testing.T) {
 	ctx := context.Background()
 	s, clk, _ := newStore(t)
-	var ps []*bridge.Payment
 	for i := int64(1); i <= 3; i++ {
 		p := newPayment(t, 100+i, bridge.PaymentPending)
 		p.NextCheckAt = clk.Now().Add(-time.Minute)
-		ps = append(ps, mustCreate(t, s, p))
+		mustCreate(t, s, p)
 	}
 	mine, err := s.ClaimDue(ctx, "me", bridge.PaymentFilter{Limit: 2}, time.Minute)
 	if err != nil || len(mine) != 2 {
