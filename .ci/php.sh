@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v php >/dev/null || need+=(php-cli)
 command -v phpunit >/dev/null || need+=(phpunit)
+command -v phpcs >/dev/null || need+=(php-codesniffer)
 command -v zip >/dev/null || need+=(zip)
 command -v unzip >/dev/null || need+=(unzip)
 command -v curl >/dev/null || need+=(curl)
@@ -35,6 +36,36 @@ done < <(find plugin-php -name '*.php' -print0)
 [ "$lint_fail" = 0 ] || exit 1
 echo "php -l: $count files OK"
 
+echo "== declare(strict_types=1) in every plugin file"
+missing=0
+while IFS= read -r -d '' f; do
+	# The first statement after the opening tag and the file's doc comment.
+	first=$(php -r '
+		foreach ( token_get_all( file_get_contents( $argv[1] ) ) as $t ) {
+			if ( is_array( $t ) && in_array( $t[0], array( T_OPEN_TAG, T_COMMENT, T_DOC_COMMENT, T_WHITESPACE ), true ) ) { continue; }
+			echo is_array( $t ) ? $t[1] : $t; break;
+		}' "$f")
+	if [ "$first" != declare ] || ! grep -qE '^declare\( ?strict_types ?= ?1 ?\);' "$f"; then
+		echo "no declare(strict_types=1) as the first statement: $f"
+		missing=1
+	fi
+done < <(find plugin-php -name '*.php' -print0)
+[ "$missing" = 0 ] || exit 1
+echo "strict_types: every file declares it"
+
+echo "== phpcs (plugin-php/phpcs.xml.dist)"
+# The ruleset must be able to fail: a file without strict types is refused.
+probe=$(mktemp -d)
+printf '<?php\n/**\n * Probe.\n *\n * @package WCBridge\n */\n\n$a = 1;\n' >"$probe/probe.php"
+if phpcs -q --standard=plugin-php/phpcs.xml.dist --no-colors "$probe/probe.php" >/dev/null; then
+	rm -rf "$probe"
+	echo "phpcs accepted a file without declare(strict_types=1): the ruleset is not in force" >&2
+	exit 1
+fi
+rm -rf "$probe"
+(cd plugin-php && phpcs -q --no-colors --report=emacs)
+echo "phpcs: clean"
+
 echo "== translation template is current"
 tmp=$(mktemp -d)
 cp plugin-php/languages/wcbridge.pot "$tmp/before.pot"
@@ -58,4 +89,12 @@ else
 fi
 
 echo "== smoke test in WordPress"
-timeout 300 plugin-php/tests/smoke/run.sh
+smoke_log=$(mktemp)
+timeout 300 plugin-php/tests/smoke/run.sh | tee "$smoke_log"
+smoke_db=$(sed -n 's/^smoke: database \([a-z0-9_]*\) is dropped on exit$/\1/p' "$smoke_log")
+[ -n "$smoke_db" ] || { echo "smoke test did not name its database" >&2; exit 1; }
+if [ -n "$(mysql -h 127.0.0.1 -u root -N -e "SHOW DATABASES LIKE '$smoke_db'")" ]; then
+	echo "smoke test left its database $smoke_db behind" >&2
+	exit 1
+fi
+rm -f "$smoke_log"

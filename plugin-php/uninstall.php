@@ -5,6 +5,8 @@
  * @package WCBridge
  */
 
+declare(strict_types=1);
+
 defined( 'WP_UNINSTALL_PLUGIN' ) || exit;
 
 delete_option( 'wcbridge_settings' );

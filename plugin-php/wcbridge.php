@@ -18,6 +18,8 @@
  * @package WCBridge
  */
 
+declare(strict_types=1);
+
 defined( 'ABSPATH' ) || exit;
 
 define( 'WCBRIDGE_VERSION', '0.1.0' );

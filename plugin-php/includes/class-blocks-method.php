@@ -5,6 +5,8 @@
  * @package WCBridge
  */
 
+declare(strict_types=1);
+
 namespace WCBridge;
 
 use Automattic\WooCommerce\Blocks\Payments\Integrations\AbstractPaymentMethodType;

@@ -5,6 +5,8 @@
  * @package WCBridge
  */
 
+declare(strict_types=1);
+
 namespace WCBridge;
 
 defined( 'ABSPATH' ) || exit;
@@ -205,10 +207,20 @@ class Gateway_StreamPay extends Gateway {
 	/** @var string */
 	public $gateway = 'streampay';
 
+	/**
+	 * The title shown at checkout until the shop sets its own.
+	 *
+	 * @return string
+	 */
 	protected function default_title(): string {
 		return __( 'Crypto (StreamPay)', 'wcbridge' );
 	}
 
+	/**
+	 * The description shown at checkout until the shop sets its own.
+	 *
+	 * @return string
+	 */
 	protected function default_description(): string {
 		return __( 'Pay with cryptocurrency. You will be sent to StreamPay to complete the payment.', 'wcbridge' );
 	}
@@ -221,10 +233,20 @@ class Gateway_CryptoCloud extends Gateway {
 	/** @var string */
 	public $gateway = 'cryptocloud';
 
+	/**
+	 * The title shown at checkout until the shop sets its own.
+	 *
+	 * @return string
+	 */
 	protected function default_title(): string {
 		return __( 'Crypto (CryptoCloud)', 'wcbridge' );
 	}
 
+	/**
+	 * The description shown at checkout until the shop sets its own.
+	 *
+	 * @return string
+	 */
 	protected function default_description(): string {
 		return __( 'Pay with cryptocurrency. You will be sent to CryptoCloud to complete the payment.', 'wcbridge' );
 	}
@@ -237,10 +259,20 @@ class Gateway_Bitstream extends Gateway {
 	/** @var string */
 	public $gateway = 'bitstream';
 
+	/**
+	 * The title shown at checkout until the shop sets its own.
+	 *
+	 * @return string
+	 */
 	protected function default_title(): string {
 		return __( 'Stablecoins (Bitstream)', 'wcbridge' );
 	}
 
+	/**
+	 * The description shown at checkout until the shop sets its own.
+	 *
+	 * @return string
+	 */
 	protected function default_description(): string {
 		return __( 'Pay with stablecoins. You will be sent to Bitstream to complete the payment.', 'wcbridge' );
 	}

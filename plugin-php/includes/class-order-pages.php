@@ -5,6 +5,8 @@
  * @package WCBridge
  */
 
+declare(strict_types=1);
+
 namespace WCBridge;
 
 defined( 'ABSPATH' ) || exit;

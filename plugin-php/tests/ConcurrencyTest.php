@@ -1,4 +1,6 @@
 <?php
+declare(strict_types=1);
+
 use PHPUnit\Framework\TestCase;
 
 /**
@@ -36,12 +38,12 @@ final class ConcurrencyTest extends TestCase {
 			$this->assertSame( 0, proc_close( $p ), (string) @file_get_contents( $dir . '/out.log' ) );
 		}
 
-		$results = array_map( static function ( $l ) { return json_decode( $l, true ); }, array_filter( explode( "\n", (string) file_get_contents( $calls ) ) ) );
+		$results = array_map( static fn( $l ) => json_decode( $l, true ), array_filter( explode( "\n", (string) file_get_contents( $calls ) ) ) );
 		$this->assertCount( 2, $results );
 		$finished = array_column( $results, 'result' );
 		sort( $finished );
 		$this->assertSame( array( false, true ), $finished, 'one process finished the event, the other saw it finished' );
-		$work = array_sum( array_map( static function ( $r ) { return count( $r['calls'] ); }, $results ) );
+		$work = array_sum( array_map( static fn( $r ) => count( $r['calls'] ), $results ) );
 		$this->assertSame( 5, $work, 'the paid work ran once' );
 		$this->assertSame( 2, array_sum( array_column( $results, 'emails' ) ), 'two e-mails in total' );
 		$stored = json_decode( (string) file_get_contents( $orders ), true );

@@ -2,6 +2,9 @@
 /**
  * Starts tests/fake-sidecar.php under `php -S` on a free loopback port.
  */
+
+declare(strict_types=1);
+
 final class FakeSidecar {
 	public const SECRET = 'wcbridge-test-secret-0123456789abcdef';
 
@@ -43,7 +46,7 @@ final class FakeSidecar {
 		if ( ! file_exists( $file ) ) {
 			return array();
 		}
-		return array_map( static function ( $l ) { return json_decode( $l, true ); }, array_filter( explode( "\n", (string) file_get_contents( $file ) ) ) );
+		return array_map( static fn( $l ) => json_decode( $l, true ), array_filter( explode( "\n", (string) file_get_contents( $file ) ) ) );
 	}
 
 	public function reset(): void {

@@ -1,4 +1,6 @@
 <?php
+declare(strict_types=1);
+
 use PHPUnit\Framework\TestCase;
 use WCBridge\Finisher;
 use WCBridge\Lock;
@@ -141,9 +143,12 @@ final class FinisherTest extends TestCase {
 
 	public function test_work_failure_is_not_recorded_so_it_is_retried(): void {
 		wcb_add_order( 123, array( 'status' => 'processing' ) );
-		add_action( 'woocommerce_payment_complete', static function () {
-			throw new RuntimeException( 'extension exploded' );
-		} );
+		add_action(
+			'woocommerce_payment_complete',
+			static function () {
+				throw new RuntimeException( 'extension exploded' );
+			}
+		);
 		Notify_Endpoint::$finisher = new Finisher( new MemoryLock() );
 		$body = json_encode( $this->event( 'paid' ) );
 		$got  = Notify_Endpoint::handle( new WP_REST_Request( 'POST', array(), $body ) );

@@ -1,4 +1,6 @@
 <?php
+declare(strict_types=1);
+
 use PHPUnit\Framework\TestCase;
 use WCBridge\Order_Admin;
 use WCBridge\Order_Pages;
@@ -79,7 +81,7 @@ final class OrderPagesTest extends TestCase {
 		$_POST = array( 'order_id' => '123', 'key' => 'wc_order_Ab3dE6gH9jK2m', 'recheck' => '1' );
 		Order_Pages::ajax();
 		Order_Pages::ajax();
-		$paths = array_map( static function ( $r ) { return $r['method'] . ' ' . $r['path']; }, self::$sidecar->requests() );
+		$paths = array_map( static fn( $r ) => $r['method'] . ' ' . $r['path'], self::$sidecar->requests() );
 		$this->assertSame( array( 'POST /v1/orders/123/recheck', 'GET /v1/orders/123/payment' ), $paths );
 		$this->assertSame( '{}', self::$sidecar->requests()[0]['body'] );
 		$this->assertTrue( $GLOBALS['wcb']['json']['data']['final'] );

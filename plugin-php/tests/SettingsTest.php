@@ -1,4 +1,6 @@
 <?php
+declare(strict_types=1);
+
 use PHPUnit\Framework\TestCase;
 use WCBridge\Admin_Settings;
 use WCBridge\Settings;
@@ -132,7 +134,7 @@ final class SettingsTest extends TestCase {
 		$this->assertStringNotContainsString( FakeSidecar::SECRET, $html );
 		$this->assertStringContainsString( 'https://bridge.example/v1/callbacks/streampay', $html );
 		$this->assertStringContainsString( 'SHOP-PINNED', $html );
-		$this->assertSame( 2, count( array_filter( self::$sidecar->requests(), static function ( $r ) { return $r['valid']; } ) ) );
+		$this->assertSame( 2, count( array_filter( self::$sidecar->requests(), static fn( $r ) => $r['valid'] ) ) );
 	}
 
 	public function test_save_pushes_to_the_sidecar(): void {
@@ -163,7 +165,7 @@ final class SettingsTest extends TestCase {
 		$this->assertSame( array( 'enabled' => 'yes', 'title' => 'Pay with crypto', 'description' => 'Fast' ), $gw );
 		$this->assertSame( 'no', get_option( 'woocommerce_wcbridge_bitstream_settings' )['enabled'] );
 
-		$puts = array_values( array_filter( self::$sidecar->requests(), static function ( $r ) { return 'PUT' === $r['method']; } ) );
+		$puts = array_values( array_filter( self::$sidecar->requests(), static fn( $r ) => 'PUT' === $r['method'] ) );
 		$this->assertCount( 1, $puts, 'one PUT for the whole form (the enabled switches are not pushed separately)' );
 		$this->assertTrue( $puts[0]['valid'] );
 		$sent = json_decode( $puts[0]['body'], true )['settings'];
@@ -207,7 +209,7 @@ final class SettingsTest extends TestCase {
 		);
 		$this->assertSame( 'updated', $notices[0][0], print_r( $notices, true ) );
 		$this->assertStringContainsString( 'review', $notices[0][1] );
-		$puts = array_values( array_filter( self::$sidecar->requests(), static function ( $r ) { return 'PUT' === $r['method']; } ) );
+		$puts = array_values( array_filter( self::$sidecar->requests(), static fn( $r ) => 'PUT' === $r['method'] ) );
 		$this->assertCount( 1, $puts );
 		$this->assertSame(
 			array( 'gateways.streampay.enabled' => 'false', 'gateways.cryptocloud.enabled' => 'true', 'gateways.bitstream.enabled' => 'false' ),
@@ -247,7 +249,7 @@ final class SettingsTest extends TestCase {
 		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => $remote ) );
 		$notices = Admin_Settings::apply( array( 'sidecar_loaded' => '1', 'gateways' => array( 'streampay' => array( 'description' => 'WordPress only' ) ) ) );
 		$this->assertSame( 'updated', $notices[0][0] );
-		$puts = array_filter( self::$sidecar->requests(), static function ( $r ) { return 'PUT' === $r['method']; } );
+		$puts = array_filter( self::$sidecar->requests(), static fn( $r ) => 'PUT' === $r['method'] );
 		$this->assertCount( 0, $puts );
 		$this->assertSame( 'WordPress only', get_option( 'woocommerce_wcbridge_streampay_settings' )['description'] );
 	}
@@ -264,7 +266,7 @@ final class SettingsTest extends TestCase {
 		self::$sidecar->answer( 'PUT /v1/settings', 200, array( 'settings' => array() ) );
 		Admin_Settings::apply( array( 'sidecar_loaded' => '1', 'gateways' => array( 'streampay' => array( 'enabled' => 'yes' ) ) ) );
 		$this->assertSame( 'yes', get_option( 'woocommerce_wcbridge_streampay_settings' )['enabled'], 'checkout offers it' );
-		$puts = array_values( array_filter( self::$sidecar->requests(), static function ( $r ) { return 'PUT' === $r['method']; } ) );
+		$puts = array_values( array_filter( self::$sidecar->requests(), static fn( $r ) => 'PUT' === $r['method'] ) );
 		$this->assertArrayNotHasKey( 'gateways.streampay.enabled', json_decode( $puts[0]['body'], true )['settings'], 'pinned: not pushed' );
 	}
 
@@ -279,7 +281,7 @@ final class SettingsTest extends TestCase {
 		\WCBridge\Plugin::boot();
 		self::$sidecar->answer( 'PUT /v1/settings', 200, array( 'settings' => array() ) );
 		update_option( 'woocommerce_wcbridge_bitstream_settings', array( 'enabled' => 'yes' ) );
-		$puts = array_values( array_filter( self::$sidecar->requests(), static function ( $r ) { return 'PUT' === $r['method']; } ) );
+		$puts = array_values( array_filter( self::$sidecar->requests(), static fn( $r ) => 'PUT' === $r['method'] ) );
 		$this->assertCount( 1, $puts );
 		$this->assertSame( array( 'settings' => array( 'gateways.bitstream.enabled' => 'true' ) ), json_decode( $puts[0]['body'], true ) );
 	}

@@ -6,6 +6,8 @@
  * @package WCBridge
  */
 
+declare(strict_types=1);
+
 define( 'ABSPATH', __DIR__ . '/' );
 define( 'MINUTE_IN_SECONDS', 60 );
 define( 'WC_VERSION', '10.0.2' );

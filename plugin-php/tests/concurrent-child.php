@@ -7,6 +7,8 @@
  * Usage: WCB_ORDERS_FILE=... php concurrent-child.php <calls-file> <event-json>
  */
 
+declare(strict_types=1);
+
 require __DIR__ . '/bootstrap.php';
 
 /** The two $wpdb methods Db_Lock uses, over mysqli. */

@@ -8,6 +8,8 @@
  * @package WCBridge
  */
 
+declare(strict_types=1);
+
 $dir    = getenv( 'WCB_FAKE_DIR' );
 $secret = getenv( 'WCB_FAKE_SECRET' );
 $method = $_SERVER['REQUEST_METHOD'];

@@ -8,6 +8,8 @@
  * @package WCBridge
  */
 
+declare(strict_types=1);
+
 $wcbridge_root = dirname( __DIR__ );
 $wcbridge_msgs = array();
 $wcbridge_it   = new RecursiveIteratorIterator( new RecursiveDirectoryIterator( $wcbridge_root, FilesystemIterator::SKIP_DOTS ) );

@@ -3,6 +3,9 @@
  * Installs WordPress into the smoke database and activates the plugin.
  * Usage: php install.php <wordpress-dir>
  */
+
+declare(strict_types=1);
+
 define( 'WP_INSTALLING', true );
 $_SERVER['HTTP_HOST'] = 'smoke';
 require $argv[1] . '/wp-load.php';
