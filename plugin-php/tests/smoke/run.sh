@@ -7,21 +7,26 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 plugin=$(cd "$here/../.." && pwd)
-db=wcbridge_wp_smoke
+# A database of its own, so two runs on one server never share one, dropped
+# on the way out whatever happens.
+db="wcbridge_wp_smoke_$(date +%s)_$$_${RANDOM}"
 mysql_cmd=(mysql -h 127.0.0.1 -P 3306 -u root)
 
 fail() { echo "SMOKE FAIL: $*" >&2; exit 1; }
 
 [ -f /usr/share/wordpress/wp-includes/version.php ] || fail "Debian's wordpress package is not installed"
-"${mysql_cmd[@]}" -e "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db CHARACTER SET utf8mb4" || fail "cannot create database $db on 127.0.0.1:3306"
-
 work=$(mktemp -d)
 server_pid=
+db_created=
 cleanup() {
 	if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+	if [ -n "$db_created" ]; then "${mysql_cmd[@]}" -e "DROP DATABASE IF EXISTS \`$db\`" || echo "smoke: could not drop database $db" >&2; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
+
+"${mysql_cmd[@]}" -e "CREATE DATABASE \`$db\` CHARACTER SET utf8mb4" || fail "cannot create database $db on 127.0.0.1:3306"
+db_created=1
 
 wp="$work/wordpress"
 cp -rL /usr/share/wordpress "$wp"
@@ -107,4 +112,5 @@ if grep -q 'PHP Fatal' "$work/server.log"; then
 	grep 'PHP Fatal' "$work/server.log" | head -5 >&2
 	fail "fatal error in the server log"
 fi
+echo "smoke: database $db is dropped on exit"
 echo "smoke: OK (WordPress $(sed -n "s/^\$wp_version = '\(.*\)';/\1/p" "$wp/wp-includes/version.php"), plugin active without WooCommerce)"
