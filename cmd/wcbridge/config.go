@@ -5,7 +5,6 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"reflect"
@@ -45,6 +44,10 @@ type Config struct {
 
 	// pinned holds the dotted paths set by the file or the environment.
 	pinned map[string]bool
+	// lines holds the config file line of each path the file sets, env the
+	// paths the environment sets (it wins over the file).
+	lines map[string]int
+	env   map[string]bool
 }
 
 type ServerConfig struct {
@@ -55,9 +58,10 @@ type ServerConfig struct {
 }
 
 type DatabaseConfig struct {
-	DSN          string `yaml:"dsn"`
-	TablePrefix  string `yaml:"table_prefix"`
-	MaxOpenConns int    `yaml:"max_open_conns"`
+	DSN          string        `yaml:"dsn"`
+	TablePrefix  string        `yaml:"table_prefix"`
+	MaxOpenConns int           `yaml:"max_open_conns"`
+	StartupWait  time.Duration `yaml:"startup_wait"`
 }
 
 type WooCommerceConfig struct {
@@ -124,7 +128,7 @@ type BitstreamConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Server:      ServerConfig{Listen: "127.0.0.1:8080", MaxCallbackBytes: 64 << 10, ShutdownTimeout: 15 * time.Second},
-		Database:    DatabaseConfig{TablePrefix: "wp_", MaxOpenConns: 20},
+		Database:    DatabaseConfig{TablePrefix: "wp_", MaxOpenConns: 20, StartupWait: 2 * time.Minute},
 		WooCommerce: WooCommerceConfig{Storage: "auto", PaidStatus: "auto"},
 		Plugin:      PluginConfig{SignatureWindow: 5 * time.Minute},
 		Payments: PaymentsConfig{
@@ -140,21 +144,41 @@ func DefaultConfig() Config {
 
 // LoadConfig reads the YAML file at path (none when path is ""), applies
 // WCBRIDGE_* variables from env, and validates the result. Every problem is
-// reported at once, each naming its field.
+// reported at once, each naming its field, and for a value from the file its
+// line: a value that cannot be read does not hide the problems of the others.
 func LoadConfig(path string, env []string) (*Config, error) {
 	cfg := DefaultConfig()
 	cfg.pinned = map[string]bool{}
+	cfg.lines = map[string]int{}
+	cfg.env = map[string]bool{}
 	var errs []error
+	// Fields whose value could not be read: Validate would only repeat them.
+	unreadable := map[string]bool{}
+	fileOK := true
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read config: %w", err)
 		}
-		errs = append(errs, decodeYAML(b, &cfg)...)
+		ferrs, syntaxOK := decodeYAML(b, &cfg, unreadable)
+		errs = append(errs, ferrs...)
+		fileOK = syntaxOK
 	}
-	errs = append(errs, applyEnv(&cfg, env)...)
-	if len(errs) == 0 {
-		errs = cfg.Validate()
+	errs = append(errs, applyEnv(&cfg, env, unreadable)...)
+	errs = append(errs, unknownEnv(&cfg, env)...)
+	// A file that is not YAML at all leaves its values unknown: checking the
+	// defaults in their place would report problems that are not there.
+	if fileOK {
+		for _, err := range cfg.Validate() {
+			path, _, _ := strings.Cut(err.Error(), ":")
+			if unreadable[path] {
+				continue
+			}
+			if line := cfg.lines[path]; line > 0 && !cfg.env[path] {
+				err = fmt.Errorf("%w (config file line %d)", err, line)
+			}
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return &cfg, &ConfigError{Errs: errs}
@@ -175,64 +199,127 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
-func decodeYAML(b []byte, cfg *Config) []error {
+// decodeYAML sets the fields the file names, one field at a time, so one bad
+// value is reported with its field and line and the others are still read.
+// syntaxOK is false when the file is not YAML (nothing could be read).
+func decodeYAML(b []byte, cfg *Config, unreadable map[string]bool) (errs []error, syntaxOK bool) {
 	if len(bytes.TrimSpace(b)) == 0 {
-		return nil
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			var errs []error
-			for _, m := range te.Errors {
-				errs = append(errs, fmt.Errorf("config file: %s", m))
-			}
-			return errs
-		}
-		return []error{fmt.Errorf("config file: %w", err)}
+		return nil, true
 	}
 	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err == nil {
-		markPinned(&root, "", cfg.pinned)
-		cfg.normalizePins()
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return []error{fmt.Errorf("config file: %s", strings.TrimPrefix(err.Error(), "yaml: "))}, false
 	}
-	return nil
-}
-
-// normalizePins pins a map field as a whole when the file set any of its
-// entries (markPinned sees "decimals.usdc", the field is "decimals").
-func (cfg *Config) normalizePins() {
+	if len(root.Content) == 0 {
+		return nil, true
+	}
+	byPath := map[string]field{}
+	sections := map[string]bool{}
+	var names []string
 	for _, f := range cfg.fields() {
-		for p := range cfg.pinned {
-			if strings.HasPrefix(p, f.Path+".") {
-				cfg.pinned[f.Path] = true
-				delete(cfg.pinned, p)
+		byPath[f.Path] = f
+		names = append(names, f.Path)
+		for p := f.Path; strings.Contains(p, "."); {
+			p = p[:strings.LastIndex(p, ".")]
+			sections[p] = true
+		}
+	}
+	var sectionNames []string
+	for s := range sections {
+		sectionNames = append(sectionNames, s)
+	}
+	sort.Strings(sectionNames)
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		if n.Kind != yaml.MappingNode {
+			where := "config file"
+			if prefix != "" {
+				where = prefix
+			}
+			errs = append(errs, fmt.Errorf("%s: want a section of settings, got %s (config file line %d)", where, yamlKind(n), n.Line))
+			return
+		}
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			path := k.Value
+			if prefix != "" {
+				path = prefix + "." + k.Value
+			}
+			if first, dup := seen[k.Value]; dup {
+				errs = append(errs, fmt.Errorf("%s: set twice, at config file lines %d and %d", path, first, k.Line))
+				continue
+			}
+			seen[k.Value] = k.Line
+			switch f, isField := byPath[path]; {
+			case isField:
+				cfg.lines[path] = k.Line
+				cfg.pinned[path] = true
+				if err := decodeField(v, f.Value); err != nil {
+					unreadable[path] = true
+					errs = append(errs, fmt.Errorf("%s: %s (config file line %d)", path, err, v.Line))
+				}
+			case sections[path]:
+				walk(v, path)
+			default:
+				msg := fmt.Sprintf("%s: unknown setting (config file line %d)", path, k.Line)
+				if near := nearest(path, names, sectionNames); near != "" {
+					msg += "; did you mean " + near + "?"
+				}
+				errs = append(errs, errors.New(msg))
 			}
 		}
 	}
+	walk(root.Content[0], "")
+	return errs, true
 }
 
-// markPinned records the dotted path of every scalar (or list) set in the file.
-func markPinned(n *yaml.Node, prefix string, pinned map[string]bool) {
+func yamlKind(n *yaml.Node) string {
 	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			markPinned(c, prefix, pinned)
-		}
+	case yaml.SequenceNode:
+		return "a list"
 	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i].Value
-			if prefix != "" {
-				key = prefix + "." + key
-			}
-			markPinned(n.Content[i+1], key, pinned)
-		}
-	default:
-		if prefix != "" {
-			pinned[prefix] = true
-		}
+		return "a section"
+	case yaml.ScalarNode:
+		return strconv.Quote(n.Value)
 	}
+	return "an alias"
+}
+
+// decodeField reads one field's value; an error says what the field wants.
+func decodeField(n *yaml.Node, v reflect.Value) error {
+	tmp := reflect.New(v.Type())
+	tmp.Elem().Set(v)
+	if err := n.Decode(tmp.Interface()); err != nil {
+		got := yamlKind(n)
+		t := v.Type()
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch {
+		case t == reflect.TypeOf(time.Duration(0)):
+			return fmt.Errorf("want a duration such as 30s or 5m, got %s", got)
+		case t == reflect.TypeOf(decimal.Decimal{}):
+			return fmt.Errorf("want a number such as 0.5, got %s", got)
+		case t.Kind() == reflect.Bool:
+			return fmt.Errorf("want true or false, got %s", got)
+		case t.Kind() == reflect.Int || t.Kind() == reflect.Int64 || t.Kind() == reflect.Int32:
+			return fmt.Errorf("want a whole number, got %s", got)
+		case t.Kind() == reflect.String:
+			return fmt.Errorf("want text, got %s", got)
+		case t.Kind() == reflect.Slice:
+			return fmt.Errorf("want a list, got %s", got)
+		case t.Kind() == reflect.Map:
+			return fmt.Errorf("want key: value pairs, got %s", got)
+		}
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:]
+		}
+		return errors.New(msg)
+	}
+	v.Set(tmp.Elem())
+	return nil
 }
 
 // field is one settable config value with its dotted YAML path.
@@ -289,7 +376,7 @@ func EnvName(path string) string {
 	return EnvPrefix + strings.ToUpper(r.Replace(path))
 }
 
-func applyEnv(cfg *Config, env []string) []error {
+func applyEnv(cfg *Config, env []string, unreadable map[string]bool) []error {
 	vars := map[string]string{}
 	for _, kv := range env {
 		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, EnvPrefix) {
@@ -303,13 +390,113 @@ func applyEnv(cfg *Config, env []string) []error {
 		if !ok {
 			continue
 		}
+		cfg.env[f.Path] = true
 		if err := setFromString(f.Value, raw); err != nil {
+			unreadable[f.Path] = true
 			errs = append(errs, fmt.Errorf("%s (from %s): %v", f.Path, name, err))
 			continue
 		}
 		cfg.pinned[f.Path] = true
 	}
 	return errs
+}
+
+// otherEnv are WCBRIDGE_* variables that are not config fields: the config
+// file's path, and switches of the test suite and its tools.
+var otherEnv = map[string]bool{
+	"WCBRIDGE_CONFIG":           true,
+	"WCBRIDGE_CHROMIUM":         true, // demo browser test
+	"WCBRIDGE_DEMO_SCREENSHOTS": true, // demo browser test
+	"WCBRIDGE_EMBEDDED_LOG":     true, // tests on the embedded engine
+}
+
+// otherEnvPrefix starts the test suite's variables (WCBRIDGE_TEST_MYSQL_DSN...).
+const otherEnvPrefix = "WCBRIDGE_TEST_"
+
+// KnownEnvNames lists every WCBRIDGE_* variable the sidecar reads, sorted.
+func (cfg *Config) KnownEnvNames() []string {
+	var out []string
+	for _, f := range cfg.fields() {
+		out = append(out, EnvName(f.Path))
+	}
+	for n := range otherEnv {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// unknownEnv reports every WCBRIDGE_* variable that names nothing the
+// sidecar reads: a typo would otherwise leave a setting silently at its
+// default.
+func unknownEnv(cfg *Config, env []string) []error {
+	names := cfg.KnownEnvNames()
+	known := map[string]bool{}
+	for _, n := range names {
+		known[n] = true
+	}
+	var unknown []string
+	for _, kv := range env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, EnvPrefix) || known[k] || strings.HasPrefix(k, otherEnvPrefix) {
+			continue
+		}
+		known[k] = true // report each once
+		unknown = append(unknown, k)
+	}
+	sort.Strings(unknown)
+	var errs []error
+	for _, k := range unknown {
+		msg := k + ": unknown environment variable"
+		if near := nearest(k, names, nil); near != "" {
+			msg += "; did you mean " + near + "?"
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	return errs
+}
+
+// nearest returns the candidate closest to s (names first, then sections)
+// when it is close enough to be a typo of it, else "".
+func nearest(s string, names, sections []string) string {
+	for _, list := range [][]string{names, sections} {
+		best, bestD := "", 0
+		for _, c := range list {
+			if d := editDistance(strings.ToLower(s), strings.ToLower(c)); best == "" || d < bestD {
+				best, bestD = c, d
+			}
+		}
+		if best != "" && bestD <= max(2, min(len(s)/8, 4)) {
+			return best
+		}
+	}
+	return ""
+}
+
+// editDistance is the optimal string alignment distance: an insertion, a
+// deletion, a substitution or a swap of neighbours (DNS for DSN) costs 1.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 // setFromString parses raw into v according to v's type. Lists are
@@ -482,6 +669,9 @@ func (cfg *Config) Validate() []error {
 	}
 	if cfg.Database.MaxOpenConns < 1 {
 		bad("database.max_open_conns", "must be at least 1")
+	}
+	if w := cfg.Database.StartupWait; w < 0 || w > time.Hour {
+		bad("database.startup_wait", "must be between 0 (try once) and 1h")
 	}
 	switch cfg.WooCommerce.Storage {
 	case "auto", "posts", "posts+sync", "hpos+sync", "hpos":

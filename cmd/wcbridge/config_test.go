@@ -207,3 +207,103 @@ func TestReadmeConfigReference(t *testing.T) {
 		}
 	}
 }
+
+// TestFileErrorsNameFieldAndLineAndHideNothing: a value that cannot be read
+// names its field and line, and the other problems of the file and the
+// environment are still reported.
+func TestFileErrorsNameFieldAndLineAndHideNothing(t *testing.T) {
+	p := writeConfig(t, `server:
+  shutdown_timeout: soon
+  max_callback_bytes: lots
+databse:
+  dsn: x
+payments:
+  lifetime: 1m
+gateways:
+  streampay:
+    enabled: maybe
+  cryptocloud:
+    shop_idd: abc
+`)
+	_, err := LoadConfig(p, []string{"WCBRIDGE_ORDERS_ON_EXPIRED=explode"})
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *ConfigError, got %v", err)
+	}
+	for _, want := range []string{
+		`server.shutdown_timeout: want a duration such as 30s or 5m, got "soon" (config file line 2)`,
+		`server.max_callback_bytes: want a whole number, got "lots" (config file line 3)`,
+		`databse: unknown setting (config file line 4); did you mean database?`,
+		`payments.lifetime: must be between 5m and 168h (config file line 7)`,
+		`gateways.streampay.enabled: want true or false, got "maybe" (config file line 10)`,
+		`gateways.cryptocloud.shop_idd: unknown setting (config file line 12); did you mean gateways.cryptocloud.shop_id?`,
+		`orders.on_expired: must be cancel or leave_pending`,
+		`plugin.shared_secret: must be at least 32 characters`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	// A value that could not be read is reported once, not again by Validate.
+	if n := strings.Count(err.Error(), "server.max_callback_bytes"); n != 1 {
+		t.Errorf("server.max_callback_bytes reported %d times:\n%v", n, err)
+	}
+
+	// A file that is not YAML: its line, and the environment's problems too.
+	p = writeConfig(t, "server:\n  listen: \"127.0.0.1:80\n")
+	_, err = LoadConfig(p, []string{"WCBRIDGE_PAYMENTS_LIFETIME=soon"})
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "config file: line ") || !strings.Contains(err.Error(), "payments.lifetime (from WCBRIDGE_PAYMENTS_LIFETIME)") {
+		t.Errorf("syntax error without its line, or hiding the environment's problem: %v", err)
+	}
+	// Nor a duplicate key.
+	p = writeConfig(t, "log:\n  level: info\n  level: debug\n")
+	if _, err = LoadConfig(p, nil); err == nil || !strings.Contains(err.Error(), "log.level: set twice, at config file lines 2 and 3") {
+		t.Errorf("duplicate key not reported: %v", err)
+	}
+}
+
+// TestUnknownEnvironmentVariables: a WCBRIDGE_* variable that names nothing
+// is an error with the nearest known name; known ones are not.
+func TestUnknownEnvironmentVariables(t *testing.T) {
+	env := []string{
+		"WCBRIDGE_DATABASE_DNS=u:p@tcp(db:3306)/wp",
+		"WCBRIDGE_PLUGIN_SHARED_SECRET=" + testSecret,
+		"WCBRIDGE_WORDPRESS_URL=https://shop.example",
+		"WCBRIDGE_LOG_LEVELS=debug",
+		"WCBRIDGE_COMPLETELY_DIFFERENT=1",
+		"WCBRIDGE_CONFIG=",
+		"WCBRIDGE_TEST_MYSQL_DSN=root@tcp(127.0.0.1:3306)/",
+		"OTHER_VAR=ignored",
+	}
+	_, err := LoadConfig("", env)
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *ConfigError, got %v", err)
+	}
+	for _, want := range []string{
+		"WCBRIDGE_DATABASE_DNS: unknown environment variable; did you mean WCBRIDGE_DATABASE_DSN?",
+		"WCBRIDGE_LOG_LEVELS: unknown environment variable; did you mean WCBRIDGE_LOG_LEVEL?",
+		"WCBRIDGE_COMPLETELY_DIFFERENT: unknown environment variable",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "WCBRIDGE_COMPLETELY_DIFFERENT: unknown environment variable;") {
+		t.Errorf("a name far from every known one got a suggestion:\n%v", err)
+	}
+	for _, ok := range []string{"WCBRIDGE_CONFIG", "WCBRIDGE_TEST_MYSQL_DSN", "OTHER_VAR"} {
+		if strings.Contains(err.Error(), ok) {
+			t.Errorf("%s reported as unknown:\n%v", ok, err)
+		}
+	}
+	// Every field's variable is known.
+	cfg := DefaultConfig()
+	var all []string
+	for _, f := range cfg.fields() {
+		all = append(all, EnvName(f.Path)+"=x")
+	}
+	if errs := unknownEnv(&cfg, all); len(errs) > 0 {
+		t.Errorf("known variables reported unknown: %v", errs)
+	}
+}
