@@ -390,6 +390,13 @@ func (s *Service) ApplyState(ctx context.Context, p *Payment, st *GatewayState) 
 	if err != nil {
 		return p, fmt.Errorf("apply state to payment %d: %w", p.ID, err)
 	}
+	if res != nil && updated.AppliedStatus == want.Status && !res.Duplicate && (res.Changed || res.NoteID != 0) {
+		// One line per outcome that reached an order: what a shop owner
+		// looks for when a customer asks about an order.
+		s.Logger.Info("outcome applied", "order_id", updated.OrderID, "gateway", updated.Gateway, "payment_id", updated.ID,
+			"gateway_payment_id", updated.GatewayID, "status", updated.Status, "order_status", res.To,
+			"amount", updated.Amount.String(), "received", updated.Received.String())
+	}
 	if res != nil && s.OnOutcome != nil {
 		s.OnOutcome(updated.Gateway, want.Status)
 	}

@@ -53,8 +53,10 @@ func (s *Service) ReceiveCallback(ctx context.Context, gateway, contentType stri
 		return nil, &Error{Code: EUNAVAILABLE, Message: "could not record the callback; retry later", Err: err}
 	}
 	if dup {
+		s.Logger.Debug("callback accepted again (duplicate)", "gateway", gateway, "gateway_payment_id", cb.PaymentKey, "callback_id", existing.ID)
 		return &CallbackResult{Callback: existing, Duplicate: true}, nil
 	}
+	s.Logger.Info("callback accepted", "gateway", gateway, "gateway_payment_id", cb.PaymentKey, "callback_id", cb.ID)
 	if inMemory {
 		select {
 		case s.queue <- cb:
@@ -350,7 +352,7 @@ func (s *Service) DeliverNotifications(ctx context.Context, limit int) (int, err
 		msg := ""
 		if errors.Is(err, ErrOrderGone) {
 			// Deleted in WordPress: nothing left to finish.
-			s.Logger.Warn("order deleted in wordpress; notification closed", "order_id", n.OrderID, "event_id", n.EventID)
+			s.Logger.Warn("notification given up: order deleted in wordpress", "order_id", n.OrderID, "event_id", n.EventID, "attempts", n.Attempts+1)
 			msg, err = "closed: "+ErrOrderGone.Message, nil
 		}
 		if err != nil {
@@ -359,6 +361,8 @@ func (s *Service) DeliverNotifications(ctx context.Context, limit int) (int, err
 		}
 		if ferr := s.Outbox.FinishNotification(ctx, n.ID, err == nil, msg, s.now().Add(retryDelay(n.Attempts))); ferr != nil {
 			s.Logger.Warn("recording notification result failed", "event_id", n.EventID, "err", ferr)
+		} else if err == nil && msg == "" {
+			s.Logger.Info("notification delivered", "order_id", n.OrderID, "event_id", n.EventID, "attempts", n.Attempts+1)
 		}
 	}
 	return len(ns), nil

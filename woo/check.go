@@ -3,6 +3,7 @@ package woo
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -175,4 +176,100 @@ func DetectPrefixes(ctx context.Context, db *sql.DB) ([]string, error) {
 		}
 	}
 	return found, nil
+}
+
+// ErrNotInstalled means the database holds no WooCommerce install under the
+// configured prefix.
+var ErrNotInstalled = errors.New("no WooCommerce install")
+
+// RequireInstall returns nil when the database holds a WooCommerce install
+// under the store's prefix, else an error wrapping ErrNotInstalled that
+// names the database and the prefix and says what is there instead, so a
+// wrong database name or prefix stops the sidecar with a reason rather than
+// letting it create its tables in the wrong place.
+func (s *Store) RequireInstall(ctx context.Context) error {
+	var dbName sql.NullString
+	if err := s.db.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&dbName); err != nil {
+		return fmt.Errorf("woo: current database: %w", mapErr(err))
+	}
+	tables, err := s.tableSet(ctx)
+	if err != nil {
+		return err
+	}
+	where := fmt.Sprintf("database %q has no WooCommerce tables with prefix %q", dbName.String, s.prefix)
+	if !tables["options"] {
+		found, err := s.foundInstead(ctx)
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s: no table %s; %s", ErrNotInstalled, where, s.t("options"), found)
+	}
+	opts, err := s.options(ctx, "woocommerce_version", "woocommerce_db_version")
+	if err != nil {
+		return err
+	}
+	if opts["woocommerce_version"] == "" && opts["woocommerce_db_version"] == "" {
+		return fmt.Errorf("%w: %s: %s exists but has no woocommerce_version (WordPress without WooCommerce, or WooCommerce never activated)", ErrNotInstalled, where, s.t("options"))
+	}
+	return nil
+}
+
+// foundInstead says what the database holds: WooCommerce under other
+// prefixes, WordPress-like tables, other tables, or nothing.
+func (s *Store) foundInstead(ctx context.Context) (string, error) {
+	prefixes, err := DetectPrefixes(ctx, s.db)
+	if err != nil {
+		return "", err
+	}
+	if len(prefixes) > 0 {
+		return fmt.Sprintf("WooCommerce is installed there with prefix %s (set database.table_prefix)", strings.Join(prefixes, ", ")), nil
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name")
+	if err != nil {
+		return "", fmt.Errorf("woo: list tables: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var n int
+	var others []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return "", fmt.Errorf("woo: list tables: %w", mapErr(err))
+		}
+		n++
+		if p, ok := strings.CutSuffix(name, "options"); ok && p != "" && ValidPrefix(p) == nil {
+			others = append(others, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("woo: list tables: %w", mapErr(err))
+	}
+	switch {
+	case n == 0:
+		return "the database is empty (wrong database name, or WordPress not installed yet)", nil
+	case len(others) > 0:
+		return fmt.Sprintf("tables with prefix %s exist, without WooCommerce", strings.Join(others, ", ")), nil
+	}
+	return fmt.Sprintf("it has %d table(s), none of them WordPress's", n), nil
+}
+
+// Ready reports whether orders can still be read and written: WooCommerce's
+// options answer with its version and the order table of the storage mode
+// exists. It is cheap enough for every readiness probe.
+func (s *Store) Ready(ctx context.Context) error {
+	opts, err := s.options(ctx, "woocommerce_version", optHPOSEnabled)
+	if err != nil {
+		return fmt.Errorf("woocommerce: %w", err)
+	}
+	if opts["woocommerce_version"] == "" {
+		return fmt.Errorf("woocommerce: %s has no woocommerce_version (WooCommerce removed?)", s.t("options"))
+	}
+	orders := s.t("posts")
+	if isHPOS(s.opts.Mode) || (s.opts.Mode == "" && opts[optHPOSEnabled] == "yes") {
+		orders = s.t("wc_orders")
+	}
+	if _, err := s.db.ExecContext(ctx, "SELECT 1 FROM "+orders+" LIMIT 0"); err != nil {
+		return fmt.Errorf("woocommerce: order table %s: %w", orders, mapErr(err))
+	}
+	return nil
 }

@@ -224,6 +224,10 @@ func (s *Server) handleReady(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 		defer cancel()
 		if err := s.cfg.Ready(ctx); err != nil {
+			var be *bridge.Error
+			if errors.As(err, &be) {
+				return be
+			}
 			return &bridge.Error{Code: bridge.EUNAVAILABLE, Message: "database unreachable", Err: err}
 		}
 	}

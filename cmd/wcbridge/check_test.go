@@ -80,3 +80,57 @@ func TestVersionAndUsage(t *testing.T) {
 		t.Fatalf("unknown command: exit %d, want 2 (%v)", exitCode(err), err)
 	}
 }
+
+// TestCheckOnAFreshDatabase: before the first serve, the sidecar's tables
+// are not there yet; serve creates them, so check says so and exits 0, and
+// --strict makes it a problem.
+func TestCheckOnAFreshDatabase(t *testing.T) {
+	ctx := context.Background()
+	db := wootest.Open(t)
+	if err := wootest.Install(ctx, db.DB, bridge.StorageHPOS, "wp_"); err != nil {
+		t.Fatal(err)
+	}
+	env := baseEnv(db, "wp_")
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"check"}, env, &out, &errOut); err != nil {
+		t.Fatalf("check on a fresh database: %v (exit %d)\n%s", err, exitCode(err), out.String())
+	}
+	if !strings.Contains(out.String(), "migration(s) to apply") || !strings.Contains(out.String(), "check: ok") {
+		t.Errorf("pending migrations not reported as information:\n%s", out.String())
+	}
+	out.Reset()
+	err := run(ctx, []string{"check", "--strict"}, env, &out, &errOut)
+	var ce *CheckError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "not applied") || exitCode(err) != 1 {
+		t.Fatalf("check --strict: want a problem for pending migrations, got %v\n%s", err, out.String())
+	}
+}
+
+// TestCommandHelp: every command's --help exits 0 and says what it does
+// and which variables it reads.
+func TestCommandHelp(t *testing.T) {
+	for name, want := range map[string][]string{
+		"serve":    {"usage: wcbridge serve", "Runs the sidecar", "-config", "WCBRIDGE_CONFIG", "WCBRIDGE_DATABASE_DSN", "WCBRIDGE_DATABASE_STARTUP_WAIT", "WCBRIDGE_GATEWAYS_STREAMPAY_SECRET_KEY"},
+		"migrate":  {"usage: wcbridge migrate", "own tables", "WCBRIDGE_DATABASE_DSN"},
+		"check":    {"usage: wcbridge check", "-strict", "WCBRIDGE_DATABASE_TABLE_PREFIX"},
+		"health":   {"usage: wcbridge health", "-url", "-timeout", "WCBRIDGE_SERVER_LISTEN"},
+		"simulate": {"usage: wcbridge simulate", "simulators", "-sidecar"},
+		"demo":     {"usage: wcbridge demo", "embedded database"},
+	} {
+		for _, flag := range []string{"--help", "-h"} {
+			var out, errOut bytes.Buffer
+			if err := run(context.Background(), []string{name, flag}, nil, &out, &errOut); err != nil {
+				t.Errorf("%s %s: %v (exit %d)", name, flag, err, exitCode(err))
+			}
+			for _, w := range want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("%s %s: no %q in:\n%s", name, flag, w, out.String())
+				}
+			}
+		}
+	}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"serve", "--frobnicate"}, nil, &out, &errOut); exitCode(err) != 2 || !strings.Contains(errOut.String(), "usage: wcbridge serve") {
+		t.Errorf("a bad flag: exit %d, want 2 with the help on stderr (%v)\n%s", exitCode(err), err, errOut.String())
+	}
+}

@@ -14,12 +14,15 @@ import (
 
 // commandConfig parses the common flags of a command and loads the config.
 // It returns the config even when it has problems, with the error.
-func commandConfig(name string, args, env []string, stderr io.Writer) (*Config, *flag.FlagSet, error) {
+// define adds a command's own flags before parsing.
+func commandConfig(name string, args, env []string, stdout, stderr io.Writer, define ...func(*flag.FlagSet)) (*Config, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", getenv(env, "WCBRIDGE_CONFIG"), "path to the YAML config file")
-	if err := fs.Parse(args); err != nil {
-		return nil, fs, fmt.Errorf("%w: %v", errUsage, err)
+	path := fs.String("config", getenv(env, "WCBRIDGE_CONFIG"), "path to the YAML config file (default $WCBRIDGE_CONFIG, else none: defaults and WCBRIDGE_* variables only)")
+	for _, d := range define {
+		d(fs)
+	}
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return nil, fs, err
 	}
 	cfg, err := LoadConfig(*path, env)
 	return cfg, fs, err
@@ -27,7 +30,7 @@ func commandConfig(name string, args, env []string, stderr io.Writer) (*Config, 
 
 // runMigrate creates or updates the sidecar's own tables.
 func runMigrate(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
-	cfg, _, err := commandConfig("migrate", args, env, stderr)
+	cfg, _, err := commandConfig("migrate", args, env, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -64,7 +67,13 @@ func (e *CheckError) Error() string {
 // storage mode and table prefix and verifies the tables. It goes as far as
 // it can and reports every problem at once.
 func runCheck(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
-	cfg, _, err := commandConfig("check", args, env, stderr)
+	var strict bool
+	cfg, _, err := commandConfig("check", args, env, stdout, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&strict, "strict", false, "count migrations not yet applied as a problem (serve applies them at start)")
+	})
+	if errors.Is(err, errHelp) || errors.Is(err, errUsage) {
+		return err
+	}
 	var problems []string
 	var ce *ConfigError
 	switch {
@@ -127,8 +136,10 @@ func runCheck(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	switch {
 	case err != nil:
 		problems = append(problems, "sidecar tables: "+err.Error())
-	case len(pending) > 0:
+	case len(pending) > 0 && strict:
 		problems = append(problems, fmt.Sprintf("sidecar tables: %d migration(s) not applied (%s): run `wcbridge migrate`", len(pending), strings.Join(pending, ", ")))
+	case len(pending) > 0:
+		fmt.Fprintf(stdout, "sidecar tables: %d migration(s) to apply (%s): serve applies them at start, or run `wcbridge migrate`\n", len(pending), strings.Join(pending, ", "))
 	default:
 		fmt.Fprintln(stdout, "sidecar tables: up to date")
 	}

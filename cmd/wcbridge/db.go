@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -52,6 +54,50 @@ func openDB(ctx context.Context, dsn string, maxOpen int) (*sql.DB, error) {
 		return nil, fmt.Errorf("connect to database %s: %w", redactDSN(dsn), err)
 	}
 	return db, nil
+}
+
+// connectDB opens the database, retrying with back-off for up to
+// cfg.StartupWait while it is not reachable yet (a container that starts
+// beside MariaDB must not crash-loop while it initialises). Each failed
+// attempt is logged. An answer from the server itself (wrong password,
+// unknown database) will not change by waiting and ends the wait at once.
+func connectDB(ctx context.Context, cfg DatabaseConfig, logger *slog.Logger) (*sql.DB, error) {
+	start := time.Now()
+	deadline := start.Add(cfg.StartupWait)
+	delay := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		db, err := openDB(ctx, cfg.DSN, cfg.MaxOpenConns)
+		if err == nil {
+			if attempt > 1 {
+				logger.Info("database reachable", "attempt", attempt, "waited", time.Since(start).Round(time.Millisecond).String())
+			}
+			return db, nil
+		}
+		var me *mysql.MySQLError
+		left := time.Until(deadline)
+		if errors.As(err, &me) || left <= 0 || ctx.Err() != nil {
+			if attempt > 1 {
+				return nil, fmt.Errorf("%w (gave up after %d attempts in %s; database.startup_wait is %s)", err, attempt, time.Since(start).Round(time.Second), cfg.StartupWait)
+			}
+			return nil, err
+		}
+		wait := min(delay, left)
+		logger.Warn("database not reachable yet; retrying", "attempt", attempt, "retry_in", wait.String(), "gives_up_in", left.Round(time.Second).String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+// driverLogger sends the MySQL driver's own messages (dropped connections,
+// bad packets) to the sidecar's logger instead of a plain line on stderr.
+type driverLogger struct{ l *slog.Logger }
+
+func (d driverLogger) Print(v ...any) {
+	d.l.Warn(strings.TrimSpace(fmt.Sprint(v...)), "component", "mysql")
 }
 
 // newLogger builds the one logger passed down to every part.

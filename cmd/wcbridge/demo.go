@@ -30,12 +30,11 @@ const demoPrefix = "wp_"
 // page plays the shop and the plugin.
 func runDemo(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address of the demo page (loopback only); the other parts take random loopback ports")
 	storage := fs.String("storage", string(bridge.StorageHPOS), "WooCommerce storage mode: posts, posts+sync, hpos+sync or hpos")
 	verbose := fs.Bool("v", false, "log the sidecar's work at info level (default: warnings only)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	if host, _, err := net.SplitHostPort(*addr); err != nil || !isLoopback(host) {
 		return fmt.Errorf("%w: the demo listens on loopback only, not %q", errUsage, *addr)

@@ -3,7 +3,7 @@
 //
 //	wcbridge serve    --config config.yaml   run the HTTP server and workers
 //	wcbridge migrate  --config config.yaml   create or update the sidecar's tables
-//	wcbridge check    --config config.yaml   validate config, database and WooCommerce tables
+//	wcbridge check    --config config.yaml   validate config, database and WooCommerce tables (--strict: pending migrations too)
 //	wcbridge simulate                        run the three gateway simulators on loopback
 //	wcbridge demo                            a whole shop on an embedded database (-tags demo)
 //	wcbridge version
@@ -49,6 +49,7 @@ commands:
   migrate    create or update the sidecar's own tables
   check      validate the config, connect to MySQL, detect WooCommerce's storage
              mode and table prefix, verify the tables; exits non-zero on problems
+             (migrations serve applies at start are not one, unless --strict)
   simulate   run the StreamPay, CryptoCloud and Bitstream simulators on loopback
   demo       run a whole shop on an embedded database: the sidecar, the three
              simulators and a demo page (needs a build with -tags demo)
@@ -57,6 +58,7 @@ commands:
 
 Every command that reads a config takes --config PATH (default: $WCBRIDGE_CONFIG,
 else no file: defaults and WCBRIDGE_* environment variables only).
+wcbridge <command> --help describes a command, its flags and its variables.
 `
 
 // run is the whole program; tests call it like main does.
@@ -66,6 +68,14 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: no command given", errUsage)
 	}
 	cmd, rest := args[0], args[1:]
+	err := runCommand(ctx, cmd, rest, env, stdout, stderr)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}
+
+func runCommand(ctx context.Context, cmd string, rest, env []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "serve":
 		return runServe(ctx, rest, env, stdout, stderr)

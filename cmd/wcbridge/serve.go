@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/api"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
@@ -59,7 +61,7 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 	if now == nil {
 		now = time.Now
 	}
-	db, err := openDB(ctx, cfg.Database.DSN, cfg.Database.MaxOpenConns)
+	db, err := connectDB(ctx, cfg.Database, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +71,12 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 	}
 	ws, err := woo.New(db, cfg.Database.TablePrefix, wo)
 	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	// Before anything is written: a wrong database or prefix must stop the
+	// sidecar with a reason, not get its tables.
+	if err := requireStore(ctx, ws); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -98,9 +106,59 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 	srv := api.NewServer(svc, api.Config{
 		Version: Version, PublicURL: cfg.Server.PublicURL, Secret: secret,
 		SignatureWindow: cfg.Plugin.SignatureWindow, MaxCallbackBytes: cfg.Server.MaxCallbackBytes,
-		Ready: db.PingContext, Settings: rt, TablePrefix: cfg.Database.TablePrefix, Now: now, Logger: logger,
+		Ready: readiness(db, ws, now, logger), Settings: rt, TablePrefix: cfg.Database.TablePrefix, Now: now, Logger: logger,
 	})
 	return &App{Config: cfg, Runtime: rt, Service: svc, Server: srv, Store: st, Woo: ws, Logger: logger, db: db}, nil
+}
+
+// requireStore refuses a database without a usable WooCommerce install
+// under the prefix: every problem `check` would report, at once.
+func requireStore(ctx context.Context, ws *woo.Store) error {
+	if err := ws.RequireInstall(ctx); err != nil {
+		return err
+	}
+	if _, errs := ws.Check(ctx); len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return fmt.Errorf("woocommerce tables with prefix %q cannot be used:\n  - %s", ws.Prefix(), strings.Join(msgs, "\n  - "))
+	}
+	return nil
+}
+
+// readiness is /readyz's check: the database answers and WooCommerce's
+// tables are still usable. The answer is kept for a second (the endpoint is
+// public), and a change is logged once, so a store that becomes unusable is
+// in the log, not only in the probe.
+func readiness(db *sql.DB, ws *woo.Store, now func() time.Time, logger *slog.Logger) func(context.Context) error {
+	var mu sync.Mutex
+	var last error
+	var at time.Time
+	ready := true
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !at.IsZero() && now().Sub(at) < time.Second {
+			return last
+		}
+		// The public answer names the part that failed; the log, the cause.
+		var err error
+		if perr := db.PingContext(ctx); perr != nil {
+			err = &bridge.Error{Code: bridge.EUNAVAILABLE, Message: "database unreachable", Err: perr}
+		} else if werr := ws.Ready(ctx); werr != nil {
+			err = &bridge.Error{Code: bridge.EUNAVAILABLE, Message: "woocommerce tables unusable", Err: werr}
+		}
+		last, at = err, now()
+		switch {
+		case err != nil && ready:
+			logger.Error("not ready", "err", err)
+		case err == nil && !ready:
+			logger.Info("ready again")
+		}
+		ready = err == nil
+		return err
+	}
 }
 
 // notifyURL is the plugin's notification endpoint.
@@ -157,11 +215,13 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 
 // runServe is `wcbridge serve`.
 func runServe(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
-	cfg, _, err := commandConfig("serve", args, env, stderr)
+	cfg, _, err := commandConfig("serve", args, env, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(cfg.Log, stderr)
+	// The driver's own messages join the same stream, in the same format.
+	mysql.SetLogger(driverLogger{logger})
 	logger.Info("starting wcbridge", "version", Version, "listen", cfg.Server.Listen, "pinned", strings.Join(cfg.PinnedPaths(), ","))
 	app, err := NewApp(ctx, cfg, AppOptions{Logger: logger})
 	if err != nil {
@@ -172,7 +232,8 @@ func runServe(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
 	}
-	logger.Info("listening", "addr", l.Addr().String())
-	fmt.Fprintf(stdout, "wcbridge %s listening on http://%s\n", Version, l.Addr())
-	return app.Run(ctx, l)
+	logger.Info("listening", "addr", l.Addr().String(), "url", "http://"+l.Addr().String())
+	err = app.Run(ctx, l)
+	logger.Info("stopped", "err", err)
+	return err
 }

@@ -119,14 +119,13 @@ func (s *Simulators) Env() []string {
 // demos and for shops that want to try wcbridge before they have credentials.
 func runSimulate(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	sidecar := fs.String("sidecar", "http://127.0.0.1:8080", "the sidecar's base URL, where callbacks are delivered")
 	sp := fs.String("streampay", "127.0.0.1:8091", "StreamPay simulator address")
 	cc := fs.String("cryptocloud", "127.0.0.1:8092", "CryptoCloud simulator address")
 	bs := fs.String("bitstream", "127.0.0.1:8093", "Bitstream simulator address")
 	retry := fs.Duration("retry", 10*time.Second, "callback retry interval (the real gateways wait minutes)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	for _, a := range []string{*sp, *cc, *bs} {
 		if host, _, err := net.SplitHostPort(a); err != nil || !isLoopback(host) {
