@@ -31,6 +31,8 @@ type Store struct {
 	prefix string
 	now    func() time.Time
 	log    *slog.Logger
+	sealer *Sealer
+	secret func(name string) bool
 
 	// Quoted table names, built once from the validated prefix.
 	migrations, payments, callbacks, outbox, settings string
@@ -49,6 +51,10 @@ var (
 type Options struct {
 	Now    func() time.Time // clock; time.Now when nil
 	Logger *slog.Logger     // discarded when nil
+	// Sealer encrypts secret settings at rest; nil refuses to store them.
+	Sealer *Sealer
+	// Secret tells which settings are secrets (encrypted at rest); nil: none.
+	Secret func(name string) bool
 }
 
 // validPrefix is what WordPress itself accepts for $table_prefix; the prefix
@@ -64,7 +70,10 @@ func Open(db *sql.DB, prefix string, o Options) (*Store, error) {
 	if !validPrefix.MatchString(prefix) {
 		return nil, bridge.Errorf(bridge.EINVALID, "table prefix must match %s", validPrefix)
 	}
-	s := &Store{db: db, prefix: prefix, now: o.Now, log: o.Logger}
+	s := &Store{db: db, prefix: prefix, now: o.Now, log: o.Logger, sealer: o.Sealer, secret: o.Secret}
+	if s.secret == nil {
+		s.secret = func(string) bool { return false }
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -218,36 +217,6 @@ func TestCustomPrefix(t *testing.T) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestSettings(t *testing.T) {
-	ctx := context.Background()
-	s, clk, _ := newStore(t)
-	got, at, err := s.Settings(ctx)
-	if err != nil || len(got) != 0 || !at.IsZero() {
-		t.Fatalf("empty settings = %v, %v, %v", got, at, err)
-	}
-	if err := s.PutSettings(ctx, map[string]string{"title": "Pay with crypto", "tolerance": "0.5"}); err != nil {
-		t.Fatal(err)
-	}
-	clk.Add(time.Minute)
-	if err := s.PutSettings(ctx, map[string]string{"tolerance": "1.25", "note": "ünïcode ✓"}); err != nil {
-		t.Fatal(err)
-	}
-	got, at, err = s.Settings(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"title": "Pay with crypto", "tolerance": "1.25", "note": "ünïcode ✓"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("settings = %v, want %v", got, want)
-	}
-	if wantAt := clk.Now().Truncate(time.Microsecond); !at.Equal(wantAt) {
-		t.Fatalf("settings updated at %v, want %v", at, wantAt)
-	}
-	if err := s.PutSettings(ctx, map[string]string{"": "x"}); bridge.ErrorCode(err) != bridge.EINVALID {
-		t.Fatalf("empty name: err = %v, want invalid", err)
 	}
 }
 

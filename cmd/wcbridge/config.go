@@ -41,6 +41,7 @@ type Config struct {
 	Reconcile   ReconcileConfig   `yaml:"reconcile"`
 	Log         LogConfig         `yaml:"log"`
 	Gateways    GatewaysConfig    `yaml:"gateways"`
+	Secrets     SecretsConfig     `yaml:"secrets"`
 
 	// pinned holds the dotted paths set by the file or the environment.
 	pinned map[string]bool
@@ -95,11 +96,22 @@ type ReconcileConfig struct {
 	Interval  time.Duration `yaml:"interval"`
 	BatchSize int           `yaml:"batch_size"`
 	GiveUp    time.Duration `yaml:"give_up_after"`
+	// SettingsInterval is how often a replica looks for settings another
+	// replica saved: the bound on how long a change takes to reach them all.
+	SettingsInterval time.Duration `yaml:"settings_interval"`
 }
 
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // json, text
+}
+
+// SecretsConfig holds the key that encrypts the gateway secrets the shop
+// owner pushes from WordPress before they are stored in the database. It is
+// the sidecar's alone: it never reaches WordPress.
+type SecretsConfig struct {
+	Key         string `yaml:"key"`          // encrypts and decrypts
+	PreviousKey string `yaml:"previous_key"` // decrypts only, while rotating
 }
 
 type GatewaysConfig struct {
@@ -137,7 +149,7 @@ func DefaultConfig() Config {
 			LatePaymentGrace:          24 * time.Hour,
 		},
 		Orders:    OrdersConfig{OnExpired: "cancel", OnLatePayment: "processing"},
-		Reconcile: ReconcileConfig{Interval: 5 * time.Second, BatchSize: 100, GiveUp: 7 * 24 * time.Hour},
+		Reconcile: ReconcileConfig{Interval: 5 * time.Second, BatchSize: 100, GiveUp: 7 * 24 * time.Hour, SettingsInterval: 5 * time.Second},
 		Log:       LogConfig{Level: "info", Format: "json"},
 	}
 }
@@ -326,6 +338,7 @@ func decodeField(n *yaml.Node, v reflect.Value) error {
 type field struct {
 	Path  string
 	Value reflect.Value
+	Tag   reflect.StructTag
 }
 
 // fields lists every leaf field of cfg (scalars, lists and maps), in order.
@@ -357,7 +370,7 @@ func (cfg *Config) fields() []field {
 				walk(fv, path)
 				continue
 			}
-			out = append(out, field{Path: path, Value: fv})
+			out = append(out, field{Path: path, Value: fv, Tag: sf.Tag})
 		}
 	}
 	walk(reflect.ValueOf(cfg).Elem(), "")
@@ -398,7 +411,7 @@ func applyEnv(cfg *Config, env []string, unreadable map[string]bool) []error {
 		}
 		cfg.pinned[f.Path] = true
 	}
-	return errs
+	return append(errs, applyEnvFiles(cfg, vars)...)
 }
 
 // otherEnv are WCBRIDGE_* variables that are not config fields: the config
@@ -413,11 +426,15 @@ var otherEnv = map[string]bool{
 // otherEnvPrefix starts the test suite's variables (WCBRIDGE_TEST_MYSQL_DSN...).
 const otherEnvPrefix = "WCBRIDGE_TEST_"
 
-// KnownEnvNames lists every WCBRIDGE_* variable the sidecar reads, sorted.
+// KnownEnvNames lists every WCBRIDGE_* variable the sidecar reads (with the
+// _FILE variant of every secret field), sorted.
 func (cfg *Config) KnownEnvNames() []string {
 	var out []string
 	for _, f := range cfg.fields() {
 		out = append(out, EnvName(f.Path))
+		if IsSecret(f.Path) {
+			out = append(out, EnvName(f.Path)+FileSuffix)
+		}
 	}
 	for n := range otherEnv {
 		out = append(out, n)
@@ -590,14 +607,6 @@ func (cfg *Config) PinnedPaths() []string {
 	return out
 }
 
-// secretKeys are the field names whose values never appear in output.
-var secretKeys = map[string]bool{"dsn": true, "shared_secret": true, "secret_key": true, "api_key": true}
-
-// IsSecret reports whether the field at path holds a secret.
-func IsSecret(path string) bool {
-	return secretKeys[path[strings.LastIndex(path, ".")+1:]]
-}
-
 // Redacted renders the configuration as "path = value" lines with every
 // secret replaced; the DSN keeps its host and database but not its password.
 func (cfg *Config) Redacted() string {
@@ -690,8 +699,23 @@ func (cfg *Config) Validate() []error {
 	} else {
 		bad("wordpress.url", "required: where the plugin's notification endpoint lives")
 	}
-	if n := len(cfg.Plugin.SharedSecret); n < 32 {
-		bad("plugin.shared_secret", "must be at least 32 characters (got %d)", n)
+	if why := weakSecret(cfg.Plugin.SharedSecret); why != "" {
+		bad("plugin.shared_secret", "%s", why)
+	}
+	if cfg.Secrets.Key != "" {
+		if why := weakSecret(cfg.Secrets.Key); why != "" {
+			bad("secrets.key", "%s", why)
+		} else if cfg.Secrets.Key == cfg.Plugin.SharedSecret {
+			bad("secrets.key", "must differ from plugin.shared_secret, which WordPress knows; %s", MakeSecretHint)
+		}
+	}
+	if cfg.Secrets.PreviousKey != "" {
+		switch {
+		case cfg.Secrets.Key == "":
+			bad("secrets.previous_key", "is only read while rotating to a new secrets.key; set secrets.key")
+		case cfg.Secrets.PreviousKey == cfg.Secrets.Key:
+			bad("secrets.previous_key", "is the same as secrets.key")
+		}
 	}
 	if w := cfg.Plugin.SignatureWindow; w < 30*time.Second || w > 15*time.Minute {
 		bad("plugin.signature_window", "must be between 30s and 15m")
@@ -707,8 +731,8 @@ func (cfg *Config) Validate() []error {
 	if f := cfg.Payments.UnderpaidToleranceFixed; f.IsNegative() || f.GreaterThan(decimal.NewFromInt(1000)) || !eightPlaces(f) {
 		bad("payments.underpaid_tolerance_fixed", "must be between 0 and 1000 (in the order's currency), with at most 8 decimal places")
 	}
-	if cfg.Payments.LatePaymentGrace < 0 {
-		bad("payments.late_payment_grace", "must not be negative")
+	if g := cfg.Payments.LatePaymentGrace; g < 0 || g > 30*24*time.Hour {
+		bad("payments.late_payment_grace", "must be between 0 and 720h")
 	}
 	switch cfg.Orders.OnExpired {
 	case "cancel", "leave_pending":
@@ -723,6 +747,9 @@ func (cfg *Config) Validate() []error {
 	if cfg.Reconcile.Interval < 100*time.Millisecond {
 		bad("reconcile.interval", "must be at least 100ms")
 	}
+	if si := cfg.Reconcile.SettingsInterval; si < 100*time.Millisecond || si > time.Minute {
+		bad("reconcile.settings_interval", "must be between 100ms and 1m")
+	}
 	if cfg.Reconcile.BatchSize < 1 || cfg.Reconcile.BatchSize > 1000 {
 		bad("reconcile.batch_size", "must be between 1 and 1000")
 	}
@@ -736,6 +763,7 @@ func (cfg *Config) Validate() []error {
 	default:
 		bad("log.format", "must be json or text")
 	}
+	errs = append(errs, cfg.pinnedCredentialEndpoints()...)
 	g := cfg.Gateways
 	if g.StreamPay.Enabled {
 		errs = append(errs, g.StreamPay.Config.Validate()...)
@@ -745,6 +773,45 @@ func (cfg *Config) Validate() []error {
 	}
 	if g.Bitstream.Enabled {
 		errs = append(errs, g.Bitstream.Config.Validate()...)
+	}
+	return errs
+}
+
+// pinnedCredentialEndpoints reports a gateway whose credential is pinned
+// while one of its endpoints is not: the operator who hands the sidecar a
+// credential also says where it may go. (Endpoints cannot be set from
+// WordPress; this keeps a default from deciding it silently.)
+func (cfg *Config) pinnedCredentialEndpoints() []error {
+	var errs []error
+	for _, gw := range []string{"streampay", "cryptocloud", "bitstream"} {
+		prefix := "gateways." + gw + "."
+		var creds, endpoints []string
+		for _, f := range cfg.fields() {
+			if !strings.HasPrefix(f.Path, prefix) {
+				continue
+			}
+			name := strings.TrimPrefix(f.Path, prefix)
+			switch {
+			case isEndpoint(f.Path):
+				endpoints = append(endpoints, f.Path)
+			case IsSecret(f.Path) || name == "client_id":
+				if cfg.pinned[f.Path] {
+					creds = append(creds, f.Path)
+				}
+			}
+		}
+		if len(creds) == 0 {
+			continue
+		}
+		for _, e := range endpoints {
+			if !cfg.pinned[e] {
+				verb := "is"
+				if len(creds) > 1 {
+					verb = "are"
+				}
+				errs = append(errs, fmt.Errorf("%s: must be set in the sidecar's configuration too, because %s %s (the operator who pins a credential also pins where it is sent)", e, strings.Join(creds, " and "), verb))
+			}
+		}
 	}
 	return errs
 }

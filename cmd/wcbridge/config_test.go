@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,7 +13,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-const testSecret = "wcbridge-test-secret-0123456789abcdef"
+// testSecret is a shared secret as `openssl rand -hex 32` makes one.
+const testSecret = "1ce3a1aeb44ad5be39156aa5ceaf3d962d4401e2060ae6cd02671ad26b69a87d"
 
 func writeConfig(t *testing.T, body string) string {
 	t.Helper()
@@ -24,9 +26,16 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 func TestExampleConfigLoadsAndDocumentsEveryField(t *testing.T) {
+	// The example's shared secret is a placeholder: published, so refused.
+	// Everything else in it is valid.
 	cfg, err := LoadConfig("../../config.example.yaml", nil)
-	if err != nil {
-		t.Fatalf("config.example.yaml does not load: %v", err)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || len(ce.Errs) != 1 || !strings.HasPrefix(ce.Errs[0].Error(), "plugin.shared_secret: is a placeholder") ||
+		!strings.Contains(ce.Errs[0].Error(), "openssl rand -hex 32") {
+		t.Fatalf("config.example.yaml: want exactly the placeholder shared secret refused, got %v", err)
+	}
+	if _, err := LoadConfig("../../config.example.yaml", []string{"WCBRIDGE_PLUGIN_SHARED_SECRET=" + testSecret}); err != nil {
+		t.Fatalf("config.example.yaml with a real secret does not load: %v", err)
 	}
 	raw, err := os.ReadFile("../../config.example.yaml")
 	if err != nil {
@@ -165,14 +174,18 @@ func TestRedactedHidesSecrets(t *testing.T) {
 		"WCBRIDGE_DATABASE_DSN=wcbridge:hunter2-db-pass@tcp(db:3306)/wp",
 		"WCBRIDGE_WORDPRESS_URL=https://shop.example",
 		"WCBRIDGE_GATEWAYS_STREAMPAY_SECRET_KEY=sp-secret-value",
+		"WCBRIDGE_GATEWAYS_STREAMPAY_CREATE_URL=https://pay.streampayments.app/api/v1",
+		"WCBRIDGE_GATEWAYS_STREAMPAY_STATUS_URL=https://streampayments.app/api/v1",
 		"WCBRIDGE_GATEWAYS_CRYPTOCLOUD_API_KEY=cc-api-key-value",
+		"WCBRIDGE_GATEWAYS_CRYPTOCLOUD_BASE_URL=https://api.cryptocloud.plus",
+		"WCBRIDGE_SECRETS_KEY=" + testKey,
 	}
 	cfg, err := LoadConfig("", env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := cfg.Redacted()
-	for _, secret := range []string{testSecret, "hunter2-db-pass", "sp-secret-value", "cc-api-key-value"} {
+	for _, secret := range []string{testSecret, testKey, "hunter2-db-pass", "sp-secret-value", "cc-api-key-value"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("Redacted() shows a secret %q:\n%s", secret, out)
 		}
@@ -305,5 +318,177 @@ func TestUnknownEnvironmentVariables(t *testing.T) {
 	}
 	if errs := unknownEnv(&cfg, all); len(errs) > 0 {
 		t.Errorf("known variables reported unknown: %v", errs)
+	}
+}
+
+func TestWeakSecretsRefused(t *testing.T) {
+	example, err := os.ReadFile("../../docker/.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var published []string
+	for _, line := range strings.Split(string(example), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && k == "WCBRIDGE_PLUGIN_SHARED_SECRET" {
+			published = append(published, v)
+		}
+	}
+	if len(published) == 0 {
+		t.Fatal("docker/.env.example has no WCBRIDGE_PLUGIN_SHARED_SECRET line")
+	}
+	for name, secret := range map[string]string{
+		"short":                  "d41d8cd98f00b204e980",
+		"docker example":         published[0],
+		"config example":         "change-me-to-a-long-random-string-of-32+-chars",
+		"documentation vector":   "wcbridge-test-secret-0123456789abcdef",
+		"one character":          strings.Repeat("a", 64),
+		"two characters":         strings.Repeat("ab", 32),
+		"sequence":               "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+		"repeated short pattern": strings.Repeat("0a1b", 16),
+	} {
+		for _, field := range []string{"plugin.shared_secret", "secrets.key"} {
+			env := []string{"WCBRIDGE_DATABASE_DSN=u:p@tcp(db:3306)/wp", "WCBRIDGE_WORDPRESS_URL=https://shop.example",
+				"WCBRIDGE_PLUGIN_SHARED_SECRET=" + testSecret, "WCBRIDGE_SECRETS_KEY=" + testKey}
+			env = append(env, EnvName(field)+"="+secret)
+			_, err := LoadConfig("", env)
+			if err == nil || !strings.Contains(err.Error(), field+": ") || !strings.Contains(err.Error(), "openssl rand -hex 32") {
+				t.Errorf("%s %s (%q): want refused with the openssl hint, got %v", field, name, secret, err)
+			}
+			if err != nil && strings.Contains(err.Error(), secret) {
+				t.Errorf("%s %s: the error shows the secret: %v", field, name, err)
+			}
+		}
+	}
+	// What `openssl rand -hex 16` and `-base64 32` make is accepted.
+	for _, good := range []string{"9f86d081884c7d659a2feaa0c55ad015", "q8V3l0wS9m6Zr+2YtKx1bQ7dHc4N5eJfUaPgLiRoT0E="} {
+		if why := weakSecret(good); why != "" {
+			t.Errorf("weakSecret(%q) = %q, want accepted", good, why)
+		}
+	}
+}
+
+// testKey is a secrets.key as `openssl rand -hex 32` makes one.
+const testKey = "7b2e4c9d1f0a63e8b5d27c4f9a1e06b3d8c5f2a7e4b19d60c3f8a2e5b7d1c94f"
+
+func TestSecretFromFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	base := []string{"WCBRIDGE_DATABASE_DSN=u:p@tcp(db:3306)/wp", "WCBRIDGE_WORDPRESS_URL=https://shop.example"}
+	for path := range endpointPaths { // pinned credentials need pinned endpoints
+		base = append(base, EnvName(path)+"="+map[bool]string{true: "/s/{id}", false: "https://gw.example/api"}[strings.HasSuffix(path, "_path")])
+	}
+	// Every secret field has a _FILE variant; each is read, less the line
+	// break an editor or `echo` adds, and pins the field.
+	env := append([]string{}, base...)
+	want := map[string]string{}
+	cfg := DefaultConfig()
+	for i, f := range cfg.fields() {
+		if !IsSecret(f.Path) || f.Path == "database.dsn" || f.Path == "secrets.previous_key" {
+			continue
+		}
+		v := fmt.Sprintf("%s-%d", testSecret, i)
+		if f.Path == "secrets.key" {
+			v = testKey
+		}
+		want[f.Path] = v
+		env = append(env, EnvName(f.Path)+"_FILE="+write(strings.ReplaceAll(f.Path, ".", "_"), v+"\n"))
+	}
+	for _, need := range []string{"plugin.shared_secret", "secrets.key", "gateways.streampay.secret_key", "gateways.cryptocloud.api_key", "gateways.cryptocloud.secret_key", "gateways.bitstream.api_key"} {
+		if _, ok := want[need]; !ok {
+			t.Errorf("%s is not a secret field with a _FILE variant", need)
+		}
+	}
+	got, err := LoadConfig("", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range got.fields() {
+		if w, ok := want[f.Path]; ok {
+			if f.Value.String() != w {
+				t.Errorf("%s = %q, want the file's %q", f.Path, f.Value.String(), w)
+			}
+			if !got.Pinned(f.Path) {
+				t.Errorf("%s from a file is not pinned", f.Path)
+			}
+		}
+	}
+	known := strings.Join(cfg.KnownEnvNames(), " ") + " "
+	for _, name := range []string{"WCBRIDGE_PLUGIN_SHARED_SECRET_FILE", "WCBRIDGE_DATABASE_DSN_FILE", "WCBRIDGE_SECRETS_KEY_FILE", "WCBRIDGE_GATEWAYS_STREAMPAY_SECRET_KEY_FILE"} {
+		if !strings.Contains(known, name+" ") {
+			t.Errorf("KnownEnvNames lacks %s", name)
+		}
+	}
+	if strings.Contains(known, "WCBRIDGE_PAYMENTS_LIFETIME_FILE") {
+		t.Error("KnownEnvNames has a _FILE variant for a field that is not secret")
+	}
+
+	// Both ways at once, a missing file and an empty one are errors naming
+	// the field; the value never shows.
+	secretFile := write("shared", testSecret+"\n")
+	for name, extra := range map[string][]string{
+		"both":    {"WCBRIDGE_PLUGIN_SHARED_SECRET=" + testSecret, "WCBRIDGE_PLUGIN_SHARED_SECRET_FILE=" + secretFile},
+		"missing": {"WCBRIDGE_PLUGIN_SHARED_SECRET_FILE=" + filepath.Join(dir, "nope")},
+		"empty":   {"WCBRIDGE_PLUGIN_SHARED_SECRET_FILE=" + write("empty", "\n")},
+	} {
+		_, err := LoadConfig("", append(append([]string{}, base...), extra...))
+		if err == nil || !strings.Contains(err.Error(), "plugin.shared_secret") {
+			t.Errorf("%s: want an error naming plugin.shared_secret, got %v", name, err)
+		} else if strings.Contains(err.Error(), testSecret) {
+			t.Errorf("%s: the error shows the secret: %v", name, err)
+		}
+	}
+}
+
+func TestIsSecretCoversEverySecretField(t *testing.T) {
+	for path, want := range map[string]bool{
+		"database.dsn": true, "plugin.shared_secret": true, "secrets.key": true, "secrets.previous_key": true,
+		"gateways.streampay.secret_key": true, "gateways.cryptocloud.api_key": true, "gateways.bitstream.api_key": true,
+		"gateways.bitstream.webhook_secret": true, // a gateway's future secret needs no list
+		"gateways.streampay.client_id":      false, "gateways.cryptocloud.shop_id": false, "gateways.streampay.native_token": false,
+		"payments.lifetime": false, "server.public_url": false,
+	} {
+		if got := IsSecret(path); got != want {
+			t.Errorf("IsSecret(%q) = %v, want %v", path, got, want)
+		}
+	}
+}
+
+// TestPinnedCredentialNeedsPinnedEndpoint: a config that pins a gateway's
+// credential but leaves one of its endpoints to the default is refused,
+// naming both fields.
+func TestPinnedCredentialNeedsPinnedEndpoint(t *testing.T) {
+	base := []string{"WCBRIDGE_DATABASE_DSN=u:p@tcp(db:3306)/wp", "WCBRIDGE_WORDPRESS_URL=https://shop.example", "WCBRIDGE_PLUGIN_SHARED_SECRET=" + testSecret}
+	for _, tc := range []struct {
+		env  []string
+		want []string // "endpoint because credential" pairs
+	}{
+		{[]string{"WCBRIDGE_GATEWAYS_BITSTREAM_API_KEY=bs-key"}, []string{"gateways.bitstream.base_url", "gateways.bitstream.status_path"}},
+		{[]string{"WCBRIDGE_GATEWAYS_BITSTREAM_API_KEY=bs-key", "WCBRIDGE_GATEWAYS_BITSTREAM_BASE_URL=https://api.bitstream.dev/api/v1"}, []string{"gateways.bitstream.status_path"}},
+		{[]string{"WCBRIDGE_GATEWAYS_STREAMPAY_CLIENT_ID=shop", "WCBRIDGE_GATEWAYS_STREAMPAY_CREATE_URL=https://pay.streampayments.app/api/v1"}, []string{"gateways.streampay.status_url"}},
+		{[]string{"WCBRIDGE_GATEWAYS_CRYPTOCLOUD_SECRET_KEY=cc"}, []string{"gateways.cryptocloud.base_url"}},
+	} {
+		_, err := LoadConfig("", append(append([]string{}, base...), tc.env...))
+		var ce *ConfigError
+		if !errors.As(err, &ce) || len(ce.Errs) != len(tc.want) {
+			t.Errorf("%v: want %d problem(s) %v, got %v", tc.env, len(tc.want), tc.want, err)
+			continue
+		}
+		for i, w := range tc.want {
+			cred := strings.ToLower(strings.TrimPrefix(strings.SplitN(tc.env[0], "=", 2)[0], "WCBRIDGE_"))
+			cred = strings.Replace(strings.Replace(cred, "gateways_", "gateways.", 1), "_", ".", 1)
+			if msg := ce.Errs[i].Error(); !strings.HasPrefix(msg, w+": ") || !strings.Contains(msg, cred) {
+				t.Errorf("%v: problem %q, want it to name %s and %s", tc.env, msg, w, cred)
+			}
+		}
+	}
+	// Pinning the endpoints (or no credential at all) is fine.
+	if _, err := LoadConfig("", append(append([]string{}, base...), "WCBRIDGE_GATEWAYS_BITSTREAM_API_KEY=bs-key",
+		"WCBRIDGE_GATEWAYS_BITSTREAM_BASE_URL=https://api.bitstream.dev/api/v1", "WCBRIDGE_GATEWAYS_BITSTREAM_STATUS_PATH=/checkout/sessions/{id}")); err != nil {
+		t.Errorf("credential with its endpoints pinned: %v", err)
 	}
 }

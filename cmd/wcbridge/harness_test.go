@@ -48,8 +48,24 @@ type harnessOption func(*harnessConfig)
 type harnessConfig struct {
 	mode    bridge.StorageMode
 	env     []string
+	unpin   []string
 	dbProxy bool
 	wrap    func(bridge.Gateway) bridge.Gateway
+}
+
+// withoutEnv leaves out the harness's variables starting with prefix (e.g. a
+// gateway's, so the shop owner sets them from WordPress).
+func withoutEnv(prefix string) harnessOption {
+	return func(c *harnessConfig) { c.unpin = append(c.unpin, prefix) }
+}
+
+func (c harnessConfig) unpinned(kv string) bool {
+	for _, p := range c.unpin {
+		if strings.HasPrefix(kv, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func withWrap(w func(bridge.Gateway) bridge.Gateway) harnessOption {
@@ -93,14 +109,20 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.sims.Close)
-	h.env = append(append([]string{
+	env := append(append([]string{
 		"WCBRIDGE_DATABASE_DSN=" + dsn,
 		"WCBRIDGE_PLUGIN_SHARED_SECRET=" + testSecret,
+		"WCBRIDGE_SECRETS_KEY=" + testKey,
 		"WCBRIDGE_WORDPRESS_URL=" + h.wp.srv.URL,
 		"WCBRIDGE_SERVER_PUBLIC_URL=" + base,
 		"WCBRIDGE_RECONCILE_INTERVAL=100ms",
 		"WCBRIDGE_DATABASE_MAX_OPEN_CONNS=30",
 	}, h.sims.Env()...), c.env...)
+	for _, kv := range env {
+		if !c.unpinned(kv) {
+			h.env = append(h.env, kv)
+		}
+	}
 	if !h.woo.Real {
 		// The embedded engine has no row locks and does not isolate
 		// concurrent transactions: one connection serialises the sidecar's

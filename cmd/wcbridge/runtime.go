@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/api"
@@ -16,19 +15,29 @@ import (
 	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream"
 	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/bridge/store"
 )
 
 // settingsStore keeps the shop owner's settings (the sidecar's own table).
 type settingsStore interface {
-	Settings(ctx context.Context) (map[string]string, time.Time, error)
-	PutSettings(ctx context.Context, values map[string]string) error
+	Settings(ctx context.Context) (*store.SettingsState, error)
+	SettingsVersion(ctx context.Context) (int64, error)
+	UpdateSettings(ctx context.Context, fn func(cur *store.SettingsState) (map[string]string, error)) (*store.SettingsState, error)
 }
 
 // settablePrefixes are the config paths the shop owner may set from
 // WordPress; everything else belongs to whoever runs the sidecar.
 var settablePrefixes = []string{"gateways.", "payments.", "orders.", "woocommerce.paid_status"}
 
+// settable reports whether the shop owner may set the field at path from
+// WordPress. A gateway's endpoints (every field ending in _url or _path) are
+// the operator's alone: whoever holds the plugin's shared secret could
+// otherwise send the gateway's credentials, pinned or not, to a host of
+// their choosing.
 func settable(path string) bool {
+	if isEndpoint(path) {
+		return false
+	}
 	for _, p := range settablePrefixes {
 		if strings.HasPrefix(path, p) {
 			return true
@@ -36,6 +45,22 @@ func settable(path string) bool {
 	}
 	return false
 }
+
+// isEndpoint reports whether the field at path says where a request goes:
+// a text field whose name ends in _url or _path (send_cancel_url is a switch).
+func isEndpoint(path string) bool { return endpointPaths[path] }
+
+var endpointPaths = func() map[string]bool {
+	out := map[string]bool{}
+	cfg := DefaultConfig()
+	for _, f := range cfg.fields() {
+		name := f.Path[strings.LastIndex(f.Path, ".")+1:]
+		if f.Value.Kind() == reflect.String && (strings.HasSuffix(name, "_url") || strings.HasSuffix(name, "_path")) {
+			out[f.Path] = true
+		}
+	}
+	return out
+}()
 
 // runtimeConfig is the live configuration: the file and environment (base),
 // overlaid with the shop owner's settings from the database. It builds the
@@ -51,7 +76,7 @@ type runtimeConfig struct {
 	mu       sync.RWMutex
 	cur      *Config
 	values   map[string]string
-	stamp    time.Time
+	version  int64 // the stored settings' save counter cur was built from; -1 before the first load
 	gateways map[string]bridge.Gateway
 	problems map[string]error
 }
@@ -63,7 +88,7 @@ var (
 
 func newRuntimeConfig(base *Config, st settingsStore, opts gateway.Options, logger *slog.Logger, wrap func(bridge.Gateway) bridge.Gateway) *runtimeConfig {
 	r := &runtimeConfig{base: base, store: st, opts: opts, logger: logger, wrap: wrap}
-	r.install(base, nil, time.Time{})
+	r.install(base, nil, -1)
 	return r
 }
 
@@ -132,7 +157,9 @@ func overlay(base *Config, values map[string]string) (*Config, map[string]string
 		case v == "" && IsSecret(k):
 			// an empty secret leaves the stored one unchanged
 		default:
-			if err := setFromString(f.Value, v); err != nil {
+			if msg := checkSettingBounds(k, v); msg != "" {
+				fields[k] = msg
+			} else if err := setFromString(f.Value, v); err != nil {
 				fields[k] = err.Error()
 			}
 		}
@@ -143,11 +170,22 @@ func overlay(base *Config, values map[string]string) (*Config, map[string]string
 			fields[path] = msg
 		}
 	}
+	// A disabled gateway is not validated as a whole (it may be half set
+	// up), but every value WordPress sets for it is held to its bounds.
+	for _, err := range c.disabledGatewayProblems() {
+		path, msg, _ := strings.Cut(err.Error(), ": ")
+		path, _, _ = strings.Cut(path, "[")
+		if _, set := values[path]; set {
+			if _, ok := fields[path]; !ok {
+				fields[path] = msg
+			}
+		}
+	}
 	return &c, fields
 }
 
 // install builds gateways for c and makes it current.
-func (r *runtimeConfig) install(c *Config, values map[string]string, stamp time.Time) {
+func (r *runtimeConfig) install(c *Config, values map[string]string, version int64) {
 	gws, problems := buildGateways(c, r.opts)
 	if r.wrap != nil {
 		for name, g := range gws {
@@ -155,8 +193,11 @@ func (r *runtimeConfig) install(c *Config, values map[string]string, stamp time.
 		}
 	}
 	r.mu.Lock()
-	r.cur, r.values, r.stamp, r.gateways, r.problems = c, values, stamp, gws, problems
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	if version >= 0 && version < r.version {
+		return // a newer save is in force already
+	}
+	r.cur, r.values, r.version, r.gateways, r.problems = c, values, version, gws, problems
 }
 
 // buildGateways makes a client for each enabled gateway.
@@ -182,37 +223,85 @@ func buildGateways(c *Config, opts gateway.Options) (map[string]bridge.Gateway, 
 	return gws, problems
 }
 
-// Reload reads the settings from the database and rebuilds what changed
-// (other replicas see a change within one reload period).
+// Reload looks at the stored settings' save counter and, when another
+// replica saved since, reads them and rebuilds what changed. Replicas see a
+// save within one reload period (settingsReload).
 func (r *runtimeConfig) Reload(ctx context.Context) error {
 	if r.store == nil {
 		return nil
 	}
-	values, stamp, err := r.store.Settings(ctx)
+	v, err := r.store.SettingsVersion(ctx)
 	if err != nil {
 		return fmt.Errorf("load settings: %w", err)
 	}
 	r.mu.RLock()
-	same := stamp.Equal(r.stamp) && len(values) == len(r.values)
+	same := v == r.version
 	r.mu.RUnlock()
 	if same {
 		return nil
 	}
+	st, err := r.store.Settings(ctx)
+	if err != nil {
+		return fmt.Errorf("load settings: %w", err)
+	}
+	r.load(st)
+	return nil
+}
+
+// load installs stored settings: what is valid is kept, what is not is
+// said in the log.
+func (r *runtimeConfig) load(st *store.SettingsState) {
+	if len(st.Unreadable) > 0 {
+		r.logger.Warn("stored settings ignored: they cannot be decrypted", "fields", st.Unreadable)
+	}
+	if len(st.Plain) > 0 {
+		r.logger.Warn("secret settings are stored unencrypted: set secrets.key and restart to encrypt them", "fields", strings.Join(st.Plain, ","))
+	}
+	stored := st.Values
+	if len(st.Unreadable) > 0 {
+		// While secrets.key rotates, a replica not yet restarted keeps the
+		// value it had decrypted before.
+		r.mu.RLock()
+		stored = map[string]string{}
+		for k, v := range st.Values {
+			stored[k] = v
+		}
+		for k := range st.Unreadable {
+			if v, ok := r.values[k]; ok {
+				stored[k] = v
+			}
+		}
+		r.mu.RUnlock()
+	}
+	values, dropped := usable(r.base, stored)
+	if len(dropped) > 0 {
+		r.logger.Warn("stored settings ignored: they no longer apply", "fields", dropped)
+	}
 	c, fields := overlay(r.base, values)
 	if len(fields) > 0 {
-		// Stored settings that no longer apply (e.g. a key pinned since):
-		// keep what is valid, say what is not.
-		for k := range fields {
+		r.logger.Warn("stored settings ignored: they do not validate", "fields", fields)
+		c, values = r.base, nil
+	}
+	r.install(c, values, st.Version)
+}
+
+// usable drops the stored values that do not apply on their own (a key no
+// longer settable from WordPress, pinned since, or out of bounds) and says
+// why for each.
+func usable(base *Config, stored map[string]string) (map[string]string, map[string]string) {
+	values := map[string]string{}
+	for k, v := range stored {
+		values[k] = v
+	}
+	_, fields := overlay(base, values)
+	dropped := map[string]string{}
+	for k, why := range fields {
+		if _, ok := values[k]; ok {
+			dropped[k] = why
 			delete(values, k)
 		}
-		c, fields = overlay(r.base, values)
-		if len(fields) > 0 {
-			r.logger.Warn("stored settings ignored: they do not validate", "fields", fields)
-			c = r.base
-		}
 	}
-	r.install(c, values, stamp)
-	return nil
+	return values, dropped
 }
 
 // Settings lists the settable keys with their values; secrets only say
@@ -267,45 +356,72 @@ func formatValue(v reflect.Value) string {
 	return fmt.Sprint(v.Interface())
 }
 
-// PutSettings validates and stores the shop owner's settings; they take
-// effect at once here and within a reload period on other replicas.
+// PutSettings validates and stores the shop owner's settings. Only the keys
+// named are written, checked against what is stored now under the save lock,
+// so saves through different replicas never undo each other; an empty secret
+// keeps the stored one. They take effect at once here and within a reload
+// period on other replicas.
 func (r *runtimeConfig) PutSettings(ctx context.Context, values map[string]string) error {
 	if r.store == nil {
 		return bridge.Errorf(bridge.ENOTFOUND, "settings are not managed by this sidecar")
 	}
-	r.mu.RLock()
-	merged := map[string]string{}
-	for k, v := range r.values {
-		merged[k] = v
-	}
-	r.mu.RUnlock()
-	for k, v := range values {
-		if v == "" && IsSecret(k) {
-			continue // keep the stored secret
-		}
-		merged[k] = v
-	}
-	c, fields := overlay(r.base, merged)
-	if len(fields) > 0 {
-		code, msg := bridge.ECONFLICT, "these settings are pinned by the sidecar's configuration"
-		for _, problem := range fields {
-			if problem != pinnedProblem {
-				code, msg = bridge.EINVALID, "some settings are invalid"
+	var installed *Config
+	var merged map[string]string
+	st, err := r.store.UpdateSettings(ctx, func(cur *store.SettingsState) (map[string]string, error) {
+		changes := map[string]string{}
+		for k, v := range values {
+			if v == "" && IsSecret(k) {
+				continue // keep the stored secret
 			}
+			changes[k] = v
 		}
-		return &bridge.Error{Code: code, Message: msg, Fields: fields}
+		merged, _ = usable(r.base, cur.Values)
+		for k, v := range changes {
+			merged[k] = v
+		}
+		c, fields := overlay(r.base, merged)
+		if len(fields) > 0 {
+			code, msg := bridge.ECONFLICT, "these settings are pinned by the sidecar's configuration"
+			for _, problem := range fields {
+				if problem != pinnedProblem {
+					code, msg = bridge.EINVALID, "some settings are invalid"
+				}
+			}
+			return nil, &bridge.Error{Code: code, Message: msg, Fields: fields}
+		}
+		installed = c
+		return changes, nil
+	})
+	if err != nil {
+		if bridge.ErrorCode(err) == bridge.EINTERNAL {
+			return fmt.Errorf("store settings: %w", err)
+		}
+		return err
 	}
-	if err := r.store.PutSettings(ctx, merged); err != nil {
-		return fmt.Errorf("store settings: %w", err)
-	}
-	r.install(c, merged, time.Now())
+	r.install(installed, merged, st.Version)
 	keys := make([]string, 0, len(values))
 	for k := range values {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	if len(keys) > 0 {
-		r.logger.Info("settings changed from wordpress", "keys", strings.Join(keys, ","))
+		r.logger.Info("settings changed from wordpress", "keys", strings.Join(keys, ","), "version", st.Version)
 	}
 	return nil
+}
+
+// disabledGatewayProblems validates the gateways that are not enabled.
+func (cfg *Config) disabledGatewayProblems() []error {
+	var errs []error
+	g := cfg.Gateways
+	if !g.StreamPay.Enabled {
+		errs = append(errs, g.StreamPay.Config.Validate()...)
+	}
+	if !g.CryptoCloud.Enabled {
+		errs = append(errs, g.CryptoCloud.Config.Validate()...)
+	}
+	if !g.Bitstream.Enabled {
+		errs = append(errs, g.Bitstream.Config.Validate()...)
+	}
+	return errs
 }

@@ -80,7 +80,12 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	st, err := store.Open(db, cfg.Database.TablePrefix, store.Options{Now: now, Logger: logger})
+	sealer, err := newSealer(cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	st, err := store.Open(db, cfg.Database.TablePrefix, store.Options{Now: now, Logger: logger, Sealer: sealer, Secret: IsSecret})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -90,6 +95,11 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 		return nil, fmt.Errorf("migrate sidecar tables: %w", err)
 	} else if len(applied) > 0 {
 		logger.Info("sidecar tables migrated", "applied", strings.Join(applied, ","))
+	}
+	if names, err := st.ResealSettings(ctx); err != nil {
+		logger.Warn("encrypting stored secrets with secrets.key failed", "err", err)
+	} else if len(names) > 0 {
+		logger.Info("stored secrets encrypted with the current secrets.key", "fields", strings.Join(names, ","), "key_id", sealer.KeyID())
 	}
 	rt := newRuntimeConfig(cfg, st, gateway.Options{Transport: o.Transport, UserAgent: "wcbridge/" + Version}, logger, o.WrapGateway)
 	if err := rt.Reload(ctx); err != nil {
@@ -161,6 +171,19 @@ func readiness(db *sql.DB, ws *woo.Store, now func() time.Time, logger *slog.Log
 	}
 }
 
+// newSealer builds the encryption of secrets at rest from secrets.key, or
+// nil when none is set.
+func newSealer(cfg *Config) (*store.Sealer, error) {
+	if cfg.Secrets.Key == "" {
+		return nil, nil
+	}
+	s, err := store.NewSealer(cfg.Secrets.Key, cfg.Secrets.PreviousKey)
+	if err != nil {
+		return nil, fmt.Errorf("secrets.key: %w", err)
+	}
+	return s, nil
+}
+
 // notifyURL is the plugin's notification endpoint.
 func notifyURL(c *Config) string {
 	if c.WordPress.NotifyURL != "" {
@@ -182,7 +205,7 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 	}()
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(10 * time.Second)
+		t := time.NewTicker(a.Config.Reconcile.SettingsInterval)
 		defer t.Stop()
 		for {
 			select {

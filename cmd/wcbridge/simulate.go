@@ -112,6 +112,7 @@ func (s *Simulators) Env() []string {
 		"WCBRIDGE_GATEWAYS_BITSTREAM_ENABLED=true",
 		"WCBRIDGE_GATEWAYS_BITSTREAM_API_KEY=" + bs.APIKey,
 		"WCBRIDGE_GATEWAYS_BITSTREAM_BASE_URL=" + s.URLs["bitstream"] + "/api/v1",
+		"WCBRIDGE_GATEWAYS_BITSTREAM_STATUS_PATH=" + bitstream.DefaultStatusPath,
 	}
 }
 

@@ -118,6 +118,8 @@ func (c Config) Validate() []error {
 	}
 	if !strings.HasPrefix(d.StatusPath, "/") || !strings.Contains(d.StatusPath, "{id}") {
 		bad("status_path", "must start with / and contain {id}")
+	} else if !safePath(d.StatusPath) {
+		bad("status_path", "must be a plain path under base_url: no '..', '//', scheme, host, '@', '\\', query or fragment")
 	}
 	for _, tok := range sortedKeys(c.Decimals) {
 		if n := c.Decimals[tok]; n < 0 || n > maxDecimals {
@@ -137,6 +139,25 @@ func (c Config) Validate() []error {
 		}
 	}
 	return errs
+}
+
+// safePath reports whether p can only name a path under the base URL: it is
+// spliced after base_url, so it must not climb out of it or name another host.
+func safePath(p string) bool {
+	if strings.HasPrefix(p, "//") || strings.ContainsAny(p, "?#@\\%") || strings.Contains(p, "://") {
+		return false
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." || seg == "." {
+			return false
+		}
+	}
+	for _, r := range p {
+		if r < 0x21 || r > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func isLetters(s string) bool {

@@ -32,6 +32,12 @@ func TestConfigValidate(t *testing.T) {
 			"gateways.bitstream.currency_map: EUR: token \"eurc\"",
 		}},
 		{"query in base url", Config{APIKey: "k", BaseURL: "https://api.example/api/v1?x=1"}, []string{"gateways.bitstream.base_url"}},
+		{"status path climbing out", Config{APIKey: "k", StatusPath: "/../../internal/{id}"}, []string{"gateways.bitstream.status_path: must be a plain path"}},
+		{"status path naming a host", Config{APIKey: "k", StatusPath: "//evil.example/{id}"}, []string{"gateways.bitstream.status_path: must be a plain path"}},
+		{"status path with a scheme", Config{APIKey: "k", StatusPath: "/x/http://evil.example/{id}"}, []string{"gateways.bitstream.status_path: must be a plain path"}},
+		{"status path with userinfo", Config{APIKey: "k", StatusPath: "/@evil.example/{id}"}, []string{"gateways.bitstream.status_path: must be a plain path"}},
+		{"status path encoded dots", Config{APIKey: "k", StatusPath: "/%2e%2e/{id}"}, []string{"gateways.bitstream.status_path: must be a plain path"}},
+		{"status path with query", Config{APIKey: "k", StatusPath: "/s/{id}?x=1"}, []string{"gateways.bitstream.status_path: must be a plain path"}},
 		{"bad iso code", Config{APIKey: "k", CurrencyMap: map[string]string{"US1": "usdc"}}, []string{"gateways.bitstream.currency_map: \"US1\""}},
 		{"custom token with decimals", Config{APIKey: "k", Currency: "eurc", Decimals: map[string]int{"eurc": 6}, CurrencyMap: map[string]string{"EUR": ""}}, nil},
 	}
