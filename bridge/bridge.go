@@ -18,6 +18,7 @@ const (
 	EUNAUTHORIZED = "unauthorized"  // bad or missing signature: 401
 	ENOTFOUND     = "not_found"     // 404
 	ECONFLICT     = "conflict"      // state does not allow it: 409
+	EINPROGRESS   = "in_progress"   // being done by another request; retry in a moment: 409
 	EUNSUPPORTED  = "unsupported"   // e.g. a currency a gateway does not take: 422
 	EGATEWAY      = "gateway_error" // the gateway refused or failed: 502
 	EUNAVAILABLE  = "unavailable"   // a dependency is down, retry later: 503
@@ -79,12 +80,15 @@ func ErrorMessage(err error) string {
 
 // Sentinel errors shared by the adapters.
 var (
-	ErrOrderNotFound      = &Error{Code: ENOTFOUND, Message: "order not found"}
-	ErrOrderType          = &Error{Code: ECONFLICT, Message: "not a shop order"}
-	ErrPaymentMethod      = &Error{Code: ECONFLICT, Message: "order uses another payment method"}
-	ErrOrderStatus        = &Error{Code: ECONFLICT, Message: "order status does not allow this change"}
-	ErrPaymentNotFound    = &Error{Code: ENOTFOUND, Message: "payment not found"}
-	ErrLivePayment        = &Error{Code: ECONFLICT, Message: "order already has a live payment"}
+	ErrOrderNotFound   = &Error{Code: ENOTFOUND, Message: "order not found"}
+	ErrOrderType       = &Error{Code: ECONFLICT, Message: "not a shop order"}
+	ErrPaymentMethod   = &Error{Code: ECONFLICT, Message: "order uses another payment method"}
+	ErrOrderStatus     = &Error{Code: ECONFLICT, Message: "order status does not allow this change"}
+	ErrPaymentNotFound = &Error{Code: ENOTFOUND, Message: "payment not found"}
+	ErrLivePayment     = &Error{Code: ECONFLICT, Message: "order already has a live payment"}
+	// ErrBeingCreated is a checkout while another one for the order is
+	// still asking the gateway: the customer retries in a moment.
+	ErrBeingCreated       = &Error{Code: EINPROGRESS, Message: "payment for this order is being created; retry in a moment"}
 	ErrPaymentStatus      = &Error{Code: ECONFLICT, Message: "payment status does not allow this change"}
 	ErrUnknownGateway     = &Error{Code: ENOTFOUND, Message: "unknown gateway"}
 	ErrGatewayDisabled    = &Error{Code: ECONFLICT, Message: "gateway is not enabled"}

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
@@ -18,11 +19,13 @@ type Gateway interface {
 	CreatePayment(ctx context.Context, r CreatePaymentRequest) (*GatewayPayment, error)
 	// PaymentState reads a payment's current state from the gateway.
 	PaymentState(ctx context.Context, gatewayID string) (*GatewayState, error)
-	// VerifyCallback authenticates a received callback from its raw bytes,
+	// VerifyCallback authenticates a received callback from its raw bytes
+	// and the request's header (a signature header, the content type),
 	// without network calls. It returns ErrSignature (or a wrapped variant)
 	// for anything forged, tampered, expired or malformed; nothing of an
-	// unverified callback may count.
-	VerifyCallback(contentType string, body []byte) (*CallbackEvent, error)
+	// unverified callback may count. A recorded callback is verified again
+	// with only its content type in header.
+	VerifyCallback(header http.Header, body []byte) (*CallbackEvent, error)
 	// ConfirmCallback turns a verified callback into the payment's state,
 	// confirming it through the gateway's status API where one exists.
 	ConfirmCallback(ctx context.Context, ev *CallbackEvent) (*GatewayState, error)
@@ -73,6 +76,11 @@ type GatewayState struct {
 	ExpiresAt time.Time
 	OrderRef  string // the reference the gateway echoes, where it does
 	Test      bool   // created in the gateway's test mode
+	// NotCounted says why the gateway's report does not count although it
+	// says money arrived (e.g. paid in a test mode the shop has not allowed);
+	// Status is then what counts (pending). The core tells the shop once: an
+	// order note and the payment's last error, shown in the status report.
+	NotCounted string
 }
 
 // CallbackEvent is a verified callback, before confirmation.

@@ -93,6 +93,10 @@ type OrderUpdate struct {
 	// EventID makes the update idempotent: an update whose EventID was
 	// already applied to the order changes nothing and adds no note.
 	EventID string
+	// ReplaceNote, on a note-only update, makes a repeated EventID replace
+	// the text of the note it wrote before (when it differs) instead of
+	// doing nothing: one note per event that always says the latest.
+	ReplaceNote bool
 	// PaymentMethod the order must have (the WooCommerce gateway id, e.g.
 	// "wcbridge_streampay"); another method is refused with ErrPaymentMethod.
 	PaymentMethod string
@@ -116,7 +120,7 @@ type OrderUpdate struct {
 // OrderResult reports what an OrderUpdate did.
 type OrderResult struct {
 	Changed   bool   // the status changed
-	Duplicate bool   // the EventID had already been applied: nothing was written
+	Duplicate bool   // the EventID had already been applied: nothing was written (but a replaced note)
 	From, To  string // statuses without prefix (equal when unchanged)
 	NoteID    int64  // 0 when no note was written
 	At        time.Time

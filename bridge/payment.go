@@ -30,13 +30,25 @@ func (s PaymentStatus) Live() bool {
 // Settled reports whether the money asked for has arrived.
 func (s PaymentStatus) Settled() bool { return s == PaymentPaid || s == PaymentOverpaid }
 
-// Final reports whether no later report can change the payment's status.
-// Expired and cancelled are not final: a late payment still counts.
+// Final reports whether the reconciler has nothing left to ask the gateway
+// about the payment: the money asked for has arrived, or the payment never
+// reached the customer. A callback can still bring news for both: a larger
+// verified amount (paid to overpaid), or money on an invoice whose creation
+// was reported failed (failed to underpaid, paid or overpaid).
 func (s PaymentStatus) Final() bool { return s.Settled() || s == PaymentFailed }
 
+// Money reports whether the status says money arrived.
+func (s PaymentStatus) Money() bool {
+	return s == PaymentUnderpaid || s == PaymentPaid || s == PaymentOverpaid
+}
+
 // CanMove reports whether a payment may go from s to next. Statuses only move
-// forward: settled is terminal; a late payment may still settle an expired or
-// cancelled one; an underpayment may be topped up.
+// forward, and every move that money makes is allowed from every status
+// that has not counted all of it yet: an underpayment may be topped up; a
+// late payment may still settle an expired or cancelled payment; a payment
+// whose creation failed at our end may have been made at the gateway all
+// the same and paid; and a paid payment may turn out overpaid when a larger
+// verified amount is reported later. Overpaid is terminal.
 func (s PaymentStatus) CanMove(next PaymentStatus) bool {
 	if s == next {
 		return false
@@ -48,8 +60,10 @@ func (s PaymentStatus) CanMove(next PaymentStatus) bool {
 		return next != PaymentCreating && next != PaymentFailed
 	case PaymentUnderpaid:
 		return next == PaymentPaid || next == PaymentOverpaid || next == PaymentExpired || next == PaymentCancelled
-	case PaymentExpired, PaymentCancelled:
-		return next == PaymentUnderpaid || next == PaymentPaid || next == PaymentOverpaid
+	case PaymentExpired, PaymentCancelled, PaymentFailed:
+		return next.Money()
+	case PaymentPaid:
+		return next == PaymentOverpaid
 	}
 	return false
 }
@@ -90,6 +104,7 @@ type Payment struct {
 	AppliedStatus PaymentStatus
 	NextCheckAt   time.Time // when the reconciler looks next
 	Checks        int       // how many times the reconciler has looked
+	Failures      int       // the reconciler's consecutive failed looks (reset by a good one)
 	LastError     string
 }
 
@@ -140,6 +155,20 @@ type Payments interface {
 	// error where one is given, and owner's lease released. Payments whose
 	// lease owner no longer holds are left alone.
 	Reschedule(ctx context.Context, owner string, plans []Reschedule) error
+	// PaymentProblems summarises, per gateway, the payments still watched
+	// whose last look left an error (the gateway failing, money that does
+	// not count): how many, and the latest.
+	PaymentProblems(ctx context.Context) (map[string]PaymentProblem, error)
+}
+
+// PaymentProblem is what the status report shows about a gateway's
+// payments that need attention.
+type PaymentProblem struct {
+	Count     int
+	OrderID   int64 // of the latest
+	PaymentID int64
+	Error     string
+	At        time.Time
 }
 
 // Reschedule is the reconciler's plan for one payment after a look.
@@ -147,6 +176,7 @@ type Reschedule struct {
 	ID          int64
 	NextCheckAt time.Time
 	LastError   string // "" keeps the payment's last error as it is
+	Failed      bool   // the look failed: one more consecutive failure (else the count restarts)
 }
 
 // Callback is one received gateway callback, recorded before it counts.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,10 @@ type Service struct {
 	// CheckDelay spaces the reconciler's looks at a payment by its age
 	// (default: every 15s while young, up to hourly once a day old).
 	CheckDelay func(age time.Duration) time.Duration
+	// CreateTimeout bounds a checkout's call to the gateway (default
+	// DefaultCreateTimeout). It must end before the plugin stops waiting for
+	// the sidecar (10 seconds), so the customer always gets an answer.
+	CreateTimeout time.Duration
 	// OnOutcome, when set, is told each payment status applied to an order
 	// (metrics).
 	OnOutcome func(gateway string, status PaymentStatus)
@@ -85,6 +90,9 @@ func NewService(s Service) *Service {
 	}
 	if s.CheckDelay == nil {
 		s.CheckDelay = checkDelay
+	}
+	if s.CreateTimeout <= 0 {
+		s.CreateTimeout = DefaultCreateTimeout
 	}
 	if s.Owner == "" {
 		s.Owner = "wcbridge-" + randomHex(4)
@@ -126,6 +134,16 @@ type CheckoutResult struct {
 // creatingTimeout is how long a payment may sit in "creating" before it is
 // taken to have failed (the process died during the gateway call).
 const creatingTimeout = 2 * time.Minute
+
+// DefaultCreateTimeout is how long a checkout waits for the gateway to
+// create a payment: 2 seconds less than the plugin waits for the sidecar
+// (10 seconds, plugin-php/includes/class-gateway.php), which leaves time to
+// record the outcome and answer.
+const DefaultCreateTimeout = 8 * time.Second
+
+// recordTimeout bounds the database write that records a creation's
+// outcome, which runs even when the caller has gone.
+const recordTimeout = 10 * time.Second
 
 // StartCheckout returns the order's live payment for the gateway or creates
 // one. It never creates a second live payment for an order.
@@ -178,7 +196,7 @@ func (s *Service) StartCheckout(ctx context.Context, r CheckoutRequest) (*Checko
 		}
 		return s.createAtGateway(ctx, gw, order, created, r, policy)
 	}
-	return nil, &Error{Code: ECONFLICT, Message: "payment for this order is being created; retry in a moment"}
+	return nil, ErrBeingCreated
 }
 
 func checkOrderPayable(o *Order, r CheckoutRequest) error {
@@ -223,7 +241,7 @@ func (s *Service) reuseOrRetire(ctx context.Context, live *Payment, gateway stri
 	now := s.now()
 	switch {
 	case live.Status == PaymentCreating && now.Sub(live.CreatedAt) < creatingTimeout:
-		return nil, false, &Error{Code: ECONFLICT, Message: "payment for this order is being created; retry in a moment"}
+		return nil, false, ErrBeingCreated
 	case live.Status == PaymentCreating:
 		_, err := s.Payments.UpdatePayment(ctx, live.ID, func(p *Payment) (*Notification, error) {
 			p.Status, p.LastError = PaymentFailed, "creation did not finish"
@@ -268,7 +286,9 @@ func (s *Service) checkoutResult(p *Payment, reused bool, policy Policy) *Checko
 
 // createAtGateway asks the gateway for the payment reserved in p.
 func (s *Service) createAtGateway(ctx context.Context, gw Gateway, o *Order, p *Payment, r CheckoutRequest, policy Policy) (*CheckoutResult, error) {
-	gp, gerr := gw.CreatePayment(ctx, CreatePaymentRequest{
+	gctx, cancel := context.WithTimeout(ctx, s.CreateTimeout)
+	defer cancel()
+	gp, gerr := gw.CreatePayment(gctx, CreatePaymentRequest{
 		OrderID:     o.ID,
 		Reference:   p.Reference,
 		Amount:      p.Amount,
@@ -279,7 +299,12 @@ func (s *Service) createAtGateway(ctx context.Context, gw Gateway, o *Order, p *
 		Lifetime:    policy.Lifetime,
 	})
 	now := s.now()
-	updated, err := s.Payments.UpdatePayment(ctx, p.ID, func(q *Payment) (*Notification, error) {
+	// The outcome is recorded even when the caller has gone (the plugin gave
+	// up, the customer left): a payment left creating would answer every new
+	// checkout of the order with "being created" until creatingTimeout.
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer wcancel()
+	updated, err := s.Payments.UpdatePayment(wctx, p.ID, func(q *Payment) (*Notification, error) {
 		if gerr != nil {
 			q.Status, q.LastError = PaymentFailed, truncate(gerr.Error(), 250)
 			return nil, nil
@@ -352,6 +377,11 @@ func (s *Service) ApplyState(ctx context.Context, p *Payment, st *GatewayState) 
 		if !st.Amount.IsZero() {
 			q.GatewayAmount = st.Amount
 		}
+		if received.IsZero() && next == PaymentPaid {
+			// The gateway vouches that the amount asked arrived without
+			// saying how much (StreamPay's status API): at least that much.
+			received = q.Amount
+		}
 		if !received.IsZero() && (q.Received.IsZero() || received.Amount.GreaterThan(q.Received.Amount)) {
 			q.Received = received
 		}
@@ -361,27 +391,33 @@ func (s *Service) ApplyState(ctx context.Context, p *Payment, st *GatewayState) 
 		if q.Status.CanMove(next) {
 			q.Status = next
 		}
-		q.LastError = ""
+		q.LastError = st.NotCounted
 	}
 	want := *p
 	merge(&want)
-	var u OrderUpdate
-	var res *OrderResult
 	if !want.ApplyDue() && samePayment(&want, p) {
 		return p, nil // nothing new: no write
 	}
-	if want.ApplyDue() {
-		var err error
-		if u, res, err = s.applyOrder(ctx, &want, policy); err != nil {
-			return p, err
-		}
+	var u OrderUpdate
+	var res *OrderResult
+	var err error
+	switch {
+	case want.ApplyDue():
+		u, res, err = s.applyOrder(ctx, &want, p.Status, policy)
+	case st.NotCounted != "" && p.LastError != st.NotCounted:
+		u, res, err = s.noteNotCounted(ctx, &want)
+	}
+	if err != nil {
+		return p, err
 	}
 	updated, err := s.Payments.UpdatePayment(ctx, p.ID, func(q *Payment) (*Notification, error) {
 		merge(q)
 		if res == nil || q.Status != want.Status {
 			return nil, nil // nothing applied, or another report moved it on meanwhile
 		}
-		q.AppliedStatus = want.Status
+		if want.ApplyDue() {
+			q.AppliedStatus = want.Status
+		}
 		if !res.Changed && res.NoteID == 0 && !res.Duplicate {
 			return nil, nil
 		}
@@ -390,14 +426,19 @@ func (s *Service) ApplyState(ctx context.Context, p *Payment, st *GatewayState) 
 	if err != nil {
 		return p, fmt.Errorf("apply state to payment %d: %w", p.ID, err)
 	}
-	if res != nil && updated.AppliedStatus == want.Status && !res.Duplicate && (res.Changed || res.NoteID != 0) {
+	if res != nil && want.ApplyDue() && updated.AppliedStatus == want.Status && !res.Duplicate && (res.Changed || res.NoteID != 0) {
 		// One line per outcome that reached an order: what a shop owner
 		// looks for when a customer asks about an order.
 		s.Logger.Info("outcome applied", "order_id", updated.OrderID, "gateway", updated.Gateway, "payment_id", updated.ID,
 			"gateway_payment_id", updated.GatewayID, "status", updated.Status, "order_status", res.To,
 			"amount", updated.Amount.String(), "received", updated.Received.String())
 	}
-	if res != nil && s.OnOutcome != nil {
+	if p.Status == PaymentFailed && updated.Status.Money() {
+		s.Logger.Warn("money arrived on a payment whose creation had failed; applied to its order",
+			"order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway, "gateway_payment_id", updated.GatewayID,
+			"status", updated.Status, "received", updated.Received.String())
+	}
+	if res != nil && want.ApplyDue() && s.OnOutcome != nil {
 		s.OnOutcome(updated.Gateway, want.Status)
 	}
 	return updated, nil
@@ -417,14 +458,36 @@ const expirySlack = 2 * time.Minute
 // applyToOrder applies a payment whose status has not reached its order
 // yet (a failure left it unapplied), then marks it applied.
 func (s *Service) applyToOrder(ctx context.Context, p *Payment) (*Payment, error) {
-	return s.ApplyState(ctx, p, &GatewayState{Status: p.Status})
+	return s.ApplyState(ctx, p, &GatewayState{Status: p.Status, NotCounted: p.LastError})
 }
 
-// applyOrder writes p's status to its WooCommerce order. A nil result means
-// the order was not to be touched (or its status does not allow it); the
-// payment is then marked applied all the same.
-func (s *Service) applyOrder(ctx context.Context, p *Payment, policy Policy) (OrderUpdate, *OrderResult, error) {
-	u, skip, err := s.orderUpdate(ctx, p, policy)
+// noteNotCounted tells the shop, once per payment, that the gateway reported
+// money that does not count (st.NotCounted, kept in p.LastError).
+func (s *Service) noteNotCounted(ctx context.Context, p *Payment) (OrderUpdate, *OrderResult, error) {
+	u := OrderUpdate{
+		OrderID:       p.OrderID,
+		Outcome:       OutcomeNote,
+		EventID:       fmt.Sprintf("wcbridge:%d:not-counted", p.ID),
+		PaymentMethod: PaymentMethodPrefix + p.Gateway,
+		Note:          fmt.Sprintf("%s payment %s: %s.", gatewayTitle(p.Gateway), p.GatewayID, p.LastError),
+	}
+	s.Logger.Warn("gateway reported a payment that does not count", "order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway, "reason", p.LastError)
+	res, err := s.Orders.ApplyOrder(ctx, u)
+	switch {
+	case errors.Is(err, ErrPaymentMethod), errors.Is(err, ErrOrderStatus):
+		return u, nil, nil // the order moved on; the payment's last error still says it
+	case err != nil:
+		return u, nil, fmt.Errorf("note on order %d: %w", p.OrderID, err)
+	}
+	return u, res, nil
+}
+
+// applyOrder writes p's status to its WooCommerce order; prev is p's status
+// before the report being applied. A nil result means the order was not to
+// be touched (or its status does not allow it); the payment is then marked
+// applied all the same.
+func (s *Service) applyOrder(ctx context.Context, p *Payment, prev PaymentStatus, policy Policy) (OrderUpdate, *OrderResult, error) {
+	u, skip, err := s.orderUpdate(ctx, p, prev, policy)
 	if err != nil || skip {
 		return u, &OrderResult{}, err
 	}
@@ -440,34 +503,66 @@ func (s *Service) applyOrder(ctx context.Context, p *Payment, policy Policy) (Or
 	}
 	switch {
 	case errors.Is(err, ErrOrderStatus):
-		// The order moved on (paid by another payment, refunded, ...).
+		// The order moved on (refunded, completed by hand, ...). Money that
+		// arrived is still worth a note: nothing is dropped silently.
+		if p.Status.Money() {
+			return s.noteOnly(ctx, p, u, "The order's status did not allow it to change, so only this note was added: please check the order and refund if needed.")
+		}
 		s.Logger.Info("order status does not allow payment outcome; recorded only", "order_id", p.OrderID, "payment_id", p.ID, "status", p.Status, "err", err)
 		return u, &OrderResult{}, nil
 	case err != nil:
 		return u, nil, fmt.Errorf("apply payment %d to order %d: %w", p.ID, p.OrderID, err)
 	case !res.Changed && !res.Duplicate && u.Outcome == OutcomePaid:
-		// Already paid: by this payment (a crash after the order update),
-		// or by another one, which makes this a second payment.
+		// Already paid: by this payment (a crash after the order update, or
+		// a larger amount reported since), or by another one, which makes
+		// this a second payment.
 		o, err := s.Orders.Order(ctx, p.OrderID)
 		if err != nil {
 			return u, nil, fmt.Errorf("load order %d: %w", p.OrderID, err)
 		}
-		if pid := o.Meta["_wcbridge_payment_id"]; pid == "" || pid == p.GatewayID {
+		pid := o.Meta["_wcbridge_payment_id"]
+		switch {
+		case pid == p.GatewayID && p.Status == PaymentOverpaid:
+			// This payment paid the order; a verified larger amount came
+			// since: the excess is noted, with the payment's figures.
+			u2 := u
+			u2.Outcome, u2.LateOutcome, u2.LateNote, u2.TransactionID = OutcomeNote, "", "", ""
+			return s.applyNote(ctx, p, u, u2)
+		case pid == "" || pid == p.GatewayID:
 			return u, res, nil
 		}
+		s.Logger.Warn("second payment for an order that was already paid", "order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway, "received", moneyText(p.Received, p.Amount))
 		u2 := u
-		u2.Outcome, u2.EventID, u2.Meta, u2.LateOutcome = OutcomeNote, u.EventID+":second", nil, ""
+		// One note per second payment, whatever its classification: a later
+		// report with other figures replaces the note's text.
+		u2.Outcome, u2.EventID, u2.Meta, u2.LateOutcome, u2.LateNote, u2.TransactionID = OutcomeNote, fmt.Sprintf("wcbridge:%d:second", p.ID), nil, "", "", ""
+		u2.ReplaceNote = true
 		u2.Note = fmt.Sprintf("A second payment was received via %s (payment %s, %s) for an order that was already paid. Please check and refund it if needed.", gatewayTitle(p.Gateway), p.GatewayID, moneyText(p.Received, p.Amount))
-		res2, err := s.Orders.ApplyOrder(ctx, u2)
-		if err != nil && !errors.Is(err, ErrOrderStatus) {
-			return u, nil, fmt.Errorf("note second payment on order %d: %w", p.OrderID, err)
-		}
-		if res2 != nil {
-			return u2, res2, nil
-		}
-		return u, res, nil
+		return s.applyNote(ctx, p, u, u2)
 	}
 	return u, res, nil
+}
+
+// noteOnly writes u's note (with extra appended) without changing the
+// order's status.
+func (s *Service) noteOnly(ctx context.Context, p *Payment, u OrderUpdate, extra string) (OrderUpdate, *OrderResult, error) {
+	u2 := u
+	u2.Outcome, u2.LateOutcome, u2.LateNote, u2.TransactionID = OutcomeNote, "", "", ""
+	u2.Note = strings.TrimSpace(u.Note + " " + extra)
+	s.Logger.Warn("money arrived for an order whose status does not allow the outcome; noted", "order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway, "status", p.Status)
+	return s.applyNote(ctx, p, u, u2)
+}
+
+// applyNote applies the note-only update u2 made in place of u.
+func (s *Service) applyNote(ctx context.Context, p *Payment, u, u2 OrderUpdate) (OrderUpdate, *OrderResult, error) {
+	res, err := s.Orders.ApplyOrder(ctx, u2)
+	switch {
+	case errors.Is(err, ErrOrderStatus):
+		return u, &OrderResult{}, nil
+	case err != nil:
+		return u, nil, fmt.Errorf("note payment %d on order %d: %w", p.ID, p.OrderID, err)
+	}
+	return u2, res, nil
 }
 
 // switchedMethod adapts u to an order whose payment method changed since p
@@ -490,8 +585,8 @@ func (s *Service) switchedMethod(ctx context.Context, p *Payment, u OrderUpdate)
 }
 
 // orderUpdate builds the order outcome for p's status, or skip=true when the
-// order is not to be touched.
-func (s *Service) orderUpdate(ctx context.Context, p *Payment, policy Policy) (OrderUpdate, bool, error) {
+// order is not to be touched; prev is p's status before this report.
+func (s *Service) orderUpdate(ctx context.Context, p *Payment, prev PaymentStatus, policy Policy) (OrderUpdate, bool, error) {
 	u := OrderUpdate{
 		OrderID:       p.OrderID,
 		EventID:       fmt.Sprintf("wcbridge:%d:%s", p.ID, p.Status),
@@ -516,7 +611,14 @@ func (s *Service) orderUpdate(ctx context.Context, p *Payment, policy Policy) (O
 	if p.TxRef != "" {
 		ref += ", transaction " + p.TxRef
 	}
+	if g := gatewayFigures(p); g != "" {
+		ref += ", " + g
+	}
 	const lateNote = "The payment arrived after the payment window closed or the order was cancelled: please check that the items are still in stock."
+	failedNote := ""
+	if prev == PaymentFailed {
+		failedNote = " Creating this payment had been reported as failed at checkout, but the gateway had created it and it was paid."
+	}
 	switch p.Status {
 	case PaymentPaid, PaymentOverpaid:
 		u.Outcome = OutcomePaid
@@ -526,10 +628,14 @@ func (s *Service) orderUpdate(ctx context.Context, p *Payment, policy Policy) (O
 		}
 		u.Note = fmt.Sprintf("Payment of %s received via %s (payment %s).", moneyText(p.Received, p.Amount), title, ref)
 		if p.Status == PaymentOverpaid {
-			excess := p.Received.Amount.Sub(p.Amount.Amount)
-			u.Note = fmt.Sprintf("Overpayment received via %s (payment %s): %s received for an order total of %s, an excess of %s %s.",
-				title, ref, p.Received, p.Amount, excess.String(), p.Amount.Currency)
+			if p.Received.IsZero() {
+				u.Note = fmt.Sprintf("Overpayment received via %s (payment %s): the gateway reports more than the order total of %s.", title, ref, p.Amount)
+			} else {
+				u.Note = fmt.Sprintf("Overpayment received via %s (payment %s): %s received for an order total of %s, an excess of %s %s.",
+					title, ref, p.Received, p.Amount, p.Excess().String(), p.Amount.Currency)
+			}
 		}
+		u.Note += failedNote
 		late := OutcomePaid
 		if policy.LateOnHold {
 			late = OutcomeOnHold
@@ -544,9 +650,8 @@ func (s *Service) orderUpdate(ctx context.Context, p *Payment, policy Policy) (O
 	case PaymentUnderpaid:
 		u.Outcome = OutcomeOnHold
 		u.CustomerNote = true
-		short := p.Amount.Amount.Sub(p.Received.Amount)
-		u.Note = fmt.Sprintf("Underpayment via %s (payment %s): %s received of %s, %s %s short. The order is on hold until the rest arrives or the shop decides.",
-			title, ref, p.Received, p.Amount, short.String(), p.Amount.Currency)
+		u.Note = fmt.Sprintf("Underpayment via %s (payment %s): %s received of %s, %s %s short. The order is on hold until the rest arrives or the shop decides.%s",
+			title, ref, p.Received, p.Amount, p.Shortfall().String(), p.Amount.Currency, failedNote)
 	case PaymentExpired, PaymentCancelled:
 		// Never cancel an order another payment is now paying.
 		if live, err := s.livePayment(ctx, p.OrderID); err != nil {
@@ -575,6 +680,34 @@ func (s *Service) orderUpdate(ctx context.Context, p *Payment, policy Policy) (O
 	return u, false, nil
 }
 
+// gatewayFigures shows the gateway's own figures where they are in another
+// unit than the order (a token, or USD for a EUR order): "19.99 USDC
+// received of 19.99 USDC asked".
+func gatewayFigures(p *Payment) string {
+	a, r := p.GatewayAmount, p.GatewayReceived
+	if a.IsZero() || a.Currency == p.Amount.Currency {
+		return ""
+	}
+	if r.IsZero() || r.Currency != a.Currency {
+		return a.String() + " asked"
+	}
+	return r.String() + " received of " + a.String() + " asked"
+}
+
+// notificationPayload is the body of a notification (docs/plugin-api.md),
+// built with encoding/json so that any text a gateway reported (a
+// transaction reference with a control character, say) stays valid JSON.
+type notificationPayload struct {
+	EventID       string       `json:"event_id"`
+	OrderID       int64        `json:"order_id"`
+	Outcome       OrderOutcome `json:"outcome"`
+	FromStatus    string       `json:"from_status"`
+	ToStatus      string       `json:"to_status"`
+	TransactionID string       `json:"transaction_id"`
+	OccurredAt    string       `json:"occurred_at"`
+	Payment       *PaymentView `json:"payment"`
+}
+
 func (s *Service) notification(p *Payment, u OrderUpdate, res *OrderResult) *Notification {
 	outcome := u.Outcome
 	if res.From == StatusCancelled && u.LateOutcome != "" {
@@ -584,9 +717,15 @@ func (s *Service) notification(p *Payment, u OrderUpdate, res *OrderResult) *Not
 	if at.IsZero() {
 		at = s.now()
 	}
-	payload := fmt.Sprintf(`{"event_id":%q,"order_id":%d,"outcome":%q,"from_status":%q,"to_status":%q,"transaction_id":%q,"occurred_at":%q,"payment":%s}`,
-		u.EventID, p.OrderID, string(outcome), res.From, res.To, u.TransactionID, at.UTC().Format(time.RFC3339), PaymentJSON(p))
-	return &Notification{EventID: u.EventID, OrderID: p.OrderID, Payload: []byte(payload), NextAttempt: s.now()}
+	payload, err := json.Marshal(notificationPayload{
+		EventID: u.EventID, OrderID: p.OrderID, Outcome: outcome, FromStatus: res.From, ToStatus: res.To,
+		TransactionID: u.TransactionID, OccurredAt: at.UTC().Format(time.RFC3339), Payment: NewPaymentView(p),
+	})
+	if err != nil {
+		// Strings, numbers and times only: Marshal cannot fail on them.
+		panic(fmt.Sprintf("encode notification: %v", err))
+	}
+	return &Notification{EventID: u.EventID, OrderID: p.OrderID, Payload: payload, NextAttempt: s.now()}
 }
 
 func gatewayTitle(name string) string {

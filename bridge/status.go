@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -28,6 +29,11 @@ type GatewayStatus struct {
 	LastCallbackRejected *time.Time `json:"last_callback_rejected"`
 	LastRejectedReason   string     `json:"last_rejected_reason,omitempty"`
 	Problem              string     `json:"problem,omitempty"`
+	// ProblemPayments counts the watched payments whose last look left an
+	// error (the gateway failing, money that does not count, such as a
+	// test-mode payment); LastPaymentProblem says the latest.
+	ProblemPayments    int    `json:"problem_payments"`
+	LastPaymentProblem string `json:"last_payment_problem,omitempty"`
 }
 
 // reachableProbeID is a payment id no gateway has: asking for it shows
@@ -51,6 +57,7 @@ func (s *Service) Status(ctx context.Context, callbackURL func(string) string) *
 		r.Database = "unavailable"
 	}
 	last, _ := s.Callbacks.LastCallbacks(ctx)
+	problems, _ := s.Payments.PaymentProblems(ctx)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, name := range s.Gateways.Names() {
@@ -58,6 +65,10 @@ func (s *Service) Status(ctx context.Context, callbackURL func(string) string) *
 		r.Gateways[name] = gs
 		if sum, ok := last[name]; ok {
 			gs.LastCallbackAccepted, gs.LastCallbackRejected, gs.LastRejectedReason = sum.LastAccepted, sum.LastRejected, sum.RejectedReason
+		}
+		if pp, ok := problems[name]; ok {
+			gs.ProblemPayments = pp.Count
+			gs.LastPaymentProblem = fmt.Sprintf("order %d (payment %d, %s): %s", pp.OrderID, pp.PaymentID, pp.At.UTC().Format(time.RFC3339), pp.Error)
 		}
 		gw, err := s.Gateways.Gateway(name)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -16,19 +17,19 @@ type CallbackResult struct {
 	Duplicate bool
 }
 
-// ReceiveCallback authenticates a gateway callback from its raw bytes,
-// records it durably and queues it for processing. A forged or malformed
-// callback is recorded as rejected (for the admin page) and returns an error
-// wrapping ErrSignature; nothing else happens. A database failure returns
-// ErrUnavailable so the gateway retries.
-func (s *Service) ReceiveCallback(ctx context.Context, gateway, contentType string, body []byte) (*CallbackResult, error) {
+// ReceiveCallback authenticates a gateway callback from its raw bytes and
+// header, records it durably and queues it for processing. A forged or
+// malformed callback is recorded as rejected (for the admin page) and
+// returns an error wrapping ErrSignature; nothing else happens. A database
+// failure returns ErrUnavailable so the gateway retries.
+func (s *Service) ReceiveCallback(ctx context.Context, gateway string, header http.Header, body []byte) (*CallbackResult, error) {
 	gw, err := s.Gateways.Gateway(gateway)
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(body)
-	cb := &Callback{Gateway: gateway, ReceivedAt: s.now(), ContentType: contentType, Body: body, BodyHash: hex.EncodeToString(sum[:])}
-	ev, verr := gw.VerifyCallback(contentType, body)
+	cb := &Callback{Gateway: gateway, ReceivedAt: s.now(), ContentType: header.Get("Content-Type"), Body: body, BodyHash: hex.EncodeToString(sum[:])}
+	ev, verr := gw.VerifyCallback(header, body)
 	if verr != nil {
 		cb.Reason = truncate(ErrorMessage(verr)+": "+verr.Error(), 250)
 		if _, _, err := s.Callbacks.RecordCallback(ctx, cb); err != nil {
@@ -91,11 +92,12 @@ func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool,
 	if err != nil {
 		return false, "gateway not available", err
 	}
-	ev, verr := gw.VerifyCallback(cb.ContentType, cb.Body)
+	ev, verr := gw.VerifyCallback(http.Header{"Content-Type": {cb.ContentType}}, cb.Body)
 	if verr != nil {
 		// Verified on receipt; a token that has since expired (CryptoCloud's
-		// last five minutes) no longer verifies. The gateway's status API is
-		// the source of truth, so the payment id is all that is needed.
+		// last five minutes) or a signature header that was not kept
+		// (Bitstream) no longer verifies. The gateway's status API is the
+		// source of truth, so the payment id is all that is needed.
 		ev = &CallbackEvent{Gateway: cb.Gateway, GatewayID: cb.PaymentKey}
 	}
 	p, err := s.findCallbackPayment(ctx, cb, ev)
@@ -292,11 +294,14 @@ func (s *Service) reconcileOne(ctx context.Context, now time.Time, gw Gateway, g
 	if cur == nil {
 		cur = p
 	}
-	plan := Reschedule{ID: p.ID, NextCheckAt: now.Add(s.CheckDelay(now.Sub(p.CreatedAt)))}
+	regular := s.CheckDelay(now.Sub(p.CreatedAt))
+	plan := Reschedule{ID: p.ID, NextCheckAt: now.Add(regular)}
 	switch {
 	case err != nil:
-		plan.NextCheckAt = now.Add(retryDelay(p.Checks))
-		plan.LastError = truncate(err.Error(), 250)
+		// Backed off on consecutive failures, never beyond the regular
+		// pace: one failed look at an old payment must not park it.
+		plan.NextCheckAt = now.Add(min(retryDelay(p.Failures), regular))
+		plan.LastError, plan.Failed = truncate(err.Error(), 250), true
 		s.Logger.Warn("reconcile failed; will retry", "payment_id", p.ID, "order_id", p.OrderID, "gateway", p.Gateway, "err", err)
 	case cur.Status.Final() && !cur.ApplyDue():
 		plan.NextCheckAt = never

@@ -54,6 +54,8 @@ func validate(u bridge.OrderUpdate) error {
 		return invalid("payment method required")
 	case strings.TrimSpace(u.Note) == "":
 		return invalid("order note required")
+	case u.ReplaceNote && (u.Outcome != bridge.OutcomeNote || u.LateOutcome != ""):
+		return invalid("only a note-only update can replace its note")
 	}
 	switch u.Outcome {
 	case bridge.OutcomePaid, bridge.OutcomeOnHold, bridge.OutcomeFailed, bridge.OutcomeCancelled, bridge.OutcomeNote:
@@ -194,7 +196,16 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 	if dup, err := s.hasEvent(ctx, tx, auth.hpos, u.OrderID, u.EventID); err != nil {
 		return nil, err
 	} else if dup {
-		return &bridge.OrderResult{Duplicate: true, From: from, To: from}, nil
+		res := &bridge.OrderResult{Duplicate: true, From: from, To: from}
+		if u.ReplaceNote {
+			if res.NoteID, err = s.replaceNote(ctx, tx, u.OrderID, u.EventID, strings.TrimSpace(u.Note)); err != nil {
+				return nil, err
+			}
+			if err := tx.Commit(); err != nil {
+				return nil, err
+			}
+		}
+		return res, nil
 	}
 	if from == bridge.StatusCancelled && u.LateOutcome != "" {
 		u.Outcome = u.LateOutcome
@@ -270,6 +281,12 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 	noteID, err := s.addNote(ctx, tx, st, c, note, u.CustomerNote)
 	if err != nil {
 		return nil, err
+	}
+	if u.ReplaceNote {
+		// The note is found again by its event when a later update replaces it.
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+s.t("commentmeta")+" (comment_id, meta_key, meta_value) VALUES (?, ?, ?)", noteID, EventMetaKey, u.EventID); err != nil {
+			return nil, fmt.Errorf("mark note: %w", err)
+		}
 	}
 	if changed && d.tables["wc_order_stats"] {
 		if err := s.updateStats(ctx, tx, c, paid && !auth.paid); err != nil {
@@ -516,6 +533,28 @@ func (s *Store) addNote(ctx context.Context, tx *sql.Tx, st *site, c change, not
 	}
 	if _, err := tx.ExecContext(ctx, "UPDATE "+s.t("posts")+" SET comment_count = comment_count + 1 WHERE ID = ?", c.id); err != nil {
 		return 0, fmt.Errorf("count note: %w", err)
+	}
+	return id, nil
+}
+
+// replaceNote sets the text of the order note written for event, when it
+// differs, and returns the note's id (0 when there is none to replace).
+func (s *Store) replaceNote(ctx context.Context, tx *sql.Tx, orderID int64, event, note string) (int64, error) {
+	var id int64
+	var old string
+	err := tx.QueryRowContext(ctx, "SELECT c.comment_ID, c.comment_content FROM "+s.t("comments")+" c JOIN "+s.t("commentmeta")+
+		" m ON m.comment_id = c.comment_ID WHERE c.comment_post_ID = ? AND m.meta_key = ? AND m.meta_value = ? ORDER BY c.comment_ID LIMIT 1",
+		orderID, EventMetaKey, event).Scan(&id, &old)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	} else if err != nil {
+		return 0, fmt.Errorf("find note: %w", err)
+	}
+	if old == note {
+		return 0, nil
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE "+s.t("comments")+" SET comment_content = ? WHERE comment_ID = ?", note, id); err != nil {
+		return 0, fmt.Errorf("replace note: %w", err)
 	}
 	return id, nil
 }

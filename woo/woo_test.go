@@ -437,6 +437,42 @@ func TestApplyOrderIdempotent(t *testing.T) {
 	}
 }
 
+// TestApplyOrderReplaceNote: a note-only update that may replace its note
+// writes one note; the same event again with other text replaces it, with
+// the same text changes nothing.
+func TestApplyOrderReplaceNote(t *testing.T) {
+	for _, mode := range modes {
+		t.Run("mode="+string(mode), func(t *testing.T) {
+			f := newFixture(t, mode, "wp_")
+			id := f.seed(t, wootest.OrderSeed{Items: physical})
+			u := bridge.OrderUpdate{OrderID: id, Outcome: bridge.OutcomeNote, EventID: "wcbridge:7:second", PaymentMethod: method,
+				Note: "A second payment of 9.99 EUR.", ReplaceNote: true}
+			first, err := f.woo.ApplyOrder(context.Background(), u)
+			if err != nil || first.NoteID == 0 || first.Duplicate {
+				t.Fatalf("first = %+v, %v", first, err)
+			}
+			u.Note = "A second payment of 18.981 EUR."
+			second, err := f.woo.ApplyOrder(context.Background(), u)
+			if err != nil || !second.Duplicate || second.NoteID != first.NoteID || second.Changed {
+				t.Fatalf("second = %+v, %v; want a duplicate replacing note %d", second, err, first.NoteID)
+			}
+			again, err := f.woo.ApplyOrder(context.Background(), u)
+			if err != nil || !again.Duplicate || again.NoteID != 0 {
+				t.Fatalf("same text again = %+v, %v; want a duplicate that writes nothing", again, err)
+			}
+			notes := f.Rows(t, "SELECT comment_content FROM wp_comments WHERE comment_post_ID = ? AND comment_type = 'order_note'", id)
+			if len(notes) != 1 || notes[0]["comment_content"] != "A second payment of 18.981 EUR." {
+				t.Fatalf("notes = %v", notes)
+			}
+			// Replacing is for note-only updates.
+			u.Outcome, u.EventID = bridge.OutcomePaid, "x"
+			if _, err := f.woo.ApplyOrder(context.Background(), u); bridge.ErrorCode(err) != bridge.EINVALID {
+				t.Fatalf("a paid update that replaces its note: %v", err)
+			}
+		})
+	}
+}
+
 // TestApplyOrderNeverBackwards: paid and refunded orders never move to
 // on-hold, failed or cancelled, and a paid outcome on a paid order writes
 // nothing.

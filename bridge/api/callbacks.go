@@ -22,7 +22,7 @@ func (s *Server) handleCallback(c echo.Context) error {
 		s.metrics.callbacks.WithLabelValues(name, "rejected").Inc()
 		return err
 	}
-	res, err := s.service.ReceiveCallback(c.Request().Context(), name, c.Request().Header.Get("Content-Type"), body)
+	res, err := s.service.ReceiveCallback(c.Request().Context(), name, c.Request().Header, body)
 	switch {
 	case err != nil && bridge.ErrorCode(err) == bridge.EUNAVAILABLE:
 		s.metrics.callbacks.WithLabelValues(name, "unavailable").Inc()

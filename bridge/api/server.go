@@ -134,6 +134,7 @@ var statusOf = map[string]int{
 	bridge.EUNAUTHORIZED: http.StatusUnauthorized,
 	bridge.ENOTFOUND:     http.StatusNotFound,
 	bridge.ECONFLICT:     http.StatusConflict,
+	bridge.EINPROGRESS:   http.StatusConflict,
 	bridge.EUNSUPPORTED:  http.StatusUnprocessableEntity,
 	bridge.EGATEWAY:      http.StatusBadGateway,
 	bridge.EUNAVAILABLE:  http.StatusServiceUnavailable,

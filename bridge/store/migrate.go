@@ -88,8 +88,9 @@ type execer interface {
 
 // Migrate applies the embedded migrations not yet recorded and returns their
 // names. Replicas starting at once are serialised by a named server lock;
-// each statement is CREATE ... IF NOT EXISTS, so a crash between a statement
-// and its record is repaired by the next run.
+// each statement is CREATE ... IF NOT EXISTS or adds columns (an existing
+// column counts as done), so a crash between a statement and its record is
+// repaired by the next run.
 func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 	ms, err := loadMigrations()
 	if err != nil {
@@ -137,7 +138,9 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 		if done[m.name] {
 			continue
 		}
-		if _, err := conn.ExecContext(ctx, strings.ReplaceAll(m.sql, "{prefix}", s.prefix)); err != nil {
+		// A column added by a migration whose record a crash lost is there
+		// already: the migration is done.
+		if _, err := conn.ExecContext(ctx, strings.ReplaceAll(m.sql, "{prefix}", s.prefix)); err != nil && !isDupColumn(err) {
 			return applied, fmt.Errorf("migrate %s: %w", m.name, dbError(err))
 		}
 		if _, err := conn.ExecContext(ctx, "INSERT INTO "+s.migrations+" (name, applied_at) VALUES (?, ?)", m.name, dt(s.nowUTC())); err != nil && !isDup(err) {

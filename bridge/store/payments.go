@@ -17,7 +17,7 @@ const paymentCols = `id, order_id, gateway, gateway_id, reference, status,
 	amount, currency, received, received_currency,
 	gateway_amount, gateway_currency, gateway_received, gateway_received_currency,
 	tx_ref, pay_url, expires_at, created_at, updated_at,
-	applied_status, next_check_at, checks, last_error`
+	applied_status, next_check_at, checks, failures, last_error`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -36,7 +36,7 @@ func scanPayment(r scanner) (*bridge.Payment, error) {
 		&amount, &p.Amount.Currency, &received, &p.Received.Currency,
 		&gAmount, &p.GatewayAmount.Currency, &gReceive, &p.GatewayReceived.Currency,
 		&p.TxRef, &p.PayURL, &expires, &created, &updated,
-		&applied, &next, &p.Checks, &p.LastError)
+		&applied, &next, &p.Checks, &p.Failures, &p.LastError)
 	if err != nil {
 		return nil, err
 	}
@@ -430,17 +430,19 @@ func (s *Store) claim(ctx context.Context, table, where string, args []any, orde
 }
 
 // Reschedule writes the reconciler's plans, grouped so that payments with
-// the same next check and error share one statement (usually one for a
-// whole pass).
+// the same next check, error and outcome share one statement (usually one
+// for a whole pass). A failed look counts one more consecutive failure; any
+// other resets the count.
 func (s *Store) Reschedule(ctx context.Context, owner string, plans []bridge.Reschedule) error {
 	type key struct {
-		next time.Time
-		err  string
+		next   time.Time
+		err    string
+		failed bool
 	}
 	groups := map[key][]any{}
 	var order []key
 	for _, p := range plans {
-		k := key{stamp(p.NextCheckAt), clip(p.LastError, 1024)}
+		k := key{stamp(p.NextCheckAt), clip(p.LastError, 1024), p.Failed}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -448,7 +450,11 @@ func (s *Store) Reschedule(ctx context.Context, owner string, plans []bridge.Res
 	}
 	for _, k := range order {
 		ids := groups[k]
-		q := "UPDATE " + s.payments + " SET next_check_at = ?, checks = checks + 1, lease_owner = NULL, lease_until = NULL"
+		failures := "0"
+		if k.failed {
+			failures = "failures + 1"
+		}
+		q := "UPDATE " + s.payments + " SET next_check_at = ?, checks = checks + 1, failures = " + failures + ", lease_owner = NULL, lease_until = NULL"
 		args := []any{dt(k.next)}
 		if k.err != "" {
 			q += ", last_error = ?"
@@ -461,4 +467,29 @@ func (s *Store) Reschedule(ctx context.Context, owner string, plans []bridge.Res
 		}
 	}
 	return nil
+}
+
+// PaymentProblems counts, per gateway, the payments the reconciler still
+// has work on (due) whose last error is set, with the latest of them.
+func (s *Store) PaymentProblems(ctx context.Context) (map[string]bridge.PaymentProblem, error) {
+	type row struct {
+		gateway string
+		bridge.PaymentProblem
+	}
+	rows, err := queryAll(ctx, s.db, func(r scanner) (row, error) {
+		var x row
+		var at dbTime
+		err := r.Scan(&x.gateway, &x.Count, &x.PaymentID, &x.OrderID, &x.Error, &at)
+		x.At = at.Time
+		return x, err
+	}, "SELECT p.gateway, c.n, p.id, p.order_id, p.last_error, p.updated_at FROM "+s.payments+" p JOIN (SELECT gateway, COUNT(*) n, MAX(id) last FROM "+s.payments+
+		" WHERE due = 1 AND last_error <> '' GROUP BY gateway) c ON c.last = p.id")
+	if err != nil {
+		return nil, fmt.Errorf("payment problems: %w", err)
+	}
+	out := make(map[string]bridge.PaymentProblem, len(rows))
+	for _, x := range rows {
+		out[x.gateway] = x.PaymentProblem
+	}
+	return out, nil
 }

@@ -626,3 +626,73 @@ func TestReschedule(t *testing.T) {
 		t.Errorf("after rescheduling, %d payments claimable, want the 2 released ones", len(again))
 	}
 }
+
+// TestRescheduleCountsConsecutiveFailures: a failed look adds one to the
+// payment's consecutive failures, a good one resets them.
+func TestRescheduleCountsConsecutiveFailures(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	p := newPayment(t, 300, bridge.PaymentPending)
+	p.NextCheckAt = clk.Now().Add(-time.Minute)
+	p = mustCreate(t, s, p)
+	look := func(failed bool) *bridge.Payment {
+		t.Helper()
+		clk.Add(time.Minute)
+		if got, err := s.ClaimDue(ctx, "me", bridge.PaymentFilter{Limit: 1}, time.Minute); err != nil || len(got) != 1 {
+			t.Fatalf("claim = %v, %v", ids(got), err)
+		}
+		pl := bridge.Reschedule{ID: p.ID, NextCheckAt: clk.Now(), Failed: failed}
+		if failed {
+			pl.LastError = "gateway down"
+		}
+		if err := s.Reschedule(ctx, "me", []bridge.Reschedule{pl}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Payment(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for want := 1; want <= 3; want++ {
+		if got := look(true); got.Failures != want || got.LastError != "gateway down" {
+			t.Fatalf("after %d failed looks: failures %d, last error %q", want, got.Failures, got.LastError)
+		}
+	}
+	if got := look(false); got.Failures != 0 || got.Checks != 4 {
+		t.Fatalf("after a good look: failures %d checks %d, want 0 and 4", got.Failures, got.Checks)
+	}
+}
+
+// TestPaymentProblems: per gateway, the watched payments whose last look
+// left an error, with the latest; final payments and clean ones do not count.
+func TestPaymentProblems(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	mk := func(order int64, gateway string, status bridge.PaymentStatus, lastError string) *bridge.Payment {
+		p := newPayment(t, order, status)
+		p.Gateway = gateway
+		p = mustCreate(t, s, p)
+		if lastError != "" || status != p.Status {
+			if _, err := s.UpdatePayment(ctx, p.ID, func(q *bridge.Payment) (*bridge.Notification, error) {
+				q.LastError = lastError
+				return nil, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	mk(401, "cryptocloud", bridge.PaymentPending, "paid in test mode: not counted")
+	latest := mk(402, "cryptocloud", bridge.PaymentPending, "paid in test mode: not counted; turn on allow_test_mode")
+	mk(403, "cryptocloud", bridge.PaymentPending, "")
+	mk(404, "streampay", bridge.PaymentPending, "")
+	got, err := s.PaymentProblems(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, ok := got["cryptocloud"]
+	if len(got) != 1 || !ok || cc.Count != 2 || cc.PaymentID != latest.ID || cc.OrderID != 402 || cc.Error != "paid in test mode: not counted; turn on allow_test_mode" || cc.At.IsZero() {
+		t.Fatalf("problems = %+v", got)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -190,6 +191,7 @@ func clip(s string, n int) string {
 // MySQL server error numbers the store reacts to.
 const (
 	errDupEntry        = 1062
+	errDupColumn       = 1060
 	errLockWaitTimeout = 1205
 	errDeadlock        = 1213
 	errTooManyConns    = 1040
@@ -234,6 +236,15 @@ func unavailable(err error) error {
 func isDup(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == errDupEntry
+}
+
+// isDupColumn reports whether err is an ALTER TABLE adding a column that
+// exists: the migration ran before and its record was lost. The embedded
+// engine of the tests and the demo reports it as a generic error (1105).
+func isDupColumn(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == errDupColumn ||
+		me.Number == 1105 && strings.HasPrefix(me.Message, "Column ") && strings.HasSuffix(me.Message, " already exists"))
 }
 
 // isDeadlock reports whether err is a deadlock the server resolved by

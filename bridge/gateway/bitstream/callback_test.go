@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/wcbridge/wcbridge/bridge"
@@ -31,7 +32,7 @@ func TestVerifyCallbackRefusesEverything(t *testing.T) {
 	}
 	for _, v := range vectors {
 		t.Run(v.name, func(t *testing.T) {
-			ev, err := c.VerifyCallback(v.contentType, []byte(v.body))
+			ev, err := c.VerifyCallback(http.Header{"Content-Type": {v.contentType}}, []byte(v.body))
 			if ev != nil || !errors.Is(err, bridge.ErrSignature) || !errors.Is(err, ErrNoCallbacks) {
 				t.Fatalf("VerifyCallback = %v, %v; want nil and ErrSignature", ev, err)
 			}

@@ -263,7 +263,7 @@ func mapStatus(status, paymentStatus, intentStatus string, received, total *big.
 }
 
 // VerifyCallback refuses everything: Bitstream documents no callbacks.
-func (c *Client) VerifyCallback(contentType string, body []byte) (*bridge.CallbackEvent, error) {
+func (c *Client) VerifyCallback(header http.Header, body []byte) (*bridge.CallbackEvent, error) {
 	return nil, ErrNoCallbacks
 }
 

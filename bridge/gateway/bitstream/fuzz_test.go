@@ -2,6 +2,7 @@ package bitstream
 
 import (
 	"errors"
+	"net/http"
 	"os"
 	"testing"
 
@@ -27,7 +28,7 @@ func FuzzVerifyCallback(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
-		ev, err := c.VerifyCallback(contentType, body)
+		ev, err := c.VerifyCallback(http.Header{"Content-Type": {contentType}}, body)
 		if ev != nil || !errors.Is(err, bridge.ErrSignature) {
 			t.Fatalf("accepted an unsigned callback: %v, %v", ev, err)
 		}

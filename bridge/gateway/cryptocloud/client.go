@@ -310,11 +310,19 @@ func (c *Client) state(inv *Invoice) (*bridge.GatewayState, error) {
 	}
 	if st.Test && !c.cfg.AllowTestMode && st.Status != bridge.PaymentExpired && st.Status != bridge.PaymentCancelled {
 		// A test-mode invoice is "paid" without money moving: in production
-		// it never counts. The core sees it as pending with Test set.
+		// it never counts. The core sees it as pending, and is told why a
+		// payment the gateway calls paid does not count, to tell the shop.
+		if st.Status.Money() {
+			st.NotCounted = NotCountedTestMode
+		}
 		st.Status = bridge.PaymentPending
 	}
 	return st, nil
 }
+
+// NotCountedTestMode is what the shop is told about a test-mode invoice paid
+// while allow_test_mode is off.
+const NotCountedTestMode = "paid in test mode: not counted; turn on allow_test_mode to count test payments"
 
 // mapStatus maps CryptoCloud's invoice status to a core status.
 //
@@ -350,8 +358,8 @@ func mapStatus(status string, expiry time.Time, received decimal.Decimal, now ti
 }
 
 // VerifyCallback authenticates a postback (JSON or form) without network.
-func (c *Client) VerifyCallback(contentType string, body []byte) (*bridge.CallbackEvent, error) {
-	p, err := VerifyPostback(contentType, body, c.cfg.SecretKey, c.Now(), c.cfg.TokenLeeway)
+func (c *Client) VerifyCallback(header http.Header, body []byte) (*bridge.CallbackEvent, error) {
+	p, err := VerifyPostback(header.Get("Content-Type"), body, c.cfg.SecretKey, c.Now(), c.cfg.TokenLeeway)
 	if err != nil {
 		return nil, fmt.Errorf("cryptocloud verify callback: %w", err)
 	}

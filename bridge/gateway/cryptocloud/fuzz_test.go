@@ -2,6 +2,7 @@ package cryptocloud
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func FuzzVerifyCallback(f *testing.F) {
 	}
 	c.Now = func() time.Time { return now }
 	f.Fuzz(func(t *testing.T, ct string, body []byte) {
-		ev, err := c.VerifyCallback(ct, body)
+		ev, err := c.VerifyCallback(http.Header{"Content-Type": {ct}}, body)
 		if err != nil {
 			if ev != nil {
 				t.Fatal("rejected callback returned an event")

@@ -179,7 +179,7 @@ type receiver struct {
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, MaxPostbackBytes+1))
-	ev, err := rc.c.VerifyCallback(r.Header.Get("Content-Type"), body)
+	ev, err := rc.c.VerifyCallback(r.Header, body)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if err != nil {
@@ -418,7 +418,7 @@ func TestTamperedAmountDoesNotCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := c.VerifyCallback(ct, body)
+	ev, err := c.VerifyCallback(http.Header{"Content-Type": {ct}}, body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -134,11 +135,11 @@ func TestVerifyCallbackIgnoresContentType(t *testing.T) {
 	}
 	body := streampay.SignedPayload(sampleCallback, "topsecret")
 	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "", "text/plain"} {
-		if _, err := c.VerifyCallback(ct, body); err != nil {
+		if _, err := c.VerifyCallback(http.Header{"Content-Type": {ct}}, body); err != nil {
 			t.Errorf("%q: %v", ct, err)
 		}
 	}
-	if _, err := c.VerifyCallback("application/x-www-form-urlencoded", []byte("payment_id=x&signature=y")); !errors.Is(err, bridge.ErrSignature) {
+	if _, err := c.VerifyCallback(http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, []byte("payment_id=x&signature=y")); !errors.Is(err, bridge.ErrSignature) {
 		t.Errorf("form body: got %v, want rejected", err)
 	}
 }
@@ -153,7 +154,7 @@ func TestClaimedClassification(t *testing.T) {
 	for i, tt := range tests {
 		cb := sampleCallback
 		cb.AmountUSD, cb.ReceivedAmountUSD = tt.asked, tt.received
-		ev, err := c.VerifyCallback("application/json", streampay.SignedPayload(cb, "k"))
+		ev, err := c.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, streampay.SignedPayload(cb, "k"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +180,7 @@ func TestSimulatorCallbackVariants(t *testing.T) {
 		t.Fatal(err)
 	}
 	genuine := e.rc.next(t)
-	if _, err := e.client.VerifyCallback("application/json", genuine); err != nil {
+	if _, err := e.client.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, genuine); err != nil {
 		t.Fatalf("genuine: %v", err)
 	}
 	tests := []struct {
@@ -200,7 +201,7 @@ func TestSimulatorCallbackVariants(t *testing.T) {
 				t.Fatalf("send: %d %v", code, err)
 			}
 			body := e.rc.next(t)
-			ev, err := e.client.VerifyCallback("application/json", body)
+			ev, err := e.client.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, body)
 			if tt.accept != (err == nil) {
 				t.Fatalf("accepted=%v (err %v), want %v", err == nil, err, tt.accept)
 			}

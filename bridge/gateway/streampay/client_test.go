@@ -52,7 +52,7 @@ func TestLifecyclePaidThroughCallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := e.rc.next(t)
-	ev, err := e.client.VerifyCallback("application/json", body)
+	ev, err := e.client.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, body)
 	if err != nil {
 		t.Fatalf("verify genuine callback: %v", err)
 	}
@@ -123,7 +123,7 @@ func TestStatusesThroughSimulator(t *testing.T) {
 		if err := e.sim.Pay(id, dec("1.00")); err != nil {
 			t.Fatal(err)
 		}
-		ev, err := e.client.VerifyCallback("application/json", e.rc.next(t))
+		ev, err := e.client.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, e.rc.next(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func TestStatusesThroughSimulator(t *testing.T) {
 		if got := state(id).Status; got != bridge.PaymentPaid {
 			t.Fatalf("status api: got %s, want paid", got)
 		}
-		ev, err := e.client.VerifyCallback("application/json", e.rc.next(t))
+		ev, err := e.client.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, e.rc.next(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +174,7 @@ func TestUnderpaidCallbackConfirmsPending(t *testing.T) {
 	if err := e.sim.Underpay(gp.GatewayID); err != nil {
 		t.Fatal(err)
 	}
-	ev, err := e.client.VerifyCallback("application/json", e.rc.next(t))
+	ev, err := e.client.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, e.rc.next(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestErrCallbackStatusMeansPaid(t *testing.T) {
 	if sp, _ := e.sim.Payment(gp.GatewayID); sp.Status != streampay.StatusErrCallback {
 		t.Fatalf("simulator status: got %q, want ERR_CALLBACK", sp.Status)
 	}
-	ev, err := e.client.VerifyCallback("application/json", body)
+	ev, err := e.client.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -198,7 +198,7 @@ func TestSimulatorCallbackRetries(t *testing.T) {
 		if d.Attempt != i+1 || d.StatusCode != want {
 			t.Errorf("attempt %d: %+v, want status %d", i+1, d, want)
 		}
-		if _, err := e.client.VerifyCallback("application/json", bodies[i]); err != nil {
+		if _, err := e.client.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, bodies[i]); err != nil {
 			t.Errorf("attempt %d does not verify: %v", i+1, err)
 		}
 	}
@@ -329,7 +329,7 @@ func TestDefaultSimulatorConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	cb := sampleCallback
-	if _, err := c.VerifyCallback("application/json", streampay.SignedPayload(cb, cfg.SecretKey)); err != nil {
+	if _, err := c.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, streampay.SignedPayload(cb, cfg.SecretKey)); err != nil {
 		t.Errorf("demo secret does not verify: %v", err)
 	}
 }

@@ -403,7 +403,7 @@ func stateOf(gatewayID string, po *PaymentObject) (*bridge.GatewayState, error) 
 // VerifyCallback authenticates a callback from its raw body. The content
 // type is not checked: StreamPay documents JSON, the body must parse as
 // JSON anyway, and the signature, not a header, is what authenticates it.
-func (c *Client) VerifyCallback(_ string, body []byte) (*bridge.CallbackEvent, error) {
+func (c *Client) VerifyCallback(_ http.Header, body []byte) (*bridge.CallbackEvent, error) {
 	cb, err := VerifyCallbackBody(body, c.cfg.SecretKey)
 	if err != nil {
 		return nil, err

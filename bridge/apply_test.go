@@ -1,0 +1,209 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+var ctx = context.Background()
+
+// Money on a payment whose creation failed (the gateway made the invoice
+// although our call failed) reaches the order: paid, a note saying so, a
+// notification.
+func TestApplyStateMoneyOnFailedPayment(t *testing.T) {
+	c := newCore(t)
+	c.order(1, "40.00")
+	p := c.payment(1, "", PaymentFailed, "40.00")
+	got, err := c.svc.ApplyState(ctx, p, &GatewayState{GatewayID: "gw1", Status: PaymentPaid, Amount: usdAmount("40"), Received: usdAmount("40")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != PaymentPaid || got.AppliedStatus != PaymentPaid || got.GatewayID != "gw1" {
+		t.Fatalf("payment after money on a failed row: %+v", got)
+	}
+	o, _ := c.orders.Order(ctx, 1)
+	notes := c.orders.notesOf(1)
+	if o.Status != StatusProcessing || len(notes) != 1 || !strings.Contains(notes[0], "had been reported as failed") {
+		t.Fatalf("order %s, notes %q", o.Status, notes)
+	}
+	if ev := c.payments.events(); len(ev) != 1 || ev[0] != "wcbridge:1:paid" {
+		t.Fatalf("notifications %q", ev)
+	}
+}
+
+// A paid report without amounts records the amount asked as received; a
+// later verified larger amount moves the payment to overpaid with the
+// excess noted and a notification, once.
+func TestApplyStatePaidThenOverpaid(t *testing.T) {
+	c := newCore(t)
+	c.order(1, "40.00")
+	p := c.payment(1, "sp1", PaymentPending, "40.00")
+	p, err := c.svc.ApplyState(ctx, p, &GatewayState{GatewayID: "sp1", Status: PaymentPaid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != PaymentPaid || !p.Received.Amount.Equal(d("40")) || p.Received.Currency != "USD" {
+		t.Fatalf("paid without amounts: status %s received %s", p.Status, p.Received)
+	}
+	if o, _ := c.orders.Order(ctx, 1); o.Meta["_wcbridge_received"] != "40" {
+		t.Fatalf("_wcbridge_received = %q", o.Meta["_wcbridge_received"])
+	}
+	overpaid := &GatewayState{GatewayID: "sp1", Status: PaymentPaid, Amount: usdAmount("40.00"), Received: usdAmount("44.00")}
+	for i := 0; i < 2; i++ { // the same callback twice
+		if p, err = c.svc.ApplyState(ctx, p, overpaid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.Status != PaymentOverpaid || p.AppliedStatus != PaymentOverpaid || !p.Received.Amount.Equal(d("44")) {
+		t.Fatalf("after the larger amount: %s applied %s received %s", p.Status, p.AppliedStatus, p.Received)
+	}
+	notes := c.orders.notesOf(1)
+	if len(notes) != 2 || !strings.Contains(notes[1], "an excess of 4 USD") {
+		t.Fatalf("notes %q", notes)
+	}
+	if o, _ := c.orders.Order(ctx, 1); o.Meta["_wcbridge_received"] != "44" || o.Meta["_wcbridge_payment_status"] != "overpaid" {
+		t.Fatalf("meta %v", o.Meta)
+	}
+	if ev := c.payments.events(); len(ev) != 2 || ev[1] != "wcbridge:1:overpaid" {
+		t.Fatalf("notifications %q", ev)
+	}
+	// A later amountless "paid" moves nothing back.
+	if p, err = c.svc.ApplyState(ctx, p, &GatewayState{GatewayID: "sp1", Status: PaymentPaid}); err != nil || p.Status != PaymentOverpaid {
+		t.Fatalf("paid after overpaid: %s %v", p.Status, err)
+	}
+}
+
+// A second payment on a paid order gets one note, keyed by the payment:
+// reported paid by the status API and then overpaid by the callback, the
+// note is replaced, not repeated, and WordPress hears of it once.
+func TestApplyStateSecondPaymentOneNote(t *testing.T) {
+	c := newCore(t)
+	c.order(1, "9.99")
+	first := c.payment(1, "spA", PaymentPending, "9.99")
+	if _, err := c.svc.ApplyState(ctx, first, &GatewayState{GatewayID: "spA", Status: PaymentPaid}); err != nil {
+		t.Fatal(err)
+	}
+	second := c.payment(1, "spB", PaymentExpired, "9.99")
+	second, err := c.svc.ApplyState(ctx, second, &GatewayState{GatewayID: "spB", Status: PaymentPaid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err = c.svc.ApplyState(ctx, second, &GatewayState{GatewayID: "spB", Status: PaymentPaid, Amount: usdAmount("10.89"), Received: usdAmount("20.70")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := c.orders.notesOf(1)
+	var second_ []string
+	for _, n := range notes {
+		if strings.Contains(n, "second payment") {
+			second_ = append(second_, n)
+		}
+	}
+	if len(second_) != 1 || !strings.Contains(second_[0], "payment spB, 18.98") {
+		t.Fatalf("second-payment notes %q (all: %q)", second_, notes)
+	}
+	if second.Status != PaymentOverpaid || second.AppliedStatus != PaymentOverpaid {
+		t.Fatalf("second payment %s applied %s", second.Status, second.AppliedStatus)
+	}
+	n := 0
+	for _, e := range c.payments.events() {
+		if e == "wcbridge:2:second" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("notifications %q: want wcbridge:2:second once", c.payments.events())
+	}
+}
+
+// Money that does not count (a test-mode payment) is told once: an order
+// note and the payment's last error; the order stays pending.
+func TestApplyStateNotCounted(t *testing.T) {
+	c := newCore(t)
+	c.order(1, "10.00")
+	p := c.payment(1, "INV-1", PaymentPending, "10.00")
+	st := &GatewayState{GatewayID: "INV-1", Status: PaymentPending, Test: true, NotCounted: "paid in test mode: not counted; turn on allow_test_mode to count test payments"}
+	var err error
+	for i := 0; i < 3; i++ {
+		if p, err = c.svc.ApplyState(ctx, p, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, _ := c.orders.Order(ctx, 1)
+	notes := c.orders.notesOf(1)
+	if o.Status != StatusPending || p.Status != PaymentPending || p.LastError != st.NotCounted {
+		t.Fatalf("order %s payment %s last error %q", o.Status, p.Status, p.LastError)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "paid in test mode: not counted; turn on allow_test_mode") {
+		t.Fatalf("notes %q", notes)
+	}
+}
+
+// An underpayment on an order that is already paid (by another payment)
+// cannot put the order on hold; it still reaches the order as a note.
+func TestApplyStateMoneyOnPaidOrderIsNoted(t *testing.T) {
+	c := newCore(t)
+	c.order(1, "40.00")
+	c.orders.orders[1].Status = StatusCompleted
+	c.orders.orders[1].Meta["_wcbridge_payment_id"] = "spA"
+	p := c.payment(1, "spB", PaymentExpired, "40.00")
+	p, err := c.svc.ApplyState(ctx, p, &GatewayState{GatewayID: "spB", Status: PaymentUnderpaid, Amount: usdAmount("40"), Received: usdAmount("10")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := c.orders.notesOf(1)
+	if p.Status != PaymentUnderpaid || len(notes) != 1 || !strings.Contains(notes[0], "10 USD received of 40 USD") || !strings.Contains(notes[0], "did not allow") {
+		t.Fatalf("payment %s, notes %q", p.Status, notes)
+	}
+}
+
+// The reconciler backs off on consecutive failures, capped by the
+// age-based pace: one failure on an old payment is retried within seconds,
+// not half an hour; a good look resets the count.
+func TestReconcileBackOffOnConsecutiveFailures(t *testing.T) {
+	c := newCore(t)
+	c.order(1, "10.00")
+	p := c.payment(1, "sp1", PaymentPending, "10.00")
+	c.payments.payments[p.ID].Checks = 40 // looked at many times before
+	c.payments.payments[p.ID].ExpiresAt = c.clock.Now().Add(time.Hour)
+	c.gw.err = &Error{Code: EUNAVAILABLE, Message: "gateway down"}
+	var delays []time.Duration
+	for i := 0; i < 8; i++ {
+		if _, err := c.svc.Reconcile(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		q, _ := c.payments.Payment(ctx, p.ID)
+		delays = append(delays, q.NextCheckAt.Sub(c.clock.Now()))
+		c.clock.Add(q.NextCheckAt.Sub(c.clock.Now()))
+	}
+	want := []time.Duration{5 * time.Second, 10 * time.Second, 15 * time.Second, 15 * time.Second}
+	for i, w := range want {
+		if delays[i] != w {
+			t.Fatalf("delays after consecutive failures %v, want to start %v", delays, want)
+		}
+	}
+	if q, _ := c.payments.Payment(ctx, p.ID); q.Failures != 8 || q.LastError == "" {
+		t.Fatalf("failures %d last error %q", q.Failures, q.LastError)
+	}
+	c.gw.err = nil
+	c.gw.states["sp1"] = &GatewayState{GatewayID: "sp1", Status: PaymentPending}
+	if _, err := c.svc.Reconcile(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := c.payments.Payment(ctx, p.ID); q.Failures != 0 {
+		t.Fatalf("failures %d after a good look", q.Failures)
+	}
+	// An old payment: the regular pace is slow, a failure is still retried soon.
+	c.clock.Add(30 * time.Hour)
+	c.payments.payments[p.ID].NextCheckAt = c.clock.Now()
+	c.gw.err = errors.New("connection reset")
+	if _, err := c.svc.Reconcile(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := c.payments.Payment(ctx, p.ID); q.NextCheckAt.Sub(c.clock.Now()) != 5*time.Second {
+		t.Fatalf("an old payment's first failure is retried in %v", q.NextCheckAt.Sub(c.clock.Now()))
+	}
+}
