@@ -190,6 +190,9 @@ abstract class Gateway extends \WC_Payment_Gateway {
 	 */
 	public static function customer_message( string $code ): string {
 		switch ( $code ) {
+			case 'in_progress':
+				// Another request for this order is still asking the gateway.
+				return __( 'Your payment is being prepared. Please wait a moment and try again.', 'wcbridge' );
 			case 'conflict':
 				return __( 'This order can no longer be paid with this payment method. Please reload the page, or contact us if the problem persists.', 'wcbridge' );
 			case 'unsupported':

@@ -108,6 +108,7 @@ final class CheckoutTest extends TestCase {
 		return array(
 			'gateway error' => array( 502, 'gateway_error', 'streampay: 500 from api.streampay.example (merchant 9931)', 'try again' ),
 			'conflict'      => array( 409, 'conflict', 'order 123 is processing', 'no longer be paid' ),
+			'being created' => array( 409, 'in_progress', 'payment for this order is being created; retry in a moment', 'try again' ),
 			'unsupported'   => array( 422, 'unsupported', 'streampay does not accept JPY', 'currency' ),
 			'unavailable'   => array( 503, 'unavailable', 'database down: dial tcp 10.0.0.5:3306', 'try again' ),
 		);
