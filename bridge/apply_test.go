@@ -207,3 +207,48 @@ func TestReconcileBackOffOnConsecutiveFailures(t *testing.T) {
 		t.Fatalf("an old payment's first failure is retried in %v", q.NextCheckAt.Sub(c.clock.Now()))
 	}
 }
+
+// A payment keeps the unit scale it was created with: a report read at
+// another scale is rescaled to it, and one created before scales were
+// recorded gets the scale its own recorded amount implies.
+func TestApplyStateKeepsUnitScale(t *testing.T) {
+	token := func(s string) Money { return Money{Amount: d(s), Currency: "usdc"} }
+	tests := []struct {
+		name                   string
+		scale                  int   // the payment's
+		asked                  Money // the payment's recorded gateway amount
+		reportAsked, reportGot string
+		wantScale              int
+		wantAsked, wantGot     string
+		want                   PaymentStatus
+	}{
+		// 19.99 asked at 10^-8: 1999000000 units, read at 8.
+		{"same scale", 8, token("19.99"), "19.99", "19.99", 8, "19.99", "19.99", PaymentPaid},
+		// Created at 10^-6 (19990000 units); the client now reads at 8.
+		{"older scale kept", 6, token("19.99"), "0.1999", "0.1999", 6, "19.99", "19.99", PaymentPaid},
+		{"unrecorded, implied by the stored amount", 0, token("19.99"), "0.1999", "0.0999", 6, "19.99", "9.99", PaymentUnderpaid},
+		{"unrecorded, nothing stored: the current scale", 0, Money{}, "19.99", "20.99", 8, "19.99", "20.99", PaymentOverpaid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore(t)
+			c.order(1, "19.99")
+			p := c.payment(1, "bs1", PaymentPending, "19.99")
+			q := c.payments.payments[p.ID]
+			q.Gateway, q.UnitScale, q.GatewayAmount = "streampay", tc.scale, tc.asked
+			p, _ = c.payments.Payment(ctx, p.ID)
+			got, err := c.svc.ApplyState(ctx, p, &GatewayState{GatewayID: "bs1", Status: PaymentPaid, UnitScale: 8,
+				Amount: token(tc.reportAsked), Received: token(tc.reportGot)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.UnitScale != tc.wantScale || !got.GatewayAmount.Amount.Equal(d(tc.wantAsked)) || !got.GatewayReceived.Amount.Equal(d(tc.wantGot)) || got.Status != tc.want {
+				t.Fatalf("scale %d asked %s received %s status %s; want %d, %s, %s, %s",
+					got.UnitScale, got.GatewayAmount, got.GatewayReceived, got.Status, tc.wantScale, tc.wantAsked, tc.wantGot, tc.want)
+			}
+			if notes := c.orders.notesOf(1); len(notes) != 1 || !strings.Contains(notes[0], tc.wantGot+" usdc received of "+tc.wantAsked+" usdc asked") {
+				t.Fatalf("notes %q: want the token figures", notes)
+			}
+		})
+	}
+}

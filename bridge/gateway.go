@@ -63,6 +63,11 @@ type GatewayPayment struct {
 	URL       string // hosted payment page
 	ExpiresAt time.Time
 	Amount    Money // asked, in the gateway's comparable unit
+	// UnitScale is the number of decimals of the integer amounts the
+	// gateway's API counts in (8: 10^-8 of the token), 0 where its amounts
+	// are decimals. The payment keeps it: its amounts are read at that scale
+	// for as long as it lives, whatever the configuration says later.
+	UnitScale int
 }
 
 // GatewayState is a payment's state as the gateway reports it, mapped to
@@ -76,6 +81,11 @@ type GatewayState struct {
 	ExpiresAt time.Time
 	OrderRef  string // the reference the gateway echoes, where it does
 	Test      bool   // created in the gateway's test mode
+	// UnitScale is the scale at which Amount and Received were read from
+	// the gateway's integer amounts (see GatewayPayment.UnitScale), 0 when
+	// they are decimals. A payment created at another scale has them
+	// rescaled to its own.
+	UnitScale int
 	// NotCounted says why the gateway's report does not count although it
 	// says money arrived (e.g. paid in a test mode the shop has not allowed);
 	// Status is then what counts (pending). The core tells the shop once: an

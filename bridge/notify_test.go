@@ -21,6 +21,7 @@ func TestNotificationGolden(t *testing.T) {
 	p := &Payment{
 		ID: 42, OrderID: 123, Gateway: "streampay", GatewayID: "LqaUrQimtgTe9iF3Knv8Ld", Reference: "wc123-abc",
 		Status: PaymentOverpaid, Amount: usdAmount("25.00"), Received: usdAmount("27.50"),
+		GatewayAmount: Money{Amount: d("25"), Currency: "usdc"}, GatewayReceived: Money{Amount: d("27.5"), Currency: "usdc"}, UnitScale: 8,
 		TxRef:     "9HKi\x01\"Smrj\\\u2028\xff",
 		PayURL:    "https://pay.example/p?a=1&b=<2>",
 		ExpiresAt: at.Add(5 * time.Minute), CreatedAt: at.Add(-5 * time.Minute),

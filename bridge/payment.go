@@ -94,11 +94,15 @@ type Payment struct {
 	// comparable unit (e.g. USD for StreamPay, the token for Bitstream).
 	GatewayAmount   Money
 	GatewayReceived Money
-	TxRef           string // transaction reference (hash) where reported
-	PayURL          string // the gateway's hosted page
-	ExpiresAt       time.Time
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// UnitScale is the scale of the gateway's integer amounts this payment
+	// was created with (GatewayPayment.UnitScale); 0 when its amounts are
+	// decimals, or for a payment created before scales were recorded.
+	UnitScale int
+	TxRef     string // transaction reference (hash) where reported
+	PayURL    string // the gateway's hosted page
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
 	// AppliedStatus is the last status whose order outcome was applied to
 	// WooCommerce; it differs from Status while an application is due.
 	AppliedStatus PaymentStatus

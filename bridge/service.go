@@ -312,6 +312,9 @@ func (s *Service) createAtGateway(ctx context.Context, gw Gateway, o *Order, p *
 		if q.Status != PaymentCreating {
 			// A callback got here first (it can arrive before the answer).
 			q.GatewayID, q.PayURL = gp.GatewayID, gp.URL
+			if q.UnitScale == 0 {
+				q.UnitScale = gp.UnitScale
+			}
 			return nil, nil
 		}
 		q.Status = PaymentPending
@@ -319,7 +322,7 @@ func (s *Service) createAtGateway(ctx context.Context, gw Gateway, o *Order, p *
 		if !gp.ExpiresAt.IsZero() {
 			q.ExpiresAt = gp.ExpiresAt.UTC()
 		}
-		q.GatewayAmount = gp.Amount
+		q.GatewayAmount, q.UnitScale = gp.Amount, gp.UnitScale
 		q.NextCheckAt = now.Add(s.CheckDelay(0))
 		return nil, nil
 	})
@@ -364,6 +367,7 @@ func (s *Service) ApplyState(ctx context.Context, p *Payment, st *GatewayState) 
 	policy := s.Policy()
 	now := s.now()
 	merge := func(q *Payment) {
+		st := rescale(q, st)
 		next, received := policy.Classify(q.Amount, st)
 		if st.TxRef != "" {
 			q.TxRef = st.TxRef
@@ -433,6 +437,11 @@ func (s *Service) ApplyState(ctx context.Context, p *Payment, st *GatewayState) 
 			"gateway_payment_id", updated.GatewayID, "status", updated.Status, "order_status", res.To,
 			"amount", updated.Amount.String(), "received", updated.Received.String())
 	}
+	if p.UnitScale == 0 && st.UnitScale != 0 && updated.UnitScale != st.UnitScale {
+		s.Logger.Warn("payment created at an earlier unit scale keeps it", "order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway,
+			"gateway_payment_id", updated.GatewayID, "unit_scale", updated.UnitScale, "configured_unit_scale", st.UnitScale,
+			"asked", updated.GatewayAmount.String())
+	}
 	if p.Status == PaymentFailed && updated.Status.Money() {
 		s.Logger.Warn("money arrived on a payment whose creation had failed; applied to its order",
 			"order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway, "gateway_payment_id", updated.GatewayID,
@@ -444,10 +453,51 @@ func (s *Service) ApplyState(ctx context.Context, p *Payment, st *GatewayState) 
 	return updated, nil
 }
 
+// rescale returns st with its amounts read at the unit scale q was created
+// with. A payment keeps its scale (no amount is reinterpreted silently when
+// the configuration changes): a report read at scale S is shifted by S-P
+// for a payment of scale P. A payment created before scales were recorded
+// gets the scale its own recorded amount implies (the asked amount it
+// stored, compared with the same integer units read at S) and keeps it.
+func rescale(q *Payment, st *GatewayState) *GatewayState {
+	if st.UnitScale == 0 {
+		return st
+	}
+	if q.UnitScale == 0 {
+		q.UnitScale = st.UnitScale
+		if k, ok := powerOfTen(q.GatewayAmount, st.Amount); ok {
+			q.UnitScale = st.UnitScale - k
+		}
+	}
+	shift := int32(st.UnitScale - q.UnitScale)
+	if shift == 0 {
+		return st
+	}
+	c := *st
+	c.UnitScale = q.UnitScale
+	c.Amount.Amount = st.Amount.Amount.Shift(shift)
+	c.Received.Amount = st.Received.Amount.Shift(shift)
+	return &c
+}
+
+// powerOfTen returns k when a = b × 10^k exactly, both non-zero and in the
+// same currency.
+func powerOfTen(a, b Money) (int, bool) {
+	if a.Currency == "" || a.Currency != b.Currency || !a.Amount.IsPositive() || !b.Amount.IsPositive() {
+		return 0, false
+	}
+	for k := -36; k <= 36; k++ {
+		if b.Amount.Shift(int32(k)).Equal(a.Amount) {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
 // samePayment reports whether a and b agree on what a gateway report can change.
 func samePayment(a, b *Payment) bool {
 	same := func(x, y Money) bool { return x.Currency == y.Currency && x.Amount.Equal(y.Amount) }
-	return a.Status == b.Status && a.TxRef == b.TxRef && a.GatewayID == b.GatewayID && a.LastError == b.LastError &&
+	return a.Status == b.Status && a.TxRef == b.TxRef && a.GatewayID == b.GatewayID && a.LastError == b.LastError && a.UnitScale == b.UnitScale &&
 		same(a.Received, b.Received) && same(a.GatewayReceived, b.GatewayReceived) && same(a.GatewayAmount, b.GatewayAmount)
 }
 

@@ -8,19 +8,24 @@ import (
 
 // PaymentView is a payment as the plugin sees it (docs/plugin-api.md).
 type PaymentView struct {
-	ID               int64      `json:"id"`
-	Gateway          string     `json:"gateway"`
-	GatewayPaymentID string     `json:"gateway_payment_id"`
-	Status           string     `json:"status"`
-	Amount           string     `json:"amount"`
-	Currency         string     `json:"currency"`
-	Received         string     `json:"received"`
-	Shortfall        string     `json:"shortfall"`
-	Excess           string     `json:"excess"`
-	TxRef            string     `json:"tx_ref"`
-	PayURL           string     `json:"pay_url"`
-	ExpiresAt        *time.Time `json:"expires_at"`
-	CreatedAt        time.Time  `json:"created_at"`
+	ID               int64  `json:"id"`
+	Gateway          string `json:"gateway"`
+	GatewayPaymentID string `json:"gateway_payment_id"`
+	Status           string `json:"status"`
+	Amount           string `json:"amount"`
+	Currency         string `json:"currency"`
+	Received         string `json:"received"`
+	Shortfall        string `json:"shortfall"`
+	Excess           string `json:"excess"`
+	// The gateway's own figures, in its unit (a token's human units for
+	// Bitstream, USD for StreamPay and CryptoCloud); empty when unknown.
+	GatewayAmount   string     `json:"gateway_amount,omitempty"`
+	GatewayReceived string     `json:"gateway_received,omitempty"`
+	GatewayCurrency string     `json:"gateway_currency,omitempty"`
+	TxRef           string     `json:"tx_ref"`
+	PayURL          string     `json:"pay_url"`
+	ExpiresAt       *time.Time `json:"expires_at"`
+	CreatedAt       time.Time  `json:"created_at"`
 }
 
 // NewPaymentView renders p for the plugin.
@@ -33,6 +38,13 @@ func NewPaymentView(p *Payment) *PaymentView {
 	}
 	if !p.Received.IsZero() {
 		v.Received = p.Received.Amount.String()
+	}
+	if !p.GatewayAmount.IsZero() {
+		v.GatewayAmount, v.GatewayCurrency = p.GatewayAmount.Amount.String(), p.GatewayAmount.Currency
+		v.GatewayReceived = "0"
+		if !p.GatewayReceived.IsZero() && p.GatewayReceived.Currency == p.GatewayAmount.Currency {
+			v.GatewayReceived = p.GatewayReceived.Amount.String()
+		}
 	}
 	if !p.ExpiresAt.IsZero() {
 		t := p.ExpiresAt.UTC()

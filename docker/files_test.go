@@ -33,7 +33,7 @@ func configEnvNames(t *testing.T) map[string]bool {
 			return
 		}
 		// Sections nest two deep (gateways.bitstream); a map deeper than that
-		// (gateways.bitstream.decimals) is one field's value, set from one
+		// (gateways.bitstream.currency_map) is one field's value, set from one
 		// variable as "key=value,...".
 		if n.Kind != yaml.MappingNode || strings.Count(path, ".") >= 2 {
 			names["WCBRIDGE_"+strings.ToUpper(r.Replace(path))] = true
@@ -156,7 +156,7 @@ func TestComposeServices(t *testing.T) {
 // misspelt variable would otherwise be silently ignored.
 func TestComposeEnvNamesConfigFields(t *testing.T) {
 	known := configEnvNames(t)
-	for _, must := range []string{"WCBRIDGE_DATABASE_DSN", "WCBRIDGE_GATEWAYS_STREAMPAY_SECRET_KEY", "WCBRIDGE_GATEWAYS_BITSTREAM_DECIMALS"} {
+	for _, must := range []string{"WCBRIDGE_DATABASE_DSN", "WCBRIDGE_GATEWAYS_STREAMPAY_SECRET_KEY", "WCBRIDGE_GATEWAYS_BITSTREAM_CURRENCY_MAP"} {
 		if !known[must] {
 			t.Fatalf("config field list misses %s: %v", must, sortedKeys(known))
 		}

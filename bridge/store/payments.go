@@ -15,7 +15,7 @@ import (
 // paymentCols is the column list every payment read selects, in scanPayment's order.
 const paymentCols = `id, order_id, gateway, gateway_id, reference, status,
 	amount, currency, received, received_currency,
-	gateway_amount, gateway_currency, gateway_received, gateway_received_currency,
+	gateway_amount, gateway_currency, gateway_received, gateway_received_currency, unit_scale,
 	tx_ref, pay_url, expires_at, created_at, updated_at,
 	applied_status, next_check_at, checks, failures, last_error`
 
@@ -31,16 +31,18 @@ func scanPayment(r scanner) (*bridge.Payment, error) {
 		next              dbTime
 		amount, received  decimal.Decimal
 		gAmount, gReceive decimal.Decimal
+		unitScale         sql.NullInt16
 	)
 	err := r.Scan(&p.ID, &p.OrderID, &p.Gateway, &gatewayID, &p.Reference, &status,
 		&amount, &p.Amount.Currency, &received, &p.Received.Currency,
-		&gAmount, &p.GatewayAmount.Currency, &gReceive, &p.GatewayReceived.Currency,
+		&gAmount, &p.GatewayAmount.Currency, &gReceive, &p.GatewayReceived.Currency, &unitScale,
 		&p.TxRef, &p.PayURL, &expires, &created, &updated,
 		&applied, &next, &p.Checks, &p.Failures, &p.LastError)
 	if err != nil {
 		return nil, err
 	}
 	p.GatewayID = gatewayID.String
+	p.UnitScale = int(unitScale.Int16)
 	p.Status, p.AppliedStatus = bridge.PaymentStatus(status), bridge.PaymentStatus(applied)
 	p.Amount.Amount, p.Received.Amount = amount, received
 	p.GatewayAmount.Amount, p.GatewayReceived.Amount = gAmount, gReceive
@@ -89,6 +91,9 @@ func checkPayment(p *bridge.Payment) error {
 	if len(p.GatewayID) > 191 {
 		return bridge.Errorf(bridge.EINVALID, "gateway payment id longer than 191 characters")
 	}
+	if p.UnitScale < 0 || p.UnitScale > 64 {
+		return bridge.Errorf(bridge.EINVALID, "unit scale %d outside 0..64", p.UnitScale)
+	}
 	if len(p.PayURL) > 1024 {
 		return bridge.Errorf(bridge.EINVALID, "pay url longer than 1024 characters")
 	}
@@ -115,6 +120,9 @@ func liveSlot(p *bridge.Payment) sql.NullInt64 {
 // due reports whether the reconciler still has work on p. A failed payment
 // never reached the customer, so it has nothing to apply (bridge.Payment.ApplyDue).
 func due(p *bridge.Payment) bool { return !p.Status.Final() || p.ApplyDue() }
+
+// nullScale maps a unit scale of 0 (none recorded) to NULL.
+func nullScale(n int) sql.NullInt16 { return sql.NullInt16{Int16: int16(n), Valid: n != 0} }
 
 // nullString maps "" to NULL, so payments without a gateway id yet do not
 // collide in the (gateway, gateway_id) unique index.
@@ -146,13 +154,13 @@ func (s *Store) CreatePayment(ctx context.Context, p *bridge.Payment) (*bridge.P
 	for range 3 {
 		res, err := s.db.ExecContext(ctx, "INSERT INTO "+s.payments+` (order_id, gateway, gateway_id, reference, status,
 	amount, currency, received, received_currency,
-	gateway_amount, gateway_currency, gateway_received, gateway_received_currency,
+	gateway_amount, gateway_currency, gateway_received, gateway_received_currency, unit_scale,
 	tx_ref, pay_url, expires_at, created_at, updated_at,
 	applied_status, next_check_at, due, checks, last_error, live_order_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.OrderID, p.Gateway, nullString(p.GatewayID), p.Reference, string(p.Status),
 			p.Amount.Amount, p.Amount.Currency, p.Received.Amount, p.Received.Currency,
-			p.GatewayAmount.Amount, p.GatewayAmount.Currency, p.GatewayReceived.Amount, p.GatewayReceived.Currency,
+			p.GatewayAmount.Amount, p.GatewayAmount.Currency, p.GatewayReceived.Amount, p.GatewayReceived.Currency, nullScale(p.UnitScale),
 			clip(p.TxRef, 191), p.PayURL, dt(p.ExpiresAt), dt(p.CreatedAt), dt(p.UpdatedAt),
 			string(p.AppliedStatus), dt(p.NextCheckAt), due(p), p.Checks, clip(p.LastError, 1024), liveSlot(p))
 		if err == nil {
@@ -347,13 +355,13 @@ func (s *Store) updatePayment(ctx context.Context, id int64, fn func(p *bridge.P
 func (s *Store) writePayment(ctx context.Context, tx *sql.Tx, p *bridge.Payment, live sql.NullInt64) error {
 	_, err := tx.ExecContext(ctx, "UPDATE "+s.payments+` SET gateway_id = ?, status = ?,
 	amount = ?, currency = ?, received = ?, received_currency = ?,
-	gateway_amount = ?, gateway_currency = ?, gateway_received = ?, gateway_received_currency = ?,
+	gateway_amount = ?, gateway_currency = ?, gateway_received = ?, gateway_received_currency = ?, unit_scale = ?,
 	tx_ref = ?, pay_url = ?, expires_at = ?, updated_at = ?,
 	applied_status = ?, next_check_at = ?, due = ?, checks = ?, last_error = ?, live_order_id = ?
 WHERE id = ?`,
 		nullString(p.GatewayID), string(p.Status),
 		p.Amount.Amount, p.Amount.Currency, p.Received.Amount, p.Received.Currency,
-		p.GatewayAmount.Amount, p.GatewayAmount.Currency, p.GatewayReceived.Amount, p.GatewayReceived.Currency,
+		p.GatewayAmount.Amount, p.GatewayAmount.Currency, p.GatewayReceived.Amount, p.GatewayReceived.Currency, nullScale(p.UnitScale),
 		clip(p.TxRef, 191), p.PayURL, dt(p.ExpiresAt), dt(p.UpdatedAt),
 		string(p.AppliedStatus), dt(p.NextCheckAt), due(p), p.Checks, clip(p.LastError, 1024), live,
 		p.ID)

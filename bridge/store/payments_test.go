@@ -696,3 +696,31 @@ func TestPaymentProblems(t *testing.T) {
 		t.Fatalf("problems = %+v", got)
 	}
 }
+
+// TestUnitScaleRoundTrip: the unit scale a payment was created with is kept;
+// none recorded reads back as 0.
+func TestUnitScaleRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	with := newPayment(t, 500, bridge.PaymentPending)
+	with.Gateway, with.UnitScale = "bitstream", 8
+	with.GatewayAmount = bridge.Money{Amount: dec(t, "19.99"), Currency: "usdc"}
+	with = mustCreate(t, s, with)
+	without := mustCreate(t, s, newPayment(t, 501, bridge.PaymentPending))
+	if got, _ := s.Payment(ctx, with.ID); got.UnitScale != 8 || !got.GatewayAmount.Amount.Equal(dec(t, "19.99")) {
+		t.Fatalf("unit scale %d, gateway amount %s", got.UnitScale, got.GatewayAmount)
+	}
+	if got, _ := s.Payment(ctx, without.ID); got.UnitScale != 0 {
+		t.Fatalf("unit scale %d, want 0 when none was recorded", got.UnitScale)
+	}
+	got, err := s.UpdatePayment(ctx, without.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
+		p.UnitScale = 6
+		return nil, nil
+	})
+	if err != nil || got.UnitScale != 6 {
+		t.Fatalf("update: %v, %v", got, err)
+	}
+	if got, _ := s.Payment(ctx, without.ID); got.UnitScale != 6 {
+		t.Fatalf("unit scale %d after update, want 6", got.UnitScale)
+	}
+}

@@ -273,6 +273,8 @@ func decodeYAML(b []byte, cfg *Config, unreadable map[string]bool) (errs []error
 				}
 			case sections[path]:
 				walk(v, path)
+			case retiredSettings[path] != "":
+				errs = append(errs, fmt.Errorf("%s: %s (config file line %d)", path, retiredSettings[path], k.Line))
 			default:
 				msg := fmt.Sprintf("%s: unknown setting (config file line %d)", path, k.Line)
 				if near := nearest(path, names, sectionNames); near != "" {
@@ -443,6 +445,17 @@ func (cfg *Config) KnownEnvNames() []string {
 	return out
 }
 
+// retiredSettings are settings an earlier version read, with what became of
+// them: a configuration that still sets one is refused with this message
+// rather than a bare "unknown setting", so nothing changes meaning silently.
+var retiredSettings = map[string]string{
+	"gateways.bitstream.decimals": "no longer read: Bitstream's amounts are integers of 10^-8 of every token " +
+		"(gateways.bitstream.unit_decimals, default 8), whatever the token's on-chain decimals; remove it " +
+		"(payments made before keep the scale they were created with)",
+	"gateways.bitstream.check_asset_decimals": "no longer read: a session's asset decimals are the token's on-chain " +
+		"precision, not the API's unit, and are not compared; remove it",
+}
+
 // unknownEnv reports every WCBRIDGE_* variable that names nothing the
 // sidecar reads: a typo would otherwise leave a setting silently at its
 // default.
@@ -463,7 +476,15 @@ func unknownEnv(cfg *Config, env []string) []error {
 	}
 	sort.Strings(unknown)
 	var errs []error
+	retired := map[string]string{}
+	for path, why := range retiredSettings {
+		retired[EnvName(path)] = why
+	}
 	for _, k := range unknown {
+		if why := retired[k]; why != "" {
+			errs = append(errs, fmt.Errorf("%s: %s", k, why))
+			continue
+		}
 		msg := k + ": unknown environment variable"
 		if near := nearest(k, names, nil); near != "" {
 			msg += "; did you mean " + near + "?"

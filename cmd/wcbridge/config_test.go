@@ -127,7 +127,7 @@ wordpress:
 		"WCBRIDGE_PAYMENTS_LIFETIME=30m",
 		"WCBRIDGE_PAYMENTS_UNDERPAID_TOLERANCE_PERCENT=1.25",
 		"WCBRIDGE_GATEWAYS_CRYPTOCLOUD_AVAILABLE_CURRENCIES=BTC, USDT_TRC20",
-		"WCBRIDGE_GATEWAYS_BITSTREAM_DECIMALS=usdc=8,dai=18",
+		"WCBRIDGE_GATEWAYS_BITSTREAM_CURRENCY_MAP=USD=usdc,EUR=eurc",
 		"WCBRIDGE_GATEWAYS_BITSTREAM_SEND_CANCEL_URL=false",
 		"OTHER_VAR=ignored",
 	}
@@ -144,15 +144,15 @@ wordpress:
 	if got := strings.Join(cfg.Gateways.CryptoCloud.AvailableCurrencies, "|"); got != "BTC|USDT_TRC20" {
 		t.Errorf("available_currencies = %q", got)
 	}
-	if cfg.Gateways.Bitstream.Decimals["usdc"] != 8 || cfg.Gateways.Bitstream.Decimals["dai"] != 18 {
-		t.Errorf("decimals = %v", cfg.Gateways.Bitstream.Decimals)
+	if m := cfg.Gateways.Bitstream.CurrencyMap; m["USD"] != "usdc" || m["EUR"] != "eurc" || len(m) != 2 {
+		t.Errorf("currency_map = %v", m)
 	}
 	if b := cfg.Gateways.Bitstream.SendCancelURL; b == nil || *b {
 		t.Errorf("send_cancel_url = %v, want false", b)
 	}
 	pinned := cfg.PinnedPaths()
 	sort.Strings(pinned)
-	for _, want := range []string{"database.dsn", "wordpress.url", "plugin.shared_secret", "payments.lifetime", "gateways.bitstream.decimals"} {
+	for _, want := range []string{"database.dsn", "wordpress.url", "plugin.shared_secret", "payments.lifetime", "gateways.bitstream.currency_map"} {
 		if !cfg.Pinned(want) {
 			t.Errorf("%s not pinned (pinned: %v)", want, pinned)
 		}
@@ -490,5 +490,27 @@ func TestPinnedCredentialNeedsPinnedEndpoint(t *testing.T) {
 	if _, err := LoadConfig("", append(append([]string{}, base...), "WCBRIDGE_GATEWAYS_BITSTREAM_API_KEY=bs-key",
 		"WCBRIDGE_GATEWAYS_BITSTREAM_BASE_URL=https://api.bitstream.dev/api/v1", "WCBRIDGE_GATEWAYS_BITSTREAM_STATUS_PATH=/checkout/sessions/{id}")); err != nil {
 		t.Errorf("credential with its endpoints pinned: %v", err)
+	}
+}
+
+// TestRetiredBitstreamDecimals: a configuration that still sets the settings
+// the 10^-8 unit replaced is refused with what became of them, from the file
+// and from the environment.
+func TestRetiredBitstreamDecimals(t *testing.T) {
+	p := writeConfig(t, `gateways:
+  bitstream:
+    decimals: {usdc: 6}
+    check_asset_decimals: true
+`)
+	_, err := LoadConfig(p, []string{"WCBRIDGE_GATEWAYS_BITSTREAM_DECIMALS=usdc=6"})
+	for _, want := range []string{
+		"gateways.bitstream.decimals: no longer read: Bitstream's amounts are integers of 10^-8 of every token (gateways.bitstream.unit_decimals, default 8)",
+		"(config file line 3)",
+		"gateways.bitstream.check_asset_decimals: no longer read: a session's asset decimals are the token's on-chain precision",
+		"WCBRIDGE_GATEWAYS_BITSTREAM_DECIMALS: no longer read",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
 	}
 }

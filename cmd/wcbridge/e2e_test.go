@@ -640,7 +640,7 @@ func TestE2ESettingsFromWordPress(t *testing.T) {
 		t.Fatal("the DSN is offered as a WordPress setting")
 	}
 	// What is in force is shown, in the format PUT accepts.
-	for key, want := range map[string]string{"gateways.bitstream.decimals": "btc=8,dai=18,eth=18,matic=18,usdc=6,usdt=6",
+	for key, want := range map[string]string{"gateways.bitstream.unit_decimals": "8",
 		"gateways.cryptocloud.token_leeway": "30s", "gateways.bitstream.currency_map": "USD=usdc", "gateways.bitstream.currency": "usdc"} {
 		if v, _ := settings[key].(map[string]any)["value"].(string); v != want {
 			t.Errorf("%s shown as %q, want %q", key, v, want)

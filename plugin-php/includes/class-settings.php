@@ -134,11 +134,11 @@ final class Settings {
 				'label' => __( 'Token', 'wcbridge' ),
 				'help'  => __( 'The token the shop charges in, e.g. usdc.', 'wcbridge' ),
 			),
-			'gateways.bitstream.decimals'            => array(
+			'gateways.bitstream.unit_decimals'       => array(
 				'group' => 'bitstream',
-				'type'  => 'text',
-				'label' => __( 'Decimals', 'wcbridge' ),
-				'help'  => __( 'Token decimals as Bitstream counts amounts, e.g. usdc=6,usdt=6. Confirm with one test payment.', 'wcbridge' ),
+				'type'  => 'number',
+				'label' => __( 'Amount unit (decimals)', 'wcbridge' ),
+				'help'  => __( 'Bitstream counts amounts in 10^-8 of the token (8), whatever the token\'s own decimals. Change only if Bitstream says otherwise.', 'wcbridge' ),
 			),
 			'gateways.bitstream.test_mode'           => array(
 				'group' => 'bitstream',

@@ -46,7 +46,7 @@ final class SettingsTest extends TestCase {
 				'gateways.cryptocloud.shop_id'         => 'OTHER',
 				'gateways.cryptocloud.secret_key'      => 'cc-secret',
 				'gateways.cryptocloud.allow_test_mode' => 'yes',
-				'gateways.bitstream.decimals'          => 'usdc=6,usdt=6',
+				'gateways.bitstream.unit_decimals'     => '8',
 				'orders.on_expired'                    => 'leave_pending',
 				'orders.on_late_payment'               => 'shipped', // Not an option: not sent.
 				'payments.underpaid_tolerance_percent' => '1.5',
@@ -61,7 +61,7 @@ final class SettingsTest extends TestCase {
 		$this->assertSame( 'cc-secret', $got['gateways.cryptocloud.secret_key'] );
 		$this->assertSame( 'true', $got['gateways.cryptocloud.allow_test_mode'] );
 		$this->assertSame( 'false', $got['gateways.bitstream.test_mode'], 'unchecked box' );
-		$this->assertSame( 'usdc=6,usdt=6', $got['gateways.bitstream.decimals'] );
+		$this->assertSame( '8', $got['gateways.bitstream.unit_decimals'] );
 		$this->assertSame( 'leave_pending', $got['orders.on_expired'] );
 		$this->assertArrayNotHasKey( 'orders.on_late_payment', $got );
 		$this->assertSame( '1.5', $got['payments.underpaid_tolerance_percent'] );
@@ -76,22 +76,22 @@ final class SettingsTest extends TestCase {
 	public function test_untouched_text_is_not_pushed(): void {
 		$remote = array(
 			'gateways.bitstream.currency' => array( 'value' => '', 'pinned' => false, 'secret' => false ),
-			'gateways.bitstream.decimals' => array( 'value' => array( 'usdc' => 6 ), 'pinned' => false, 'secret' => false ),
+			'gateways.bitstream.unit_decimals' => array( 'value' => '8', 'pinned' => false, 'secret' => false ),
 			'orders.on_expired'           => array( 'value' => 'cancel', 'pinned' => false, 'secret' => false ),
 		);
 		$got = Settings::push_values(
 			array(
 				'gateways.bitstream.currency' => '',
-				'gateways.bitstream.decimals' => 'usdc=6',
+				'gateways.bitstream.unit_decimals' => '8',
 				'orders.on_expired'           => 'cancel',
 			),
 			$remote
 		);
 		$this->assertArrayNotHasKey( 'gateways.bitstream.currency', $got );
-		$this->assertArrayNotHasKey( 'gateways.bitstream.decimals', $got );
+		$this->assertArrayNotHasKey( 'gateways.bitstream.unit_decimals', $got );
 		$this->assertArrayNotHasKey( 'orders.on_expired', $got );
-		$got = Settings::push_values( array( 'gateways.bitstream.decimals' => 'usdc=8' ), $remote );
-		$this->assertSame( 'usdc=8', $got['gateways.bitstream.decimals'] );
+		$got = Settings::push_values( array( 'gateways.bitstream.unit_decimals' => '6' ), $remote );
+		$this->assertSame( '6', $got['gateways.bitstream.unit_decimals'] );
 	}
 
 	public function test_fields_never_echo_secrets_and_pinned_are_read_only(): void {

@@ -53,25 +53,41 @@ func (c *Client) header() http.Header {
 	return h
 }
 
-// token returns the token an order currency is priced in and its decimals.
-func (c *Client) token(orderCurrency string) (string, int, error) {
+// token returns the token an order currency is priced in.
+func (c *Client) token(orderCurrency string) (string, error) {
 	tok, ok := c.cfg.CurrencyMap[strings.ToUpper(orderCurrency)]
 	if !ok {
-		return "", 0, fmt.Errorf("bitstream: order currency %q: %w", orderCurrency, bridge.ErrCurrency)
+		return "", fmt.Errorf("bitstream: order currency %q: %w", orderCurrency, bridge.ErrCurrency)
 	}
-	return tok, c.cfg.Decimals[tok], nil
+	return tok, nil
+}
+
+// prices reports whether the shop charges in token (currency or a
+// currency_map entry): a session in any other token is none of ours.
+func (c *Client) prices(token string) bool {
+	if token == c.cfg.Currency {
+		return true
+	}
+	for _, t := range c.cfg.CurrencyMap {
+		if t == token {
+			return true
+		}
+	}
+	return false
 }
 
 // CreatePayment creates a checkout session for the order total. The total
-// is priced one to one in the mapped token and converted to smallest units
-// exactly; a total that would need rounding is refused.
+// is priced one to one in the mapped token and converted to the API's units
+// (10^-unit_decimals of the token) exactly, rounded up where the total has
+// more decimals than that.
 func (c *Client) CreatePayment(ctx context.Context, r bridge.CreatePaymentRequest) (*bridge.GatewayPayment, error) {
 	const op = "create payment"
-	tok, dec, err := c.token(r.Amount.Currency)
+	tok, err := c.token(r.Amount.Currency)
 	if err != nil {
 		return nil, err
 	}
-	units, err := ToUnits(r.Amount.Amount, dec)
+	scale := c.cfg.UnitDecimals
+	units, err := ToUnits(r.Amount.Amount, scale)
 	if err != nil {
 		return nil, bridge.Errorf(bridge.EINVALID, "bitstream: order total %s in %s: %v", r.Amount.Amount, tok, err)
 	}
@@ -108,11 +124,6 @@ func (c *Client) CreatePayment(ctx context.Context, r bridge.CreatePaymentReques
 	if total.Cmp(units) != 0 {
 		return nil, c.badAnswer(op, fmt.Errorf("session total %s units, asked %s", total, units))
 	}
-	if boolOr(c.cfg.CheckAssetDecimals, true) {
-		if err := checkAssetDecimals(s, tok, dec); err != nil {
-			return nil, c.badAnswer(op, err)
-		}
-	}
 	exp, err := parseTime(s.ExpiresAt)
 	if err != nil {
 		return nil, c.badAnswer(op, err)
@@ -121,7 +132,8 @@ func (c *Client) CreatePayment(ctx context.Context, r bridge.CreatePaymentReques
 		GatewayID: s.ID,
 		URL:       s.URL,
 		ExpiresAt: exp,
-		Amount:    bridge.Money{Amount: FromUnits(total, dec), Currency: tok},
+		Amount:    bridge.Money{Amount: FromUnits(total, scale), Currency: tok},
+		UnitScale: scale,
 	}, nil
 }
 
@@ -146,24 +158,6 @@ func (c *Client) createRequest(r bridge.CreatePaymentRequest, tok string, units 
 		req.Metadata = map[string]string{"order_id": strconv.FormatInt(r.OrderID, 10)}
 	}
 	return req
-}
-
-// checkAssetDecimals compares the configured scale with the decimals the
-// session's deposit asset declares for the token.
-func checkAssetDecimals(s *session, tok string, dec int) error {
-	for _, a := range s.Addresses {
-		if !strings.EqualFold(a.Asset.Currency, tok) || a.Asset.Decimals == "" {
-			continue
-		}
-		n, err := strconv.Atoi(a.Asset.Decimals.String())
-		if err != nil {
-			return fmt.Errorf("asset decimals %q", a.Asset.Decimals)
-		}
-		if n != dec {
-			return fmt.Errorf("token %s: asset has %d decimals, configured %d (check gateways.bitstream.decimals with a test payment)", tok, n, dec)
-		}
-	}
-	return nil
 }
 
 // PaymentState reads a session and maps it to a core status
@@ -201,10 +195,10 @@ func (c *Client) PaymentState(ctx context.Context, gatewayID string) (*bridge.Ga
 // state maps a session to the core's view.
 func (c *Client) state(s *session) (*bridge.GatewayState, error) {
 	tok := strings.ToLower(s.Currency)
-	dec, ok := c.cfg.Decimals[tok]
-	if !ok {
-		return nil, fmt.Errorf("session token %q has no decimals entry", s.Currency)
+	if !c.prices(tok) {
+		return nil, fmt.Errorf("session currency %q is not a token the shop charges in", truncate(s.Currency, 20))
 	}
+	dec := c.cfg.UnitDecimals
 	total, err := parseUnits(string(s.AmountTotal))
 	if err != nil {
 		return nil, err
@@ -229,6 +223,7 @@ func (c *Client) state(s *session) (*bridge.GatewayState, error) {
 		Status:    mapStatus(s.Status, s.PaymentStatus, intentStatus, received, total),
 		Amount:    bridge.Money{Amount: FromUnits(total, dec), Currency: tok},
 		Received:  bridge.Money{Amount: FromUnits(received, dec), Currency: tok},
+		UnitScale: dec,
 		TxRef:     s.txHash(),
 		ExpiresAt: exp,
 		Test:      boolOr(c.cfg.TestMode, c.cfg.BaseURL == DefaultBaseURL),

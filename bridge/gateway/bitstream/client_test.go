@@ -44,7 +44,7 @@ func TestCreatePaymentAndPollEveryStatus(t *testing.T) {
 		t.Fatalf("expires %v, want %v", gp.ExpiresAt, want)
 	}
 	p, _ := sim.Payment(gp.GatewayID)
-	if p.AmountTotal.String() != "25990000" || p.ClientReferenceID != "wc-123-1" || p.Metadata["order_id"] != "123" {
+	if p.AmountTotal.String() != "2599000000" || p.ClientReferenceID != "wc-123-1" || p.Metadata["order_id"] != "123" {
 		t.Fatalf("simulator saw total %s ref %q metadata %v", p.AmountTotal, p.ClientReferenceID, p.Metadata)
 	}
 	if !strings.HasSuffix(p.SuccessURL, "cid="+gp.GatewayID) || p.CancelURL != "https://shop.example/checkout/?cancelled=123" {
@@ -103,7 +103,7 @@ func TestCreatePaymentAndPollEveryStatus(t *testing.T) {
 		if st := state(t, id); st.Status != bridge.PaymentUnderpaid {
 			t.Fatalf("status %s, want underpaid", st.Status)
 		}
-		if err := sim.Pay(id, big.NewInt(2599000)); err != nil {
+		if err := sim.Pay(id, big.NewInt(259900000)); err != nil {
 			t.Fatal(err)
 		}
 		if st := state(t, id); st.Status != bridge.PaymentPaid || !st.Received.Amount.Equal(dec("25.99")) {
@@ -143,10 +143,6 @@ func TestCreatePaymentRefusals(t *testing.T) {
 	if _, err := c.CreatePayment(ctx, r); !errors.Is(err, bridge.ErrCurrency) {
 		t.Fatalf("EUR order: err %v, want ErrCurrency", err)
 	}
-	// 6 decimals cannot carry 7: refused, never rounded.
-	if _, err := c.CreatePayment(ctx, orderRequest("10.0000001")); err == nil || bridge.ErrorCode(err) != bridge.EINVALID {
-		t.Fatalf("over-precise total: err %v, want EINVALID", err)
-	}
 	if _, err := c.CreatePayment(ctx, orderRequest("0")); bridge.ErrorCode(err) != bridge.EINVALID {
 		t.Fatalf("zero total: err %v, want EINVALID", err)
 	}
@@ -155,26 +151,42 @@ func TestCreatePaymentRefusals(t *testing.T) {
 	}
 }
 
-// The simulator declares asset decimals from its own config; a client
-// configured with another scale must notice instead of charging 100× off.
-func TestCreatePaymentDecimalsMismatch(t *testing.T) {
-	_, srv, _ := startSim(t, nil) // usdc: 6
-	c := newTestClient(t, srv.URL, func(c *Config) { c.Decimals = map[string]int{"usdc": 8} }, fastOpts())
-	_, err := c.CreatePayment(context.Background(), orderRequest("1"))
-	if err == nil || !strings.Contains(err.Error(), "asset has 6 decimals, configured 8") {
-		t.Fatalf("err %v, want a decimals mismatch", err)
+// Amounts go out in 10^-8 of the token: the documented "1 USDC" is
+// "100000000", a 19.99 USD order 19.99 USDC, not 0.1999. A total with more
+// decimals than the unit is rounded up, never down. The session's asset
+// decimals (6 for USDC) are the token's, not the unit, and are not compared.
+func TestCreatePaymentUnits(t *testing.T) {
+	sim, srv, _ := startSim(t, nil) // assets declare usdc 6
+	c := newTestClient(t, srv.URL, nil, fastOpts())
+	for _, tt := range []struct{ total, units, asked string }{
+		{"1", "100000000", "1"},
+		{"19.99", "1999000000", "19.99"},
+		{"0.00000001", "1", "0.00000001"},
+		{"10.000000001", "1000000001", "10.00000001"}, // rounded up
+		{"10.000000009", "1000000001", "10.00000001"}, // rounded up
+		{"123456789.123456789", "12345678912345679", "123456789.12345679"},
+	} {
+		gp, err := c.CreatePayment(context.Background(), orderRequest(tt.total))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.total, err)
+		}
+		p, _ := sim.Payment(gp.GatewayID)
+		if p.AmountTotal.String() != tt.units || !gp.Amount.Amount.Equal(dec(tt.asked)) || gp.Amount.Currency != "usdc" || gp.UnitScale != 8 {
+			t.Fatalf("%s USD: sent %s units, asked %s %s at scale %d; want %s units, %s usdc at 8", tt.total, p.AmountTotal, gp.Amount.Amount, gp.Amount.Currency, gp.UnitScale, tt.units, tt.asked)
+		}
+		if gp.Amount.Amount.LessThan(dec(tt.total)) {
+			t.Fatalf("%s: asked %s, less than the order total", tt.total, gp.Amount.Amount)
+		}
 	}
-	if bridge.ErrorCode(err) != bridge.EGATEWAY {
-		t.Fatalf("code %s, want %s", bridge.ErrorCode(err), bridge.EGATEWAY)
+	// A shop that set another unit scale gets it, on the request and on the
+	// payment, which keeps it.
+	c6 := newTestClient(t, srv.URL, func(c *Config) { c.UnitDecimals = 6 }, fastOpts())
+	gp, err := c6.CreatePayment(context.Background(), orderRequest("1"))
+	if err != nil {
+		t.Fatal(err)
 	}
-
-	// Turned off (after the shop confirmed the scale), 1 usdc goes out as
-	// the documented "100000000".
-	off := false
-	c = newTestClient(t, srv.URL, func(c *Config) { c.Decimals = map[string]int{"usdc": 8}; c.CheckAssetDecimals = &off }, fastOpts())
-	gp, err := c.CreatePayment(context.Background(), orderRequest("1"))
-	if err != nil || !gp.Amount.Amount.Equal(dec("1")) {
-		t.Fatalf("check off: %+v, %v", gp, err)
+	if p, _ := sim.Payment(gp.GatewayID); p.AmountTotal.String() != "1000000" || gp.UnitScale != 6 {
+		t.Fatalf("unit_decimals 6: sent %s, scale %d", p.AmountTotal, gp.UnitScale)
 	}
 }
 
@@ -215,8 +227,8 @@ func TestCurrencyMapOtherToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ := sim.Payment(gp.GatewayID)
-	if p.Currency != "dai" || p.AmountTotal.String() != "12500000000000000000" {
-		t.Fatalf("simulator saw %s %s, want 12.5 dai at 18 decimals", p.AmountTotal, p.Currency)
+	if p.Currency != "dai" || p.AmountTotal.String() != "1250000000" {
+		t.Fatalf("simulator saw %s %s, want 12.5 dai in 10^-8 units (DAI's 18 on-chain decimals do not matter)", p.AmountTotal, p.Currency)
 	}
 	if gp.Amount.Currency != "dai" || !gp.Amount.Amount.Equal(dec("12.5")) {
 		t.Fatalf("amount %v", gp.Amount)
@@ -296,7 +308,7 @@ func TestStateRefusesBadAnswers(t *testing.T) {
 		}
 	}
 	// Numbers instead of strings are tolerated, exactly.
-	s, err := parseSession([]byte(`{"id":"s","currency":"usdc","amountTotal":25990000,"paymentIntent":{"amountReceived":25990000},"paymentStatus":"paid"}`))
+	s, err := parseSession([]byte(`{"id":"s","currency":"usdc","amountTotal":2599000000,"paymentIntent":{"amountReceived":2599000000},"paymentStatus":"paid"}`))
 	if err != nil {
 		t.Fatal(err)
 	}

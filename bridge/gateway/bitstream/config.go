@@ -21,17 +21,18 @@ const DefaultStatusPath = "/checkout/sessions/{id}"
 // DefaultCurrency is the token a shop charges unless configured.
 const DefaultCurrency = "usdc"
 
-// maxDecimals bounds the configured decimals; ERC-20 tokens use at most 18,
-// the margin is for exotic tokens.
-const maxDecimals = 36
+// DefaultUnitDecimals is the scale of every amount in Bitstream's API:
+// integers of 10^-8 of the token, whatever the token's on-chain decimals.
+// The documentation creates a session "to accept 1 USDC" with unitAmount
+// "100000000" (seed 004), and Copperx's WooCommerce plugin, whose API
+// Bitstream's is, sends the USDC amount times 10^8
+// (/work/shared/gateways/bitstream.md §0). The addresses[].asset.decimals
+// of a session (6 for USDC) is the token's on-chain precision, not this.
+const DefaultUnitDecimals = 8
 
-// DefaultDecimals returns the smallest-unit scale per token. USDC and USDT
-// use 6 on-chain, DAI, ETH and MATIC 18, BTC 8. The documented example sends
-// "1 USDC" as "100000000" (8 places), so the shop confirms this with one test
-// payment.
-func DefaultDecimals() map[string]int {
-	return map[string]int{"usdc": 6, "usdt": 6, "dai": 18, "eth": 18, "btc": 8, "matic": 18}
-}
+// maxUnitDecimals bounds unit_decimals; ERC-20 tokens use at most 18, the
+// margin is for exotic ones.
+const maxUnitDecimals = 36
 
 // Config configures the Bitstream client.
 type Config struct {
@@ -40,9 +41,11 @@ type Config struct {
 	// Currency is the token the shop charges; currency_map entries without a
 	// token use it.
 	Currency string `yaml:"currency"`
-	// Decimals maps a token to the number of decimals of its smallest unit as
-	// Bitstream counts unitAmount. Entries are merged over DefaultDecimals.
-	Decimals map[string]int `yaml:"decimals"`
+	// UnitDecimals is the scale of the API's integer amounts (unitAmount,
+	// amountTotal, amountReceived): 10^-UnitDecimals of the token, for every
+	// token. Default DefaultUnitDecimals (8). A payment keeps the scale it
+	// was created with.
+	UnitDecimals int `yaml:"unit_decimals"`
 	// CurrencyMap maps an order currency (ISO 4217) to the token it is priced
 	// in, one to one (e.g. USD: usdc). Default: {USD: <currency>}.
 	CurrencyMap map[string]string `yaml:"currency_map"`
@@ -53,10 +56,6 @@ type Config struct {
 	// SendClientReference sends clientReferenceId and metadata.order_id
 	// (default true).
 	SendClientReference *bool `yaml:"send_client_reference"`
-	// CheckAssetDecimals refuses a created session whose asset decimals
-	// differ from Decimals (default true); turn it off only after a test
-	// payment showed the configured scale is right.
-	CheckAssetDecimals *bool `yaml:"check_asset_decimals"`
 	// TestMode marks payments as test payments (default: true when BaseURL is
 	// the documented test host).
 	TestMode *bool `yaml:"test_mode"`
@@ -79,11 +78,9 @@ func (c Config) WithDefaults() Config {
 		c.Currency = DefaultCurrency
 	}
 	c.Currency = strings.ToLower(c.Currency)
-	dec := DefaultDecimals()
-	for k, v := range c.Decimals {
-		dec[strings.ToLower(k)] = v
+	if c.UnitDecimals == 0 {
+		c.UnitDecimals = DefaultUnitDecimals
 	}
-	c.Decimals = dec
 	m := map[string]string{}
 	for k, v := range c.CurrencyMap {
 		if v == "" {
@@ -121,24 +118,36 @@ func (c Config) Validate() []error {
 	} else if !safePath(d.StatusPath) {
 		bad("status_path", "must be a plain path under base_url: no '..', '//', scheme, host, '@', '\\', query or fragment")
 	}
-	for _, tok := range sortedKeys(c.Decimals) {
-		if n := c.Decimals[tok]; n < 0 || n > maxDecimals {
-			bad("decimals", "%s: %d is outside 0..%d", tok, n, maxDecimals)
-		}
+	if n := d.UnitDecimals; n < 1 || n > maxUnitDecimals {
+		bad("unit_decimals", "%d is outside 1..%d", n, maxUnitDecimals)
 	}
-	if _, ok := d.Decimals[d.Currency]; !ok {
-		bad("currency", "token %q has no decimals entry", d.Currency)
+	if !isToken(d.Currency) {
+		bad("currency", "%q is not a token code (1 to 16 lower-case letters or digits, e.g. usdc)", d.Currency)
 	}
 	for _, cur := range sortedKeys(d.CurrencyMap) {
 		tok := d.CurrencyMap[cur]
 		if len(cur) != 3 || strings.ToUpper(cur) != cur || !isLetters(cur) {
 			bad("currency_map", "%q is not an ISO 4217 code", cur)
 		}
-		if _, ok := d.Decimals[tok]; !ok {
-			bad("currency_map", "%s: token %q has no decimals entry", cur, tok)
+		if !isToken(tok) {
+			bad("currency_map", "%s: %q is not a token code", cur, tok)
 		}
 	}
 	return errs
+}
+
+// isToken reports whether s looks like Bitstream's lower-case token codes
+// (usdc, usdt, dai, eth, btc, matic in the documentation).
+func isToken(s string) bool {
+	if s == "" || len(s) > 16 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // safePath reports whether p can only name a path under the base URL: it is

@@ -18,19 +18,20 @@ func TestConfigValidate(t *testing.T) {
 		{"defaults with key", Config{APIKey: "k"}, nil},
 		{"missing key", Config{}, []string{"gateways.bitstream.api_key: required"}},
 		{"everything wrong at once", Config{
-			BaseURL:     "ftp://x",
-			StatusPath:  "checkout/sessions",
-			Currency:    "doge",
-			Decimals:    map[string]int{"usdc": -1},
-			CurrencyMap: map[string]string{"usd": "usdc", "EUR": "eurc"},
+			BaseURL:      "ftp://x",
+			StatusPath:   "checkout/sessions",
+			Currency:     "do ge",
+			UnitDecimals: 40,
+			CurrencyMap:  map[string]string{"usd": "usdc", "EUR": "EUR-C"},
 		}, []string{
 			"gateways.bitstream.api_key",
 			"gateways.bitstream.base_url",
 			"gateways.bitstream.status_path",
-			"gateways.bitstream.decimals: usdc: -1",
-			"gateways.bitstream.currency: token \"doge\"",
-			"gateways.bitstream.currency_map: EUR: token \"eurc\"",
+			"gateways.bitstream.unit_decimals: 40 is outside 1..36",
+			"gateways.bitstream.currency: \"do ge\" is not a token code",
+			"gateways.bitstream.currency_map: EUR: \"eur-c\" is not a token code",
 		}},
+		{"negative unit decimals", Config{APIKey: "k", UnitDecimals: -1}, []string{"gateways.bitstream.unit_decimals: -1"}},
 		{"query in base url", Config{APIKey: "k", BaseURL: "https://api.example/api/v1?x=1"}, []string{"gateways.bitstream.base_url"}},
 		{"status path climbing out", Config{APIKey: "k", StatusPath: "/../../internal/{id}"}, []string{"gateways.bitstream.status_path: must be a plain path"}},
 		{"status path naming a host", Config{APIKey: "k", StatusPath: "//evil.example/{id}"}, []string{"gateways.bitstream.status_path: must be a plain path"}},
@@ -39,7 +40,7 @@ func TestConfigValidate(t *testing.T) {
 		{"status path encoded dots", Config{APIKey: "k", StatusPath: "/%2e%2e/{id}"}, []string{"gateways.bitstream.status_path: must be a plain path"}},
 		{"status path with query", Config{APIKey: "k", StatusPath: "/s/{id}?x=1"}, []string{"gateways.bitstream.status_path: must be a plain path"}},
 		{"bad iso code", Config{APIKey: "k", CurrencyMap: map[string]string{"US1": "usdc"}}, []string{"gateways.bitstream.currency_map: \"US1\""}},
-		{"custom token with decimals", Config{APIKey: "k", Currency: "eurc", Decimals: map[string]int{"eurc": 6}, CurrencyMap: map[string]string{"EUR": ""}}, nil},
+		{"custom token", Config{APIKey: "k", Currency: "eurc", CurrencyMap: map[string]string{"EUR": ""}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,18 +58,18 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestConfigDefaults(t *testing.T) {
-	d := Config{APIKey: "k", Currency: "USDT", Decimals: map[string]int{"USDC": 8}}.WithDefaults()
+	d := Config{APIKey: "k", Currency: "USDT"}.WithDefaults()
 	if d.BaseURL != DefaultBaseURL || d.StatusPath != DefaultStatusPath {
 		t.Errorf("base %q path %q, want documented defaults", d.BaseURL, d.StatusPath)
 	}
 	if d.Currency != "usdt" || d.CurrencyMap["USD"] != "usdt" || len(d.CurrencyMap) != 1 {
 		t.Errorf("currency %q map %v, want usdt and {USD: usdt}", d.Currency, d.CurrencyMap)
 	}
-	if d.Decimals["usdc"] != 8 || d.Decimals["dai"] != 18 || d.Decimals["btc"] != 8 {
-		t.Errorf("decimals %v: want usdc overridden to 8, the rest default", d.Decimals)
+	if d.UnitDecimals != 8 {
+		t.Errorf("unit decimals %d, want 8 (the documented 1 USDC = 100000000)", d.UnitDecimals)
 	}
-	if !boolOr(d.SendCancelURL, true) || !boolOr(d.SendClientReference, true) || !boolOr(d.CheckAssetDecimals, true) {
-		t.Error("send_cancel_url, send_client_reference and check_asset_decimals must default to true")
+	if !boolOr(d.SendCancelURL, true) || !boolOr(d.SendClientReference, true) {
+		t.Error("send_cancel_url and send_client_reference must default to true")
 	}
 }
 

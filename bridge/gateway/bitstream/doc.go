@@ -21,15 +21,15 @@
 //     paymentIntent.status "canceled" with nothing received is cancelled;
 //     everything else is pending. An arrival at successUrl proves nothing.
 //   - Units: unitAmount, amountTotal, amount and amountReceived are integer
-//     strings in the token's smallest units, with the number of decimals set
-//     per token (config decimals; usdc 6, usdt 6, dai 18, eth 18, btc 8,
-//     matic 18). The documented example is ambiguous ("1 USDC" sent as
-//     "100000000" while the asset says decimals 6), so the shop must confirm
-//     the scale with one test payment. By default a session whose
-//     addresses[].asset.decimals disagree with the configured decimals is
-//     refused (config check_asset_decimals).
-//   - Rounding: an order total that would need more decimals than the token
-//     has is refused with an error, never rounded.
+//     strings in 10^-8 of the token, for every token (config unit_decimals,
+//     default 8): the documentation creates a session "to accept 1 USDC" with
+//     "100000000", and Copperx's WooCommerce plugin (Bitstream's API is
+//     Copperx's) sends USDC amounts times 10^8. addresses[].asset.decimals
+//     (6 for USDC) is the token's on-chain precision and is never compared
+//     with the unit. A payment records the scale it was created with
+//     (bridge.GatewayPayment.UnitScale) and keeps it.
+//   - Rounding: a total with more decimals than the unit is rounded up, so
+//     the shop is never underpaid by rounding.
 //   - Pricing: Bitstream prices in tokens, so only order currencies listed in
 //     currency_map are accepted and 1 unit of the order currency is priced as
 //     1 token (stablecoin pricing, e.g. USD: usdc). No exchange rate is applied.

@@ -27,9 +27,13 @@ type SimulatorConfig struct {
 	// PublicURL is the base of the hosted pages the sessions' url points to
 	// (the httptest server's URL in tests).
 	PublicURL string
-	// Decimals is what the simulator's assets declare as addresses[].asset
-	// .decimals; a token missing here is refused as a currency.
-	Decimals map[string]int
+	// AssetDecimals is each token's on-chain precision, declared as
+	// addresses[].asset.decimals (USDC 6 in the documented session); a
+	// token missing here is refused as a currency. It is not the API's unit.
+	AssetDecimals map[string]int
+	// UnitDecimals is the scale of every amount in the API: 10^-8 of the
+	// token whatever the asset's decimals ("1 USDC" = "100000000", seed 004).
+	UnitDecimals int
 	// SessionTTL is expiresAt − createdAt (1 hour in the documented example).
 	SessionTTL time.Duration
 	// Now is the simulator's clock.
@@ -50,12 +54,21 @@ type SimulatorConfig struct {
 	RejectUnknownFields bool
 }
 
+// AssetDecimals returns the on-chain decimals of the tokens the simulator
+// offers: USDC 6 as in the documented session (seed 004); USDT 6, DAI, ETH
+// and MATIC 18, BTC 8 as those tokens are. They say nothing about the
+// API's amounts, which are in 10^-8 units for every token.
+func AssetDecimals() map[string]int {
+	return map[string]int{"usdc": 6, "usdt": 6, "dai": 18, "eth": 18, "btc": 8, "matic": 18}
+}
+
 // DefaultSimulatorConfig returns a configuration good for a local demo.
 func DefaultSimulatorConfig() SimulatorConfig {
 	return SimulatorConfig{
 		APIKey:          "bs_test_simulator_key",
 		PublicURL:       "http://127.0.0.1:8089",
-		Decimals:        DefaultDecimals(),
+		AssetDecimals:   AssetDecimals(),
+		UnitDecimals:    DefaultUnitDecimals,
 		SessionTTL:      time.Hour,
 		ChainID:         80001,
 		OrganizationID:  "ea2f521c-0f27-48bf-91f7-87dd8de98034",
@@ -81,8 +94,11 @@ type Simulator struct {
 // NewSimulator returns a simulator; zero fields of cfg take the defaults.
 func NewSimulator(cfg SimulatorConfig) *Simulator {
 	def := DefaultSimulatorConfig()
-	if cfg.Decimals == nil {
-		cfg.Decimals = def.Decimals
+	if cfg.AssetDecimals == nil {
+		cfg.AssetDecimals = def.AssetDecimals
+	}
+	if cfg.UnitDecimals <= 0 {
+		cfg.UnitDecimals = def.UnitDecimals
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = def.SessionTTL
@@ -416,8 +432,8 @@ func (s *Simulator) parseCreate(body []byte) (*simCreateRequest, []string) {
 		}
 		if pd.Currency == nil {
 			msgs = append(msgs, p+"priceData.currency should not be empty")
-		} else if _, ok := s.cfg.Decimals[*pd.Currency]; !ok {
-			msgs = append(msgs, fmt.Sprintf("%spriceData.currency must be one of the following values: %s", p, strings.Join(sortedKeys(s.cfg.Decimals), ", ")))
+		} else if _, ok := s.cfg.AssetDecimals[*pd.Currency]; !ok {
+			msgs = append(msgs, fmt.Sprintf("%spriceData.currency must be one of the following values: %s", p, strings.Join(sortedKeys(s.cfg.AssetDecimals), ", ")))
 		} else if currency == "" {
 			currency = *pd.Currency
 		} else if currency != *pd.Currency {
@@ -740,7 +756,7 @@ func (s *Simulator) object(ss *simSession) *simObject {
 	asset := simAsset{
 		ID: ss.assetID, Name: strings.ToUpper(ss.currency), Address: fakeHex("asset", ss.currency, "", 40),
 		ChainID: s.cfg.ChainID, Currency: ss.currency, Symbol: strings.ToUpper(ss.currency),
-		Decimals: s.cfg.Decimals[ss.currency], CoingeckoID: coingecko[ss.currency], IsPublic: true,
+		Decimals: s.cfg.AssetDecimals[ss.currency], CoingeckoID: coingecko[ss.currency], IsPublic: true,
 	}
 	asset.SuperToken.Address = fakeHex("super", ss.currency, "", 40)
 	asset.SuperToken.Symbol = "CX" + strings.ToUpper(ss.currency) + "x"
@@ -795,7 +811,7 @@ button{margin:.2em;padding:.4em 1em}code{background:#eee;padding:0 .2em}</style>
 <body>
 <h1>Bitstream checkout <small>(simulator)</small></h1>
 <p><strong>{{.Name}}</strong></p>
-<p>Amount: <strong id="amount">{{.Amount}} {{.Symbol}}</strong> ({{.Units}} smallest units, {{.Decimals}} decimals)</p>
+<p>Amount: <strong id="amount">{{.Amount}} {{.Symbol}}</strong> ({{.Units}} units of 10<sup>-{{.Decimals}}</sup>)</p>
 <p>Send to <code>{{.Address}}</code> on chain {{.Chain}}.</p>
 <p>Status: <strong id="status">{{.Status}}</strong> / {{.PaymentStatus}}; received {{.Received}} {{.Symbol}}. Expires {{.ExpiresAt}}.</p>
 {{if .Open}}<form method="post">
@@ -814,7 +830,7 @@ func (s *Simulator) handlePage(w http.ResponseWriter, r *http.Request) {
 	var data map[string]any
 	if ok {
 		s.refresh(ss)
-		dec := s.cfg.Decimals[ss.currency]
+		dec := s.cfg.UnitDecimals
 		p := ss.snapshot()
 		data = map[string]any{
 			"Name": p.Name, "Amount": FromUnits(ss.total, dec).String(), "Units": ss.total.String(),

@@ -108,7 +108,7 @@ func TestSimulatorHostedPage(t *testing.T) {
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
 		t.Fatalf("page: %d %s", code, hdr.Get("Content-Type"))
 	}
-	for _, want := range []string{"Order #123 at Example Shop", "25.99 USDC", "25990000 smallest units, 6 decimals",
+	for _, want := range []string{"Order #123 at Example Shop", "25.99 USDC", "2599000000 units of 10<sup>-8</sup>",
 		`value="exact">Pay exact`, `value="under">Underpay (90%)`, `value="over">Overpay (110%)`, `value="expire">Let it expire`, `value="cancel">Cancel`} {
 		if !strings.Contains(html, want) {
 			t.Errorf("page lacks %q", want)

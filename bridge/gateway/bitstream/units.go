@@ -1,7 +1,6 @@
 package bitstream
 
 import (
-	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -9,24 +8,21 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// ErrPrecision is returned when an amount has more decimals than the token:
-// it is refused rather than rounded, so the customer never pays a different
-// amount than the order says.
-var ErrPrecision = errors.New("amount needs more decimals than the token has")
-
-// ToUnits converts a token amount to the token's smallest units:
-// amount × 10^decimals, exactly. Amounts that are not positive, or that would
-// need rounding, are refused.
-func ToUnits(amount decimal.Decimal, decimals int) (*big.Int, error) {
-	if decimals < 0 || decimals > maxDecimals {
-		return nil, fmt.Errorf("decimals %d out of range", decimals)
+// ToUnits converts a token amount to the API's integer units,
+// amount × 10^scale, rounded up where the amount has more decimals than the
+// scale: the shop is never underpaid by rounding (Copperx's plugin rounds up
+// "to avoid underpaid payments" too). Amounts that are not positive are
+// refused.
+func ToUnits(amount decimal.Decimal, scale int) (*big.Int, error) {
+	if scale < 0 || scale > maxUnitDecimals {
+		return nil, fmt.Errorf("unit scale %d out of range", scale)
 	}
 	if amount.Sign() <= 0 {
 		return nil, fmt.Errorf("amount %s is not positive", amount)
 	}
-	// amount = coef × 10^exp, so units = coef × 10^(exp+decimals).
+	// amount = coef × 10^exp, so units = coef × 10^(exp+scale).
 	coef := amount.Coefficient()
-	shift := int64(amount.Exponent()) + int64(decimals)
+	shift := int64(amount.Exponent()) + int64(scale)
 	ten := big.NewInt(10)
 	if shift >= 0 {
 		return coef.Mul(coef, new(big.Int).Exp(ten, big.NewInt(shift), nil)), nil
@@ -34,18 +30,18 @@ func ToUnits(amount decimal.Decimal, decimals int) (*big.Int, error) {
 	div := new(big.Int).Exp(ten, big.NewInt(-shift), nil)
 	q, r := new(big.Int).QuoRem(coef, div, new(big.Int))
 	if r.Sign() != 0 {
-		return nil, fmt.Errorf("%w: %s with %d decimals", ErrPrecision, amount, decimals)
+		q.Add(q, big.NewInt(1)) // positive amounts: up is away from zero
 	}
 	return q, nil
 }
 
-// FromUnits converts smallest units back to a token amount.
-func FromUnits(units *big.Int, decimals int) decimal.Decimal {
-	return decimal.NewFromBigInt(units, int32(-decimals))
+// FromUnits converts integer units back to a token amount.
+func FromUnits(units *big.Int, scale int) decimal.Decimal {
+	return decimal.NewFromBigInt(units, int32(-scale))
 }
 
-// parseUnits reads an integer string of smallest units; empty (JSON null)
-// means zero. Signs, decimals points and exponents are refused.
+// parseUnits reads an integer string of units; empty (JSON null) means zero.
+// Signs, decimal points and exponents are refused.
 func parseUnits(s string) (*big.Int, error) {
 	if s == "" {
 		return new(big.Int), nil

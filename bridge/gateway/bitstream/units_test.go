@@ -1,52 +1,50 @@
 package bitstream
 
 import (
-	"errors"
 	"math/big"
 	"testing"
+
+	"github.com/shopspring/decimal"
 )
 
 func TestToUnits(t *testing.T) {
 	tests := []struct {
-		name     string
-		amount   string
-		decimals int
-		want     string // "" means an error is expected
-		prec     bool   // the error is ErrPrecision
+		name   string
+		amount string
+		scale  int
+		want   string // "" means an error is expected
 	}{
-		{"one usdc", "1", 6, "1000000", false},
-		{"cents", "25.99", 6, "25990000", false},
-		{"full precision", "0.000001", 6, "1", false},
-		{"trailing zeros beyond scale", "1.50000000", 6, "1500000", false},
-		{"documented example at 8", "1", 8, "100000000", false},
-		{"eighteen decimals", "0.123456789012345678", 18, "123456789012345678", false},
-		{"large total", "123456789012.34", 18, "123456789012340000000000000000", false},
-		{"zero decimals", "42", 0, "42", false},
-		{"needs rounding", "0.0000001", 6, "", true},
-		{"needs rounding at 0", "1.5", 0, "", true},
-		{"zero", "0", 6, "", false},
-		{"negative", "-1", 6, "", false},
+		{"documented example: 1 usdc at 8", "1", 8, "100000000"},
+		{"cents", "25.99", 8, "2599000000"},
+		{"full precision", "0.00000001", 8, "1"},
+		{"trailing zeros beyond scale", "1.5000000000", 8, "150000000"},
+		{"a legacy scale", "25.99", 6, "25990000"},
+		{"large total", "123456789012.34", 18, "123456789012340000000000000000"},
+		{"rounded up: a tenth of a unit", "0.000000001", 8, "1"},
+		{"rounded up: nine tenths of a unit", "1.000000009", 8, "100000001"},
+		{"rounded up at scale 0", "1.5", 0, "2"},
+		{"zero", "0", 8, ""},
+		{"negative", "-1", 8, ""},
+		{"scale out of range", "1", 37, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ToUnits(dec(tt.amount), tt.decimals)
+			got, err := ToUnits(dec(tt.amount), tt.scale)
 			if tt.want == "" {
 				if err == nil {
-					t.Fatalf("ToUnits(%s, %d) = %s, want error", tt.amount, tt.decimals, got)
-				}
-				if tt.prec != errors.Is(err, ErrPrecision) {
-					t.Fatalf("ToUnits(%s, %d) error %v, ErrPrecision want %v", tt.amount, tt.decimals, err, tt.prec)
+					t.Fatalf("ToUnits(%s, %d) = %s, want error", tt.amount, tt.scale, got)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("ToUnits(%s, %d): %v", tt.amount, tt.decimals, err)
+				t.Fatalf("ToUnits(%s, %d): %v", tt.amount, tt.scale, err)
 			}
 			if got.String() != tt.want {
-				t.Fatalf("ToUnits(%s, %d) = %s, want %s", tt.amount, tt.decimals, got, tt.want)
+				t.Fatalf("ToUnits(%s, %d) = %s, want %s", tt.amount, tt.scale, got, tt.want)
 			}
-			if back := FromUnits(got, tt.decimals); !back.Equal(dec(tt.amount)) {
-				t.Fatalf("FromUnits(%s) = %s, want %s", got, back, tt.amount)
+			back := FromUnits(got, tt.scale)
+			if back.LessThan(dec(tt.amount)) || back.Sub(dec(tt.amount)).GreaterThanOrEqual(decimal.New(1, int32(-tt.scale))) {
+				t.Fatalf("FromUnits(%s) = %s: want at least %s and less than one unit more", got, back, tt.amount)
 			}
 		})
 	}
