@@ -101,4 +101,8 @@ var (
 	// ErrOrderGone is WordPress saying the order no longer exists (deleted):
 	// a notification about it is closed instead of retried.
 	ErrOrderGone = &Error{Code: ENOTFOUND, Message: "wordpress no longer has the order"}
+	// ErrWordPressDown is WordPress itself not answering a notification (no
+	// connection, a timeout, a 5xx that is not the plugin's own answer), as
+	// opposed to the plugin refusing one order's notification.
+	ErrWordPressDown = &Error{Code: EUNAVAILABLE, Message: "wordpress is not answering"}
 )

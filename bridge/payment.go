@@ -242,6 +242,9 @@ type Outbox interface {
 	Enqueue(ctx context.Context, n *Notification) error
 	ClaimNotifications(ctx context.Context, owner string, limit int, lease time.Duration) ([]*Notification, error)
 	FinishNotification(ctx context.Context, id int64, delivered bool, lastError string, nextAttempt time.Time) error
+	// RetryNow makes every undelivered notification due now and returns how
+	// many were waiting for a later attempt.
+	RetryNow(ctx context.Context) (int, error)
 	// Backlog counts undelivered notifications.
 	Backlog(ctx context.Context) (int, error)
 }

@@ -67,7 +67,8 @@ type Service struct {
 	kick      chan struct{}
 	lag       *atomic.Int64 // nanoseconds the last reconcile pass ran behind schedule
 	backlog   *atomic.Int64
-	backlogAt time.Time // when backlog was last counted (delivery loop only)
+	backlogAt time.Time    // when backlog was last counted (delivery loop only)
+	wpDown    *atomic.Bool // WordPress failed to answer the last notification tried
 }
 
 // OutboxBacklog is the number of undelivered notifications at the last pass.
@@ -101,6 +102,7 @@ func NewService(s Service) *Service {
 	s.kick = make(chan struct{}, 1)
 	s.lag = new(atomic.Int64)
 	s.backlog = new(atomic.Int64)
+	s.wpDown = new(atomic.Bool)
 	return &s
 }
 

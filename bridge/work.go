@@ -343,16 +343,52 @@ func (s *Service) Recheck(ctx context.Context, orderID int64) (*OrderPaymentView
 	return s.OrderPayment(ctx, orderID)
 }
 
-// DeliverNotifications sends due outbox notifications to WordPress.
+// wordpressDownRetry is when a notification is tried again after WordPress
+// itself failed to answer (down, timing out, a proxy's 5xx): by the next
+// pass, so WordPress is noticed back within one reconcile interval. Only
+// wordpressDownProbes notifications are tried per pass while it is down, so
+// a backlog of any size costs a down WordPress a few requests per interval.
+const (
+	wordpressDownRetry  = time.Second
+	wordpressDownProbes = 1
+)
+
+// DeliverNotifications sends due outbox notifications to WordPress. While
+// WordPress is failing it sends only a few (probes, retried every pass);
+// when WordPress answers again, every waiting notification is made due and
+// the backlog goes out at once. A notification WordPress refuses while it
+// answers others (that order's finishing fails) backs off from 5 seconds to
+// 30 minutes. Notifications of one order are sent in the order they were
+// queued: after one fails, the order's later ones wait for it.
 func (s *Service) DeliverNotifications(ctx context.Context, limit int) (int, error) {
 	if s.Notifier == nil {
 		return 0, nil
+	}
+	batch, down := limit, s.wpDown.Load()
+	if down {
+		limit = min(limit, wordpressDownProbes)
 	}
 	ns, err := s.Outbox.ClaimNotifications(ctx, s.Owner, limit, leaseFor)
 	if err != nil {
 		return 0, err
 	}
+	delivered, tried := 0, 0
+	waiting := map[int64]time.Time{} // order id -> next attempt of its failed notification
 	for _, n := range ns {
+		next, wait := waiting[n.OrderID]
+		why := "waiting for an earlier notification of the order"
+		if !wait && s.wpDown.Load() && tried >= wordpressDownProbes {
+			// WordPress went down during this pass: leave the rest for the
+			// pass that finds it back.
+			next, wait, why = s.now().Add(wordpressDownRetry), true, "not tried: "+ErrWordPressDown.Message
+		}
+		if wait {
+			if ferr := s.Outbox.FinishNotification(ctx, n.ID, false, why, next); ferr != nil {
+				s.Logger.Warn("recording notification result failed", "event_id", n.EventID, "err", ferr)
+			}
+			continue
+		}
+		tried++
 		err := s.Notifier.Notify(ctx, n)
 		msg := ""
 		if errors.Is(err, ErrOrderGone) {
@@ -360,15 +396,37 @@ func (s *Service) DeliverNotifications(ctx context.Context, limit int) (int, err
 			s.Logger.Warn("notification given up: order deleted in wordpress", "order_id", n.OrderID, "event_id", n.EventID, "attempts", n.Attempts+1)
 			msg, err = "closed: "+ErrOrderGone.Message, nil
 		}
+		next = s.now()
+		switch {
+		case err == nil:
+			delivered++
+			if s.wpDown.Swap(false) {
+				s.Logger.Info("wordpress answers again; delivering the backlog")
+				if _, rerr := s.Outbox.RetryNow(ctx); rerr != nil {
+					s.Logger.Warn("making the backlog due failed", "err", rerr)
+				}
+			}
+		case errors.Is(err, ErrWordPressDown) && delivered == 0:
+			s.wpDown.Store(true)
+			next = next.Add(wordpressDownRetry)
+		default:
+			next = next.Add(retryDelay(n.Attempts))
+		}
 		if err != nil {
 			msg = truncate(err.Error(), 250)
-			s.Logger.Warn("notifying wordpress failed; will retry", "order_id", n.OrderID, "event_id", n.EventID, "attempts", n.Attempts+1, "err", err)
+			waiting[n.OrderID] = next
+			s.Logger.Warn("notifying wordpress failed; will retry", "order_id", n.OrderID, "event_id", n.EventID, "attempts", n.Attempts+1, "retry_at", next, "err", err)
 		}
-		if ferr := s.Outbox.FinishNotification(ctx, n.ID, err == nil, msg, s.now().Add(retryDelay(n.Attempts))); ferr != nil {
+		if ferr := s.Outbox.FinishNotification(ctx, n.ID, err == nil, msg, next); ferr != nil {
 			s.Logger.Warn("recording notification result failed", "event_id", n.EventID, "err", ferr)
 		} else if err == nil && msg == "" {
 			s.Logger.Info("notification delivered", "order_id", n.OrderID, "event_id", n.EventID, "attempts", n.Attempts+1)
 		}
+	}
+	if down && delivered > 0 {
+		// The probes got through: report a full batch so the loop goes on
+		// with the backlog now instead of at the next tick.
+		return batch, nil
 	}
 	return len(ns), nil
 }

@@ -59,12 +59,17 @@ func (n *Notifier) Notify(ctx context.Context, note *bridge.Notification) error 
 	req.Header.Set(HeaderSignature, Signature(n.Secret(), ts, http.MethodPost, u.RequestURI(), note.Payload))
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("notify wordpress: %s", transportText(err))
+		return fmt.Errorf("notify wordpress: %s: %w", transportText(err), bridge.ErrWordPressDown)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode == http.StatusGone {
 		return fmt.Errorf("notify wordpress: %w", bridge.ErrOrderGone)
+	}
+	if resp.StatusCode/100 == 5 && !restError(body) {
+		// Not the plugin's answer: a proxy, a maintenance page, a database
+		// error page. WordPress itself is failing.
+		return fmt.Errorf("notify wordpress: http %d: %s: %w", resp.StatusCode, snippet(body), bridge.ErrWordPressDown)
 	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("notify wordpress: http %d: %s", resp.StatusCode, snippet(body))
@@ -76,6 +81,20 @@ func (n *Notifier) Notify(ctx context.Context, note *bridge.Notification) error 
 		return fmt.Errorf("notify wordpress: unexpected answer: %s", snippet(body))
 	}
 	return nil
+}
+
+// restError reports whether body is a WordPress REST API error
+// ({"code": "...", "message": "...", "data": ...}): WordPress ran and
+// answered, so the failure concerns this notification, not WordPress.
+func restError(body []byte) bool {
+	var e struct {
+		Code any `json:"code"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(body), &e); err != nil {
+		return false
+	}
+	code, ok := e.Code.(string)
+	return ok && code != ""
 }
 
 // transportText drops the request URL from a transport error.

@@ -116,6 +116,18 @@ func (s *Store) FinishNotification(ctx context.Context, id int64, delivered bool
 	return nil
 }
 
+// RetryNow makes every undelivered notification due now (WordPress answers
+// again after an outage) and returns how many were waiting.
+func (s *Store) RetryNow(ctx context.Context) (int, error) {
+	now := dt(s.nowUTC())
+	res, err := s.db.ExecContext(ctx, "UPDATE "+s.outbox+" SET next_attempt_at = ? WHERE delivered_at IS NULL AND next_attempt_at > ?", now, now)
+	if err != nil {
+		return 0, fmt.Errorf("retry notifications now: %w", dbError(err))
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
 // Backlog counts undelivered notifications.
 func (s *Store) Backlog(ctx context.Context) (int, error) {
 	var n int

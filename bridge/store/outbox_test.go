@@ -97,6 +97,45 @@ func TestOutbox(t *testing.T) {
 	}
 }
 
+// TestOutboxRetryNow: after an outage every undelivered notification becomes
+// due at once, whatever its back-off; delivered ones stay delivered.
+func TestOutboxRetryNow(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	var ids []int64
+	for i := range 3 {
+		n := &bridge.Notification{EventID: fmt.Sprintf("later-%d", i), OrderID: int64(i + 1), Payload: []byte(`{}`)}
+		if err := s.Enqueue(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, n.ID)
+	}
+	if _, err := s.ClaimNotifications(ctx, "a", 10, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishNotification(ctx, ids[0], true, "", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids[1:] {
+		if err := s.FinishNotification(ctx, id, false, "down", clk.Now().Add(30*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := s.ClaimNotifications(ctx, "b", 10, time.Minute); len(got) != 0 {
+		t.Fatalf("claimed %v before their retry time", notificationIDs(got))
+	}
+	n, err := s.RetryNow(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("RetryNow = %d, %v; want 2", n, err)
+	}
+	if got, _ := s.ClaimNotifications(ctx, "b", 10, time.Minute); fmt.Sprint(notificationIDs(got)) != fmt.Sprint(ids[1:]) {
+		t.Fatalf("claim after RetryNow = %v, want %v", notificationIDs(got), ids[1:])
+	}
+	if n, _ := s.RetryNow(ctx); n != 0 {
+		t.Fatalf("second RetryNow = %d, want 0 (nothing waits)", n)
+	}
+}
+
 func TestClaimNotificationsConcurrent(t *testing.T) {
 	requireReal(t, "concurrent leasing UPDATEs")
 	ctx := context.Background()
