@@ -73,8 +73,8 @@ func validate(u bridge.OrderUpdate) error {
 		return invalid("paid status %q: want processing or completed", u.PaidStatus)
 	}
 	for k := range u.Meta {
-		if !strings.HasPrefix(k, MetaPrefix) || k == EventMetaKey {
-			return invalid("meta key %q: want a %s key other than %s", k, MetaPrefix, EventMetaKey)
+		if !strings.HasPrefix(k, MetaPrefix) || k == EventMetaKey || k == TransitionMetaKey {
+			return invalid("meta key %q: want a %s key other than %s and %s", k, MetaPrefix, EventMetaKey, TransitionMetaKey)
 		}
 	}
 	return nil
@@ -137,6 +137,7 @@ type change struct {
 	completed   bool   // set the completed date
 	meta        map[string]string
 	event       string
+	transition  string // "<event> <from> <to>" when the status changed
 }
 
 func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdate) (*bridge.OrderResult, error) {
@@ -196,7 +197,14 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 	if dup, err := s.hasEvent(ctx, tx, auth.hpos, u.OrderID, u.EventID); err != nil {
 		return nil, err
 	} else if dup {
+		// Report the transition the event made, so a notification re-queued
+		// after a crash still tells WordPress where the order came from.
 		res := &bridge.OrderResult{Duplicate: true, From: from, To: from}
+		if f, t, ok, err := s.eventTransition(ctx, tx, auth.hpos, u.OrderID, u.EventID); err != nil {
+			return nil, err
+		} else if ok {
+			res.From, res.To = f, t
+		}
 		if u.ReplaceNote {
 			if res.NoteID, err = s.replaceNote(ctx, tx, u.OrderID, u.EventID, strings.TrimSpace(u.Note)); err != nil {
 				return nil, err
@@ -252,6 +260,9 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 		completed: changed && to == bridge.StatusCompleted,
 		meta:      u.Meta,
 		event:     u.EventID,
+	}
+	if changed {
+		c.transition = u.EventID + " " + from + " " + to
 	}
 	if paid {
 		c.txn = u.TransactionID
@@ -368,6 +379,33 @@ func (s *Store) hasEvent(ctx context.Context, tx *sql.Tx, hpos bool, id int64, e
 	return n > 0, nil
 }
 
+// eventTransition reads the status change an applied event made, from its
+// TransitionMetaKey row; ok is false when it changed no status.
+func (s *Store) eventTransition(ctx context.Context, tx *sql.Tx, hpos bool, id int64, event string) (from, to string, ok bool, err error) {
+	q := "SELECT meta_value FROM " + s.t("postmeta") + " WHERE post_id = ? AND meta_key = ? AND meta_value LIKE ? ORDER BY meta_id LIMIT 1"
+	if hpos {
+		q = "SELECT meta_value FROM " + s.t("wc_orders_meta") + " WHERE order_id = ? AND meta_key = ? AND meta_value LIKE ? ORDER BY id LIMIT 1"
+	}
+	var v string
+	err = tx.QueryRowContext(ctx, q, id, TransitionMetaKey, likePrefix(event+" ")).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", "", false, nil
+	} else if err != nil {
+		return "", "", false, fmt.Errorf("read transition: %w", err)
+	}
+	parts := strings.Fields(strings.TrimPrefix(v, event+" "))
+	if len(parts) != 2 {
+		return "", "", false, nil
+	}
+	return parts[0], parts[1], true, nil
+}
+
+// likePrefix escapes s for a LIKE pattern matching values that start with it.
+func likePrefix(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+	return r.Replace(s) + "%"
+}
+
 // writeHPOS writes c to the HPOS copy. With a guard, the wc_orders update is
 // conditional on the status read under lock and must hit exactly one row.
 func (s *Store) writeHPOS(ctx context.Context, tx *sql.Tx, cp *copyState, c change, guard string) error {
@@ -397,7 +435,7 @@ func (s *Store) writeHPOS(ctx context.Context, tx *sql.Tx, cp *copyState, c chan
 		}
 	}
 	m := metaTable{table: s.t("wc_orders_meta"), id: "id", owner: "order_id"}
-	return m.write(ctx, tx, c.id, c.meta, c.event)
+	return m.write(ctx, tx, c.id, c.meta, c.event, c.transition)
 }
 
 // writePost writes c to the posts copy: the post row and its postmeta.
@@ -425,7 +463,7 @@ func (s *Store) writePost(ctx context.Context, tx *sql.Tx, cp *copyState, c chan
 		meta["_date_completed"], meta["_completed_date"] = c.unix, c.atLocal
 	}
 	m := metaTable{table: s.t("postmeta"), id: "meta_id", owner: "post_id"}
-	return m.write(ctx, tx, c.id, meta, c.event)
+	return m.write(ctx, tx, c.id, meta, c.event, c.transition)
 }
 
 // execOne runs an update that must change exactly one row. T is always
@@ -453,7 +491,7 @@ type metaTable struct {
 	table, id, owner string
 }
 
-func (m metaTable) write(ctx context.Context, tx *sql.Tx, owner int64, meta map[string]string, event string) error {
+func (m metaTable) write(ctx context.Context, tx *sql.Tx, owner int64, meta map[string]string, event, transition string) error {
 	keys := make([]string, 0, len(meta))
 	for k := range meta {
 		keys = append(keys, k)
@@ -494,6 +532,10 @@ func (m metaTable) write(ctx context.Context, tx *sql.Tx, owner int64, meta map[
 	}
 	insert := "INSERT INTO " + m.table + " (" + m.owner + ", meta_key, meta_value) VALUES (?, ?, ?)"
 	args := []any{owner, EventMetaKey, event}
+	if transition != "" {
+		insert += ", (?, ?, ?)"
+		args = append(args, owner, TransitionMetaKey, transition)
+	}
 	for _, k := range keys {
 		r, ok := first[k]
 		switch {

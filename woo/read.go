@@ -20,6 +20,12 @@ const MetaPrefix = "_wcbridge_"
 // EventMetaKey holds, one row per event, the EventIDs of applied updates.
 const EventMetaKey = MetaPrefix + "event"
 
+// TransitionMetaKey holds, one row per status change, "<event id> <from>
+// <to>" (statuses without the wc- prefix), in the order the changes were
+// made: the plugin reads it to tell an order the shop moved from one the
+// sidecar itself moved on.
+const TransitionMetaKey = MetaPrefix + "transition"
+
 const dateFormat = "2006-01-02 15:04:05"
 
 // dbTime scans a DATETIME whatever the DSN's parseTime and loc say, keeping

@@ -95,7 +95,8 @@ func TestOrderRead(t *testing.T) {
 				if o.Status != bridge.StatusProcessing || o.TransactionID != "tx-9" || o.PaidAt == nil || !o.PaidAt.Equal(res.At) || !o.ModifiedAt.Equal(res.At) {
 					t.Errorf("after paid: status %s txn %s paid %v modified %s, want processing tx-9 %s", o.Status, o.TransactionID, o.PaidAt, o.ModifiedAt, res.At)
 				}
-				wantMeta := map[string]string{"_wcbridge_payment_id": "pay_9", "_wcbridge_gateway": "streampay", woo.EventMetaKey: "ev-1"}
+				wantMeta := map[string]string{"_wcbridge_payment_id": "pay_9", "_wcbridge_gateway": "streampay", woo.EventMetaKey: "ev-1",
+					woo.TransitionMetaKey: "ev-1 pending processing"}
 				if len(o.Meta) != len(wantMeta) {
 					t.Errorf("Meta = %v, want %v", o.Meta, wantMeta)
 				}

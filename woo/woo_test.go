@@ -64,7 +64,7 @@ var digital = []wootest.ItemSeed{{Name: "E-book", Virtual: true, Downloadable: t
 // metaKeys are the meta keys whose rows the state compares, every value.
 var metaKeys = []string{"_transaction_id", "_date_paid", "_paid_date", "_date_completed", "_completed_date",
 	"_order_stock_reduced", "_recorded_sales", "_download_permissions_granted", "_new_order_email_sent", "_payment_method",
-	woo.EventMetaKey, "_wcbridge_payment_id"}
+	woo.EventMetaKey, woo.TransitionMetaKey, "_wcbridge_payment_id"}
 
 // state reads every column an update may touch, in both copies, the
 // analytics row and the notes. Meta values of a key are joined with "|", so
@@ -122,6 +122,7 @@ type expect struct {
 	paid      bool // the paid date is newly set
 	completed bool
 	changed   bool
+	from      string // status before, for the transition row
 	event     string
 	meta      map[string]string
 }
@@ -139,6 +140,13 @@ func (e expect) apply(before map[string]string) map[string]string {
 			want[prefix+woo.EventMetaKey] = old + "|" + e.event
 		} else {
 			want[prefix+woo.EventMetaKey] = e.event
+		}
+		if e.changed {
+			row := e.event + " " + e.from + " " + e.to
+			if old := want[prefix+woo.TransitionMetaKey]; old != "" {
+				row = old + "|" + row
+			}
+			want[prefix+woo.TransitionMetaKey] = row
 		}
 	}
 	if e.mode != bridge.StoragePosts { // the HPOS copy exists in B, C and D
@@ -240,7 +248,7 @@ func TestApplyOrderOutcomes(t *testing.T) {
 						}
 						want := expect{mode: mode, to: oc.to, at: at, loc: f.Loc, txn: u.TransactionID,
 							paid: oc.outcome == bridge.OutcomePaid, completed: oc.to == bridge.StatusCompleted,
-							changed: changed, event: u.EventID, meta: u.Meta}.apply(before)
+							changed: changed, from: bridge.StatusPending, event: u.EventID, meta: u.Meta}.apply(before)
 						diff(t, state(t, f.Store, id), want)
 
 						content := "StreamPay payment pay_1."
@@ -425,6 +433,11 @@ func TestApplyOrderIdempotent(t *testing.T) {
 					}
 					if !res.Duplicate || res.Changed || res.NoteID != 0 {
 						t.Errorf("second = %+v, want a duplicate", res)
+					}
+					// A duplicate still tells the transition the event made.
+					wantTo := map[bridge.OrderOutcome]string{bridge.OutcomePaid: bridge.StatusProcessing, bridge.OutcomeOnHold: bridge.StatusOnHold, bridge.OutcomeNote: bridge.StatusPending}[u.Outcome]
+					if res.From != bridge.StatusPending || res.To != wantTo {
+						t.Errorf("duplicate reports %s -> %s, want pending -> %s", res.From, res.To, wantTo)
 					}
 					diff(t, state(t, f.Store, u.OrderID), after)
 					if after["notes"] != "1" {
