@@ -110,6 +110,10 @@ type Payment struct {
 	Checks        int       // how many times the reconciler has looked
 	Failures      int       // the reconciler's consecutive failed looks (reset by a good one)
 	LastError     string
+	// PaidStatus is the order status the shop's WooCommerce gives a paid
+	// order (StatusProcessing or StatusCompleted), as the plugin evaluated
+	// it at checkout; "" lets the policy decide.
+	PaidStatus string
 }
 
 // ApplyDue reports whether the payment's status still has to reach the

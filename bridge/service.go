@@ -123,6 +123,10 @@ type CheckoutRequest struct {
 	OrderKey  string
 	ReturnURL string
 	CancelURL string
+	// PaidStatus is what the shop's woocommerce_payment_complete_order_status
+	// filter gives this order (StatusProcessing or StatusCompleted); "" when
+	// the plugin did not say.
+	PaidStatus string
 }
 
 // CheckoutResult is where to send the customer.
@@ -189,6 +193,7 @@ func (s *Service) StartCheckout(ctx context.Context, r CheckoutRequest) (*Checko
 			Amount:      Money{Amount: order.Total, Currency: order.Currency},
 			ExpiresAt:   now.Add(policy.Lifetime),
 			NextCheckAt: now.Add(creatingTimeout),
+			PaidStatus:  r.PaidStatus,
 		}
 		created, err := s.Payments.CreatePayment(ctx, p)
 		if errors.Is(err, ErrLivePayment) {
@@ -210,6 +215,11 @@ func checkOrderPayable(o *Order, r CheckoutRequest) error {
 	}
 	if o.PaymentMethod != PaymentMethodPrefix+r.Gateway {
 		return &Error{Code: ECONFLICT, Message: fmt.Sprintf("order %d is to be paid with %q, not %s", o.ID, o.PaymentMethod, r.Gateway), Err: ErrPaymentMethod}
+	}
+	switch r.PaidStatus {
+	case "", StatusProcessing, StatusCompleted:
+	default:
+		return &Error{Code: EINVALID, Message: "invalid checkout request", Fields: map[string]string{"paid_status": "must be processing or completed"}}
 	}
 	switch o.Status {
 	case StatusPending, StatusFailed, StatusCheckoutDraft, StatusOnHold:
@@ -651,6 +661,10 @@ func (s *Service) orderUpdate(ctx context.Context, p *Payment, prev PaymentStatu
 			"_wcbridge_amount":         p.Amount.Amount.String(),
 			"_wcbridge_currency":       p.Amount.Currency,
 		},
+	}
+	if u.PaidStatus == "" {
+		// "auto": what the shop's WooCommerce filters said at checkout.
+		u.PaidStatus = p.PaidStatus
 	}
 	if !p.Received.IsZero() {
 		u.Meta["_wcbridge_received"] = p.Received.Amount.String()

@@ -92,6 +92,9 @@ type checkoutRequest struct {
 	OrderKey  string `json:"order_key"`
 	ReturnURL string `json:"return_url"`
 	CancelURL string `json:"cancel_url"`
+	// PaidStatus is optional: the order status the shop's
+	// woocommerce_payment_complete_order_status filter gives this order.
+	PaidStatus string `json:"paid_status"`
 }
 
 type checkoutResponse struct {
@@ -121,11 +124,15 @@ func (s *Server) handleCheckout(c echo.Context) error {
 			fields[name] = "must be an absolute http(s) URL"
 		}
 	}
+	if req.PaidStatus != "" && req.PaidStatus != bridge.StatusProcessing && req.PaidStatus != bridge.StatusCompleted {
+		fields["paid_status"] = "must be processing or completed"
+	}
 	if len(fields) > 0 {
 		return &bridge.Error{Code: bridge.EINVALID, Message: "invalid checkout request", Fields: fields}
 	}
 	res, err := s.service.StartCheckout(c.Request().Context(), bridge.CheckoutRequest{
 		OrderID: req.OrderID, Gateway: req.Gateway, OrderKey: req.OrderKey, ReturnURL: req.ReturnURL, CancelURL: req.CancelURL,
+		PaidStatus: req.PaidStatus,
 	})
 	if err != nil {
 		return err

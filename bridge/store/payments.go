@@ -17,7 +17,7 @@ const paymentCols = `id, order_id, gateway, gateway_id, reference, status,
 	amount, currency, received, received_currency,
 	gateway_amount, gateway_currency, gateway_received, gateway_received_currency, unit_scale,
 	tx_ref, pay_url, expires_at, created_at, updated_at,
-	applied_status, next_check_at, checks, failures, last_error`
+	applied_status, next_check_at, checks, failures, last_error, paid_status`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -37,7 +37,7 @@ func scanPayment(r scanner) (*bridge.Payment, error) {
 		&amount, &p.Amount.Currency, &received, &p.Received.Currency,
 		&gAmount, &p.GatewayAmount.Currency, &gReceive, &p.GatewayReceived.Currency, &unitScale,
 		&p.TxRef, &p.PayURL, &expires, &created, &updated,
-		&applied, &next, &p.Checks, &p.Failures, &p.LastError)
+		&applied, &next, &p.Checks, &p.Failures, &p.LastError, &p.PaidStatus)
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +96,11 @@ func checkPayment(p *bridge.Payment) error {
 	}
 	if len(p.PayURL) > 1024 {
 		return bridge.Errorf(bridge.EINVALID, "pay url longer than 1024 characters")
+	}
+	switch p.PaidStatus {
+	case "", bridge.StatusProcessing, bridge.StatusCompleted:
+	default:
+		return bridge.Errorf(bridge.EINVALID, "paid status %q: want processing or completed", p.PaidStatus)
 	}
 	for _, f := range []struct {
 		name string
@@ -156,13 +161,13 @@ func (s *Store) CreatePayment(ctx context.Context, p *bridge.Payment) (*bridge.P
 	amount, currency, received, received_currency,
 	gateway_amount, gateway_currency, gateway_received, gateway_received_currency, unit_scale,
 	tx_ref, pay_url, expires_at, created_at, updated_at,
-	applied_status, next_check_at, due, checks, last_error, live_order_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	applied_status, next_check_at, due, checks, last_error, live_order_id, paid_status)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.OrderID, p.Gateway, nullString(p.GatewayID), p.Reference, string(p.Status),
 			p.Amount.Amount, p.Amount.Currency, p.Received.Amount, p.Received.Currency,
 			p.GatewayAmount.Amount, p.GatewayAmount.Currency, p.GatewayReceived.Amount, p.GatewayReceived.Currency, nullScale(p.UnitScale),
 			clip(p.TxRef, 191), p.PayURL, dt(p.ExpiresAt), dt(p.CreatedAt), dt(p.UpdatedAt),
-			string(p.AppliedStatus), dt(p.NextCheckAt), due(p), p.Checks, clip(p.LastError, 1024), liveSlot(p))
+			string(p.AppliedStatus), dt(p.NextCheckAt), due(p), p.Checks, clip(p.LastError, 1024), liveSlot(p), p.PaidStatus)
 		if err == nil {
 			id, err := res.LastInsertId()
 			if err != nil {
@@ -312,7 +317,7 @@ func (s *Store) updatePayment(ctx context.Context, id int64, fn func(p *bridge.P
 	}
 	// Identity is not fn's to change: a payment is one attempt, through one
 	// gateway, for one order.
-	p.ID, p.OrderID, p.Gateway, p.Reference, p.CreatedAt = old.ID, old.OrderID, old.Gateway, old.Reference, old.CreatedAt
+	p.ID, p.OrderID, p.Gateway, p.Reference, p.CreatedAt, p.PaidStatus = old.ID, old.OrderID, old.Gateway, old.Reference, old.CreatedAt, old.PaidStatus
 	if p.Status != old.Status && !old.Status.CanMove(p.Status) {
 		return nil, fmt.Errorf("%s to %s: %w", old.Status, p.Status, bridge.ErrPaymentStatus)
 	}

@@ -122,6 +122,52 @@ func TestE2EHappyPath(t *testing.T) {
 	}
 }
 
+// TestE2EPaidStatusFromTheShopsFilter: the plugin evaluates WooCommerce's
+// woocommerce_payment_complete_order_status filter at checkout and sends
+// the result; the sidecar writes that status when the order is paid. An
+// explicit woocommerce.paid_status setting still wins; a value that is not
+// processing or completed is refused with a field error.
+func TestE2EPaidStatusFromTheShopsFilter(t *testing.T) {
+	h := newHarness(t)
+	checkout := func(id int64, key, paid string) (int, map[string]any) {
+		return h.client().do("POST", "/v1/checkout", map[string]any{
+			"order_id": id, "gateway": "streampay", "order_key": key, "paid_status": paid,
+			"return_url": fmt.Sprintf("http://shop.test/checkout/order-received/%d/?key=%s", id, key),
+			"cancel_url": "http://shop.test/cart/",
+		})
+	}
+	// A physical order the shop's filter completes at once.
+	id, key := h.order("streampay", usd("12.00"))
+	status, res := checkout(id, key, "completed")
+	if status != http.StatusOK {
+		t.Fatalf("checkout: %d %v", status, res)
+	}
+	if err := h.sims.StreamPay.PayExact(gatewayPaymentID(res)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id, bridge.StatusCompleted, 10*time.Second)
+
+	// A virtual, downloadable order the filter keeps at processing.
+	vid, vkey := h.order("streampay", wootest.OrderSeed{Currency: "USD", Total: "9.99",
+		Items: []wootest.ItemSeed{{Name: "E-book", Total: "9.99", Virtual: true, Downloadable: true}}})
+	if status, res = checkout(vid, vkey, "processing"); status != http.StatusOK {
+		t.Fatalf("checkout: %d %v", status, res)
+	}
+	if err := h.sims.StreamPay.PayExact(gatewayPaymentID(res)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(vid, bridge.StatusProcessing, 10*time.Second)
+
+	bid, bkey := h.order("streampay", usd("3.00"))
+	status, res = checkout(bid, bkey, "shipped")
+	if status != http.StatusBadRequest || errorCode(res) != "invalid" {
+		t.Fatalf("checkout with paid_status shipped: %d %v, want 400 invalid", status, res)
+	}
+	if f, _ := res["error"].(map[string]any)["fields"].(map[string]any); f["paid_status"] == nil {
+		t.Fatalf("error does not name paid_status: %v", res)
+	}
+}
+
 func TestE2EAllStorageModes(t *testing.T) {
 	for _, mode := range []bridge.StorageMode{bridge.StoragePosts, bridge.StoragePostsSync, bridge.StorageHPOSSync, bridge.StorageHPOS} {
 		t.Run(string(mode), func(t *testing.T) {
