@@ -38,6 +38,16 @@ type BatchGateway interface {
 	PaymentStates(ctx context.Context, gatewayIDs []string) (map[string]*GatewayState, error)
 }
 
+// Canceler is implemented by gateways that can make a payment unpayable
+// before it expires (CryptoCloud's invoice/merchant/canceled). StreamPay and
+// Bitstream document no cancel: their payments stay payable until they
+// expire, and a payment arriving after that is handled as a late payment.
+type Canceler interface {
+	// CancelPayment cancels the payment at the gateway; it fails for a
+	// payment that has already received money.
+	CancelPayment(ctx context.Context, gatewayID string) error
+}
+
 // Capabilities describes a gateway.
 type Capabilities struct {
 	Callbacks  bool     // the gateway sends callbacks (else: polling only)

@@ -268,21 +268,78 @@ func (s *Service) reuseOrRetire(ctx context.Context, live *Payment, gateway stri
 		return s.checkoutResult(live, true, policy), false, nil
 	}
 	// Expired, or the customer switched gateway: retire the old payment. It
-	// stays watched, so a late payment on it still counts.
-	next := PaymentCancelled
+	// stays watched, so a late payment on it still counts; where the gateway
+	// can, it is cancelled there so it cannot be paid any more.
 	if !live.ExpiresAt.After(now) {
-		next = PaymentExpired
+		_, err := s.retire(ctx, live, PaymentExpired)
+		return nil, true, err
 	}
-	_, err := s.Payments.UpdatePayment(ctx, live.ID, func(p *Payment) (*Notification, error) {
-		if !p.Status.Live() {
+	s.cancelAtGateway(ctx, live, "the customer chose another payment")
+	_, err := s.retire(ctx, live, PaymentCancelled)
+	return nil, true, err
+}
+
+// retire takes a live payment out of its order's live slot as next (expired
+// or cancelled) without telling the order; the reconciler keeps watching it,
+// so money that still arrives counts as a late payment.
+func (s *Service) retire(ctx context.Context, p *Payment, next PaymentStatus) (*Payment, error) {
+	now := s.now()
+	q, err := s.Payments.UpdatePayment(ctx, p.ID, func(q *Payment) (*Notification, error) {
+		if !q.Status.Live() {
 			return nil, nil
 		}
-		p.Status = next
-		p.AppliedStatus = next // the order is not told: a newer payment takes over
-		p.NextCheckAt = now
+		q.Status = next
+		q.AppliedStatus = next // the order is not told
+		q.NextCheckAt = now
 		return nil, nil
 	})
-	return nil, true, ignoreStatusConflict(err)
+	return q, ignoreStatusConflict(err)
+}
+
+// cancelAtGateway makes a payment that nobody should pay any more unpayable
+// where the gateway allows it (CryptoCloud). Best effort: a failure (the
+// payment received money meanwhile, the gateway is down) leaves the payment
+// watched, and whatever arrives on it is applied as a late payment.
+func (s *Service) cancelAtGateway(ctx context.Context, p *Payment, why string) {
+	if p.GatewayID == "" || p.Status != PaymentPending {
+		return
+	}
+	gw, err := s.Gateways.Gateway(p.Gateway)
+	if err != nil {
+		return
+	}
+	c, ok := gw.(Canceler)
+	if !ok {
+		return
+	}
+	if err := c.CancelPayment(ctx, p.GatewayID); err != nil {
+		s.Logger.Warn("cancelling the payment at the gateway failed; it stays watched", "order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway, "reason", why, "err", err)
+		return
+	}
+	s.Logger.Info("payment cancelled at the gateway", "order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway, "reason", why)
+}
+
+// CancelOrderPayments is WordPress saying the order will not be paid through
+// wcbridge any more (the shop or WooCommerce cancelled it, or it was
+// switched to another payment method): its pending payments are cancelled
+// at the gateway where the gateway allows it and retired without touching
+// the order. A payment that has received money (underpaid) stays live: the
+// rest may still arrive and must be accounted for.
+func (s *Service) CancelOrderPayments(ctx context.Context, orderID int64) (*OrderPaymentView, error) {
+	ps, err := s.Payments.OrderPayments(ctx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		if p.Status != PaymentPending {
+			continue
+		}
+		s.cancelAtGateway(ctx, p, "wordpress no longer expects it")
+		if _, err := s.retire(ctx, p, PaymentCancelled); err != nil {
+			return nil, err
+		}
+	}
+	return s.OrderPayment(ctx, orderID)
 }
 
 func ignoreStatusConflict(err error) error {

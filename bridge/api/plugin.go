@@ -180,6 +180,18 @@ func (s *Server) handleRecheck(c echo.Context) error {
 	return c.JSON(http.StatusOK, v)
 }
 
+func (s *Server) handleCancelPayments(c echo.Context) error {
+	id, err := orderID(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.service.CancelOrderPayments(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
 func (s *Server) handleStatus(c echo.Context) error {
 	r := s.service.Status(c.Request().Context(), s.CallbackURL)
 	r.Version, r.TablePrefix = s.cfg.Version, s.cfg.TablePrefix

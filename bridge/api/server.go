@@ -101,6 +101,7 @@ func NewServer(svc *bridge.Service, cfg Config) *Server {
 	v1.POST("/checkout", s.handleCheckout)
 	v1.GET("/orders/:id/payment", s.handleOrderPayment)
 	v1.POST("/orders/:id/recheck", s.handleRecheck)
+	v1.POST("/orders/:id/cancel-payments", s.handleCancelPayments)
 	v1.GET("/status", s.handleStatus)
 	v1.GET("/settings", s.handleSettings)
 	v1.PUT("/settings", s.handlePutSettings)

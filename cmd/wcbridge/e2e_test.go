@@ -168,6 +168,80 @@ func TestE2EPaidStatusFromTheShopsFilter(t *testing.T) {
 	}
 }
 
+// TestE2ECancelledInvoicesCannotBePaid: a CryptoCloud invoice that nobody
+// should pay any more is cancelled at CryptoCloud (invoice/merchant/canceled):
+// when the customer switches to another gateway, and when WordPress says the
+// order will not be paid through wcbridge (cancelled, or another method).
+// StreamPay has no cancel: its payment is retired in the sidecar only, stays
+// watched, and money arriving on it still counts.
+func TestE2ECancelledInvoicesCannotBePaid(t *testing.T) {
+	h := newHarness(t)
+	// The customer switches from CryptoCloud to StreamPay.
+	id, key := h.order("cryptocloud", usd("15.00"))
+	ccID := gatewayPaymentID(h.checkout(id, key, "cryptocloud"))
+	h.woo.Exec(t, "UPDATE {p}wc_orders SET payment_method = 'wcbridge_streampay' WHERE id = ?", id)
+	spID := gatewayPaymentID(h.checkout(id, key, "streampay"))
+	if p, _ := h.sims.CryptoCloud.Payment(ccID); p.Status != "canceled" {
+		t.Fatalf("the abandoned CryptoCloud invoice is %q, want canceled", p.Status)
+	}
+	if err := h.sims.CryptoCloud.PayExact(ccID); err == nil {
+		t.Fatal("the abandoned CryptoCloud invoice could still be paid")
+	}
+	if err := h.sims.StreamPay.PayExact(spID); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+
+	// The shop cancels the order in WordPress; the plugin tells the sidecar.
+	id2, key2 := h.order("cryptocloud", usd("16.00"))
+	cc2 := gatewayPaymentID(h.checkout(id2, key2, "cryptocloud"))
+	h.woo.Exec(t, "UPDATE {p}wc_orders SET status = 'wc-cancelled' WHERE id = ?", id2)
+	status, view := h.client().do("POST", "/v1/orders/"+itoa(id2)+"/cancel-payments", map[string]any{})
+	if status != http.StatusOK || view["state"] != "cancelled" {
+		t.Fatalf("cancel-payments: %d %v, want 200 with state cancelled", status, view)
+	}
+	if p, _ := h.sims.CryptoCloud.Payment(cc2); p.Status != "canceled" {
+		t.Fatalf("the cancelled order's invoice is %q, want canceled", p.Status)
+	}
+	// Cancelling again is harmless.
+	if status, _ := h.client().do("POST", "/v1/orders/"+itoa(id2)+"/cancel-payments", map[string]any{}); status != http.StatusOK {
+		t.Fatalf("second cancel-payments: %d", status)
+	}
+
+	// StreamPay cannot cancel: the payment is retired but a late payment counts.
+	id3, key3 := h.order("streampay", usd("17.00"))
+	sp3 := gatewayPaymentID(h.checkout(id3, key3, "streampay"))
+	h.woo.Exec(t, "UPDATE {p}wc_orders SET status = 'wc-cancelled' WHERE id = ?", id3)
+	if status, _ := h.client().do("POST", "/v1/orders/"+itoa(id3)+"/cancel-payments", map[string]any{}); status != http.StatusOK {
+		t.Fatalf("cancel-payments: %d", status)
+	}
+	if err := h.sims.StreamPay.PayExact(sp3); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id3, bridge.StatusProcessing, 10*time.Second)
+	if notes := h.notes(id3); !contains(notes, "please check that the items are still in stock") {
+		t.Fatalf("late payment notes: %q", notes)
+	}
+
+	// A partly paid invoice is not cancelled: the rest may still come.
+	id4, key4 := h.order("cryptocloud", usd("18.00"))
+	cc4 := gatewayPaymentID(h.checkout(id4, key4, "cryptocloud"))
+	if err := h.sims.CryptoCloud.Underpay(cc4); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id4, bridge.StatusOnHold, 10*time.Second)
+	if status, _ := h.client().do("POST", "/v1/orders/"+itoa(id4)+"/cancel-payments", map[string]any{}); status != http.StatusOK {
+		t.Fatalf("cancel-payments: %d", status)
+	}
+	if p, _ := h.sims.CryptoCloud.Payment(cc4); p.Status != "partial" {
+		t.Fatalf("the partly paid invoice is %q, want partial", p.Status)
+	}
+	if err := h.sims.CryptoCloud.PayExact(cc4); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id4, bridge.StatusProcessing, 10*time.Second)
+}
+
 func TestE2EAllStorageModes(t *testing.T) {
 	for _, mode := range []bridge.StorageMode{bridge.StoragePosts, bridge.StoragePostsSync, bridge.StorageHPOSSync, bridge.StorageHPOS} {
 		t.Run(string(mode), func(t *testing.T) {

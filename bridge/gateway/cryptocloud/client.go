@@ -22,6 +22,7 @@ const Name = "cryptocloud"
 var (
 	_ bridge.Gateway      = (*Client)(nil)
 	_ bridge.BatchGateway = (*Client)(nil)
+	_ bridge.Canceler     = (*Client)(nil)
 )
 
 // Client talks to CryptoCloud's API v2.
@@ -153,8 +154,12 @@ func (c *Client) CreatePayment(ctx context.Context, r bridge.CreatePaymentReques
 	return &bridge.GatewayPayment{GatewayID: id, URL: inv.Link, ExpiresAt: exp, Amount: st.Amount}, nil
 }
 
-// Cancel cancels an invoice that is still "created".
-func (c *Client) Cancel(ctx context.Context, gatewayID string) error {
+// CancelPayment cancels an invoice that is still "created" with
+// POST /v2/invoice/merchant/canceled
+// (https://docs.cryptocloud.plus/en/api-reference-v2/cancel-invoice); an
+// invoice that has received money cannot be cancelled and answers
+// "Invoice is not created".
+func (c *Client) CancelPayment(ctx context.Context, gatewayID string) error {
 	const op = "cancel payment"
 	id, err := NormalizeID(gatewayID)
 	if err != nil {

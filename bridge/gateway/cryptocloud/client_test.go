@@ -145,7 +145,7 @@ func TestErrorNeverCarriesCredentials(t *testing.T) {
 	}
 	_, err = c.PaymentState(ctx, "INV-ABCDEFGH")
 	assertNoSecret(t, err, testKey, testSecret)
-	err = c.Cancel(ctx, "ABCDEFGH")
+	err = c.CancelPayment(ctx, "ABCDEFGH")
 	assertNoSecret(t, err, testKey, testSecret)
 
 	// Transport errors: the base URL (which a deployment might give a
@@ -184,7 +184,7 @@ func TestPaymentStateThroughEveryStatus(t *testing.T) {
 			{"underpay", sim.Underpay, bridge.PaymentUnderpaid, "22.5"},
 			{"expire", sim.Expire, bridge.PaymentUnderpaid, "22.5"},
 		}},
-		{"cancel", []step{{"cancel", func(id string) error { return c.Cancel(context.Background(), BareID(id)) }, bridge.PaymentCancelled, "0"}}},
+		{"cancel", []step{{"cancel", func(id string) error { return c.CancelPayment(context.Background(), BareID(id)) }, bridge.PaymentCancelled, "0"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -217,7 +217,7 @@ func TestPaymentStateThroughEveryStatus(t *testing.T) {
 		if st := mustState(t, c, p.GatewayID); st.Status != bridge.PaymentExpired {
 			t.Errorf("status %s, want expired", st.Status)
 		}
-		if err := c.Cancel(context.Background(), p.GatewayID); err == nil || !strings.Contains(err.Error(), "Invoice is not created") {
+		if err := c.CancelPayment(context.Background(), p.GatewayID); err == nil || !strings.Contains(err.Error(), "Invoice is not created") {
 			t.Errorf("cancel after expiry: %v", err)
 		}
 	})

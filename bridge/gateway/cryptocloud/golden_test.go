@@ -124,7 +124,7 @@ func TestGoldenWireFormats(t *testing.T) {
 			golden(t, "postback.json", postbacks["application/json"])
 
 			p2 := mustCreate(t, c, "wc-1002-1", "10", "USD")
-			if err := c.Cancel(ctx, p2.GatewayID); err != nil {
+			if err := c.CancelPayment(ctx, p2.GatewayID); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, "cancel_request.json", rec.reqs["/v2/invoice/merchant/canceled"])
