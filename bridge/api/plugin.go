@@ -215,11 +215,18 @@ func (s *Server) handlePutSettings(c echo.Context) error {
 	}
 	var req struct {
 		Settings map[string]string `json:"settings"`
+		// DryRun validates and stores nothing: the plugin's settings page
+		// shows every problem at once before it saves anything anywhere.
+		DryRun bool `json:"dry_run"`
 	}
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := s.cfg.Settings.PutSettings(c.Request().Context(), req.Settings); err != nil {
+	put := s.cfg.Settings.PutSettings
+	if req.DryRun {
+		put = s.cfg.Settings.CheckSettings
+	}
+	if err := put(c.Request().Context(), req.Settings); err != nil {
 		return err
 	}
 	return s.handleSettings(c)

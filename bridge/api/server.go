@@ -23,6 +23,8 @@ type Settings interface {
 	// PutSettings validates and stores values; a *bridge.Error with Fields
 	// for invalid ones, ECONFLICT for pinned ones.
 	PutSettings(ctx context.Context, values map[string]string) error
+	// CheckSettings validates values as PutSettings does and stores nothing.
+	CheckSettings(ctx context.Context, values map[string]string) error
 }
 
 // SettingView is one setting as the admin page shows it.

@@ -778,6 +778,25 @@ func TestE2ESettingsFromWordPress(t *testing.T) {
 		t.Fatalf("invalid settings: %d %v", status, got)
 	}
 
+	// A dry run names every problem, including a gateway enabled without
+	// its credentials, and stores nothing.
+	status, got = c.do("PUT", "/v1/settings", map[string]any{"dry_run": true, "settings": map[string]string{
+		"gateways.cryptocloud.enabled": "true", "orders.on_expired": "explode"}})
+	fields, _ = got["error"].(map[string]any)["fields"].(map[string]any)
+	if status != http.StatusBadRequest || fields["orders.on_expired"] == nil || len(fields) < 2 {
+		t.Fatalf("dry run of invalid settings: %d %v", status, got)
+	}
+	status, got = c.do("PUT", "/v1/settings", map[string]any{"dry_run": true, "settings": map[string]string{"orders.on_expired": "leave_pending"}})
+	if status != http.StatusOK {
+		t.Fatalf("dry run of valid settings: %d %v", status, got)
+	}
+	if v := got["settings"].(map[string]any)["orders.on_expired"].(map[string]any)["value"]; v != "cancel" {
+		t.Fatalf("a dry run changed orders.on_expired to %v", v)
+	}
+	if p := h.sidecars[0].app.Runtime.Policy(); !p.CancelOnExpiry {
+		t.Fatal("a dry run changed the policy in force")
+	}
+
 	// Valid: takes effect at once, without a restart.
 	status, got = c.do("PUT", "/v1/settings", map[string]any{"settings": map[string]string{"orders.on_expired": "leave_pending"}})
 	if status != http.StatusOK {

@@ -368,28 +368,11 @@ func (r *runtimeConfig) PutSettings(ctx context.Context, values map[string]strin
 	var installed *Config
 	var merged map[string]string
 	st, err := r.store.UpdateSettings(ctx, func(cur *store.SettingsState) (map[string]string, error) {
-		changes := map[string]string{}
-		for k, v := range values {
-			if v == "" && IsSecret(k) {
-				continue // keep the stored secret
-			}
-			changes[k] = v
+		changes, m, c, err := r.checkSettings(cur.Values, values)
+		if err != nil {
+			return nil, err
 		}
-		merged, _ = usable(r.base, cur.Values)
-		for k, v := range changes {
-			merged[k] = v
-		}
-		c, fields := overlay(r.base, merged)
-		if len(fields) > 0 {
-			code, msg := bridge.ECONFLICT, "these settings are pinned by the sidecar's configuration"
-			for _, problem := range fields {
-				if problem != pinnedProblem {
-					code, msg = bridge.EINVALID, "some settings are invalid"
-				}
-			}
-			return nil, &bridge.Error{Code: code, Message: msg, Fields: fields}
-		}
-		installed = c
+		installed, merged = c, m
 		return changes, nil
 	})
 	if err != nil {
@@ -408,6 +391,48 @@ func (r *runtimeConfig) PutSettings(ctx context.Context, values map[string]strin
 		r.logger.Info("settings changed from wordpress", "keys", strings.Join(keys, ","), "version", st.Version)
 	}
 	return nil
+}
+
+// CheckSettings validates values against what is stored now, as PutSettings
+// does, every problem at once, and stores nothing.
+func (r *runtimeConfig) CheckSettings(ctx context.Context, values map[string]string) error {
+	if r.store == nil {
+		return bridge.Errorf(bridge.ENOTFOUND, "settings are not managed by this sidecar")
+	}
+	cur, err := r.store.Settings(ctx)
+	if err != nil {
+		return fmt.Errorf("read settings: %w", err)
+	}
+	_, _, _, err = r.checkSettings(cur.Values, values)
+	return err
+}
+
+// checkSettings merges values into the stored ones and validates the
+// result: the changes to write, the merged settings and the configuration
+// they make, or a *bridge.Error naming every invalid or pinned key.
+func (r *runtimeConfig) checkSettings(stored, values map[string]string) (changes, merged map[string]string, c *Config, err error) {
+	changes = map[string]string{}
+	for k, v := range values {
+		if v == "" && IsSecret(k) {
+			continue // keep the stored secret
+		}
+		changes[k] = v
+	}
+	merged, _ = usable(r.base, stored)
+	for k, v := range changes {
+		merged[k] = v
+	}
+	c, fields := overlay(r.base, merged)
+	if len(fields) > 0 {
+		code, msg := bridge.ECONFLICT, "these settings are pinned by the sidecar's configuration"
+		for _, problem := range fields {
+			if problem != pinnedProblem {
+				code, msg = bridge.EINVALID, "some settings are invalid"
+			}
+		}
+		return nil, nil, nil, &bridge.Error{Code: code, Message: msg, Fields: fields}
+	}
+	return changes, merged, c, nil
 }
 
 // disabledGatewayProblems validates the gateways that are not enabled.
