@@ -147,7 +147,8 @@ func TestAbuseBadInput(t *testing.T) {
 	// Signatures on every plugin endpoint.
 	plugin := []struct{ method, path string }{
 		{"POST", "/v1/checkout"}, {"GET", fmt.Sprintf("/v1/orders/%d/payment", pending)},
-		{"POST", fmt.Sprintf("/v1/orders/%d/recheck", pending)}, {"GET", "/v1/status"},
+		{"POST", fmt.Sprintf("/v1/orders/%d/recheck", pending)}, {"POST", fmt.Sprintf("/v1/orders/%d/cancel-payments", pending)},
+		{"GET", "/v1/status"},
 		{"GET", "/v1/settings"}, {"PUT", "/v1/settings"},
 	}
 	for _, e := range plugin {
@@ -210,7 +211,7 @@ func TestAbuseBadInput(t *testing.T) {
 
 	// Path parameters.
 	for _, id := range []string{"abc", "-1", "0", "99999999999999999999", "1.5", "1e3", "0x10", url.PathEscape("' OR 1=1 --"), url.PathEscape("1; DROP TABLE wp_posts"), "%00"} {
-		for _, op := range []struct{ method, suffix string }{{"GET", "payment"}, {"POST", "recheck"}} {
+		for _, op := range []struct{ method, suffix string }{{"GET", "payment"}, {"POST", "recheck"}, {"POST", "cancel-payments"}} {
 			add(abuseReq{name: fmt.Sprintf("%s /v1/orders/%s/%s", op.method, id, op.suffix), method: op.method,
 				path: "/v1/orders/" + id + "/" + op.suffix, body: []byte(`{}`), ct: "application/json", sign: "ok"})
 		}
