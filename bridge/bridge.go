@@ -22,6 +22,7 @@ const (
 	EUNSUPPORTED  = "unsupported"   // e.g. a currency a gateway does not take: 422
 	EGATEWAY      = "gateway_error" // the gateway refused or failed: 502
 	EUNAVAILABLE  = "unavailable"   // a dependency is down, retry later: 503
+	ERATELIMITED  = "rate_limited"  // too many requests from one client: 429
 	EINTERNAL     = "internal"      // 500
 )
 
@@ -88,14 +89,20 @@ var (
 	ErrLivePayment     = &Error{Code: ECONFLICT, Message: "order already has a live payment"}
 	// ErrBeingCreated is a checkout while another one for the order is
 	// still asking the gateway: the customer retries in a moment.
-	ErrBeingCreated       = &Error{Code: EINPROGRESS, Message: "payment for this order is being created; retry in a moment"}
-	ErrPaymentStatus      = &Error{Code: ECONFLICT, Message: "payment status does not allow this change"}
-	ErrUnknownGateway     = &Error{Code: ENOTFOUND, Message: "unknown gateway"}
-	ErrGatewayDisabled    = &Error{Code: ECONFLICT, Message: "gateway is not enabled"}
-	ErrCurrency           = &Error{Code: EUNSUPPORTED, Message: "currency not accepted by this gateway"}
-	ErrSignature          = &Error{Code: EUNAUTHORIZED, Message: "signature invalid"}
-	ErrNotSigned          = &Error{Code: EUNAUTHORIZED, Message: "request not signed"}
-	ErrTooOld             = &Error{Code: EUNAUTHORIZED, Message: "signature expired"}
+	ErrBeingCreated    = &Error{Code: EINPROGRESS, Message: "payment for this order is being created; retry in a moment"}
+	ErrPaymentStatus   = &Error{Code: ECONFLICT, Message: "payment status does not allow this change"}
+	ErrUnknownGateway  = &Error{Code: ENOTFOUND, Message: "unknown gateway"}
+	ErrGatewayDisabled = &Error{Code: ECONFLICT, Message: "gateway is not enabled"}
+	ErrCurrency        = &Error{Code: EUNSUPPORTED, Message: "currency not accepted by this gateway"}
+	ErrSignature       = &Error{Code: EUNAUTHORIZED, Message: "signature invalid"}
+	ErrNotSigned       = &Error{Code: EUNAUTHORIZED, Message: "request not signed"}
+	ErrTooOld          = &Error{Code: EUNAUTHORIZED, Message: "signature expired"}
+	// ErrMalformed is a callback whose signature is genuine but whose
+	// content is unusable: the gateway (or whoever has its secret) sent
+	// something wrong, not a forger.
+	ErrMalformed = &Error{Code: EINVALID, Message: "callback malformed"}
+	// ErrRateLimited refuses a client that sent too much too fast.
+	ErrRateLimited        = &Error{Code: ERATELIMITED, Message: "too many requests; retry later"}
 	ErrUnavailable        = &Error{Code: EUNAVAILABLE, Message: "temporarily unavailable, retry later"}
 	ErrStorageUnsupported = &Error{Code: ECONFLICT, Message: "woocommerce storage not usable"}
 	// ErrOrderGone is WordPress saying the order no longer exists (deleted):

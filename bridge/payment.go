@@ -215,15 +215,15 @@ type Callbacks interface {
 	ClaimCallbacks(ctx context.Context, owner string, limit int, lease time.Duration) ([]*Callback, error)
 	// FinishCallback marks a callback applied (err == nil) or schedules a retry.
 	FinishCallback(ctx context.Context, id int64, reason string, applied bool, retryAt time.Time) error
-	// LastCallbacks returns, per gateway, the last accepted and last rejected callback.
+	// LastCallbacks returns, per gateway, when the last accepted callback
+	// arrived. (Refused ones are never stored: see Rejections.)
 	LastCallbacks(ctx context.Context) (map[string]CallbackSummary, error)
 }
 
-// CallbackSummary is what the admin page shows about a gateway's callbacks.
+// CallbackSummary is what the admin page shows about a gateway's stored
+// callbacks.
 type CallbackSummary struct {
-	LastAccepted   *time.Time
-	LastRejected   *time.Time
-	RejectedReason string
+	LastAccepted *time.Time
 }
 
 // Notification tells WordPress that the sidecar changed an order, so the

@@ -60,6 +60,9 @@ type Service struct {
 	// OnOutcome, when set, is told each payment status applied to an order
 	// (metrics).
 	OnOutcome func(gateway string, status PaymentStatus)
+	// Rejections keeps refused callbacks in memory (default: one log line
+	// per gateway per minute).
+	Rejections *Rejections
 
 	// Callback work handed from the HTTP handler to the workers; when it is
 	// full, the periodic sweep picks the callback up from the database.
@@ -97,6 +100,9 @@ func NewService(s Service) *Service {
 	}
 	if s.Owner == "" {
 		s.Owner = "wcbridge-" + randomHex(4)
+	}
+	if s.Rejections == nil {
+		s.Rejections = NewRejections(time.Minute)
 	}
 	s.queue = make(chan *Callback, 1024)
 	s.kick = make(chan struct{}, 1)

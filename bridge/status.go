@@ -28,7 +28,14 @@ type GatewayStatus struct {
 	LastCallbackAccepted *time.Time `json:"last_callback_accepted"`
 	LastCallbackRejected *time.Time `json:"last_callback_rejected"`
 	LastRejectedReason   string     `json:"last_rejected_reason,omitempty"`
-	Problem              string     `json:"problem,omitempty"`
+	// RecentRejections are the last refused callbacks this replica saw,
+	// newest first (kept in memory only; a restart forgets them).
+	RecentRejections []Rejection `json:"recent_rejections,omitempty"`
+	// CallbacksRejected and CallbacksRateLimited count refused callbacks
+	// since this replica started.
+	CallbacksRejected    int64  `json:"callbacks_rejected"`
+	CallbacksRateLimited int64  `json:"callbacks_rate_limited"`
+	Problem              string `json:"problem,omitempty"`
 	// ProblemPayments counts the watched payments whose last look left an
 	// error (the gateway failing, money that does not count, such as a
 	// test-mode payment); LastPaymentProblem says the latest.
@@ -64,7 +71,12 @@ func (s *Service) Status(ctx context.Context, callbackURL func(string) string) *
 		gs := &GatewayStatus{}
 		r.Gateways[name] = gs
 		if sum, ok := last[name]; ok {
-			gs.LastCallbackAccepted, gs.LastCallbackRejected, gs.LastRejectedReason = sum.LastAccepted, sum.LastRejected, sum.RejectedReason
+			gs.LastCallbackAccepted = sum.LastAccepted
+		}
+		gs.RecentRejections, gs.CallbacksRejected, gs.CallbacksRateLimited = s.Rejections.Recent(name)
+		if len(gs.RecentRejections) > 0 {
+			at := gs.RecentRejections[0].At
+			gs.LastCallbackRejected, gs.LastRejectedReason = &at, gs.RecentRejections[0].Reason
 		}
 		if pp, ok := problems[name]; ok {
 			gs.ProblemPayments = pp.Count

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,30 +18,38 @@ type CallbackResult struct {
 	Duplicate bool
 }
 
+// CallbackRequest is a gateway callback as it arrived.
+type CallbackRequest struct {
+	Gateway    string
+	Header     http.Header // the request's: content type, a signature header
+	Body       []byte
+	RemoteAddr string // the client's address (through trusted proxies), for the status page
+}
+
 // ReceiveCallback authenticates a gateway callback from its raw bytes and
-// header, records it durably and queues it for processing. A forged or
-// malformed callback is recorded as rejected (for the admin page) and
-// returns an error wrapping ErrSignature; nothing else happens. A database
-// failure returns ErrUnavailable so the gateway retries.
-func (s *Service) ReceiveCallback(ctx context.Context, gateway string, header http.Header, body []byte) (*CallbackResult, error) {
-	gw, err := s.Gateways.Gateway(gateway)
+// header, records it durably and queues it for processing. A forged,
+// expired or malformed callback writes nothing durable: it is kept in
+// memory for the status page (Rejections) and counted, and the error says
+// why (wrapping ErrSignature, ErrNotSigned, ErrTooOld or ErrMalformed). A
+// database failure returns ErrUnavailable so the gateway retries.
+func (s *Service) ReceiveCallback(ctx context.Context, r CallbackRequest) (*CallbackResult, error) {
+	gw, err := s.Gateways.Gateway(r.Gateway)
 	if err != nil {
+		if ErrorCode(err) == ECONFLICT { // disabled or not configured
+			s.reject(r, ErrorMessage(err))
+		}
 		return nil, err
 	}
-	sum := sha256.Sum256(body)
-	cb := &Callback{Gateway: gateway, ReceivedAt: s.now(), ContentType: header.Get("Content-Type"), Body: body, BodyHash: hex.EncodeToString(sum[:])}
-	ev, verr := gw.VerifyCallback(header, body)
+	ev, verr := gw.VerifyCallback(r.Header, r.Body)
 	if verr != nil {
-		cb.Reason = truncate(ErrorMessage(verr)+": "+verr.Error(), 250)
-		if _, _, err := s.Callbacks.RecordCallback(ctx, cb); err != nil {
-			s.Logger.Warn("recording rejected callback failed", "gateway", gateway, "err", err)
-		}
-		s.Logger.Warn("callback rejected", "gateway", gateway, "reason", cb.Reason)
+		s.reject(r, RejectReason(verr))
 		if ErrorCode(verr) == EINTERNAL {
 			return nil, &Error{Code: EUNAUTHORIZED, Message: "callback not authenticated", Err: verr}
 		}
 		return nil, verr
 	}
+	sum := sha256.Sum256(r.Body)
+	cb := &Callback{Gateway: r.Gateway, ReceivedAt: s.now(), ContentType: r.Header.Get("Content-Type"), Body: r.Body, BodyHash: hex.EncodeToString(sum[:])}
 	cb.Verified, cb.PaymentKey = true, ev.GatewayID
 	if cb.PaymentKey == "" {
 		cb.PaymentKey = "ref:" + ev.OrderRef
@@ -54,10 +63,10 @@ func (s *Service) ReceiveCallback(ctx context.Context, gateway string, header ht
 		return nil, &Error{Code: EUNAVAILABLE, Message: "could not record the callback; retry later", Err: err}
 	}
 	if dup {
-		s.Logger.Debug("callback accepted again (duplicate)", "gateway", gateway, "gateway_payment_id", cb.PaymentKey, "callback_id", existing.ID)
+		s.Logger.Debug("callback accepted again (duplicate)", "gateway", r.Gateway, "gateway_payment_id", cb.PaymentKey, "callback_id", existing.ID)
 		return &CallbackResult{Callback: existing, Duplicate: true}, nil
 	}
-	s.Logger.Info("callback accepted", "gateway", gateway, "gateway_payment_id", cb.PaymentKey, "callback_id", cb.ID)
+	s.Logger.Info("callback accepted", "gateway", r.Gateway, "gateway_payment_id", cb.PaymentKey, "callback_id", cb.ID)
 	if inMemory {
 		select {
 		case s.queue <- cb:
@@ -65,6 +74,50 @@ func (s *Service) ReceiveCallback(ctx context.Context, gateway string, header ht
 		}
 	}
 	return &CallbackResult{Callback: cb}, nil
+}
+
+// reject keeps a refused callback in memory; nothing is written or logged
+// per request (LogRejections logs a summary).
+func (s *Service) reject(r CallbackRequest, reason string) {
+	sum := sha256.Sum256(r.Body)
+	s.Rejections.Add(r.Gateway, Rejection{At: s.now(), Reason: reason, RemoteAddr: r.RemoteAddr, BodyHash: hex.EncodeToString(sum[:])}, r.Body)
+}
+
+// RejectReason names why a callback was refused, in the words the status
+// page uses.
+func RejectReason(err error) string {
+	switch {
+	case errors.Is(err, ErrMalformed):
+		return "malformed"
+	case errors.Is(err, ErrTooOld):
+		return ErrTooOld.Message
+	case errors.Is(err, ErrNotSigned):
+		return ErrNotSigned.Message
+	case errors.Is(err, ErrSignature):
+		return ErrSignature.Message
+	case errors.Is(err, ErrRateLimited):
+		return "rate limited"
+	}
+	if ErrorCode(err) == EINVALID {
+		return "invalid"
+	}
+	return ErrSignature.Message
+}
+
+// LogRejections writes, for each gateway with refused callbacks not yet
+// logged, one line with how many and why; a gateway gets at most one line
+// per Rejections.Interval, so a flood of forgeries costs a line a minute.
+func (s *Service) LogRejections() {
+	for _, sum := range s.Rejections.Due(s.now()) {
+		args := []any{"gateway", sum.Gateway, "count", sum.Count}
+		for reason, n := range sum.ByReason {
+			args = append(args, strings.ReplaceAll(reason, " ", "_"), n)
+		}
+		if sum.Last != nil {
+			args = append(args, "last_reason", sum.Last.Reason, "last_remote_addr", sum.Last.RemoteAddr)
+		}
+		s.Logger.Warn("callbacks rejected", args...)
+	}
 }
 
 // inFlightGrace is how long a callback being processed from memory by the
@@ -502,6 +555,7 @@ func (s *Service) tick(ctx context.Context, batch int) {
 	if ctx.Err() != nil {
 		return
 	}
+	s.LogRejections()
 	for i := 0; i < 10; i++ {
 		n, err := s.SweepCallbacks(ctx, batch)
 		if err != nil {

@@ -8,6 +8,13 @@ import (
 type metrics struct {
 	payments  *prometheus.CounterVec
 	callbacks *prometheus.CounterVec
+	rejects   *prometheus.CounterVec
+}
+
+// rejected counts a refused callback under its result and its reason.
+func (m *metrics) rejected(gateway, reason string) {
+	m.callbacks.WithLabelValues(gateway, "rejected").Inc()
+	m.rejects.WithLabelValues(gateway, reason).Inc()
 }
 
 // newMetrics registers the sidecar's metrics. Backlog and lag are the values the
@@ -20,10 +27,14 @@ func newMetrics(reg *prometheus.Registry, svc *bridge.Service) *metrics {
 		}, []string{"gateway", "status"}),
 		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wcbridge_callbacks_total",
-			Help: "Gateway callbacks received, by gateway and result (accepted, duplicate, rejected, unavailable).",
+			Help: "Gateway callbacks received, by gateway and result (accepted, duplicate, rejected, rate_limited, unavailable).",
 		}, []string{"gateway", "result"}),
+		rejects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wcbridge_callbacks_rejected_total",
+			Help: "Gateway callbacks refused after reading them (nothing is stored), by gateway and reason (signature invalid, request not signed, signature expired, malformed, body too large, gateway not enabled).",
+		}, []string{"gateway", "reason"}),
 	}
-	reg.MustRegister(m.payments, m.callbacks,
+	reg.MustRegister(m.payments, m.callbacks, m.rejects,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "wcbridge_reconcile_lag_seconds",
 			Help: "How far behind schedule the last reconcile pass found the most overdue payment.",

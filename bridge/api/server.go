@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -49,6 +50,20 @@ type Config struct {
 	Now              func() time.Time
 	Logger           *slog.Logger
 	Registry         *prometheus.Registry // nil: a new one
+
+	// CallbackRate and CallbackBurst limit each client's requests to the
+	// callback endpoints (requests per second, and how many at once); a
+	// client over the limit gets 429 before its body is read. Zero rate: no
+	// limit.
+	CallbackRate  float64
+	CallbackBurst int
+	// TrustedProxies are the networks whose X-Forwarded-For is believed when
+	// telling clients apart; a request from anywhere else is the client.
+	TrustedProxies []*net.IPNet
+	// CallbackTimeout bounds the work of one callback request (recording it
+	// in the database), so a database that does not answer gives a quick
+	// 503 and the gateway retries. Default 5s.
+	CallbackTimeout time.Duration
 }
 
 // Server is the HTTP server.
@@ -79,6 +94,9 @@ func NewServer(svc *bridge.Service, cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.CallbackTimeout <= 0 {
+		cfg.CallbackTimeout = 5 * time.Second
+	}
 	s := &Server{Echo: echo.New(), service: svc, cfg: cfg}
 	s.metrics = newMetrics(cfg.Registry, svc)
 	prev := svc.OnOutcome
@@ -91,13 +109,14 @@ func NewServer(svc *bridge.Service, cfg Config) *Server {
 	e := s.Echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	e.Use(s.recoverer, s.logRequests)
 
 	e.GET("/healthz", s.handleHealth)
 	e.GET("/readyz", s.handleReady)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
 
-	e.POST("/v1/callbacks/:gateway", s.handleCallback)
+	e.POST("/v1/callbacks/:gateway", s.handleCallback, s.callbackLimit())
 
 	v1 := e.Group("/v1", s.requireSignature)
 	v1.POST("/checkout", s.handleCheckout)
@@ -141,6 +160,7 @@ var statusOf = map[string]int{
 	bridge.EUNSUPPORTED:  http.StatusUnprocessableEntity,
 	bridge.EGATEWAY:      http.StatusBadGateway,
 	bridge.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	bridge.ERATELIMITED:  http.StatusTooManyRequests,
 	bridge.EINTERNAL:     http.StatusInternalServerError,
 }
 

@@ -180,7 +180,7 @@ func (s *Store) FinishCallback(ctx context.Context, id int64, reason string, app
 }
 
 // LastCallbacks returns, per gateway, when the last verified callback
-// arrived and when the last rejected one did, with its reason.
+// arrived. Rejected callbacks are not stored (bridge.Rejections).
 func (s *Store) LastCallbacks(ctx context.Context) (map[string]bridge.CallbackSummary, error) {
 	out := map[string]bridge.CallbackSummary{}
 	rows, err := s.db.QueryContext(ctx, "SELECT gateway, MAX(received_at) FROM "+s.callbacks+" WHERE verified = 1 GROUP BY gateway")
@@ -198,30 +198,6 @@ func (s *Store) LastCallbacks(ctx context.Context) (map[string]bridge.CallbackSu
 		}
 		sum := out[gw]
 		sum.LastAccepted = at.ptr()
-		out[gw] = sum
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("last callbacks: %w", dbError(err))
-	}
-	rows.Close()
-
-	// The highest id is the last rejected one recorded; its row carries the reason.
-	rows, err = s.db.QueryContext(ctx, "SELECT c.gateway, c.received_at, c.reason FROM "+s.callbacks+" c JOIN (SELECT gateway, MAX(id) AS id FROM "+
-		s.callbacks+" WHERE verified = 0 GROUP BY gateway) m ON c.id = m.id")
-	if err != nil {
-		return nil, fmt.Errorf("last callbacks: %w", dbError(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			gw, reason string
-			at         dbTime
-		)
-		if err := rows.Scan(&gw, &at, &reason); err != nil {
-			return nil, fmt.Errorf("last callbacks: %w", err)
-		}
-		sum := out[gw]
-		sum.LastRejected, sum.RejectedReason = at.ptr(), reason
 		out[gw] = sum
 	}
 	if err := rows.Err(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -40,6 +41,7 @@ type Config struct {
 	Orders      OrdersConfig      `yaml:"orders"`
 	Reconcile   ReconcileConfig   `yaml:"reconcile"`
 	Log         LogConfig         `yaml:"log"`
+	Retention   RetentionConfig   `yaml:"retention"`
 	Gateways    GatewaysConfig    `yaml:"gateways"`
 	Secrets     SecretsConfig     `yaml:"secrets"`
 
@@ -56,6 +58,31 @@ type ServerConfig struct {
 	PublicURL        string        `yaml:"public_url"`
 	MaxCallbackBytes int64         `yaml:"max_callback_bytes"`
 	ShutdownTimeout  time.Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are the addresses or networks (CIDR) whose
+	// X-Forwarded-For tells the client's address.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// CallbackRateLimit is how many callback requests per second one client
+	// may send on average, CallbackBurst how many at once; 0 turns the limit
+	// off.
+	CallbackRateLimit int `yaml:"callback_rate_limit"`
+	CallbackBurst     int `yaml:"callback_burst"`
+	// CallbackTimeout bounds recording one callback: past it the gateway gets
+	// 503 and retries.
+	CallbackTimeout time.Duration `yaml:"callback_timeout"`
+	// MaxConnections caps the connections open at once; more wait in the
+	// kernel's queue.
+	MaxConnections int `yaml:"max_connections"`
+	// IdleTimeout closes a kept-alive connection idle this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// RetentionConfig says how long the sidecar keeps what it no longer needs;
+// the background loop deletes older rows in small batches.
+type RetentionConfig struct {
+	Callbacks     time.Duration `yaml:"callbacks"`     // processed callbacks
+	Notifications time.Duration `yaml:"notifications"` // delivered or closed notifications
+	Interval      time.Duration `yaml:"interval"`      // how often to look
+	BatchSize     int           `yaml:"batch_size"`    // rows per delete statement
 }
 
 type DatabaseConfig struct {
@@ -139,7 +166,10 @@ type BitstreamConfig struct {
 // the environment leave out.
 func DefaultConfig() Config {
 	return Config{
-		Server:      ServerConfig{Listen: "127.0.0.1:8080", MaxCallbackBytes: 64 << 10, ShutdownTimeout: 15 * time.Second},
+		Server: ServerConfig{Listen: "127.0.0.1:8080", MaxCallbackBytes: 64 << 10, ShutdownTimeout: 15 * time.Second,
+			TrustedProxies: []string{"127.0.0.1/32", "::1/128"}, CallbackRateLimit: 10, CallbackBurst: 40,
+			CallbackTimeout: 5 * time.Second, MaxConnections: 1024, IdleTimeout: 30 * time.Second},
+		Retention:   RetentionConfig{Callbacks: 90 * 24 * time.Hour, Notifications: 90 * 24 * time.Hour, Interval: 10 * time.Minute, BatchSize: 500},
 		Database:    DatabaseConfig{TablePrefix: "wp_", MaxOpenConns: 20, StartupWait: 2 * time.Minute},
 		WooCommerce: WooCommerceConfig{Storage: "auto", PaidStatus: "auto"},
 		Plugin:      PluginConfig{SignatureWindow: 5 * time.Minute},
@@ -686,6 +716,35 @@ func (cfg *Config) Validate() []error {
 			bad("server.public_url", "must be an absolute http(s) URL")
 		}
 	}
+	if _, err := parseNetworks(cfg.Server.TrustedProxies); err != nil {
+		bad("server.trusted_proxies", "%v", err)
+	}
+	if r := cfg.Server.CallbackRateLimit; r < 0 || r > 100000 {
+		bad("server.callback_rate_limit", "must be between 0 (no limit) and 100000 per second")
+	}
+	if b := cfg.Server.CallbackBurst; b < 1 || b > 100000 {
+		bad("server.callback_burst", "must be between 1 and 100000")
+	}
+	if t := cfg.Server.CallbackTimeout; t < 500*time.Millisecond || t > time.Minute {
+		bad("server.callback_timeout", "must be between 500ms and 1m")
+	}
+	if n := cfg.Server.MaxConnections; n < 16 || n > 1000000 {
+		bad("server.max_connections", "must be between 16 and 1000000")
+	}
+	if t := cfg.Server.IdleTimeout; t < time.Second || t > 10*time.Minute {
+		bad("server.idle_timeout", "must be between 1s and 10m")
+	}
+	for path, d := range map[string]time.Duration{"retention.callbacks": cfg.Retention.Callbacks, "retention.notifications": cfg.Retention.Notifications} {
+		if d < time.Hour || d > 10*365*24*time.Hour {
+			bad(path, "must be between 1h and 87600h")
+		}
+	}
+	if i := cfg.Retention.Interval; i < 100*time.Millisecond || i > 24*time.Hour {
+		bad("retention.interval", "must be between 100ms and 24h")
+	}
+	if b := cfg.Retention.BatchSize; b < 1 || b > 10000 {
+		bad("retention.batch_size", "must be between 1 and 10000")
+	}
 	if cfg.Server.MaxCallbackBytes < 1024 || cfg.Server.MaxCallbackBytes > 8<<20 {
 		bad("server.max_callback_bytes", "must be between 1024 and 8388608")
 	}
@@ -835,4 +894,30 @@ func (cfg *Config) pinnedCredentialEndpoints() []error {
 		}
 	}
 	return errs
+}
+
+// parseNetworks reads addresses and CIDR networks; an address is a network
+// of one.
+func parseNetworks(list []string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, v := range list {
+		if !strings.Contains(v, "/") {
+			ip := net.ParseIP(v)
+			if ip == nil {
+				return nil, fmt.Errorf("%q is not an IP address or a CIDR network", v)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or a CIDR network", v)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

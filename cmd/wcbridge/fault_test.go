@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 	"github.com/wcbridge/wcbridge/woo/wootest"
 )
 
@@ -463,4 +464,65 @@ func passwordUser(t *testing.T, h *harness) (dsn, password string) {
 	}
 	cfg.User, cfg.Passwd = user, password
 	return cfg.FormatDSN(), password
+}
+
+// TestFaultDatabaseBlackHole makes the database a black hole (connections
+// accepted, nothing answered, nothing refused) while a gateway delivers a
+// genuine callback: the gateway gets 503 within server.callback_timeout,
+// not a hung request, so it retries; a forged callback is still refused at
+// once (it never needs the database); /readyz says not ready. When the
+// database answers again the retried callback pays the order, once.
+func TestFaultDatabaseBlackHole(t *testing.T) {
+	wootest.RequireReal(t, "the black hole is a TCP proxy in front of a real server")
+	const timeout = 2 * time.Second
+	h := newFaultHarness(t, func(c *harnessConfig) { c.dbProxy = true }, withEnv("WCBRIDGE_SERVER_CALLBACK_TIMEOUT="+timeout.String()))
+	base := h.sidecars[0].url
+	id, key := h.order("streampay", usd("12.00"))
+	gid := gatewayPaymentID(h.checkout(id, key, "streampay"))
+	h.sims.StreamPay.SetCallbackURL("") // this test delivers the callback itself
+	if err := h.sims.StreamPay.PayExact(gid); err != nil {
+		t.Fatal(err)
+	}
+	cb := streampay.Callback{PaymentID: gid, Amount: "12", AmountUSD: "12.00", ReceivedAmount: "12", ReceivedAmountUSD: "12.00",
+		CurrentDateTime: time.Now().UTC().Format(time.RFC3339)}
+	genuine := streampay.SignedPayload(cb, streampay.DefaultSimulatorConfig().SecretKey)
+	forged := streampay.SignedPayload(cb, "not-the-secret")
+
+	h.proxy.setBlackHole(true)
+	faultCounts.outages.Add(1)
+	for i := range 3 {
+		start := time.Now()
+		status, body := post(t, base+"/v1/callbacks/streampay", "application/json", genuine)
+		took := time.Since(start)
+		faultCounts.callbacks.Add(1)
+		if status != http.StatusServiceUnavailable || took > timeout+2*time.Second {
+			t.Errorf("callback %d into the black hole: %d %s after %v; want 503 within %v", i+1, status, body, took.Round(time.Millisecond), timeout)
+		}
+		t.Logf("callback %d into the black hole: %d after %v", i+1, status, took.Round(time.Millisecond))
+	}
+	start := time.Now()
+	if status, _ := post(t, base+"/v1/callbacks/streampay", "application/json", forged); status != http.StatusUnauthorized || time.Since(start) > time.Second {
+		t.Errorf("forged callback during the black hole: %d after %v, want 401 at once", status, time.Since(start))
+	}
+	start = time.Now()
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || time.Since(start) > 5*time.Second {
+		t.Errorf("/readyz during the black hole: %d after %v, want 503 within a few seconds", resp.StatusCode, time.Since(start))
+	}
+	t.Logf("/readyz during the black hole: %d after %v", resp.StatusCode, time.Since(start).Round(time.Millisecond))
+	h.proxy.setBlackHole(false)
+	// The gateway retries.
+	waitFor(t, "the retried callback to be accepted", 30*time.Second, func() bool {
+		status, _ := post(t, base+"/v1/callbacks/streampay", "application/json", genuine)
+		faultCounts.callbacks.Add(1)
+		return status == http.StatusOK
+	})
+	h.waitStatus(id, bridge.StatusProcessing, 30*time.Second)
+	h.waitDelivered(30 * time.Second)
+	time.Sleep(300 * time.Millisecond)
+	h.settledInvariants([]int64{id}, true)
 }

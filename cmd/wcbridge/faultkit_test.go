@@ -37,7 +37,7 @@ var faultCounts struct {
 // configuredSecrets is every secret a suite sidecar is configured with.
 func configuredSecrets(extra ...string) []string {
 	sp, cc, bs := streampay.DefaultSimulatorConfig(), cryptocloud.DefaultSimulatorConfig(), bitstream.DefaultSimulatorConfig()
-	return append([]string{testSecret, sp.SecretKey, cc.APIKey, cc.SecretKey, bs.APIKey}, extra...)
+	return append([]string{testSecret, testKey, sp.SecretKey, cc.APIKey, cc.SecretKey, bs.APIKey}, extra...)
 }
 
 // assertNoSecrets fails when any configured secret appears in logs.
@@ -130,6 +130,7 @@ func (h *harness) snapshot() dbSnapshot {
 	for name, q := range map[string][2]string{
 		"payments":           {"wcbridge_payments", "1=1"},
 		"verified callbacks": {"wcbridge_callbacks", "verified = 1"},
+		"callbacks":          {"wcbridge_callbacks", "1=1"},
 		"outbox":             {"wcbridge_outbox", "1=1"},
 		"comments":           {"comments", "1=1"},
 		"posts":              {"posts", "1=1"},

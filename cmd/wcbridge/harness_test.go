@@ -113,6 +113,10 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		"WCBRIDGE_DATABASE_DSN=" + dsn,
 		"WCBRIDGE_PLUGIN_SHARED_SECRET=" + testSecret,
 		"WCBRIDGE_SECRETS_KEY=" + testKey,
+		// The simulators deliver every callback from 127.0.0.1, and the
+		// storms post a hundred at once: the rate limit has its own test.
+		"WCBRIDGE_SERVER_CALLBACK_RATE_LIMIT=100000",
+		"WCBRIDGE_SERVER_CALLBACK_BURST=100000",
 		"WCBRIDGE_WORDPRESS_URL=" + h.wp.srv.URL,
 		"WCBRIDGE_SERVER_PUBLIC_URL=" + base,
 		"WCBRIDGE_RECONCILE_INTERVAL=100ms",

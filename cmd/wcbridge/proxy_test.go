@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -11,7 +10,9 @@ import (
 
 // tcpProxy stands between the sidecar and the database so a test can take
 // the database "down" (every connection cut, new ones refused) and bring it
-// back, as a stopped and restarted server would look to the sidecar.
+// back, as a stopped and restarted server would look to the sidecar; or
+// make it a black hole (nothing answers, nothing is refused: bytes wait, as
+// behind a dropped route or a hung server) and let the traffic flow again.
 type tcpProxy struct {
 	t      testing.TB
 	target string
@@ -20,6 +21,7 @@ type tcpProxy struct {
 	mu     sync.Mutex
 	down   bool
 	conns  map[net.Conn]bool
+	gate   chan struct{} // closed while traffic flows; open while a black hole
 }
 
 func newTCPProxy(t testing.TB, dsn string) *tcpProxy {
@@ -32,11 +34,12 @@ func newTCPProxy(t testing.TB, dsn string) *tcpProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{t: t, target: cfg.Addr, l: l, conns: map[net.Conn]bool{}}
+	p := &tcpProxy{t: t, target: cfg.Addr, l: l, conns: map[net.Conn]bool{}, gate: make(chan struct{})}
+	close(p.gate)
 	cfg.Addr = l.Addr().String()
 	p.dsn = cfg.FormatDSN()
 	go p.serve()
-	t.Cleanup(func() { l.Close(); p.setDown(true) })
+	t.Cleanup(func() { l.Close(); p.setBlackHole(false); p.setDown(true) })
 	return p
 }
 
@@ -52,6 +55,10 @@ func (p *tcpProxy) serve() {
 			c.Close()
 			continue
 		}
+		gate := p.gate
+		p.mu.Unlock()
+		<-gate // a black hole accepts, then says nothing
+		p.mu.Lock()
 		up, err := net.Dial("tcp", p.target)
 		if err != nil {
 			p.mu.Unlock()
@@ -66,13 +73,46 @@ func (p *tcpProxy) serve() {
 }
 
 func (p *tcpProxy) pipe(dst, src net.Conn) {
-	io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			gate := p.gate
+			p.mu.Unlock()
+			<-gate
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	dst.Close()
 	src.Close()
 	p.mu.Lock()
 	delete(p.conns, dst)
 	delete(p.conns, src)
 	p.mu.Unlock()
+}
+
+// setBlackHole holds every byte in both directions and every new
+// connection (true), or lets them through again (false).
+func (p *tcpProxy) setBlackHole(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	open := p.gate
+	select {
+	case <-open: // flowing
+		if on {
+			p.gate = make(chan struct{})
+		}
+	default: // holding
+		if !on {
+			close(open)
+		}
+	}
 }
 
 // setDown cuts every connection and refuses new ones (true), or lets them

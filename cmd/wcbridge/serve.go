@@ -21,6 +21,7 @@ import (
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 	"github.com/wcbridge/wcbridge/bridge/store"
 	"github.com/wcbridge/wcbridge/woo"
+	"golang.org/x/net/netutil"
 )
 
 // App is a wired sidecar: the server and its background work. Tests and the
@@ -34,6 +35,7 @@ type App struct {
 	Woo     *woo.Store
 	Logger  *slog.Logger
 	db      *sql.DB
+	now     func() time.Time
 }
 
 // Close releases the database connections; call it after Run returns.
@@ -113,12 +115,15 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 		Policy:   rt.Policy, Now: now, Logger: logger, CheckDelay: o.CheckDelay,
 		Owner: fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), strings.ReplaceAll(now().UTC().Format("150405.000"), ".", "")),
 	})
+	trusted, _ := parseNetworks(cfg.Server.TrustedProxies) // validated with the config
 	srv := api.NewServer(svc, api.Config{
 		Version: Version, PublicURL: cfg.Server.PublicURL, Secret: secret,
 		SignatureWindow: cfg.Plugin.SignatureWindow, MaxCallbackBytes: cfg.Server.MaxCallbackBytes,
+		CallbackRate: float64(cfg.Server.CallbackRateLimit), CallbackBurst: cfg.Server.CallbackBurst,
+		TrustedProxies: trusted, CallbackTimeout: cfg.Server.CallbackTimeout,
 		Ready: readiness(db, ws, now, logger), Settings: rt, TablePrefix: cfg.Database.TablePrefix, Now: now, Logger: logger,
 	})
-	return &App{Config: cfg, Runtime: rt, Service: svc, Server: srv, Store: st, Woo: ws, Logger: logger, db: db}, nil
+	return &App{Config: cfg, Runtime: rt, Service: svc, Server: srv, Store: st, Woo: ws, Logger: logger, db: db, now: now}, nil
 }
 
 // requireStore refuses a database without a usable WooCommerce install
@@ -195,10 +200,19 @@ func notifyURL(c *Config) string {
 // Run serves on l and runs the background work until ctx ends, then shuts
 // down gracefully.
 func (a *App) Run(ctx context.Context, l net.Listener) error {
-	hs := &http.Server{Handler: a.Server, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	// Slow or idle clients cannot hold connections long, and at most
+	// max_connections are open at once (more wait in the kernel's queue):
+	// each costs memory and a descriptor.
+	hs := &http.Server{Handler: a.Server, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: a.Config.Server.IdleTimeout, MaxHeaderBytes: 64 << 10}
+	l = netutil.LimitListener(l, a.Config.Server.MaxConnections)
 	workCtx, stopWork := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		a.retain(workCtx)
+	}()
 	go func() {
 		defer wg.Done()
 		a.Service.Run(workCtx, bridge.WorkerConfig{Interval: a.Config.Reconcile.Interval, BatchSize: a.Config.Reconcile.BatchSize})
@@ -259,4 +273,28 @@ func runServe(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	err = app.Run(ctx, l)
 	logger.Info("stopped", "err", err)
 	return err
+}
+
+// retain runs the retention pass every retention.interval until ctx ends:
+// old processed callbacks and delivered notifications are deleted, a few
+// hundred rows per statement, so no table of the sidecar grows without bound.
+func (a *App) retain(ctx context.Context) {
+	r := a.Config.Retention
+	t := time.NewTicker(r.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := a.now()
+		p, err := a.Store.Purge(ctx, now.Add(-r.Callbacks), now.Add(-r.Notifications), r.BatchSize, 20)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.Logger.Warn("retention pass failed", "err", err)
+		case p.Total() > 0:
+			a.Logger.Info("retention pass", "callbacks_deleted", p.Callbacks, "notifications_deleted", p.Notifications, "leases_released", p.Leases)
+		}
+	}
 }

@@ -2,12 +2,14 @@ package cryptocloud
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 )
 
@@ -38,6 +40,19 @@ func FuzzVerifyCallback(f *testing.F) {
 		if err != nil {
 			if ev != nil {
 				t.Fatal("rejected callback returned an event")
+			}
+			if errors.Is(err, bridge.ErrMalformed) {
+				// "Malformed" is said only of a postback whose token is genuine.
+				pf, perr := parsePostback(ct, body)
+				if perr != nil || pf.Token == "" {
+					t.Fatalf("malformed said of a postback without a readable token: %v", perr)
+				}
+				if _, err := jwt.Parse(pf.Token, func(*jwt.Token) (any, error) { return []byte(testSecret), nil },
+					jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithLeeway(time.Minute)); err != nil {
+					t.Fatalf("malformed said of a postback whose token is not genuine: %v", err)
+				}
+			} else if !errors.Is(err, bridge.ErrSignature) && !errors.Is(err, bridge.ErrNotSigned) && !errors.Is(err, bridge.ErrTooOld) {
+				t.Fatalf("error %v is neither unauthenticated nor malformed", err)
 			}
 			return
 		}

@@ -24,6 +24,9 @@ var (
 	ErrBadToken     = fmt.Errorf("%w: token not signed with the secret key", bridge.ErrSignature)
 	ErrTokenExpired = fmt.Errorf("%w: token expired", bridge.ErrTooOld)
 	ErrIDMismatch   = fmt.Errorf("%w: token names another invoice", bridge.ErrSignature)
+	// ErrSignedMalformed: the token is genuine but the postback's fields are
+	// unusable. It matches bridge.ErrMalformed, not bridge.ErrSignature.
+	ErrSignedMalformed = fmt.Errorf("%w: signed, but a field is unusable", bridge.ErrMalformed)
 )
 
 // MaxPostbackBytes caps a postback body.
@@ -52,6 +55,8 @@ type postbackFields struct {
 	OrderID      string          `json:"order_id"`
 	Token        string          `json:"token"`
 	InvoiceInfo  json.RawMessage `json:"invoice_info"`
+
+	fieldErr error // set when the token was read but another field was not
 }
 
 // parsePostback reads a JSON or form-encoded body. In form mode invoice_info
@@ -67,8 +72,19 @@ func parsePostback(contentType string, body []byte) (*postbackFields, error) {
 	}
 	var f postbackFields
 	if !form {
-		if err := decodeJSON(body, &f); err != nil {
+		// The token is read on its own first, so a genuinely signed postback
+		// whose other fields have the wrong type is told apart from one
+		// nobody signed (fieldErr, reported after the token is verified).
+		var raw map[string]json.RawMessage
+		if err := decodeJSON(body, &raw); err != nil || raw == nil {
 			return nil, fmt.Errorf("%w: not json", ErrMalformed)
+		}
+		if t, ok := raw["token"]; ok && json.Unmarshal(t, &f.Token) != nil {
+			return nil, fmt.Errorf("%w: token is not a string", ErrMalformed)
+		}
+		token := f.Token
+		if err := decodeJSON(body, &f); err != nil {
+			f = postbackFields{Token: token, fieldErr: fmt.Errorf("%w: a field has the wrong type", ErrSignedMalformed)}
 		}
 	} else {
 		v, err := url.ParseQuery(string(body))
@@ -118,12 +134,15 @@ func VerifyPostback(contentType string, body []byte, secret string, now time.Tim
 		// HMAC is compared by the jwt package with hmac.Equal.
 		return nil, ErrBadToken
 	}
+	if f.fieldErr != nil {
+		return nil, f.fieldErr
+	}
 	if f.InvoiceID == "" {
-		return nil, fmt.Errorf("%w: invoice_id missing", ErrMalformed)
+		return nil, fmt.Errorf("%w: invoice_id missing", ErrSignedMalformed)
 	}
 	id, err := NormalizeID(f.InvoiceID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: invoice_id", ErrMalformed)
+		return nil, fmt.Errorf("%w: invoice_id", ErrSignedMalformed)
 	}
 	p := &Postback{Status: f.Status, InvoiceID: id, Currency: f.Currency, OrderID: f.OrderID}
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
@@ -147,14 +166,14 @@ func VerifyPostback(contentType string, body []byte, secret string, now time.Tim
 		// invoice_info as a JSON string inside JSON, as form mode sends it.
 		var s string
 		if err := json.Unmarshal(f.InvoiceInfo, &s); err != nil {
-			return nil, fmt.Errorf("%w: invoice_info", ErrMalformed)
+			return nil, fmt.Errorf("%w: invoice_info", ErrSignedMalformed)
 		}
 		f.InvoiceInfo = json.RawMessage(s)
 	}
 	if len(f.InvoiceInfo) > 0 && string(f.InvoiceInfo) != "null" {
 		var inv Invoice
 		if err := decodeJSON(f.InvoiceInfo, &inv); err != nil {
-			return nil, fmt.Errorf("%w: invoice_info", ErrMalformed)
+			return nil, fmt.Errorf("%w: invoice_info", ErrSignedMalformed)
 		}
 		if inv.UUID != "" {
 			if u, err := NormalizeID(inv.UUID); err != nil || u != id {
@@ -164,7 +183,7 @@ func VerifyPostback(contentType string, body []byte, secret string, now time.Tim
 		p.Info = &inv
 	}
 	if d, ok, err := parseDecimal("amount_crypto", f.AmountCrypto); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %v", ErrSignedMalformed, err)
 	} else if ok {
 		p.AmountCrypto = d
 	}

@@ -107,10 +107,11 @@ func TestVerifyPostbackVectors(t *testing.T) {
 		{"alg HS512", ctJSON, with(signClaims(t, jwt.SigningMethodHS512, []byte(testSecret), jwt.MapClaims{"id": "89UX09KA", "exp": exp}), nil), testSecret, ErrBadToken},
 		{"missing token json", ctJSON, with("", func(m map[string]any) { delete(m, "token") }), testSecret, ErrNoToken},
 		{"missing token form", ctForm, form("", func(v url.Values) { v.Del("token") }), testSecret, ErrNoToken},
-		{"missing invoice_id", ctJSON, with(valid, func(m map[string]any) { delete(m, "invoice_id") }), testSecret, ErrMalformed},
+		{"missing invoice_id", ctJSON, with(valid, func(m map[string]any) { delete(m, "invoice_id") }), testSecret, ErrSignedMalformed},
 		{"not json", ctJSON, []byte("{not json"), testSecret, ErrMalformed},
 		{"empty body", ctJSON, nil, testSecret, ErrMalformed},
-		{"bad amount", ctJSON, with(valid, func(m map[string]any) { m["amount_crypto"] = "lots" }), testSecret, ErrMalformed},
+		{"bad amount", ctJSON, with(valid, func(m map[string]any) { m["amount_crypto"] = "lots" }), testSecret, ErrSignedMalformed},
+		{"bad invoice_info", ctJSON, with(valid, func(m map[string]any) { m["invoice_info"] = `{"uuid":` }), testSecret, ErrSignedMalformed},
 		{"garbage token", ctJSON, with("abc.def.ghi", nil), testSecret, ErrBadToken},
 	}
 	for _, tc := range cases {
@@ -127,6 +128,13 @@ func TestVerifyPostbackVectors(t *testing.T) {
 			}
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if tc.want == ErrSignedMalformed {
+				// Genuinely signed, so "malformed", not "signature invalid".
+				if !errors.Is(err, bridge.ErrMalformed) || errors.Is(err, bridge.ErrSignature) || bridge.ErrorCode(err) != bridge.EINVALID {
+					t.Errorf("%v: want bridge.ErrMalformed alone", err)
+				}
+				return
 			}
 			if bridge.ErrorCode(err) != bridge.EUNAUTHORIZED {
 				t.Errorf("code = %q, want unauthorized", bridge.ErrorCode(err))

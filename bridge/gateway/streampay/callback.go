@@ -32,6 +32,10 @@ var (
 	ErrMissingField = fmt.Errorf("%w: missing field", bridge.ErrSignature)
 	// ErrMismatch: the signature does not match the fields and the secret.
 	ErrMismatch = fmt.Errorf("%w: signature mismatch", bridge.ErrSignature)
+	// ErrSignedMalformed: the signature is genuine but a field is unusable
+	// (an empty payment id, an amount that is no decimal). It matches
+	// bridge.ErrMalformed, not bridge.ErrSignature.
+	ErrSignedMalformed = fmt.Errorf("%w: signed, but a field is unusable", bridge.ErrMalformed)
 )
 
 // Callback is the body StreamPay POSTs to the shop's callback URL. All values
@@ -158,11 +162,11 @@ func VerifyCallbackBody(body []byte, secret string) (Callback, error) {
 		return Callback{}, ErrMismatch
 	}
 	if c.PaymentID == "" || strings.TrimSpace(c.PaymentID) != c.PaymentID {
-		return Callback{}, fmt.Errorf("%w: bad payment_id", ErrMalformed)
+		return Callback{}, fmt.Errorf("%w: bad payment_id", ErrSignedMalformed)
 	}
 	for _, f := range []struct{ name, v string }{{"amount_usd", c.AmountUSD}, {"received_amount_usd", c.ReceivedAmountUSD}} {
 		if _, err := parseAmount(f.v); err != nil {
-			return Callback{}, fmt.Errorf("%w: %s: %v", ErrMalformed, f.name, err)
+			return Callback{}, fmt.Errorf("%w: %s: %v", ErrSignedMalformed, f.name, err)
 		}
 	}
 	return c, nil

@@ -88,12 +88,17 @@ func TestVerifyCallbackVectors(t *testing.T) {
 			c := sampleCallback
 			c.ReceivedAmountUSD = "-1"
 			return c
-		}(), secret), secret, streampay.ErrMalformed},
+		}(), secret), secret, streampay.ErrSignedMalformed},
 		{"non-decimal amount signed", streampay.SignedPayload(func() streampay.Callback {
 			c := sampleCallback
 			c.AmountUSD = "1e400x"
 			return c
-		}(), secret), secret, streampay.ErrMalformed},
+		}(), secret), secret, streampay.ErrSignedMalformed},
+		{"empty payment id signed", streampay.SignedPayload(func() streampay.Callback {
+			c := sampleCallback
+			c.PaymentID = ""
+			return c
+		}(), secret), secret, streampay.ErrSignedMalformed},
 	}
 	for _, f := range []string{"payment_id", "amount", "amount_usd", "received_amount", "received_amount_usd", "current_datetime"} {
 		tests = append(tests, struct {
@@ -117,6 +122,14 @@ func TestVerifyCallbackVectors(t *testing.T) {
 			}
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			// Only a genuinely signed callback is "malformed"; anything
+			// else is unauthenticated.
+			if tt.want == streampay.ErrSignedMalformed {
+				if !errors.Is(err, bridge.ErrMalformed) || errors.Is(err, bridge.ErrSignature) || bridge.ErrorCode(err) != bridge.EINVALID {
+					t.Fatalf("%v does not match bridge.ErrMalformed alone", err)
+				}
+				return
 			}
 			if !errors.Is(err, bridge.ErrSignature) || bridge.ErrorCode(err) != bridge.EUNAUTHORIZED {
 				t.Fatalf("%v does not match bridge.ErrSignature", err)
@@ -234,6 +247,16 @@ func FuzzVerifyCallback(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		cb, err := streampay.VerifyCallbackBody(body, secret)
+		if errors.Is(err, bridge.ErrMalformed) {
+			// "Malformed" only for a genuine signature over unusable fields.
+			c, perr := streampay.ParseCallback(body)
+			want := sha256.Sum256([]byte(streampay.SigningString(c, secret)))
+			got, herr := hex.DecodeString(c.Signature)
+			if perr != nil || herr != nil || string(got) != string(want[:]) {
+				t.Fatalf("malformed said of a payload not signed with the secret: %q", body)
+			}
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, bridge.ErrSignature) {
 				t.Fatalf("error %v does not match bridge.ErrSignature", err)
