@@ -113,6 +113,9 @@ func TestFaultReplayHoursLater(t *testing.T) {
 					t.Fatal(err)
 				}
 				h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+				// The order is written before the payment row and its
+				// notification: wait for that too, then for its delivery.
+				waitFor(t, "the paid notification", 10*time.Second, func() bool { return h.woo.Count(t, "wcbridge_outbox", "order_id = ?", id) > 0 })
 				h.waitDelivered(10 * time.Second)
 			}
 			before := h.snapshot()
