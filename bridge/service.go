@@ -781,6 +781,10 @@ func (s *Service) orderUpdate(ctx context.Context, p *Payment, prev PaymentStatu
 		u.CustomerNote = true
 		u.Note = fmt.Sprintf("Underpayment via %s (payment %s): %s received of %s, %s %s short. The order is on hold until the rest arrives or the shop decides.%s",
 			title, ref, p.Received, p.Amount, p.Shortfall().String(), p.Amount.Currency, failedNote)
+		if p.Received.IsZero() {
+			u.Note = fmt.Sprintf("Underpayment via %s (payment %s): less than the order total of %s arrived; the gateway did not say how much. The order is on hold until the rest arrives or the shop decides.%s",
+				title, ref, p.Amount, failedNote)
+		}
 	case PaymentExpired, PaymentCancelled:
 		// Never cancel an order another payment is now paying.
 		if live, err := s.livePayment(ctx, p.OrderID); err != nil {

@@ -154,6 +154,22 @@ func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool,
 		ev = &CallbackEvent{Gateway: cb.Gateway, GatewayID: cb.PaymentKey}
 	}
 	p, err := s.findCallbackPayment(ctx, cb, ev)
+	var st *GatewayState
+	if errors.Is(err, ErrPaymentNotFound) && ev.GatewayID != "" && ev.GatewayID == cb.PaymentKey {
+		// Not known by the gateway's id: a payment whose creation failed at
+		// our end never learnt it. The gateway's own record, read back from
+		// its API, names our reference.
+		st, err = gw.ConfirmCallback(ctx, ev)
+		switch {
+		case errors.Is(err, ErrPaymentNotFound):
+		case err != nil:
+			return false, "confirmation failed", err
+		case st.OrderRef == "":
+			err = ErrPaymentNotFound
+		default:
+			p, err = s.findCallbackPayment(ctx, cb, &CallbackEvent{GatewayID: st.GatewayID, OrderRef: st.OrderRef})
+		}
+	}
 	if errors.Is(err, ErrPaymentNotFound) {
 		if s.now().Sub(cb.ReceivedAt) < unknownPaymentWait {
 			return false, "payment not known yet", err
@@ -166,9 +182,10 @@ func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool,
 	if ev.GatewayID == "" {
 		ev.GatewayID = p.GatewayID
 	}
-	st, err := gw.ConfirmCallback(ctx, ev)
-	if err != nil {
-		return false, "confirmation failed", err
+	if st == nil {
+		if st, err = gw.ConfirmCallback(ctx, ev); err != nil {
+			return false, "confirmation failed", err
+		}
 	}
 	p, err = s.ApplyState(ctx, p, st)
 	if err != nil {

@@ -155,8 +155,8 @@ func startDemo(ctx context.Context, o demoOptions) (d *demo, err error) {
 	}
 	d.app, err = NewApp(ctx, cfg, AppOptions{
 		Logger: o.Logger,
-		// Bitstream is polled only: look at every payment every two
-		// seconds so the page updates while one watches.
+		// Look at every payment every two seconds so the page updates
+		// while one watches, callbacks or not.
 		CheckDelay: func(time.Duration) time.Duration { return 2 * time.Second },
 	})
 	if err != nil {

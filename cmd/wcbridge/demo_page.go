@@ -525,7 +525,7 @@ payment expire, and watch the order change.</p>
 <h2>Gateway callbacks</h2>
 {{if .Callbacks}}<table id="callbacks"><tr><th>Received</th><th>Gateway</th><th>Verified</th><th>Reason</th><th>Gateway payment</th></tr>
 {{range .Callbacks}}<tr><td>{{stamp .At}}</td><td>{{.Gateway}}</td><td>{{if .Verified}}yes{{else}}no{{end}}</td><td>{{.Reason}}</td><td><code>{{.Key}}</code></td></tr>{{end}}</table>
-{{else}}<p class="muted" id="callbacks">None{{if eq .PaymentMethod "wcbridge_bitstream"}}: Bitstream sends no callbacks, the sidecar polls it{{end}}.</p>{{end}}
+{{else}}<p class="muted" id="callbacks">None.</p>{{end}}
 <h2>Notifications received by the plugin</h2>
 {{template "notifications" .Notifications}}
 {{if .Meta}}<h2>Order meta written by the sidecar</h2>

@@ -235,7 +235,7 @@ func TestDemoBrowser(t *testing.T) {
 			if got.Transaction == "" {
 				t.Errorf("no transaction reference shown")
 			}
-			if gw != "bitstream" && !strings.Contains(got.Callbacks, gw) {
+			if !strings.Contains(got.Callbacks, gw) {
 				t.Errorf("callback log = %q, want a %s callback", got.Callbacks, gw)
 			}
 

@@ -58,13 +58,14 @@ var drivers = []driver{
 		mute:        func(h *harness) { h.sims.CryptoCloud.SetCallbackURL("") },
 	},
 	{
-		name:        "bitstream",
+		name: "bitstream", callbacks: true,
 		pay:         func(h *harness, id string) error { return h.sims.Bitstream.PayExact(id) },
 		underpay:    func(h *harness, id string) error { return h.sims.Bitstream.Underpay(id) },
 		overpay:     func(h *harness, id string) error { return h.sims.Bitstream.Overpay(id) },
 		expire:      func(h *harness, id string) error { return h.sims.Bitstream.Expire(id) },
+		payLate:     func(h *harness, id string) error { return h.sims.Bitstream.PayExact(id) },
 		createCalls: func(h *harness) int { return h.sims.Bitstream.Calls("create") },
-		mute:        func(h *harness) {},
+		mute:        func(h *harness) { h.sims.Bitstream.SetWebhookURL("") },
 	},
 }
 

@@ -312,7 +312,7 @@ func TestFaultGatewayErrorsAndHangs(t *testing.T) {
 	// 500s during confirmation of a callback (more than the client's retries).
 	pay(sp, "11.00", func() { h.sims.StreamPay.FailNext(6, http.StatusInternalServerError) })
 	pay(cc, "12.00", func() { h.sims.CryptoCloud.FailNext(6, http.StatusInternalServerError) })
-	// 500s during reconciliation (Bitstream has no callbacks).
+	// 500s while confirming Bitstream's webhook and polling.
 	pay(bs, "13.00", func() { h.sims.Bitstream.FailNext(6, http.StatusInternalServerError) })
 	h.waitAll(ids, 30*time.Second, bridge.StatusProcessing)
 

@@ -34,6 +34,10 @@ type harness struct {
 	logs     logBuffer
 	wrap     func(bridge.Gateway) bridge.Gateway
 	proxy    *tcpProxy
+	// checkDelay paces the reconciler (fastChecks unless a test says);
+	// createTimeout bounds a checkout's gateway call (0: the default).
+	checkDelay    func(time.Duration) time.Duration
+	createTimeout time.Duration
 }
 
 type sidecar struct {
@@ -51,6 +55,20 @@ type harnessConfig struct {
 	unpin   []string
 	dbProxy bool
 	wrap    func(bridge.Gateway) bridge.Gateway
+	// checkDelay paces the reconciler (fastChecks unless a test says);
+	// createTimeout bounds a checkout's gateway call (0: the default).
+	checkDelay    func(time.Duration) time.Duration
+	createTimeout time.Duration
+}
+
+// withCheckDelay replaces the reconciler's fast test pacing.
+func withCheckDelay(f func(time.Duration) time.Duration) harnessOption {
+	return func(c *harnessConfig) { c.checkDelay = f }
+}
+
+// withCreateTimeout shortens how long a checkout waits for the gateway.
+func withCreateTimeout(d time.Duration) harnessOption {
+	return func(c *harnessConfig) { c.createTimeout = d }
 }
 
 // withoutEnv leaves out the harness's variables starting with prefix (e.g. a
@@ -88,7 +106,10 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	h := &harness{t: t, ctx: ctx, wrap: c.wrap}
+	h := &harness{t: t, ctx: ctx, wrap: c.wrap, checkDelay: c.checkDelay, createTimeout: c.createTimeout}
+	if h.checkDelay == nil {
+		h.checkDelay = fastChecks
+	}
 	h.woo = wootest.NewStore(t, c.mode, "wp_")
 	dsn := h.woo.DSN
 	if c.dbProxy {
@@ -150,7 +171,7 @@ func (h *harness) startSidecar(l net.Listener) *sidecar {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	app, err := NewApp(h.ctx, cfg, AppOptions{CheckDelay: fastChecks, Logger: h.logger(), WrapGateway: h.wrap})
+	app, err := NewApp(h.ctx, cfg, AppOptions{CheckDelay: h.checkDelay, CreateTimeout: h.createTimeout, Logger: h.logger(), WrapGateway: h.wrap})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 package main
 
-// End-to-end tests of money against the gateways as the evidence says they
-// are (/work/shared/gateways/*.md): Bitstream's units and webhooks,
+// End-to-end tests of money against the gateways as their documentation
+// says they are (README, "Gateways"): Bitstream's units and webhooks,
 // StreamPay's not_found, and money on any payment reaching its order.
 
 import (
@@ -10,12 +10,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/api"
 	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream"
 )
 
@@ -133,4 +137,269 @@ func createBitstreamSession(t *testing.T, h *harness, units string) string {
 		t.Fatalf("create session: %d %v", resp.StatusCode, err)
 	}
 	return s.ID
+}
+
+// slowPolling keeps the reconciler away for the length of a test, so what
+// happens comes from the gateway's callbacks.
+func slowPolling(time.Duration) time.Duration { return time.Hour }
+
+// Case 2: Bitstream's signed webhooks complete the order on their own
+// (polling kept away), each confirmed by reading the session back; forged,
+// tampered and token-only webhooks get 401 and change nothing; the session
+// was created with expiresAt from payments.lifetime and our reference.
+func TestE2EBitstreamWebhooks(t *testing.T) {
+	h := newHarness(t, withCheckDelay(slowPolling), withEnv("WCBRIDGE_PAYMENTS_LIFETIME=30m"))
+	id, key := h.order("bitstream", usd("25.00"))
+	before := time.Now()
+	res := h.checkout(id, key, "bitstream")
+	gid := gatewayPaymentID(res)
+	sp, _ := h.sims.Bitstream.Payment(gid)
+	if d := sp.ExpiresAt.Sub(before); d < 29*time.Minute || d > 31*time.Minute {
+		t.Fatalf("session expires %v after checkout, want payments.lifetime (30m)", d)
+	}
+	if sp.ClientReferenceID == "" || sp.ClientReferenceID != h.paymentRow(id)["reference"] || sp.Metadata["order_id"] != itoa(id) {
+		t.Fatalf("session reference %q metadata %v", sp.ClientReferenceID, sp.Metadata)
+	}
+	if status := h.client().statusReport(); status["gateways"].(map[string]any)["bitstream"].(map[string]any)["callback_url"] != h.sidecars[0].url+"/v1/callbacks/bitstream" {
+		t.Fatalf("status report shows no Bitstream callback URL: %v", status["gateways"])
+	}
+	reads := h.sims.Bitstream.Calls("get")
+	if err := h.sims.Bitstream.PayExact(gid); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+	if h.sims.Bitstream.Calls("get") == reads {
+		t.Fatal("the webhook was not confirmed by reading the session")
+	}
+	if n := h.woo.Count(t, "wcbridge_callbacks", "gateway = 'bitstream' AND verified = 1"); n != 1 {
+		t.Fatalf("%d verified Bitstream webhooks recorded, want 1", n)
+	}
+	if notes := h.notes(id); len(notes) != 1 || !strings.Contains(notes[0], "transaction 0x") {
+		t.Fatalf("notes %q", notes)
+	}
+
+	// Attacks on a second order: nothing counts, every one is a 401.
+	id2, key2 := h.order("bitstream", usd("25.00"))
+	gid2 := gatewayPaymentID(h.checkout(id2, key2, "bitstream"))
+	if err := h.sims.Bitstream.Expire(gid2); err != nil { // a genuine "expired" event to tamper with
+		t.Fatal(err)
+	}
+	h.waitStatus(id2, bridge.StatusCancelled, 10*time.Second)
+	for name, send := range map[string]func(string) (int, error){
+		"forged": h.sims.Bitstream.SendForged, "tampered": h.sims.Bitstream.SendTampered, "token-only": h.sims.Bitstream.SendTokenOnly,
+	} {
+		if code, err := send(gid2); err != nil || code != http.StatusUnauthorized {
+			t.Errorf("%s webhook: %d %v, want 401", name, code, err)
+		}
+	}
+	if code, err := h.sims.Bitstream.SendDuplicate(gid2); err != nil || code != http.StatusOK {
+		t.Errorf("duplicate of a genuine webhook: %d %v, want 200", code, err)
+	}
+	h.stays(id2, bridge.StatusCancelled, 500*time.Millisecond)
+	if notes := h.notes(id2); len(notes) != 1 {
+		t.Fatalf("notes after attacks %q", notes)
+	}
+}
+
+// Case 2: "incomplete" (some money, less than asked) is an underpayment:
+// the order goes on hold with the shortfall, from the webhook alone.
+func TestE2EBitstreamIncompleteIsUnderpaid(t *testing.T) {
+	h := newHarness(t, withCheckDelay(slowPolling))
+	id, key := h.order("bitstream", usd("40.00"))
+	gid := gatewayPaymentID(h.checkout(id, key, "bitstream"))
+	if err := h.sims.Bitstream.Underpay(gid); err != nil { // 90%: no event documented for it
+		t.Fatal(err)
+	}
+	if err := h.sims.Bitstream.Expire(gid); err != nil { // checkout_session.expired, status incomplete
+		t.Fatal(err)
+	}
+	if sp, _ := h.sims.Bitstream.Payment(gid); sp.Status != "incomplete" {
+		t.Fatalf("simulated session %s, want incomplete", sp.Status)
+	}
+	h.waitStatus(id, bridge.StatusOnHold, 10*time.Second)
+	if notes := h.notes(id); !contains(notes, "36 USD received of 40 USD, 4 USD short") || !contains(notes, "36 usdc received of 40 usdc asked") {
+		t.Fatalf("notes %q", notes)
+	}
+}
+
+// Case 2: without a webhook secret every webhook is refused with 401 and
+// polling completes the order.
+func TestE2EBitstreamWithoutWebhookSecret(t *testing.T) {
+	h := newHarness(t, withoutEnv("WCBRIDGE_GATEWAYS_BITSTREAM_WEBHOOK_SECRET"))
+	id, key := h.order("bitstream", usd("12.00"))
+	gid := gatewayPaymentID(h.checkout(id, key, "bitstream"))
+	if err := h.sims.Bitstream.PayExact(gid); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+	waitFor(t, "a refused webhook", 5*time.Second, func() bool {
+		for _, d := range h.sims.Bitstream.Webhooks() {
+			if d.SessionID == gid && d.StatusCode == http.StatusUnauthorized {
+				return true
+			}
+		}
+		return false
+	})
+	for _, d := range h.sims.Bitstream.Webhooks() {
+		if d.StatusCode == http.StatusOK {
+			t.Fatalf("a webhook was accepted without a secret: %+v", d)
+		}
+	}
+	if n := len(h.notes(id)); n != 1 {
+		t.Fatalf("%d notes, want 1", n)
+	}
+}
+
+// statusReport reads GET /v1/status.
+func (c *pluginClient) statusReport() map[string]any {
+	c.t.Helper()
+	status, body := c.do("GET", "/v1/status", nil)
+	if status != http.StatusOK {
+		c.t.Fatalf("GET /v1/status: %d %v", status, body)
+	}
+	return body
+}
+
+// createdButLost creates the payment at the gateway and then reports the
+// call as failed, as when the answer is lost or comes after the deadline:
+// the gateway has an invoice our row never learnt the id of.
+type createdButLost struct {
+	bridge.Gateway
+	made *[]string
+}
+
+func (g createdButLost) CreatePayment(ctx context.Context, r bridge.CreatePaymentRequest) (*bridge.GatewayPayment, error) {
+	gp, err := g.Gateway.CreatePayment(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	*g.made = append(*g.made, gp.GatewayID)
+	return nil, &bridge.Error{Code: bridge.EUNAVAILABLE, Message: g.Name() + ": create payment failed: gateway did not answer in time"}
+}
+
+// Case 4: money on a payment whose creation failed at our end reaches the
+// order: paid, a note saying so, a notification and a WARN log. The
+// payment is found by the reference the gateway's own record carries.
+func TestE2EMoneyOnFailedPayment(t *testing.T) {
+	for _, d := range []driver{drivers[1], drivers[2]} { // the gateways that echo our reference
+		t.Run(d.name, func(t *testing.T) {
+			var made []string
+			h := newHarness(t, withCheckDelay(slowPolling), withWrap(func(g bridge.Gateway) bridge.Gateway { return createdButLost{g, &made} }))
+			id, key := h.order(d.name, usd("17.00"))
+			status, body := h.client().do("POST", "/v1/checkout", map[string]any{"order_id": id, "gateway": d.name, "order_key": key,
+				"return_url": "http://shop.test/r", "cancel_url": "http://shop.test/c"})
+			if status != http.StatusServiceUnavailable || len(made) != 1 {
+				t.Fatalf("checkout: %d %v, %d invoices made", status, body, len(made))
+			}
+			if row := h.paymentRow(id); row["status"] != "failed" || row["gateway_id"] != "NULL" {
+				t.Fatalf("row %s, gateway id %s", row["status"], row["gateway_id"])
+			}
+			// The customer pays the invoice anyway (CryptoCloud e-mails it).
+			if err := d.pay(h, made[0]); err != nil {
+				t.Fatal(err)
+			}
+			h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+			row := h.waitPayment(id, "the failed payment applied", func(r map[string]string) bool { return r["applied_status"] == "paid" })
+			if row["status"] != "paid" || row["gateway_id"] != made[0] {
+				t.Fatalf("row %s gateway id %s, want paid %s", row["status"], row["gateway_id"], made[0])
+			}
+			if notes := h.notes(id); len(notes) != 1 || !strings.Contains(notes[0], "Payment of 17 USD received via") ||
+				!strings.Contains(notes[0], "had been reported as failed") {
+				t.Fatalf("notes %q", notes)
+			}
+			waitFor(t, "the notification", 10*time.Second, func() bool { return len(h.wp.eventsFor(id)) == 1 })
+			if !strings.Contains(h.logs.String(), "money arrived on a payment whose creation had failed") {
+				t.Fatal("no warning in the log")
+			}
+		})
+	}
+}
+
+// checkoutWithin sends a signed checkout and gives up after timeout, as the
+// plugin does; it returns the status (0 when it gave up) and the answer.
+func (h *harness) checkoutWithin(id int64, key, gateway string, timeout time.Duration) (int, map[string]any) {
+	h.t.Helper()
+	body, _ := json.Marshal(map[string]any{"order_id": id, "gateway": gateway, "order_key": key,
+		"return_url": "http://shop.test/r", "cancel_url": "http://shop.test/c"})
+	ts := time.Now().Unix()
+	req, _ := http.NewRequest("POST", h.sidecars[0].url+"/v1/checkout", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(api.HeaderTimestamp, fmt.Sprint(ts))
+	req.Header.Set(api.HeaderSignature, api.Signature([]byte(testSecret), ts, "POST", "/v1/checkout", body))
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// Case 4: the gateway is slower than the plugin's patience. The sidecar's
+// deadline for the gateway ends first and it answers (503, "try again");
+// when the plugin gives up first, the payment is still recorded as failed
+// at once (not left "creating" for two minutes), so the next checkout
+// creates a new payment; a checkout while another is creating is told
+// "in_progress" (the plugin: "try again in a moment").
+func TestE2EGatewaySlowerThanThePlugin(t *testing.T) {
+	h := newHarness(t, withCreateTimeout(400*time.Millisecond))
+	sp := h.sims.StreamPay
+
+	// The sidecar's deadline ends first: an answer, not a timeout.
+	id, key := h.order("streampay", usd("10.00"))
+	sp.Hang(2 * time.Second)
+	start := time.Now()
+	status, body := h.checkoutWithin(id, key, "streampay", 5*time.Second)
+	if status != http.StatusServiceUnavailable || errorCode(body) != "unavailable" || time.Since(start) > 1500*time.Millisecond {
+		t.Fatalf("slow gateway: %d %v after %v, want 503 unavailable before the plugin gives up", status, body, time.Since(start))
+	}
+	if row := h.paymentRow(id); row["status"] != "failed" {
+		t.Fatalf("payment %s after the deadline, want failed", row["status"])
+	}
+
+	// The plugin gives up first: the row is recorded all the same.
+	id2, key2 := h.order("streampay", usd("11.00"))
+	if status, _ := h.checkoutWithin(id2, key2, "streampay", 100*time.Millisecond); status != 0 {
+		t.Fatalf("the impatient client got an answer: %d", status)
+	}
+	h.waitPayment(id2, "the abandoned creation to be recorded", func(r map[string]string) bool { return r["status"] == "failed" })
+	sp.Hang(0)
+	if status, body := h.checkoutWithin(id2, key2, "streampay", 5*time.Second); status != http.StatusOK {
+		t.Fatalf("checkout after an abandoned one: %d %v, want a new payment", status, body)
+	}
+
+	// A checkout while another one waits for the gateway.
+	id3, key3 := h.order("streampay", usd("12.00"))
+	sp.Hang(300 * time.Millisecond) // within the 400ms deadline
+	first := make(chan int, 1)
+	go func() { s, _ := h.checkoutWithin(id3, key3, "streampay", 5*time.Second); first <- s }()
+	waitFor(t, "the first checkout to reserve the payment", 2*time.Second, func() bool {
+		return h.woo.Count(t, "wcbridge_payments", "order_id = ? AND status = 'creating'", id3) == 1
+	})
+	status, body = h.checkoutWithin(id3, key3, "streampay", 5*time.Second)
+	if status != http.StatusConflict || errorCode(body) != "in_progress" {
+		t.Fatalf("second checkout: %d %v, want 409 in_progress", status, body)
+	}
+	if s := <-first; s != http.StatusOK {
+		t.Fatalf("first checkout: %d", s)
+	}
+	sp.Hang(0)
+}
+
+// The sidecar's default deadline for the gateway ends before the plugin
+// stops waiting for the sidecar, with room to record and answer.
+func TestCreateDeadlineBeforePluginTimeout(t *testing.T) {
+	src, err := os.ReadFile("../../plugin-php/includes/class-gateway.php")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`Client::from_settings\(\s*(\d+)\s*\)->checkout`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("the plugin's checkout timeout was not found in class-gateway.php")
+	}
+	plugin, _ := strconv.Atoi(string(m[1]))
+	if margin := time.Duration(plugin)*time.Second - bridge.DefaultCreateTimeout; margin < time.Second {
+		t.Fatalf("the sidecar waits %v for the gateway, the plugin %ds for the sidecar: want at least a second between", bridge.DefaultCreateTimeout, plugin)
+	}
 }

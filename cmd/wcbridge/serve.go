@@ -48,6 +48,9 @@ type AppOptions struct {
 	Logger    *slog.Logger
 	// CheckDelay overrides the reconciler's pacing (tests, demo).
 	CheckDelay func(age time.Duration) time.Duration
+	// CreateTimeout overrides how long a checkout waits for the gateway
+	// (tests; default bridge.DefaultCreateTimeout).
+	CreateTimeout time.Duration
 	// WrapGateway wraps every gateway client (tests).
 	WrapGateway func(bridge.Gateway) bridge.Gateway
 }
@@ -112,7 +115,7 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 	svc := bridge.NewService(bridge.Service{
 		Orders: ws, Payments: st, Callbacks: st, Outbox: st, Gateways: rt,
 		Notifier: api.NewNotifier(func() string { return notifyURL(rt.Current()) }, secret, o.Transport),
-		Policy:   rt.Policy, Now: now, Logger: logger, CheckDelay: o.CheckDelay,
+		Policy:   rt.Policy, Now: now, Logger: logger, CheckDelay: o.CheckDelay, CreateTimeout: o.CreateTimeout,
 		Owner: fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), strings.ReplaceAll(now().UTC().Format("150405.000"), ".", "")),
 	})
 	trusted, _ := parseNetworks(cfg.Server.TrustedProxies) // validated with the config

@@ -29,8 +29,8 @@ type Simulators struct {
 type SimulatorSetup struct {
 	// Listen addresses ("127.0.0.1:0" picks a port).
 	StreamPay, CryptoCloud, Bitstream string
-	// CallbackBase is the sidecar's base URL, to which StreamPay and
-	// CryptoCloud deliver signed callbacks; Retry spaces their redeliveries.
+	// CallbackBase is the sidecar's base URL, to which the simulators
+	// deliver signed callbacks; Retry spaces their redeliveries.
 	CallbackBase string
 	Retry        time.Duration
 	// ShopReturnURL is CryptoCloud's project success and fail URL: it has
@@ -54,7 +54,10 @@ func StartSimulators(c SimulatorSetup) (*Simulators, error) {
 	ccCfg.SuccessURL, ccCfg.FailURL = c.ShopReturnURL, c.ShopReturnURL
 	s.CryptoCloud = cryptocloud.NewSimulator(ccCfg)
 
-	s.Bitstream = bitstream.NewSimulator(bitstream.DefaultSimulatorConfig())
+	bsCfg := bitstream.DefaultSimulatorConfig()
+	bsCfg.WebhookURL = callbackBase + "/v1/callbacks/bitstream"
+	bsCfg.WebhookRetry = c.Retry
+	s.Bitstream = bitstream.NewSimulator(bsCfg)
 
 	type sim interface {
 		http.Handler
@@ -111,6 +114,7 @@ func (s *Simulators) Env() []string {
 		"WCBRIDGE_GATEWAYS_CRYPTOCLOUD_BASE_URL=" + s.URLs["cryptocloud"],
 		"WCBRIDGE_GATEWAYS_BITSTREAM_ENABLED=true",
 		"WCBRIDGE_GATEWAYS_BITSTREAM_API_KEY=" + bs.APIKey,
+		"WCBRIDGE_GATEWAYS_BITSTREAM_WEBHOOK_SECRET=" + bs.WebhookSecret,
 		"WCBRIDGE_GATEWAYS_BITSTREAM_BASE_URL=" + s.URLs["bitstream"] + "/api/v1",
 		"WCBRIDGE_GATEWAYS_BITSTREAM_STATUS_PATH=" + bitstream.DefaultStatusPath,
 	}

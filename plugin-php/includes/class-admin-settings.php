@@ -213,9 +213,7 @@ final class Admin_Settings {
 		}
 
 		$callback = is_array( $status ) ? (string) ( $status['callback_url'] ?? '' ) : '';
-		if ( 'bitstream' === $gateway ) {
-			self::row( __( 'Callback URL', 'wcbridge' ), esc_html__( 'Bitstream sends no callbacks; the sidecar asks it for the payment state.', 'wcbridge' ), '' );
-		} elseif ( '' !== $callback ) {
+		if ( '' !== $callback ) {
 			self::row(
 				__( 'Callback URL', 'wcbridge' ),
 				sprintf(

@@ -128,6 +128,12 @@ final class Settings {
 				'type'  => 'secret',
 				'label' => __( 'API key', 'wcbridge' ),
 			),
+			'gateways.bitstream.webhook_secret'      => array(
+				'group' => 'bitstream',
+				'type'  => 'secret',
+				'label' => __( 'Webhook secret', 'wcbridge' ),
+				'help'  => __( 'From the Bitstream dashboard\'s webhook settings, where the callback URL below goes. Without it webhooks are refused and payments are found by polling.', 'wcbridge' ),
+			),
 			'gateways.bitstream.currency'            => array(
 				'group' => 'bitstream',
 				'type'  => 'text',

@@ -137,6 +137,26 @@ final class SettingsTest extends TestCase {
 		$this->assertSame( 2, count( array_filter( self::$sidecar->requests(), static fn( $r ) => $r['valid'] ) ) );
 	}
 
+	public function test_bitstream_shows_its_callback_url_and_webhook_secret_field(): void {
+		$remote = $this->remote();
+		$remote['gateways.bitstream.webhook_secret'] = array( 'set' => true, 'pinned' => false, 'secret' => true );
+		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => $remote ) );
+		self::$sidecar->answer( 'GET /v1/status', 200, array( 'version' => '0.1.0', 'gateways' => array( 'bitstream' => array( 'callback_url' => 'https://bridge.example/v1/callbacks/bitstream' ) ) ) );
+		ob_start();
+		Admin_Settings::render();
+		$html = ob_get_clean();
+		$this->assertStringContainsString( '<code class="wcbridge-callback-url">https://bridge.example/v1/callbacks/bitstream</code>', $html );
+		$this->assertStringContainsString( 'Paste this into the Bitstream dashboard.', $html );
+		$this->assertStringContainsString( 'name="wcbridge[sidecar][gateways.bitstream.webhook_secret]"', $html );
+		$this->assertStringNotContainsString( 'Bitstream sends no callbacks', $html );
+
+		$got = Settings::push_values( array( 'gateways.bitstream.webhook_secret' => ' whsec_new ' ), $remote );
+		$this->assertSame( 'whsec_new', $got['gateways.bitstream.webhook_secret'] );
+		$this->assertArrayNotHasKey( 'gateways.bitstream.webhook_secret', Settings::local_values( $got ), 'secrets are not kept in WordPress' );
+		$got = Settings::push_values( array( 'gateways.bitstream.webhook_secret' => '' ), $remote );
+		$this->assertArrayNotHasKey( 'gateways.bitstream.webhook_secret', $got, 'an empty secret keeps the stored one' );
+	}
+
 	public function test_save_pushes_to_the_sidecar(): void {
 		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => $this->remote() ) );
 		self::$sidecar->answer( 'PUT /v1/settings', 200, array( 'settings' => array() ) );

@@ -17,14 +17,12 @@ import (
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 )
 
-// ErrNoCallbacks is returned for every callback: Bitstream documents none, so
-// nothing that claims to be one can be authenticated.
-var ErrNoCallbacks = fmt.Errorf("%w: bitstream sends no callbacks", bridge.ErrSignature)
-
 // Client talks to Bitstream's checkout session API.
 type Client struct {
 	cfg  Config
 	http *gateway.Client
+	// Now is the clock that dates expiresAt (default time.Now).
+	Now func() time.Time
 }
 
 var _ bridge.Gateway = (*Client)(nil)
@@ -34,16 +32,16 @@ func New(cfg Config, opts gateway.Options) (*Client, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("bitstream config: %w", errors.Join(errs...))
 	}
-	return &Client{cfg: cfg.WithDefaults(), http: gateway.NewClient(Name, opts)}, nil
+	return &Client{cfg: cfg.WithDefaults(), http: gateway.NewClient(Name, opts), Now: time.Now}, nil
 }
 
 // Name returns "bitstream".
 func (c *Client) Name() string { return Name }
 
-// Capabilities: no callbacks (polling only), no batch reads, and only the
-// order currencies listed in currency_map.
+// Capabilities: signed webhooks (and polling, which carries on without
+// them), no batch reads, and only the order currencies in currency_map.
 func (c *Client) Capabilities() bridge.Capabilities {
-	return bridge.Capabilities{Callbacks: false, BatchSize: 0, Currencies: sortedKeys(c.cfg.CurrencyMap)}
+	return bridge.Capabilities{Callbacks: true, BatchSize: 0, Currencies: sortedKeys(c.cfg.CurrencyMap)}
 }
 
 func (c *Client) header() http.Header {
@@ -157,6 +155,9 @@ func (c *Client) createRequest(r bridge.CreatePaymentRequest, tok string, units 
 		req.ClientReferenceID = r.Reference
 		req.Metadata = map[string]string{"order_id": strconv.FormatInt(r.OrderID, 10)}
 	}
+	if boolOr(c.cfg.SendExpiresAt, true) && r.Lifetime > 0 {
+		req.ExpiresAt = c.Now().UTC().Add(r.Lifetime).Format("2006-01-02T15:04:05.000Z")
+	}
 	return req
 }
 
@@ -228,6 +229,14 @@ func (c *Client) state(s *session) (*bridge.GatewayState, error) {
 		ExpiresAt: exp,
 		Test:      boolOr(c.cfg.TestMode, c.cfg.BaseURL == DefaultBaseURL),
 	}
+	if received.Sign() == 0 && st.Status.Money() {
+		// Complete (or incomplete) without saying how much arrived: the
+		// status counts, the amounts are unknown rather than zero.
+		st.Received = bridge.Money{}
+		if st.Status == bridge.PaymentPaid {
+			st.Amount = bridge.Money{}
+		}
+	}
 	if s.ClientReferenceID != nil {
 		st.OrderRef = *s.ClientReferenceID
 	}
@@ -236,35 +245,70 @@ func (c *Client) state(s *session) (*bridge.GatewayState, error) {
 
 // mapStatus maps Bitstream's session to a core status. Money received
 // decides first: a late payment counts even on an expired or cancelled
-// session.
+// session. Session statuses (Copperx): open, complete, expired, incomplete
+// (money received but less than the total), and canceled.
 func mapStatus(status, paymentStatus, intentStatus string, received, total *big.Int) bridge.PaymentStatus {
 	switch {
 	case received.Sign() > 0 && received.Cmp(total) < 0:
 		return bridge.PaymentUnderpaid
-	case received.Sign() > 0 && paymentStatus == "paid":
+	case received.Sign() > 0 && (paymentStatus == "paid" || status == "complete"):
 		if received.Cmp(total) > 0 {
 			return bridge.PaymentOverpaid
 		}
 		return bridge.PaymentPaid
 	case received.Sign() > 0:
-		// Everything arrived but Bitstream has not called it paid yet.
+		// Everything arrived but Bitstream has not called it paid yet (an
+		// open session with a transaction still being confirmed).
 		return bridge.PaymentPending
+	case status == "incomplete":
+		return bridge.PaymentUnderpaid // some money, amount not reported
+	case status == "complete" && paymentStatus == "paid":
+		return bridge.PaymentPaid // amounts not reported: the gateway vouches
 	case status == "expired":
 		return bridge.PaymentExpired
-	case intentStatus == "canceled":
+	case status == "canceled" || intentStatus == "canceled":
 		return bridge.PaymentCancelled
 	}
 	return bridge.PaymentPending
 }
 
-// VerifyCallback refuses everything: Bitstream documents no callbacks.
+// VerifyCallback authenticates a webhook from its raw body and its
+// x-webhook-signature header (constant-time HMAC-SHA256 with the webhook
+// secret); x-webhook-token is ignored. Without a configured secret every
+// webhook is refused and polling carries on. What the event claims is only a
+// hint: ConfirmCallback reads the session back.
 func (c *Client) VerifyCallback(header http.Header, body []byte) (*bridge.CallbackEvent, error) {
-	return nil, ErrNoCallbacks
+	ev, s, err := VerifyWebhook(body, header.Get(HeaderSignature), c.cfg.WebhookSecret)
+	if err != nil {
+		return nil, fmt.Errorf("bitstream verify webhook: %w", err)
+	}
+	out := &bridge.CallbackEvent{
+		Gateway:   Name,
+		GatewayID: s.ID,
+		Raw:       map[string]string{"event_id": truncate(ev.ID, 64), "type": truncate(ev.Type, 64), "session": s.ID, "status": truncate(s.Status, 32)},
+	}
+	if s.ClientReferenceID != nil {
+		out.OrderRef = *s.ClientReferenceID
+	}
+	if st, err := c.state(s); err == nil {
+		out.Claimed = *st
+	} else {
+		out.Claimed = bridge.GatewayState{GatewayID: s.ID, Status: bridge.PaymentPending}
+	}
+	return out, nil
 }
 
-// ConfirmCallback refuses everything: Bitstream documents no callbacks.
+// ConfirmCallback reads the session the webhook names from the API: only
+// what the API says counts.
 func (c *Client) ConfirmCallback(ctx context.Context, ev *bridge.CallbackEvent) (*bridge.GatewayState, error) {
-	return nil, ErrNoCallbacks
+	if ev == nil || ev.GatewayID == "" {
+		return nil, bridge.Errorf(bridge.EINVALID, "bitstream confirm webhook: no session id")
+	}
+	st, err := c.PaymentState(ctx, ev.GatewayID)
+	if err != nil {
+		return nil, fmt.Errorf("bitstream confirm webhook: %w", err)
+	}
+	return st, nil
 }
 
 // statusError turns a non-2xx answer into a gateway error, with the key

@@ -200,7 +200,7 @@ func TestCreatePaymentOnlyDocumentedFields(t *testing.T) {
 		t.Fatalf("err %v, want a 400 naming cancelUrl", err)
 	}
 	off := false
-	c = newTestClient(t, srv.URL, func(c *Config) { c.SendCancelURL = &off; c.SendClientReference = &off }, fastOpts())
+	c = newTestClient(t, srv.URL, func(c *Config) { c.SendCancelURL = &off; c.SendClientReference = &off; c.SendExpiresAt = &off }, fastOpts())
 	gp, err := c.CreatePayment(context.Background(), orderRequest("5"))
 	if err != nil {
 		t.Fatalf("documented fields only: %v", err)
@@ -268,7 +268,17 @@ func TestMapStatus(t *testing.T) {
 		{"processing", "open", "unpaid", "processing", 0, bridge.PaymentPending},
 		{"paid exact", "complete", "paid", "succeeded", 1000, bridge.PaymentPaid},
 		{"paid over", "complete", "paid", "succeeded", 1001, bridge.PaymentOverpaid},
-		{"paid flag but nothing received", "complete", "paid", "succeeded", 0, bridge.PaymentPending},
+		// Copperx's plugin counts a complete session as paid: amounts not
+		// reported, the gateway vouches.
+		{"complete without amounts", "complete", "paid", "succeeded", 0, bridge.PaymentPaid},
+		{"paid flag on an open session, nothing received", "open", "paid", "succeeded", 0, bridge.PaymentPending},
+		{"complete without paid flag", "complete", "unpaid", "succeeded", 1000, bridge.PaymentPaid},
+		// Copperx's "incomplete": some money, less than the total.
+		{"incomplete with amounts", "incomplete", "unpaid", "requires_payment_method", 400, bridge.PaymentUnderpaid},
+		{"incomplete without amounts", "incomplete", "unpaid", "requires_payment_method", 0, bridge.PaymentUnderpaid},
+		{"incomplete topped up", "complete", "paid", "succeeded", 1000, bridge.PaymentPaid},
+		{"canceled session", "canceled", "unpaid", "requires_payment_method", 0, bridge.PaymentCancelled},
+		{"transaction seen, not confirmed", "open", "unpaid", "processing", 0, bridge.PaymentPending},
 		{"paid flag but short", "complete", "paid", "succeeded", 999, bridge.PaymentUnderpaid},
 		{"full amount not yet confirmed", "open", "unpaid", "processing", 1000, bridge.PaymentPending},
 		{"partial open", "open", "unpaid", "requires_payment_method", 1, bridge.PaymentUnderpaid},

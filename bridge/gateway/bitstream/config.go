@@ -26,7 +26,7 @@ const DefaultCurrency = "usdc"
 // The documentation creates a session "to accept 1 USDC" with unitAmount
 // "100000000" (seed 004), and Copperx's WooCommerce plugin, whose API
 // Bitstream's is, sends the USDC amount times 10^8
-// (/work/shared/gateways/bitstream.md §0). The addresses[].asset.decimals
+// (wordpress.org plugin "copperx"). The addresses[].asset.decimals
 // of a session (6 for USDC) is the token's on-chain precision, not this.
 const DefaultUnitDecimals = 8
 
@@ -56,6 +56,13 @@ type Config struct {
 	// SendClientReference sends clientReferenceId and metadata.order_id
 	// (default true).
 	SendClientReference *bool `yaml:"send_client_reference"`
+	// SendExpiresAt sends expiresAt, the end of the payment's lifetime
+	// (default true; Copperx documents it, "Default: 1 Hour").
+	SendExpiresAt *bool `yaml:"send_expires_at"`
+	// WebhookSecret is the webhook secret from the Bitstream dashboard: it
+	// verifies x-webhook-signature. Without it webhooks are refused and
+	// sessions are polled.
+	WebhookSecret string `yaml:"webhook_secret"`
 	// TestMode marks payments as test payments (default: true when BaseURL is
 	// the documented test host).
 	TestMode *bool `yaml:"test_mode"`

@@ -86,8 +86,8 @@ func TestCapabilities(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := c.Capabilities()
-	if got.Callbacks || got.BatchSize != 0 || strings.Join(got.Currencies, ",") != "EUR,USD" {
-		t.Fatalf("Capabilities() = %+v, want no callbacks, no batch, EUR,USD", got)
+	if !got.Callbacks || got.BatchSize != 0 || strings.Join(got.Currencies, ",") != "EUR,USD" {
+		t.Fatalf("Capabilities() = %+v, want webhooks, no batch, EUR,USD", got)
 	}
 	if c.Name() != "bitstream" {
 		t.Fatalf("Name() = %q", c.Name())
@@ -95,7 +95,9 @@ func TestCapabilities(t *testing.T) {
 	if _, ok := any(c).(bridge.BatchGateway); ok {
 		t.Fatal("client must not claim batch reads")
 	}
-	if !errors.Is(ErrNoCallbacks, bridge.ErrSignature) {
-		t.Fatal("ErrNoCallbacks must wrap bridge.ErrSignature")
+	for _, err := range []error{ErrNoWebhookSecret, ErrWebhookNotSigned, ErrWebhookMismatch, ErrWebhookMalformed} {
+		if !errors.Is(err, bridge.ErrSignature) {
+			t.Fatalf("%v must wrap bridge.ErrSignature", err)
+		}
 	}
 }

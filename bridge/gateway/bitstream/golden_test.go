@@ -145,7 +145,7 @@ func TestGoldenWireFormats(t *testing.T) {
 
 	// Only the documented fields, when the assumed ones are turned off.
 	off := false
-	c2 := newTestClient(t, url, func(c *Config) { c.SendCancelURL = &off; c.SendClientReference = &off }, fastOpts())
+	c2 := newTestClient(t, url, func(c *Config) { c.SendCancelURL = &off; c.SendClientReference = &off; c.SendExpiresAt = &off }, fastOpts())
 	if _, err := c2.CreatePayment(ctx, orderRequest("1")); err != nil {
 		t.Fatal(err)
 	}

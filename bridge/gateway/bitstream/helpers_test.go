@@ -80,6 +80,7 @@ func newTestClient(t *testing.T, srvURL string, mutate func(*Config), opts gatew
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	c.Now = newClock().Now // the simulators' start time: expiresAt is reproducible
 	return c
 }
 

@@ -12,6 +12,7 @@ import (
 type createRequest struct {
 	SuccessURL        string            `json:"successUrl"`
 	CancelURL         string            `json:"cancelUrl,omitempty"`
+	ExpiresAt         string            `json:"expiresAt,omitempty"`
 	ClientReferenceID string            `json:"clientReferenceId,omitempty"`
 	Metadata          map[string]string `json:"metadata,omitempty"`
 	LineItems         lineItems         `json:"lineItems"`
@@ -46,6 +47,7 @@ type session struct {
 	Currency          string         `json:"currency"`
 	Status            string         `json:"status"`
 	PaymentStatus     string         `json:"paymentStatus"`
+	TransactionHash   string         `json:"transactionHash"`
 	ClientReferenceID *string        `json:"clientReferenceId"`
 	Metadata          map[string]any `json:"metadata"`
 	Addresses         []struct {
@@ -103,10 +105,14 @@ func parseSession(body []byte) (*session, error) {
 	return &s, nil
 }
 
-// txHash returns the hash of the first transaction that has one
-// ([ASSUMPTION]: the transaction objects are undocumented; "hash" is the
+// txHash returns the session's transactionHash (a top-level field once paid,
+// per Copperx's plugin), else the hash of the first transaction that has
+// one ([ASSUMPTION]: the transaction objects are undocumented; "hash" is the
 // usual name).
 func (s *session) txHash() string {
+	if s.TransactionHash != "" {
+		return s.TransactionHash
+	}
 	if s.PaymentIntent == nil {
 		return ""
 	}

@@ -47,6 +47,18 @@ type SimulatorConfig struct {
 	OrganizationID string
 	// UnderpayPercent and OverpayPercent size Underpay and Overpay.
 	UnderpayPercent, OverpayPercent int64
+	// WebhookURL receives the signed webhooks (checkout_session.completed,
+	// .expired, .canceled); empty: none are sent. WebhookSecret keys their
+	// x-webhook-signature (and is sent as x-webhook-token, as Copperx does).
+	WebhookURL    string
+	WebhookSecret string
+	// WebhookRetry spaces redeliveries of a webhook not answered 2xx, up to
+	// WebhookAttempts attempts in all ([ASSUMPTION]: Copperx documents no
+	// retry schedule; default every minute, 10 attempts).
+	WebhookRetry    time.Duration
+	WebhookAttempts int
+	// HTTPClient delivers webhooks; default a client with a 10s timeout.
+	HTTPClient *http.Client
 	// RejectUnknownFields answers 400 to any request field beyond the two
 	// documented ones (successUrl, lineItems), like a NestJS whitelist. When
 	// false (the default) the assumed cancelUrl, clientReferenceId and
@@ -74,12 +86,15 @@ func DefaultSimulatorConfig() SimulatorConfig {
 		OrganizationID:  "ea2f521c-0f27-48bf-91f7-87dd8de98034",
 		UnderpayPercent: 90,
 		OverpayPercent:  110,
+		WebhookSecret:   "bs_whsec_simulator_5f0c8e2a9d4b7163",
 	}
 }
 
-// Simulator is a local stand-in for Bitstream's checkout session API: the
-// documented create call, the assumed read call, a hosted payment page and
-// controls for tests. It sends no webhooks, as Bitstream documents none.
+// Simulator is a local stand-in for Bitstream's checkout session API as
+// Copperx's documentation describes it (Bitstream's API is Copperx's): the
+// create and read calls with amounts in 10^-8 of the token, the session
+// statuses open, complete, incomplete and expired, signed webhooks with
+// retries, a hosted payment page and controls for tests.
 type Simulator struct {
 	gateway.Faults // FailNext, FailNextCreate, Hang
 
@@ -89,6 +104,7 @@ type Simulator struct {
 	order    []string
 	calls    map[string]int
 	mux      *http.ServeMux
+	webhooks webhookSender
 }
 
 // NewSimulator returns a simulator; zero fields of cfg take the defaults.
@@ -121,7 +137,17 @@ func NewSimulator(cfg SimulatorConfig) *Simulator {
 	if cfg.OverpayPercent <= 0 {
 		cfg.OverpayPercent = def.OverpayPercent
 	}
+	if cfg.WebhookRetry <= 0 {
+		cfg.WebhookRetry = time.Minute
+	}
+	if cfg.WebhookAttempts <= 0 {
+		cfg.WebhookAttempts = 10
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
 	s := &Simulator{cfg: cfg, sessions: map[string]*simSession{}, calls: map[string]int{}}
+	s.webhooks.init(cfg.HTTPClient)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/checkout/sessions", s.handleCreate)
 	mux.HandleFunc("GET /api/v1/checkout/sessions/{id}", s.handleGet)
@@ -146,9 +172,8 @@ func (s *Simulator) SetPublicURL(u string) {
 // ServeHTTP serves the API, the hosted pages and the control endpoints.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Close exists for symmetry with simulators that run callback senders;
-// Bitstream has none, so there is nothing to stop.
-func (s *Simulator) Close() {}
+// Close stops webhook delivery and waits for it.
+func (s *Simulator) Close() { s.webhooks.close() }
 
 // Calls returns how many requests reached an operation: "create", "get".
 func (s *Simulator) Calls(op string) int {
@@ -225,8 +250,18 @@ func (s *Simulator) Pay(id string, units *big.Int) error {
 		CreatedAt: now,
 	})
 	ss.updatedAt = now
-	if ss.received.Cmp(ss.total) >= 0 {
+	ss.txHash = ss.txs[len(ss.txs)-1].Hash
+	switch {
+	case ss.received.Cmp(ss.total) >= 0 && ss.paymentStatus != "paid":
 		ss.status, ss.paymentStatus, ss.intentStatus = "complete", "paid", "succeeded"
+		s.sendEventLocked(ss, EventCompleted)
+	case ss.received.Cmp(ss.total) >= 0:
+		// Paid again after completion: no further event (Copperx documents
+		// none); the amounts show when the session is read.
+	default:
+		// Money received, less than the total (Copperx's "incomplete"); the
+		// customer can still top it up. No event is documented for it.
+		ss.status = "incomplete"
 	}
 	return nil
 }
@@ -266,9 +301,9 @@ func (s *Simulator) Expire(id string) error {
 	if !ok {
 		return ErrSimUnknown
 	}
-	if ss.status == "open" {
-		ss.status = "expired"
-		ss.updatedAt = s.now()
+	if ss.status == "open" || ss.status == "incomplete" {
+		ss.expiresAt = s.now()
+		s.refresh(ss)
 	}
 	return nil
 }
@@ -282,21 +317,27 @@ func (s *Simulator) Cancel(id string) error {
 	if !ok {
 		return ErrSimUnknown
 	}
-	if ss.status == "open" && ss.received.Sign() == 0 {
+	if ss.status == "open" && ss.received.Sign() == 0 && ss.intentStatus != "canceled" {
 		ss.intentStatus = "canceled"
 		ss.updatedAt = s.now()
+		s.sendEventLocked(ss, EventCanceled)
 	}
 	return nil
 }
 
 func (s *Simulator) now() time.Time { return s.cfg.Now().UTC() }
 
-// refresh expires an open, not fully paid session whose time is over.
-// Callers hold s.mu.
+// refresh expires a session not fully paid whose time is over: "expired"
+// with nothing received, still "incomplete" with some money; either way the
+// checkout_session.expired event goes out once. Callers hold s.mu.
 func (s *Simulator) refresh(ss *simSession) {
-	if ss.status == "open" && ss.received.Cmp(ss.total) < 0 && !s.now().Before(ss.expiresAt) {
-		ss.status = "expired"
+	if (ss.status == "open" || ss.status == "incomplete") && !ss.expiredSent && ss.received.Cmp(ss.total) < 0 && !s.now().Before(ss.expiresAt) {
+		if ss.status == "open" {
+			ss.status = "expired"
+		}
 		ss.updatedAt = ss.expiresAt
+		ss.expiredSent = true
+		s.sendEventLocked(ss, EventExpired)
 	}
 }
 
@@ -341,6 +382,7 @@ type simCreateRequest struct {
 	CancelURL         *string         `json:"cancelUrl"`
 	ClientReferenceID *string         `json:"clientReferenceId"`
 	Metadata          map[string]any  `json:"metadata"`
+	ExpiresAt         *string         `json:"expiresAt"`
 	LineItems         *simLineItemsIn `json:"lineItems"`
 }
 
@@ -413,6 +455,16 @@ func (s *Simulator) parseCreate(body []byte) (*simCreateRequest, []string) {
 	}
 	if req.CancelURL != nil && !isURL(*req.CancelURL) {
 		msgs = append(msgs, "cancelUrl must be a URL address")
+	}
+	if req.ExpiresAt != nil {
+		// Copperx documents expiresAt ("Default: 1 Hour"); a time in the
+		// past or unreadable is refused ([ASSUMPTION]: its exact checks are
+		// not documented).
+		if t, err := time.Parse(time.RFC3339Nano, *req.ExpiresAt); err != nil {
+			msgs = append(msgs, "expiresAt must be a valid ISO 8601 date string")
+		} else if !t.After(s.now()) {
+			msgs = append(msgs, "expiresAt must be in the future")
+		}
 	}
 	if req.LineItems == nil || len(req.LineItems.Data) == 0 {
 		return nil, append(msgs, "lineItems.data must contain at least 1 elements")
@@ -514,6 +566,8 @@ type simSession struct {
 	metadata                            map[string]any
 	status, paymentStatus, intentStatus string
 	txs                                 []simTx
+	txHash                              string // the latest transfer's, top-level once money arrived
+	expiredSent                         bool
 }
 
 // newSession stores a session for a validated request. Callers hold s.mu.
@@ -525,6 +579,11 @@ func (s *Simulator) newSession(req *simCreateRequest) *simSession {
 		total: new(big.Int), received: new(big.Int),
 		cancelURL: req.CancelURL, clientRef: req.ClientReferenceID, metadata: req.Metadata,
 		status: "open", paymentStatus: "unpaid", intentStatus: "requires_payment_method",
+	}
+	if req.ExpiresAt != nil {
+		if t, err := time.Parse(time.RFC3339Nano, *req.ExpiresAt); err == nil {
+			ss.expiresAt = t.UTC()
+		}
 	}
 	ss.successURL = strings.ReplaceAll(*req.SuccessURL, "{CHECKOUT_SESSION_ID}", ss.id)
 	for _, in := range req.LineItems.Data {
@@ -593,6 +652,7 @@ type simObject struct {
 	CancelURL                 *string           `json:"cancelUrl"`
 	Status                    string            `json:"status"`
 	PaymentStatus             string            `json:"paymentStatus"`
+	TransactionHash           string            `json:"transactionHash,omitempty"`
 	Metadata                  map[string]any    `json:"metadata"`
 	EmailCollection           bool              `json:"emailCollection"`
 	PhoneNumberCollection     bool              `json:"phoneNumberCollection"`
@@ -734,7 +794,7 @@ func (s *Simulator) object(ss *simSession) *simObject {
 		ExpiresAt:          stamp(ss.expiresAt), CustomerCreation: "if_required", SubmitType: "pay",
 		OrganizationID: s.cfg.OrganizationID, AmountTotal: ss.total.String(), Currency: ss.currency,
 		ClientReferenceID: ss.clientRef, SuccessURL: ss.successURL, CancelURL: ss.cancelURL,
-		Status: ss.status, PaymentStatus: ss.paymentStatus, Metadata: ss.metadata,
+		Status: ss.status, PaymentStatus: ss.paymentStatus, TransactionHash: ss.txHash, Metadata: ss.metadata,
 		URL:       s.cfg.PublicURL + "/payment/checkout-session/" + ss.id,
 		LineItems: simLineItems{Object: "list"},
 	}
@@ -837,7 +897,7 @@ func (s *Simulator) handlePage(w http.ResponseWriter, r *http.Request) {
 			"Decimals": dec, "Symbol": strings.ToUpper(ss.currency), "Address": fakeHex("deposit", ss.id, "", 40),
 			"Chain": s.cfg.ChainID, "Status": ss.status, "PaymentStatus": ss.paymentStatus,
 			"Received": FromUnits(ss.received, dec).String(), "ExpiresAt": stamp(ss.expiresAt),
-			"Open": ss.status == "open" && ss.intentStatus != "canceled", "Under": s.cfg.UnderpayPercent, "Over": s.cfg.OverpayPercent,
+			"Open": (ss.status == "open" || ss.status == "incomplete") && ss.intentStatus != "canceled", "Under": s.cfg.UnderpayPercent, "Over": s.cfg.OverpayPercent,
 			"SuccessURL": ss.successURL,
 		}
 	}

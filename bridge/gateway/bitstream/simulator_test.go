@@ -212,12 +212,26 @@ func TestSimulatorControlEndpoint(t *testing.T) {
 func TestSimulatorControls(t *testing.T) {
 	sim, srv, clk := startSim(t, func(c *SimulatorConfig) { c.SessionTTL = 10 * time.Minute })
 	c := newTestClient(t, srv.URL, nil, fastOpts())
-	gp, err := c.CreatePayment(context.Background(), orderRequest("1"))
+	c.Now = clk.Now
+	noLifetime := orderRequest("1")
+	noLifetime.Lifetime = 0 // no expiresAt sent: the session's default lifetime
+	gp, err := c.CreatePayment(context.Background(), noLifetime)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := clk.Now().Add(10 * time.Minute); !gp.ExpiresAt.Equal(want) {
 		t.Fatalf("expires %v, want the configured TTL", gp.ExpiresAt)
+	}
+	// expiresAt sent from the payment's lifetime (Copperx documents it).
+	withLifetime := orderRequest("1")
+	withLifetime.Lifetime = 30 * time.Minute
+	if gp2, err := c.CreatePayment(context.Background(), withLifetime); err != nil || !gp2.ExpiresAt.Equal(clk.Now().Add(30*time.Minute)) {
+		t.Fatalf("with a lifetime: %+v, %v; want expiry in 30m", gp2, err)
+	}
+	past := orderRequest("1")
+	past.Lifetime = -time.Minute
+	if _, err := c.CreatePayment(context.Background(), past); err != nil {
+		t.Fatalf("a non-positive lifetime sends no expiresAt: %v", err)
 	}
 	for name, err := range map[string]error{
 		"pay":    sim.PayExact("nope"),
@@ -242,8 +256,15 @@ func TestSimulatorControls(t *testing.T) {
 	if p, _ := sim.Payment(gp.GatewayID); p.IntentStatus == "canceled" {
 		t.Fatal("cancel after a payment must not cancel")
 	}
+	// Time over: the underpaid session stays "incomplete" (money arrived),
+	// the untouched one with the default lifetime is "expired", the one
+	// with 30 minutes still open.
 	clk.Add(10 * time.Minute)
-	if p := sim.Payments(); len(p) != 1 || p[0].Status != "expired" {
-		t.Fatalf("payments %+v, want one expired", p)
+	var got []string
+	for _, p := range sim.Payments() {
+		got = append(got, p.Status)
+	}
+	if strings.Join(got, ",") != "incomplete,open,expired" {
+		t.Fatalf("statuses %v, want incomplete, open, expired", got)
 	}
 }
