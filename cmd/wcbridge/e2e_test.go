@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/api"
+	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream"
 	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 	"github.com/wcbridge/wcbridge/woo/wootest"
@@ -483,7 +484,8 @@ func TestE2EForgedAndReplayedCallbacks(t *testing.T) {
 			t.Errorf("status report: %s not reachable: %v", name, g)
 		}
 	}
-	for _, secret := range []string{testSecret, streampay.DefaultSimulatorConfig().SecretKey, cryptocloud.DefaultSimulatorConfig().APIKey, cryptocloud.DefaultSimulatorConfig().SecretKey} {
+	for _, secret := range []string{testSecret, streampay.DefaultSimulatorConfig().SecretKey, cryptocloud.DefaultSimulatorConfig().APIKey, cryptocloud.DefaultSimulatorConfig().SecretKey,
+		bitstream.DefaultSimulatorConfig().APIKey, bitstream.DefaultSimulatorConfig().WebhookSecret} {
 		if strings.Contains(h.logs.String(), secret) {
 			t.Fatalf("a secret appears in the logs")
 		}

@@ -37,7 +37,7 @@ var faultCounts struct {
 // configuredSecrets is every secret a suite sidecar is configured with.
 func configuredSecrets(extra ...string) []string {
 	sp, cc, bs := streampay.DefaultSimulatorConfig(), cryptocloud.DefaultSimulatorConfig(), bitstream.DefaultSimulatorConfig()
-	return append([]string{testSecret, testKey, sp.SecretKey, cc.APIKey, cc.SecretKey, bs.APIKey}, extra...)
+	return append([]string{testSecret, testKey, sp.SecretKey, cc.APIKey, cc.SecretKey, bs.APIKey, bs.WebhookSecret}, extra...)
 }
 
 // assertNoSecrets fails when any configured secret appears in logs.

@@ -71,8 +71,14 @@ func TestVerifyCallbackRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ev, err := tc.c.VerifyCallback(tc.header, tc.body)
-			if ev != nil || !errors.Is(err, tc.want) || !errors.Is(err, bridge.ErrSignature) || bridge.ErrorCode(err) != bridge.EUNAUTHORIZED {
-				t.Fatalf("VerifyCallback = %v, %v; want %v (401)", ev, err, tc.want)
+			// Signed but unusable is malformed (400); anything else 401.
+			wantMalformed := tc.want == ErrWebhookMalformed
+			if ev != nil || !errors.Is(err, tc.want) || errors.Is(err, bridge.ErrSignature) == wantMalformed ||
+				errors.Is(err, bridge.ErrMalformed) != wantMalformed {
+				t.Fatalf("VerifyCallback = %v, %v; want %v", ev, err, tc.want)
+			}
+			if want := map[bool]string{true: bridge.EINVALID, false: bridge.EUNAUTHORIZED}[wantMalformed]; bridge.ErrorCode(err) != want {
+				t.Fatalf("code %s, want %s", bridge.ErrorCode(err), want)
 			}
 			if strings.Contains(err.Error(), testWebhookSecret) {
 				t.Fatal("the error names the secret")

@@ -95,9 +95,12 @@ func TestCapabilities(t *testing.T) {
 	if _, ok := any(c).(bridge.BatchGateway); ok {
 		t.Fatal("client must not claim batch reads")
 	}
-	for _, err := range []error{ErrNoWebhookSecret, ErrWebhookNotSigned, ErrWebhookMismatch, ErrWebhookMalformed} {
+	for _, err := range []error{ErrNoWebhookSecret, ErrWebhookNotSigned, ErrWebhookMismatch} {
 		if !errors.Is(err, bridge.ErrSignature) {
 			t.Fatalf("%v must wrap bridge.ErrSignature", err)
 		}
+	}
+	if !errors.Is(ErrWebhookMalformed, bridge.ErrMalformed) || errors.Is(ErrWebhookMalformed, bridge.ErrSignature) {
+		t.Fatal("ErrWebhookMalformed must wrap bridge.ErrMalformed only")
 	}
 }

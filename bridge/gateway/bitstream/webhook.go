@@ -35,8 +35,10 @@ const (
 	EventCanceled  = "checkout_session.canceled"
 )
 
-// Errors returned by VerifyWebhook. Each matches bridge.ErrSignature with
-// errors.Is: nothing of a webhook that fails counts.
+// Errors returned by VerifyWebhook. Nothing of a webhook that fails counts.
+// Each matches bridge.ErrSignature with errors.Is (401), but
+// ErrWebhookMalformed, which is genuinely signed and matches
+// bridge.ErrMalformed instead (400).
 var (
 	// ErrNoWebhookSecret: gateways.bitstream.webhook_secret is not set, so no
 	// webhook can be authenticated (polling carries on).
@@ -47,7 +49,7 @@ var (
 	ErrWebhookMismatch = fmt.Errorf("%w: signature mismatch", bridge.ErrSignature)
 	// ErrWebhookMalformed: correctly signed, but not an event about a
 	// checkout session.
-	ErrWebhookMalformed = fmt.Errorf("%w: malformed webhook", bridge.ErrSignature)
+	ErrWebhookMalformed = fmt.Errorf("%w: signed, but not an event about a checkout session", bridge.ErrMalformed)
 )
 
 // Event is a webhook's envelope; Data.Object is the checkout session.
