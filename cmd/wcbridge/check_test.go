@@ -134,3 +134,50 @@ func TestCommandHelp(t *testing.T) {
 		t.Errorf("a bad flag: exit %d, want 2 with the help on stderr (%v)\n%s", exitCode(err), err, errOut.String())
 	}
 }
+
+func TestUninstallDropsOnlyTheSidecarsTables(t *testing.T) {
+	ctx := context.Background()
+	db := wootest.Open(t)
+	if err := wootest.Install(ctx, db.DB, bridge.StorageHPOS, "shop7_"); err != nil {
+		t.Fatal(err)
+	}
+	env := baseEnv(db, "shop7_")
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"migrate"}, env, &out, &errOut); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	count := func(like string) int {
+		var n int
+		if err := db.DB.QueryRow("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE ?", like).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	sidecar, all := count(`shop7\_wcbridge\_%`), count("%")
+	if sidecar < 6 {
+		t.Fatalf("%d sidecar tables after migrate, want 6", sidecar)
+	}
+	// Without --yes: a list and exit status 2, nothing dropped.
+	out.Reset()
+	err := run(ctx, []string{"uninstall"}, env, &out, &errOut)
+	if exitCode(err) != 2 || !strings.Contains(out.String(), "shop7_wcbridge_payments") || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("uninstall without --yes: %v\n%s", err, out.String())
+	}
+	if n := count(`shop7\_wcbridge\_%`); n != sidecar {
+		t.Fatalf("uninstall without --yes dropped tables: %d left of %d", n, sidecar)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"uninstall", "--yes"}, env, &out, &errOut); err != nil {
+		t.Fatalf("uninstall --yes: %v\n%s", err, out.String())
+	}
+	if n := count(`shop7\_wcbridge\_%`); n != 0 {
+		t.Errorf("%d sidecar tables left after uninstall --yes", n)
+	}
+	if n := count("%"); n != all-sidecar {
+		t.Errorf("%d tables left, want the %d WooCommerce and WordPress ones", n, all-sidecar)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"uninstall", "--yes"}, env, &out, &errOut); err != nil || !strings.Contains(out.String(), "nothing to do") {
+		t.Errorf("second uninstall: %v %s", err, out.String())
+	}
+}

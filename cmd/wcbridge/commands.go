@@ -145,3 +145,44 @@ func runCheck(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	}
 	return report()
 }
+
+// runUninstall drops the sidecar's own tables; without --yes it lists them.
+func runUninstall(ctx context.Context, args, env []string, stdout, stderr io.Writer) error {
+	var yes bool
+	cfg, _, err := commandConfig("uninstall", args, env, stdout, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&yes, "yes", false, "really drop the tables")
+	})
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg.Database.DSN, 2)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	st, err := store.Open(db, cfg.Database.TablePrefix, store.Options{})
+	if err != nil {
+		return err
+	}
+	tables, err := st.Tables(ctx)
+	if err != nil {
+		return fmt.Errorf("uninstall: %w", err)
+	}
+	if len(tables) == 0 {
+		fmt.Fprintf(stdout, "uninstall: no %swcbridge_* tables: nothing to do\n", cfg.Database.TablePrefix)
+		return nil
+	}
+	if !yes {
+		fmt.Fprintf(stdout, "uninstall would drop: %s\n", strings.Join(tables, ", "))
+		return fmt.Errorf("%w: uninstall drops the sidecar's tables for good; run it again with --yes", errUsage)
+	}
+	dropped, err := st.Drop(ctx)
+	for _, t := range dropped {
+		fmt.Fprintln(stdout, "uninstall: dropped", t)
+	}
+	if err != nil {
+		return fmt.Errorf("uninstall: %w", err)
+	}
+	fmt.Fprintln(stdout, "uninstall: done; WooCommerce's tables were not touched")
+	return nil
+}

@@ -37,6 +37,12 @@ are a problem too (for a deploy that runs migrate separately).`},
 The address comes from the same configuration as serve's (server.listen,
 with 0.0.0.0 or :: asked on loopback), so a container's HEALTHCHECK follows
 WCBRIDGE_SERVER_LISTEN; --url overrides it.`},
+	"uninstall": {Env: "config", Summary: `Drops the sidecar's own tables ({prefix}wcbridge_*: payments, callbacks,
+outbox, settings, request ids, migrations) from the WordPress database, for
+good: the payment records, the gateway secrets saved from WordPress and the
+undelivered notifications go with them. WooCommerce's tables and orders are
+not touched (the order notes and _wcbridge_* order meta stay). Without --yes
+it only lists what it would drop. Stop every replica first.`},
 	"simulate": {Summary: `Runs the StreamPay, CryptoCloud and Bitstream simulators on loopback and
 prints the WCBRIDGE_* variables that point a sidecar at them.`},
 	"demo": {Summary: `Runs a whole shop on an embedded database: the sidecar, the three gateway

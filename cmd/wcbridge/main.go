@@ -54,6 +54,7 @@ commands:
   demo       run a whole shop on an embedded database: the sidecar, the three
              simulators and a demo page (needs a build with -tags demo)
   health     ask a running sidecar's /readyz (for container health checks)
+  uninstall  drop the sidecar's own tables ({prefix}wcbridge_*); needs --yes
   version    print the version
 
 Every command that reads a config takes --config PATH (default: $WCBRIDGE_CONFIG,
@@ -89,6 +90,8 @@ func runCommand(ctx context.Context, cmd string, rest, env []string, stdout, std
 		return runDemo(ctx, rest, env, stdout, stderr)
 	case "health":
 		return runHealth(ctx, rest, env, stdout, stderr)
+	case "uninstall":
+		return runUninstall(ctx, rest, env, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "wcbridge %s\n", Version)
 		return nil
