@@ -23,6 +23,7 @@ const (
 	EGATEWAY      = "gateway_error" // the gateway refused or failed: 502
 	EUNAVAILABLE  = "unavailable"   // a dependency is down, retry later: 503
 	ERATELIMITED  = "rate_limited"  // too many requests from one client: 429
+	EREPLAYED     = "replayed"      // a signed request received before, sent again: 401
 	EINTERNAL     = "internal"      // 500
 )
 
@@ -101,6 +102,8 @@ var (
 	// content is unusable: the gateway (or whoever has its secret) sent
 	// something wrong, not a forger.
 	ErrMalformed = &Error{Code: EINVALID, Message: "callback malformed"}
+	// ErrReplayed refuses a signed request whose id was received before.
+	ErrReplayed = &Error{Code: EREPLAYED, Message: "request already received (replayed)"}
 	// ErrRateLimited refuses a client that sent too much too fast.
 	ErrRateLimited        = &Error{Code: ERATELIMITED, Message: "too many requests; retry later"}
 	ErrUnavailable        = &Error{Code: EUNAVAILABLE, Message: "temporarily unavailable, retry later"}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -52,6 +53,32 @@ func (s *Server) handleCallback(c echo.Context) error {
 		s.metrics.callbacks.WithLabelValues(name, "accepted").Inc()
 	}
 	return c.JSON(http.StatusOK, map[string]any{"ok": true})
+}
+
+// callbackTurn lets at most MaxConcurrentCallbacks callback requests run at
+// once, the rate limit's refusals included; the others wait for a turn
+// without using the CPU, and after a second get 503 (the gateway retries).
+// However many requests a flood holds open, the plugin's requests then
+// compete with a handful, not with hundreds.
+func (s *Server) callbackTurn(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		wait := time.NewTimer(time.Second)
+		select {
+		case s.callbacks <- struct{}{}:
+			wait.Stop()
+			defer func() { <-s.callbacks }()
+			return next(c)
+		case <-wait.C:
+			if name := c.Param("gateway"); known(s.service.Gateways.Names(), name) {
+				s.metrics.callbacks.WithLabelValues(name, "busy").Inc()
+			}
+			c.Response().Header().Set("Retry-After", "1")
+			return errBusy
+		case <-c.Request().Context().Done():
+			wait.Stop()
+			return errBusy
+		}
+	}
 }
 
 // callbackLimit limits each client's callback requests (Echo's rate limiter,
@@ -110,6 +137,10 @@ func clientIP(trusted []*net.IPNet) echo.IPExtractor {
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
+
+// errBusy answers a callback that found no turn within a second: the
+// gateway retries.
+var errBusy = &bridge.Error{Code: bridge.EUNAVAILABLE, Message: "busy; retry later"}
 
 func known(names []string, name string) bool {
 	for _, n := range names {

@@ -27,7 +27,7 @@ func newMetrics(reg *prometheus.Registry, svc *bridge.Service) *metrics {
 		}, []string{"gateway", "status"}),
 		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wcbridge_callbacks_total",
-			Help: "Gateway callbacks received, by gateway and result (accepted, duplicate, rejected, rate_limited, unavailable).",
+			Help: "Gateway callbacks received, by gateway and result (accepted, duplicate, rejected, rate_limited, busy, unavailable).",
 		}, []string{"gateway", "result"}),
 		rejects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wcbridge_callbacks_rejected_total",

@@ -35,11 +35,13 @@ func NewNotifier(notifyURL func() string, secret func() []byte, transport http.R
 	if transport != nil {
 		hc.Transport = transport
 	}
-	return &Notifier{URL: notifyURL, Secret: secret, Now: time.Now, client: &retryablehttp.Client{
+	n := &Notifier{URL: notifyURL, Secret: secret, Now: time.Now}
+	n.client = &retryablehttp.Client{
 		HTTPClient: hc, Logger: nil, RetryWaitMin: 500 * time.Millisecond, RetryWaitMax: time.Second, RetryMax: 1,
 		CheckRetry: retryablehttp.DefaultRetryPolicy, Backoff: retryablehttp.DefaultBackoff,
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-	}}
+		ErrorHandler: retryablehttp.PassthroughErrorHandler, PrepareRetry: n.sign,
+	}
+	return n
 }
 
 // Notify posts n; any answer but 2xx with {"ok":true} is an error.
@@ -49,14 +51,18 @@ func (n *Notifier) Notify(ctx context.Context, note *bridge.Notification) error 
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("notify url is not configured")
 	}
-	ts := n.Now().Unix()
+	// Every attempt is signed with its own request id (PrepareRetry signs
+	// the retries): the plugin refuses an id it has seen, so a captured
+	// notification cannot be sent again.
+	ctx = context.WithValue(ctx, signingKey{}, signing{path: u.RequestURI(), body: note.Payload})
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, raw, note.Payload)
 	if err != nil {
 		return fmt.Errorf("build notification: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderTimestamp, fmt.Sprint(ts))
-	req.Header.Set(HeaderSignature, Signature(n.Secret(), ts, http.MethodPost, u.RequestURI(), note.Payload))
+	if err := n.sign(req.Request); err != nil {
+		return err
+	}
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("notify wordpress: %s: %w", transportText(err), bridge.ErrWordPressDown)
@@ -95,6 +101,25 @@ func restError(body []byte) bool {
 	}
 	code, ok := e.Code.(string)
 	return ok && code != ""
+}
+
+// signingKey carries what a notification's signature covers in its
+// request's context, so each retry can be signed anew.
+type signingKey struct{}
+
+type signing struct {
+	path string
+	body []byte
+}
+
+// sign sets fresh signing headers on a notification request.
+func (n *Notifier) sign(r *http.Request) error {
+	s, ok := r.Context().Value(signingKey{}).(signing)
+	if !ok {
+		return fmt.Errorf("notify wordpress: request to sign carries no signing data")
+	}
+	Sign(n.Secret(), n.Now(), http.MethodPost, s.path, s.body).Set(r.Header)
+	return nil
 }
 
 // transportText drops the request URL from a transport error.

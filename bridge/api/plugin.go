@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -16,7 +17,8 @@ import (
 )
 
 // requireSignature verifies the plugin's HMAC signature over the raw request
-// before any handler runs, and keeps the body for the handler.
+// before any handler runs, refuses a request id received before (401
+// replayed), and keeps the body for the handler.
 func (s *Server) requireSignature(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -28,14 +30,72 @@ func (s *Server) requireSignature(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.cfg.Secret != nil {
 			secret = s.cfg.Secret()
 		}
-		if err := Verify(secret, r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature), r.Method, r.URL.RequestURI(), body, s.cfg.Now(), s.cfg.SignatureWindow); err != nil {
+		signed := SignedFrom(r.Header)
+		if err := Verify(secret, signed, r.Method, r.URL.RequestURI(), body, s.cfg.Now(), s.cfg.SignatureWindow); err != nil {
 			s.cfg.Logger.Warn("plugin request rejected", "method", r.Method, "route", c.Path(), "reason", bridge.ErrorMessage(err))
+			return err
+		}
+		if err := s.checkReplay(c, signed); err != nil {
 			return err
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		c.Set("body", body)
 		return next(c)
 	}
+}
+
+// checkReplay refuses a request id seen within the signature window: in
+// this replica's memory for every request, and in the database, across
+// replicas, for those that change something. A captured request can thus
+// not be sent again, and a replayed settings change cannot undo a newer one.
+func (s *Server) checkReplay(c echo.Context, signed Signed) error {
+	r := c.Request()
+	expires := signed.Expires(s.cfg.SignatureWindow)
+	if s.seen.seen(signed.RequestID, expires, s.cfg.Now()) {
+		s.cfg.Logger.Warn("plugin request rejected", "method", r.Method, "route", c.Path(), "reason", bridge.ErrReplayed.Message)
+		return bridge.ErrReplayed
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || s.cfg.Requests == nil {
+		return nil
+	}
+	seen, err := s.cfg.Requests.SeenRequest(r.Context(), signed.RequestID, expires)
+	if err != nil {
+		return &bridge.Error{Code: bridge.EUNAVAILABLE, Message: "could not check the request id; retry later", Err: err}
+	}
+	if seen {
+		s.cfg.Logger.Warn("plugin request rejected", "method", r.Method, "route", c.Path(), "reason", bridge.ErrReplayed.Message)
+		return bridge.ErrReplayed
+	}
+	return nil
+}
+
+// seenIDs is one replica's memory of request ids, each kept until its
+// signature expires.
+type seenIDs struct {
+	mu     sync.Mutex
+	ids    map[string]time.Time
+	pruned time.Time
+}
+
+func newSeenIDs() *seenIDs { return &seenIDs{ids: map[string]time.Time{}} }
+
+// seen records id until expires and reports whether it was there already.
+func (m *seenIDs) seen(id string, expires, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if now.Sub(m.pruned) > time.Minute {
+		for k, exp := range m.ids {
+			if now.After(exp) {
+				delete(m.ids, k)
+			}
+		}
+		m.pruned = now
+	}
+	if exp, ok := m.ids[id]; ok && !now.After(exp) {
+		return true
+	}
+	m.ids[id] = expires
+	return false
 }
 
 // readCapped reads at most max bytes; a longer body is a 413.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -28,6 +29,13 @@ type Settings interface {
 	CheckSettings(ctx context.Context, values map[string]string) error
 }
 
+// RequestLog remembers the ids of signed requests across replicas.
+type RequestLog interface {
+	// SeenRequest records id until expires and reports whether it was
+	// recorded already.
+	SeenRequest(ctx context.Context, id string, expires time.Time) (bool, error)
+}
+
 // SettingView is one setting as the admin page shows it.
 type SettingView struct {
 	Value  *string `json:"value,omitempty"` // omitted for secrets
@@ -46,10 +54,14 @@ type Config struct {
 	MaxRequestBytes  int64                           // plugin requests; default 1 MiB
 	Ready            func(ctx context.Context) error // readiness: database reachable
 	Settings         Settings                        // nil: settings endpoints answer 404
-	TablePrefix      string
-	Now              func() time.Time
-	Logger           *slog.Logger
-	Registry         *prometheus.Registry // nil: a new one
+	// Requests refuses a mutating signed request (POST, PUT) whose id any
+	// replica received before; nil: only this replica's memory decides.
+	// Reading requests (GET) are checked in memory only.
+	Requests    RequestLog
+	TablePrefix string
+	Now         func() time.Time
+	Logger      *slog.Logger
+	Registry    *prometheus.Registry // nil: a new one
 
 	// CallbackRate and CallbackBurst limit each client's requests to the
 	// callback endpoints (requests per second, and how many at once); a
@@ -64,14 +76,21 @@ type Config struct {
 	// in the database), so a database that does not answer gives a quick
 	// 503 and the gateway retries. Default 5s.
 	CallbackTimeout time.Duration
+	// MaxConcurrentCallbacks is how many callback requests are read and
+	// verified at once (default 4 per CPU, at least 8); more wait up to a
+	// second for a turn, then get 503 and are retried by the gateway. A
+	// flood of callbacks then cannot take the CPU from the plugin's requests.
+	MaxConcurrentCallbacks int
 }
 
 // Server is the HTTP server.
 type Server struct {
-	Echo    *echo.Echo
-	service *bridge.Service
-	cfg     Config
-	metrics *metrics
+	Echo      *echo.Echo
+	service   *bridge.Service
+	cfg       Config
+	metrics   *metrics
+	seen      *seenIDs
+	callbacks chan struct{} // one token per callback being handled
 }
 
 // NewServer builds the server and its routes.
@@ -97,7 +116,10 @@ func NewServer(svc *bridge.Service, cfg Config) *Server {
 	if cfg.CallbackTimeout <= 0 {
 		cfg.CallbackTimeout = 5 * time.Second
 	}
-	s := &Server{Echo: echo.New(), service: svc, cfg: cfg}
+	if cfg.MaxConcurrentCallbacks <= 0 {
+		cfg.MaxConcurrentCallbacks = max(8, 4*runtime.GOMAXPROCS(0))
+	}
+	s := &Server{Echo: echo.New(), service: svc, cfg: cfg, seen: newSeenIDs(), callbacks: make(chan struct{}, cfg.MaxConcurrentCallbacks)}
 	s.metrics = newMetrics(cfg.Registry, svc)
 	prev := svc.OnOutcome
 	svc.OnOutcome = func(gateway string, st bridge.PaymentStatus) {
@@ -116,7 +138,7 @@ func NewServer(svc *bridge.Service, cfg Config) *Server {
 	e.GET("/readyz", s.handleReady)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
 
-	e.POST("/v1/callbacks/:gateway", s.handleCallback, s.callbackLimit())
+	e.POST("/v1/callbacks/:gateway", s.handleCallback, s.callbackTurn, s.callbackLimit())
 
 	v1 := e.Group("/v1", s.requireSignature)
 	v1.POST("/checkout", s.handleCheckout)
@@ -161,6 +183,7 @@ var statusOf = map[string]int{
 	bridge.EGATEWAY:      http.StatusBadGateway,
 	bridge.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	bridge.ERATELIMITED:  http.StatusTooManyRequests,
+	bridge.EREPLAYED:     http.StatusUnauthorized,
 	bridge.EINTERNAL:     http.StatusInternalServerError,
 }
 

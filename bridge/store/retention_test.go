@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/store"
 )
 
 // TestPurge: old processed callbacks and old delivered notifications go, in
@@ -113,5 +114,34 @@ func TestPurge(t *testing.T) {
 	}
 	if n := count("SELECT COUNT(*) FROM wp_wcbridge_payments WHERE id = ? AND lease_owner IS NULL", p.ID); n != 1 {
 		t.Error("the payment is gone or still leased")
+	}
+}
+
+// TestSeenRequest: an id is recorded once, whichever store (replica) sees
+// it first; it is deleted once its signature has expired.
+func TestSeenRequest(t *testing.T) {
+	ctx := context.Background()
+	s, clk, db := newStore(t)
+	other, err := store.Open(db.DB, "wp_", store.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := clk.Now().Add(5 * time.Minute)
+	if seen, err := s.SeenRequest(ctx, "7f8c1e2a9b3d4c5e6f708192a3b4c5d6", exp); err != nil || seen {
+		t.Fatalf("first time: seen=%v err=%v", seen, err)
+	}
+	for _, st := range []*store.Store{s, other} {
+		if seen, err := st.SeenRequest(ctx, "7f8c1e2a9b3d4c5e6f708192a3b4c5d6", exp); err != nil || !seen {
+			t.Fatalf("again: seen=%v err=%v, want seen", seen, err)
+		}
+	}
+	s.SeenRequest(ctx, "later-id-0000000000000000000000", clk.Now().Add(time.Hour))
+	clk.Add(6 * time.Minute)
+	got, err := s.Purge(ctx, clk.Now().Add(-24*time.Hour), clk.Now().Add(-24*time.Hour), 100, 2)
+	if err != nil || got.RequestIDs != 1 {
+		t.Fatalf("purge = %+v, %v; want the expired id deleted", got, err)
+	}
+	if seen, _ := s.SeenRequest(ctx, "later-id-0000000000000000000000", clk.Now().Add(time.Hour)); !seen {
+		t.Error("an id still within its window was deleted")
 	}
 }

@@ -36,7 +36,7 @@ type Store struct {
 	secret func(name string) bool
 
 	// Quoted table names, built once from the validated prefix.
-	migrations, payments, callbacks, outbox, settings string
+	migrations, payments, callbacks, outbox, settings, requests string
 
 	leaseMu   sync.Mutex
 	lastLease time.Time // end of the last lease handed out, see leaseUntil
@@ -86,6 +86,7 @@ func Open(db *sql.DB, prefix string, o Options) (*Store, error) {
 	s.callbacks = s.table("callbacks")
 	s.outbox = s.table("outbox")
 	s.settings = s.table("settings")
+	s.requests = s.table("requests")
 	return s, nil
 }
 

@@ -112,7 +112,7 @@ func TestMigrateTwice(t *testing.T) {
 	if n != len(pending) {
 		t.Fatalf("migrations recorded = %d, want %d", n, len(pending))
 	}
-	want := []string{"wp_wcbridge_callbacks", "wp_wcbridge_migrations", "wp_wcbridge_outbox", "wp_wcbridge_payments", "wp_wcbridge_settings"}
+	want := []string{"wp_wcbridge_callbacks", "wp_wcbridge_migrations", "wp_wcbridge_outbox", "wp_wcbridge_payments", "wp_wcbridge_requests", "wp_wcbridge_settings"}
 	if got := tables(t, db.DB); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("tables = %v, want %v", got, want)
 	}
@@ -233,7 +233,7 @@ func TestCustomPrefix(t *testing.T) {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"shop7_wcbridge_callbacks", "shop7_wcbridge_migrations", "shop7_wcbridge_outbox", "shop7_wcbridge_payments", "shop7_wcbridge_settings"}
+	want := []string{"shop7_wcbridge_callbacks", "shop7_wcbridge_migrations", "shop7_wcbridge_outbox", "shop7_wcbridge_payments", "shop7_wcbridge_requests", "shop7_wcbridge_settings"}
 	if got := tables(t, db.DB); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("tables = %v, want %v", got, want)
 	}

@@ -65,8 +65,10 @@ func (r abuseReq) send(t *testing.T, base string) (int, []byte) {
 		if r.signPath != "" {
 			p = r.signPath
 		}
+		id := api.NewRequestID()
 		req.Header.Set(api.HeaderTimestamp, fmt.Sprint(ts))
-		req.Header.Set(api.HeaderSignature, api.Signature(secret, ts, r.method, p, r.body))
+		req.Header.Set(api.HeaderRequestID, id)
+		req.Header.Set(api.HeaderSignature, api.Signature(secret, ts, id, r.method, p, r.body))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -162,7 +162,7 @@ func (d *demo) handleNotify(w http.ResponseWriter, r *http.Request) {
 		FromStatus string `json:"from_status"`
 		ToStatus   string `json:"to_status"`
 	}
-	verr := api.Verify(d.secret, r.Header.Get(api.HeaderTimestamp), r.Header.Get(api.HeaderSignature), r.Method, r.URL.RequestURI(), body, time.Now(), 5*time.Minute)
+	verr := api.Verify(d.secret, api.SignedFrom(r.Header), r.Method, r.URL.RequestURI(), body, time.Now(), 5*time.Minute)
 	if verr == nil {
 		verr = json.Unmarshal(body, &msg)
 	}
@@ -201,10 +201,8 @@ func (d *demo) call(ctx context.Context, method, path string, body any) (int, ma
 	if err != nil {
 		return 0, nil, err
 	}
-	ts := time.Now().Unix()
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(api.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(api.HeaderSignature, api.Signature(d.secret, ts, method, path, raw))
+	api.Sign(d.secret, time.Now(), method, path, raw).Set(req.Header)
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)

@@ -679,8 +679,7 @@ func TestE2EPluginRequestsMustBeSigned(t *testing.T) {
 	// Signed for one body, sent with another.
 	req, _ := http.NewRequest("POST", h.sidecars[0].url+"/v1/checkout", bytes.NewReader(bytes.Replace(body, []byte("streampay"), []byte("cryptocloud"), 1)))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(api.HeaderTimestamp, fmt.Sprint(now))
-	req.Header.Set(api.HeaderSignature, api.Signature([]byte(testSecret), now, "POST", "/v1/checkout", body))
+	api.Sign([]byte(testSecret), time.Unix(now, 0), "POST", "/v1/checkout", body).Set(req.Header)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

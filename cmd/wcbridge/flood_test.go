@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,4 +212,57 @@ func TestAbuseCallbackFlood(t *testing.T) {
 	}
 	h.waitStatus(spOrder, bridge.StatusProcessing, 10*time.Second)
 	t.Logf("%d forged callbacks across 3 callback URLs: nothing written, %d summary log lines", 3*(spread+single), strings.Count(h.logs.String(), `msg="callbacks rejected"`))
+}
+
+// slowVerify holds every callback verification until release is closed.
+type slowVerify struct {
+	bridge.Gateway
+	held    *atomic.Int64
+	release chan struct{}
+}
+
+func (g slowVerify) VerifyCallback(h http.Header, body []byte) (*bridge.CallbackEvent, error) {
+	g.held.Add(1)
+	<-g.release
+	return g.Gateway.VerifyCallback(h, body)
+}
+
+// TestAbuseCallbackTurns: only a few callback requests are handled at once
+// (4 per CPU, at least 8); one that waits a second for a turn gets 503 and
+// the gateway retries, while the plugin's requests are served meanwhile.
+func TestAbuseCallbackTurns(t *testing.T) {
+	var held atomic.Int64
+	release := make(chan struct{})
+	h := newHarness(t, withWrap(func(g bridge.Gateway) bridge.Gateway { return slowVerify{g, &held, release} }))
+	base := h.sidecars[0].url
+	slots := max(8, 4*runtime.GOMAXPROCS(0))
+	body := forgedCallbacks(t, "x", "ABCD1234")["streampay"][1]
+	var wg sync.WaitGroup
+	codes := make(chan int, slots)
+	for range slots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, _ := post(t, base+"/v1/callbacks/streampay", "application/json", []byte(body))
+			codes <- status
+		}()
+	}
+	waitFor(t, "every turn taken", 5*time.Second, func() bool { return held.Load() == int64(slots) })
+	start := time.Now()
+	status, raw := post(t, base+"/v1/callbacks/streampay", "application/json", []byte(body))
+	if status != http.StatusServiceUnavailable || !bytes.Contains(raw, []byte("busy")) || time.Since(start) < 900*time.Millisecond {
+		t.Errorf("a callback with every turn taken: %d %s after %v, want 503 busy after a second", status, raw, time.Since(start))
+	}
+	// The plugin is served meanwhile.
+	if code, body := h.client().do("GET", "/v1/settings", nil); code != http.StatusOK {
+		t.Errorf("plugin request while the callbacks are busy: %d %v", code, body)
+	}
+	close(release)
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != http.StatusUnauthorized {
+			t.Errorf("a held forged callback answered %d, want 401", c)
+		}
+	}
 }

@@ -322,8 +322,10 @@ func (c *pluginClient) raw(method, path string, body []byte, contentType string,
 		req.Header.Set("Content-Type", contentType)
 	}
 	if secret != nil {
+		id := api.NewRequestID()
 		req.Header.Set(api.HeaderTimestamp, fmt.Sprint(ts))
-		req.Header.Set(api.HeaderSignature, api.Signature(secret, ts, method, path, body))
+		req.Header.Set(api.HeaderRequestID, id)
+		req.Header.Set(api.HeaderSignature, api.Signature(secret, ts, id, method, path, body))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -356,10 +358,12 @@ type fakeWordPress struct {
 	bodies []map[string]any
 	down   bool
 	gone   map[int64]bool // orders deleted in WordPress: answered 410
+	// requestIDs are the notifications' request ids received so far.
+	requestIDs map[string]bool
 }
 
 func newFakeWordPress(t testing.TB) *fakeWordPress {
-	wp := &fakeWordPress{events: map[string]int{}, gone: map[int64]bool{}}
+	wp := &fakeWordPress{events: map[string]int{}, gone: map[int64]bool{}, requestIDs: map[string]bool{}}
 	wp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		wp.mu.Lock()
@@ -372,11 +376,19 @@ func newFakeWordPress(t testing.TB) *fakeWordPress {
 			http.NotFound(w, r)
 			return
 		}
-		if err := api.Verify([]byte(testSecret), r.Header.Get(api.HeaderTimestamp), r.Header.Get(api.HeaderSignature), r.Method, r.URL.RequestURI(), body, time.Now(), 5*time.Minute); err != nil {
+		signed := api.SignedFrom(r.Header)
+		if err := api.Verify([]byte(testSecret), signed, r.Method, r.URL.RequestURI(), body, time.Now(), 5*time.Minute); err != nil {
 			t.Errorf("notification with a bad signature: %v", err)
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
+		// As the plugin does: a request id seen before is a replay.
+		if wp.requestIDs[signed.RequestID] {
+			t.Errorf("notification sent twice with request id %s", signed.RequestID)
+			http.Error(w, `{"code":"replayed"}`, http.StatusUnauthorized)
+			return
+		}
+		wp.requestIDs[signed.RequestID] = true
 		var n map[string]any
 		if err := json.Unmarshal(body, &n); err != nil {
 			t.Errorf("notification is not JSON: %q", body)

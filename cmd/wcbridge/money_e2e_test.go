@@ -321,11 +321,9 @@ func (h *harness) checkoutWithin(id int64, key, gateway string, timeout time.Dur
 	h.t.Helper()
 	body, _ := json.Marshal(map[string]any{"order_id": id, "gateway": gateway, "order_key": key,
 		"return_url": "http://shop.test/r", "cancel_url": "http://shop.test/c"})
-	ts := time.Now().Unix()
 	req, _ := http.NewRequest("POST", h.sidecars[0].url+"/v1/checkout", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(api.HeaderTimestamp, fmt.Sprint(ts))
-	req.Header.Set(api.HeaderSignature, api.Signature([]byte(testSecret), ts, "POST", "/v1/checkout", body))
+	api.Sign([]byte(testSecret), time.Now(), "POST", "/v1/checkout", body).Set(req.Header)
 	resp, err := (&http.Client{Timeout: timeout}).Do(req)
 	if err != nil {
 		return 0, nil

@@ -124,7 +124,7 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 		SignatureWindow: cfg.Plugin.SignatureWindow, MaxCallbackBytes: cfg.Server.MaxCallbackBytes,
 		CallbackRate: float64(cfg.Server.CallbackRateLimit), CallbackBurst: cfg.Server.CallbackBurst,
 		TrustedProxies: trusted, CallbackTimeout: cfg.Server.CallbackTimeout,
-		Ready: readiness(db, ws, now, logger), Settings: rt, TablePrefix: cfg.Database.TablePrefix, Now: now, Logger: logger,
+		Requests: st, Ready: readiness(db, ws, now, logger), Settings: rt, TablePrefix: cfg.Database.TablePrefix, Now: now, Logger: logger,
 	})
 	return &App{Config: cfg, Runtime: rt, Service: svc, Server: srv, Store: st, Woo: ws, Logger: logger, db: db, now: now}, nil
 }

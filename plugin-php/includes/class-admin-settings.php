@@ -390,9 +390,10 @@ final class Admin_Settings {
 		}
 		if ( ! defined( 'WCBRIDGE_SHARED_SECRET' ) && isset( $input['shared_secret'] ) && '' !== trim( (string) $input['shared_secret'] ) ) {
 			$secret = trim( (string) $input['shared_secret'] );
-			if ( strlen( $secret ) < Settings::SECRET_MIN ) {
-				/* translators: %d: minimum length */
-				$notices[] = array( 'error', sprintf( __( 'The shared secret must be at least %d characters; the previous one was kept.', 'wcbridge' ), Settings::SECRET_MIN ) );
+			$problem = Signer::secret_problem( $secret );
+			if ( '' !== $problem ) {
+				/* translators: %s: what is wrong with the secret */
+				$notices[] = array( 'error', sprintf( __( '%s The previous one was kept.', 'wcbridge' ), $problem ) );
 			} else {
 				Settings::set( array( 'shared_secret' => $secret ) );
 			}

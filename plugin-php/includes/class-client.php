@@ -110,6 +110,10 @@ class Client {
 		if ( ! $this->is_configured() ) {
 			return new \WP_Error( 'not_configured', __( 'The wcbridge sidecar URL or shared secret is not set.', 'wcbridge' ), array( 'status' => 0 ) );
 		}
+		$problem = Signer::secret_problem( $this->secret );
+		if ( '' !== $problem ) {
+			return new \WP_Error( 'not_configured', $problem, array( 'status' => 0 ) );
+		}
 		$url      = $this->base_url . $path;
 		$raw      = null === $body ? '' : (string) wp_json_encode( $body );
 		$url_path = (string) wp_parse_url( $url, PHP_URL_PATH );

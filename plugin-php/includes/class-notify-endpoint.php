@@ -24,6 +24,13 @@ final class Notify_Endpoint {
 	public static $finisher = null;
 
 	/**
+	 * Replay guard override for tests.
+	 *
+	 * @var Replay_Guard|null
+	 */
+	public static $guard = null;
+
+	/**
 	 * Register adds the route.
 	 */
 	public static function register(): void {
@@ -39,26 +46,45 @@ final class Notify_Endpoint {
 	}
 
 	/**
-	 * Permission verifies the signature over the raw body, with the timestamp window.
+	 * Permission verifies the signature over the raw body, with the timestamp
+	 * window, and refuses a request id received before (401 replayed): a
+	 * captured notification cannot be sent again.
 	 *
 	 * @param \WP_REST_Request $request Request.
 	 * @return true|\WP_Error
 	 */
 	public static function permission( $request ) {
-		$ok = Signer::verify(
-			Settings::shared_secret(),
-			$request->get_header( 'X-WCBridge-Timestamp' ),
+		$secret  = Settings::shared_secret();
+		$problem = Signer::secret_problem( $secret );
+		if ( '' !== $problem ) {
+			Plugin::log( 'warning', 'notify: refused: the shared secret is not usable: ' . $problem );
+			return new \WP_Error( 'unauthorized', 'the shared secret is not set or not usable', array( 'status' => 401 ) );
+		}
+		$ts  = $request->get_header( 'X-WCBridge-Timestamp' );
+		$rid = $request->get_header( 'X-WCBridge-Request-Id' );
+		$ok  = Signer::verify(
+			$secret,
+			$ts,
+			$rid,
 			$request->get_header( 'X-WCBridge-Signature' ),
 			$request->get_method(),
 			self::signed_path(),
 			(string) $request->get_body(),
 			time()
 		);
-		if ( $ok ) {
-			return true;
+		if ( ! $ok ) {
+			Plugin::log( 'warning', 'notify: rejected a request with a missing, wrong or stale signature' );
+			return new \WP_Error( 'unauthorized', 'signature missing, wrong or outside the time window', array( 'status' => 401 ) );
 		}
-		Plugin::log( 'warning', 'notify: rejected a request with a missing, wrong or stale signature' );
-		return new \WP_Error( 'unauthorized', 'signature missing, wrong or outside the time window', array( 'status' => 401 ) );
+		$fresh = ( self::$guard ?? new Replay_Guard() )->first_time( (string) $rid, (int) $ts + Signer::WINDOW, time() );
+		if ( null === $fresh ) {
+			return new \WP_Error( 'unavailable', 'could not check the request id; retry later', array( 'status' => 503 ) );
+		}
+		if ( ! $fresh ) {
+			Plugin::log( 'warning', 'notify: refused a request id received before (replayed)' );
+			return new \WP_Error( 'replayed', 'request already received (replayed)', array( 'status' => 401 ) );
+		}
+		return true;
 	}
 
 	/**
@@ -99,5 +125,71 @@ final class Notify_Endpoint {
 			),
 			200
 		);
+	}
+}
+
+/**
+ * Replay_Guard remembers the request ids of the sidecar's notifications
+ * until their signature expires, in one option guarded by a MySQL named
+ * lock, so a request id is accepted once across PHP processes. The option
+ * holds only ids still within the signature window (at most MAX).
+ */
+final class Replay_Guard {
+
+	public const OPTION = 'wcbridge_notify_request_ids';
+	/** Most ids kept: far more than the sidecar sends within a window. */
+	private const MAX = 10000;
+
+	/**
+	 * The lock.
+	 *
+	 * @var Lock
+	 */
+	private $lock;
+
+	/**
+	 * Constructor.
+	 *
+	 * @param Lock|null $lock Lock; MySQL named locks by default.
+	 */
+	public function __construct( ?Lock $lock = null ) {
+		$this->lock = $lock ?? new Db_Lock();
+	}
+
+	/**
+	 * First_time records $id until $expires and tells whether it is new;
+	 * null when the lock could not be had (answer "retry later").
+	 *
+	 * @param string $id      Request id.
+	 * @param int    $expires Unix seconds after which the signature is refused anyway.
+	 * @param int    $now     Unix seconds.
+	 */
+	public function first_time( string $id, int $expires, int $now ): ?bool {
+		if ( ! $this->lock->acquire( 'wcbridge_notify_ids', 5 ) ) {
+			return null;
+		}
+		try {
+			// What another PHP process wrote, not this request's cached copy.
+			wp_cache_delete( self::OPTION, 'options' );
+			$ids = get_option( self::OPTION, array() );
+			$ids = is_array( $ids ) ? $ids : array();
+			foreach ( $ids as $k => $exp ) {
+				if ( (int) $exp < $now ) {
+					unset( $ids[ $k ] );
+				}
+			}
+			if ( isset( $ids[ $id ] ) ) {
+				return false;
+			}
+			$ids[ $id ] = $expires;
+			if ( count( $ids ) > self::MAX ) {
+				asort( $ids );
+				$ids = array_slice( $ids, -self::MAX, null, true );
+			}
+			update_option( self::OPTION, $ids, false );
+			return true;
+		} finally {
+			$this->lock->release( 'wcbridge_notify_ids' );
+		}
 	}
 }

@@ -16,7 +16,9 @@ defined( 'ABSPATH' ) || exit;
  * secret live only in WordPress (or in wp-config.php constants); gateway
  * credentials and order rules are pushed to the sidecar with PUT /v1/settings,
  * and only their non-secret values are kept here, to show while the sidecar
- * is unreachable. Gateway secrets are never stored in WordPress.
+ * is unreachable. Gateway secrets are never stored by the plugin: the
+ * sidecar keeps them in its own table of the WordPress database, encrypted
+ * with a key WordPress never sees (its secrets.key).
  */
 final class Settings {
 

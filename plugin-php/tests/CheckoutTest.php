@@ -115,7 +115,7 @@ final class CheckoutTest extends TestCase {
 	}
 
 	public function test_wrong_secret_is_refused_by_the_real_verifier(): void {
-		self::$sidecar->configure_plugin( str_repeat( 'x', 40 ) );
+		self::$sidecar->configure_plugin( 'e1d4a7c0f3b6295e8d1a4c7f0b3e6d9a2c5f8b1e4d7a0c3f6b9e2d5a8c1f4b7e' );
 		self::$sidecar->answer( 'POST /v1/checkout', 200, $this->checkout_answer() );
 
 		$got = ( new Gateway_StreamPay() )->process_payment( 123 );
@@ -124,6 +124,29 @@ final class CheckoutTest extends TestCase {
 		$this->assertFalse( self::$sidecar->requests()[0]['valid'] );
 		$this->assertStringContainsString( 'unauthorized', $GLOBALS['wcb']['logs'][0][1] );
 		$this->assertStringNotContainsString( 'signature', $GLOBALS['wcb']['notices'][0][1] );
+	}
+
+	public function test_weak_secret_sends_nothing(): void {
+		self::$sidecar->configure_plugin( str_repeat( 'x', 40 ) );
+		self::$sidecar->answer( 'POST /v1/checkout', 200, $this->checkout_answer() );
+
+		$got = ( new Gateway_StreamPay() )->process_payment( 123 );
+
+		$this->assertSame( 'failure', $got['result'] );
+		$this->assertSame( array(), self::$sidecar->requests(), 'a request signed with a guessable secret was sent' );
+	}
+
+	public function test_every_request_has_its_own_request_id(): void {
+		self::$sidecar->configure_plugin();
+		self::$sidecar->answer( 'GET /v1/status', 200, array( 'version' => 'x' ) );
+		$c = \WCBridge\Client::from_settings();
+		$this->assertIsArray( $c->status() );
+		$this->assertIsArray( $c->status() );
+		$reqs = self::$sidecar->requests();
+		$this->assertCount( 2, $reqs );
+		$this->assertTrue( $reqs[0]['valid'] && $reqs[1]['valid'] );
+		$this->assertNotSame( $reqs[0]['request_id'], $reqs[1]['request_id'] );
+		$this->assertFalse( $reqs[1]['replayed'] );
 	}
 
 	public function test_timeout_and_unreachable(): void {

@@ -6,7 +6,8 @@
 declare(strict_types=1);
 
 final class FakeSidecar {
-	public const SECRET = 'wcbridge-test-secret-0123456789abcdef';
+	/** A shared secret as `openssl rand -hex 32` makes one. */
+	public const SECRET = '24db1f693812f2d50a9d6495829333dff7222b141e1a4399e7c6a461e36bd14e';
 
 	public $url;
 	public $dir;

@@ -6,6 +6,7 @@ use WCBridge\Finisher;
 use WCBridge\Lock;
 use WCBridge\Notify_Endpoint;
 use WCBridge\Plugin;
+use WCBridge\Replay_Guard;
 use WCBridge\Signer;
 
 /** In-process lock: a held name cannot be acquired again. */
@@ -27,11 +28,12 @@ final class MemoryLock implements Lock {
 }
 
 final class FinisherTest extends TestCase {
-	private const SECRET = 'wcbridge-test-secret-0123456789abcdef';
+	private const SECRET = '24db1f693812f2d50a9d6495829333dff7222b141e1a4399e7c6a461e36bd14e';
 
 	protected function setUp(): void {
 		wcb_reset();
 		Notify_Endpoint::$finisher = null;
+		Notify_Endpoint::$guard    = null;
 	}
 
 	private function event( string $outcome, array $extra = array() ): array {
@@ -166,6 +168,7 @@ final class FinisherTest extends TestCase {
 
 	public function test_notify_permission_checks_signature_over_raw_body(): void {
 		update_option( 'wcbridge_settings', array( 'shared_secret' => self::SECRET ) );
+		Notify_Endpoint::$guard = new Replay_Guard( new MemoryLock() );
 		$body = json_encode( $this->event( 'paid' ) );
 
 		$this->assertTrue( Notify_Endpoint::permission( $this->signed_request( $body, time() ) ) );
@@ -187,6 +190,42 @@ final class FinisherTest extends TestCase {
 
 		update_option( 'wcbridge_settings', array( 'shared_secret' => '' ) );
 		$this->assertInstanceOf( WP_Error::class, Notify_Endpoint::permission( $this->signed_request( $body, time() ) ), 'no secret configured' );
+	}
+
+	public function test_notify_refuses_a_replayed_request_id(): void {
+		update_option( 'wcbridge_settings', array( 'shared_secret' => self::SECRET ) );
+		Notify_Endpoint::$guard = new Replay_Guard( new MemoryLock() );
+		$body = json_encode( $this->event( 'paid' ) );
+		$req  = $this->signed_request( $body, time() );
+		$this->assertTrue( Notify_Endpoint::permission( $req ), 'first time' );
+		$again = Notify_Endpoint::permission( $req );
+		$this->assertInstanceOf( WP_Error::class, $again, 'the same request again' );
+		$this->assertSame( 'replayed', $again->get_error_code() );
+		$this->assertSame( 401, $again->get_error_data()['status'] );
+		// Another process (a fresh guard) sees it too: the ids live in an option.
+		Notify_Endpoint::$guard = new Replay_Guard( new MemoryLock() );
+		$this->assertSame( 'replayed', Notify_Endpoint::permission( $req )->get_error_code(), 'replayed to another process' );
+		// A new request id for the same event passes (the finisher then does nothing twice).
+		$this->assertTrue( Notify_Endpoint::permission( $this->signed_request( $body, time() ) ) );
+		// Ids are forgotten once their signature has expired.
+		$ids = get_option( Replay_Guard::OPTION );
+		$this->assertCount( 2, $ids );
+		$this->assertTrue( ( new Replay_Guard( new MemoryLock() ) )->first_time( 'later-0000000000000000', time() + 600, time() + 400 ) );
+		$this->assertSame( array( 'later-0000000000000000' ), array_keys( get_option( Replay_Guard::OPTION ) ) );
+		// A lock that cannot be had is "retry later", not "accepted".
+		$busy = new MemoryLock();
+		$busy->acquire( 'wcbridge_notify_ids', 1 );
+		Notify_Endpoint::$guard = new Replay_Guard( $busy );
+		$this->assertSame( 503, Notify_Endpoint::permission( $this->signed_request( $body, time() ) )->get_error_data()['status'] );
+		Notify_Endpoint::$guard = null;
+	}
+
+	public function test_notify_refuses_a_weak_secret(): void {
+		update_option( 'wcbridge_settings', array( 'shared_secret' => 'change-me-to-a-long-random-string-of-32+-chars' ) );
+		$body                   = json_encode( $this->event( 'paid' ) );
+		$_SERVER['REQUEST_URI'] = '/wp-json/wcbridge/v1/notify';
+		$req                    = new WP_REST_Request( 'POST', Signer::headers( 'change-me-to-a-long-random-string-of-32+-chars', 'POST', '/wp-json/wcbridge/v1/notify', $body, time() ), $body );
+		$this->assertSame( 401, Notify_Endpoint::permission( $req )->get_error_data()['status'], 'a placeholder secret verifies nothing' );
 	}
 
 	public function test_notify_answers_finished_true_then_false(): void {

@@ -206,6 +206,7 @@ final class SettingsTest extends TestCase {
 		$notices = Admin_Settings::apply( array( 'shared_secret' => 'short', 'sidecar_loaded' => '1', 'sidecar' => array( 'payments.underpaid_tolerance_percent' => '50' ) ) );
 		$this->assertSame( 'error', $notices[0][0] );
 		$this->assertStringContainsString( '32', $notices[0][1] );
+		$this->assertStringContainsString( 'openssl rand -hex 32', $notices[0][1] );
 		$this->assertSame( FakeSidecar::SECRET, Settings::shared_secret() );
 		$this->assertSame( 'error', $notices[1][0] );
 		$this->assertStringContainsString( 'payments.underpaid_tolerance_percent: must be between 0 and 10', $notices[1][1] );
