@@ -280,7 +280,13 @@ func TestE2EUnderpaidAndOverpaid(t *testing.T) {
 				if !contains(notes, "36 USD received of 40 USD, 4 USD short") {
 					t.Fatalf("underpayment note missing the shortfall: %q", notes)
 				}
-				_, view := h.client().do("GET", "/v1/orders/"+itoa(id)+"/payment", nil)
+				// The order is written before the payment row: the view
+				// follows a moment later.
+				var view map[string]any
+				waitFor(t, "the underpaid view", 10*time.Second, func() bool {
+					_, view = h.client().do("GET", "/v1/orders/"+itoa(id)+"/payment", nil)
+					return view["state"] != "waiting"
+				})
 				p := view["payment"].(map[string]any)
 				if view["state"] != "underpaid" || p["shortfall"] != "4" || view["hold_stock"] != true {
 					t.Fatalf("view of an underpaid order: %v", view)
