@@ -53,14 +53,17 @@ func TestCheckListsEveryProblem(t *testing.T) {
 	if err := wootest.Install(ctx, db.DB, bridge.StorageHPOS, "wp_"); err != nil {
 		t.Fatal(err)
 	}
-	env := append(baseEnv(db, "other_"), "WCBRIDGE_ORDERS_ON_EXPIRED=explode", "WCBRIDGE_PLUGIN_SHARED_SECRET=short")
+	env := append(baseEnv(db, "other_"), "WCBRIDGE_ORDERS_ON_EXPIRED=explode", "WCBRIDGE_PLUGIN_SHARED_SECRET=short",
+		"WCBRIDGE_GATEWAYS_BITSTREAM_API_KEY=bs-key", "WCBRIDGE_GATEWAYS_BITSTREAM_BASE_URL=https://api.bitstream.dev/api/v1")
 	var out, errOut bytes.Buffer
 	err := run(ctx, []string{"check"}, env, &out, &errOut)
 	var ce *CheckError
 	if !errors.As(err, &ce) {
 		t.Fatalf("want *CheckError, got %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"orders.on_expired", "plugin.shared_secret", `no WooCommerce tables with prefix "other_"`} {
+	for _, want := range []string{"orders.on_expired", "plugin.shared_secret", `no WooCommerce tables with prefix "other_"`,
+		// a pinned credential without its pinned endpoint, both named
+		"gateways.bitstream.status_path: must be set in the sidecar's configuration too, because gateways.bitstream.api_key is"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("problem %q not listed in:\n%v", want, err)
 		}
