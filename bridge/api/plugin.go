@@ -32,7 +32,7 @@ func (s *Server) requireSignature(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		signed := SignedFrom(r.Header)
 		if err := Verify(secret, signed, r.Method, r.URL.RequestURI(), body, s.cfg.Now(), s.cfg.SignatureWindow); err != nil {
-			s.cfg.Logger.Warn("plugin request rejected", "method", r.Method, "route", c.Path(), "reason", bridge.ErrorMessage(err))
+			s.logRejectedRequest(c, err)
 			return err
 		}
 		if err := s.checkReplay(c, signed); err != nil {
@@ -52,7 +52,7 @@ func (s *Server) checkReplay(c echo.Context, signed Signed) error {
 	r := c.Request()
 	expires := signed.Expires(s.cfg.SignatureWindow)
 	if s.seen.seen(signed.RequestID, expires, s.cfg.Now()) {
-		s.cfg.Logger.Warn("plugin request rejected", "method", r.Method, "route", c.Path(), "reason", bridge.ErrReplayed.Message)
+		s.logRejectedRequest(c, bridge.ErrReplayed)
 		return bridge.ErrReplayed
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead || s.cfg.Requests == nil {
@@ -63,10 +63,28 @@ func (s *Server) checkReplay(c echo.Context, signed Signed) error {
 		return &bridge.Error{Code: bridge.EUNAVAILABLE, Message: "could not check the request id; retry later", Err: err}
 	}
 	if seen {
-		s.cfg.Logger.Warn("plugin request rejected", "method", r.Method, "route", c.Path(), "reason", bridge.ErrReplayed.Message)
+		s.logRejectedRequest(c, bridge.ErrReplayed)
 		return bridge.ErrReplayed
 	}
 	return nil
+}
+
+// logRejectedRequest logs a refused plugin request: the first at once,
+// then at most one line a minute with how many were refused meanwhile, so
+// unsigned requests sent in bulk cannot fill the log.
+func (s *Server) logRejectedRequest(c echo.Context, err error) {
+	now := s.cfg.Now()
+	s.rejectLog.mu.Lock()
+	s.rejectLog.n++
+	n := s.rejectLog.n
+	due := now.Sub(s.rejectLog.at) >= time.Minute
+	if due {
+		s.rejectLog.n, s.rejectLog.at = 0, now
+	}
+	s.rejectLog.mu.Unlock()
+	if due {
+		s.cfg.Logger.Warn("plugin request rejected", "method", c.Request().Method, "route", c.Path(), "reason", bridge.ErrorMessage(err), "count", n)
+	}
 }
 
 // seenIDs is one replica's memory of request ids, each kept until its

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -91,6 +92,11 @@ type Server struct {
 	metrics   *metrics
 	seen      *seenIDs
 	callbacks chan struct{} // one token per callback being handled
+	rejectLog struct {      // refused plugin requests since the last log line
+		mu sync.Mutex
+		at time.Time
+		n  int
+	}
 }
 
 // NewServer builds the server and its routes.

@@ -306,6 +306,11 @@ func TestAbuseBadInput(t *testing.T) {
 		t.Errorf("%d rejected requests changed the database: %s", len(reqs), d)
 	}
 	t.Logf("%d hostile requests, all rejected, nothing changed", len(reqs))
+	// Refused plugin requests are logged once a minute with a count, not
+	// one line each.
+	if n := strings.Count(h.logs.String(), `msg="plugin request rejected"`); n > 2 {
+		t.Errorf("%d log lines for refused plugin requests, want at most one a minute", n)
+	}
 	// The shop still works afterwards.
 	if err := h.sims.Bitstream.PayExact(gatewayPaymentID(h.checkout(fresh, freshKey, "bitstream"))); err != nil {
 		t.Fatal(err)
