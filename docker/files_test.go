@@ -126,7 +126,8 @@ func TestComposeServices(t *testing.T) {
 	if w.User != "" && (w.User == "root" || strings.HasPrefix(w.User, "0")) {
 		t.Errorf("wcbridge runs as %q", w.User)
 	}
-	if got := strings.Join(w.Healthcheck.Test, " "); got != "CMD /wcbridge health --url http://127.0.0.1:8080/readyz" {
+	// health reads WCBRIDGE_SERVER_LISTEN like serve: no port written here.
+	if got := strings.Join(w.Healthcheck.Test, " "); got != "CMD /wcbridge health" {
 		t.Errorf("wcbridge healthcheck = %q", got)
 	}
 	if dep, ok := w.DependsOn["db"]; !ok || dep.Condition != "service_healthy" {
@@ -247,12 +248,22 @@ func readDockerfile(t *testing.T) []string {
 	return out
 }
 
+var digestPinned = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
+
 func TestDockerfile(t *testing.T) {
 	ins := readDockerfile(t)
-	var froms, users, builds, health []string
+	var froms, users, builds, health, labels []string
+	args := map[string]string{}
 	for _, in := range ins {
 		word, rest, _ := strings.Cut(in, " ")
 		switch strings.ToUpper(word) {
+		case "ARG":
+			k, v, _ := strings.Cut(rest, "=")
+			if _, seen := args[k]; !seen {
+				args[k] = v
+			}
+		case "LABEL":
+			labels = append(labels, rest)
 		case "FROM":
 			froms = append(froms, rest)
 		case "USER":
@@ -265,12 +276,23 @@ func TestDockerfile(t *testing.T) {
 			}
 		}
 	}
-	if len(froms) < 2 || !strings.HasPrefix(froms[0], "golang:1.26") {
-		t.Errorf("FROM lines %q: want a golang:1.26 build stage and a final stage", froms)
+	// Base images: named by build arguments (the image test builds against
+	// stand-ins), pinned by digest by default.
+	if len(froms) != 2 || froms[0] != "--platform=${BUILDPLATFORM:-linux/amd64} ${GO_IMAGE} AS build" || froms[1] != "${RUNTIME_IMAGE}" {
+		t.Errorf("FROM lines %q: want the build stage on $BUILDPLATFORM from ${GO_IMAGE} and the final stage from ${RUNTIME_IMAGE}", froms)
 	}
-	final := froms[len(froms)-1]
-	if !strings.HasPrefix(final, "gcr.io/distroless/static-debian12:nonroot") && final != "scratch" {
-		t.Errorf("final stage %q: want distroless static nonroot or scratch", final)
+	if g := args["GO_IMAGE"]; !strings.HasPrefix(g, "golang:1.26") || !digestPinned.MatchString(g) {
+		t.Errorf("GO_IMAGE %q: want golang:1.26 pinned by digest", g)
+	}
+	if r := args["RUNTIME_IMAGE"]; !strings.HasPrefix(r, "gcr.io/distroless/static-debian12:nonroot@") || !digestPinned.MatchString(r) {
+		t.Errorf("RUNTIME_IMAGE %q: want distroless static nonroot pinned by digest", r)
+	}
+	// A default on a platform variable would win over BuildKit's value in
+	// older BuildKit versions: the fallbacks are in the shell instead.
+	for _, a := range []string{"BUILDPLATFORM", "TARGETOS", "TARGETARCH"} {
+		if args[a] != "" {
+			t.Errorf("ARG %s=%s: a default can override BuildKit's own value", a, args[a])
+		}
 	}
 	if len(users) == 0 {
 		t.Fatal("no USER: the image would run as root")
@@ -284,7 +306,7 @@ func TestDockerfile(t *testing.T) {
 	b := builds[0]
 	// The build CI and the Makefile make: static, trimmed, the sidecar's
 	// main package, never the demo (it links an embedded database).
-	for _, want := range []string{"CGO_ENABLED=0 go build", "-trimpath", "./cmd/wcbridge", `-s -w`} {
+	for _, want := range []string{"CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH:-$(go env GOARCH)} go build", "-trimpath", "./cmd/wcbridge", `-s -w`} {
 		if !strings.Contains(b, want) {
 			t.Errorf("go build %q lacks %q", b, want)
 		}
@@ -292,8 +314,17 @@ func TestDockerfile(t *testing.T) {
 	if regexp.MustCompile(`-tags[ =]\S*demo`).MatchString(b) {
 		t.Errorf("the image is built with the demo tag: %q", b)
 	}
-	if len(health) != 1 || !strings.Contains(health[0], `CMD ["/wcbridge", "health", "--url", "http://127.0.0.1:8080/readyz"]`) {
-		t.Errorf("HEALTHCHECK %q", health)
+	if len(health) != 1 || !strings.HasSuffix(health[0], `CMD ["/wcbridge", "health"]`) {
+		t.Errorf("HEALTHCHECK %q: want /wcbridge health, which asks server.listen", health)
+	}
+	label := strings.Join(labels, " ")
+	for _, key := range []string{"title", "description", "url", "source", "documentation", "licenses", "vendor", "version", "revision", "created"} {
+		if !strings.Contains(label, "org.opencontainers.image."+key+"=") {
+			t.Errorf("no OCI label org.opencontainers.image.%s", key)
+		}
+	}
+	if !strings.Contains(label, `org.opencontainers.image.licenses="`+repoLicense(t)+`"`) {
+		t.Errorf("the licenses label is not the repository's license %s", repoLicense(t))
 	}
 	joined := strings.Join(ins, "\n")
 	for _, want := range []string{"WCBRIDGE_SERVER_LISTEN=0.0.0.0:8080", "EXPOSE 8080", `ENTRYPOINT ["/wcbridge"]`} {
@@ -314,6 +345,70 @@ func TestMakefileBuildMatchesImage(t *testing.T) {
 	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "./cmd/wcbridge", `-s -w -X main.Version=$(VERSION)`} {
 		if !strings.Contains(mk, want) {
 			t.Errorf("Makefile lacks %q", want)
+		}
+	}
+}
+
+// repoLicense is the repository's license as an SPDX expression: the
+// plugin's header names it, LICENSE holds its text, README names both.
+func repoLicense(t *testing.T) string {
+	t.Helper()
+	plugin, err := os.ReadFile("../plugin-php/wcbridge.php")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ \* License:\s+(\S+)$`).FindSubmatch(plugin)
+	if m == nil {
+		t.Fatal("plugin header has no License line")
+	}
+	return string(m[1])
+}
+
+func TestLicense(t *testing.T) {
+	if got := repoLicense(t); got != "GPL-2.0-or-later" {
+		t.Errorf("plugin license %q, want GPL-2.0-or-later", got)
+	}
+	text, err := os.ReadFile("../LICENSE")
+	if err != nil {
+		t.Fatalf("no LICENSE for the repository: %v", err)
+	}
+	if !strings.Contains(string(text), "GNU GENERAL PUBLIC LICENSE") || !strings.Contains(string(text), "Version 2, June 1991") {
+		t.Error("LICENSE is not the GNU GPL version 2 text")
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "GPL-2.0-or-later") || !strings.Contains(string(readme), "[LICENSE](LICENSE)") {
+		t.Error("README does not name the license and the LICENSE file")
+	}
+	readmeTxt, err := os.ReadFile("../plugin-php/readme.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readmeTxt), "License: GPL-2.0-or-later") && !strings.Contains(string(readmeTxt), "License: GPLv2 or later") {
+		t.Error("plugin readme.txt does not name the license")
+	}
+}
+
+// TestDockerignore: the context's ignore file is at the root, where the
+// classic builder reads it too, and keeps the repository's history,
+// the plugin and the docs out of the build.
+func TestDockerignore(t *testing.T) {
+	if _, err := os.Stat("Dockerfile.dockerignore"); err == nil {
+		t.Error("docker/Dockerfile.dockerignore is read by BuildKit only and would shadow the root .dockerignore")
+	}
+	raw, err := os.ReadFile("../.dockerignore")
+	if err != nil {
+		t.Fatalf("no .dockerignore at the build context's root: %v", err)
+	}
+	lines := map[string]bool{}
+	for _, l := range strings.Split(string(raw), "\n") {
+		lines[strings.TrimSpace(l)] = true
+	}
+	for _, want := range []string{".git", "plugin-php", "docs", "dist", "**/*_test.go"} {
+		if !lines[want] {
+			t.Errorf(".dockerignore does not exclude %s", want)
 		}
 	}
 }
