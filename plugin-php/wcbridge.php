@@ -2,6 +2,7 @@
 /**
  * Plugin Name:          wcbridge crypto payments
  * Plugin URI:           https://github.com/wcbridge/wcbridge
+ * Update URI:           https://github.com/wcbridge/wcbridge
  * Description:          Crypto payments through StreamPay, CryptoCloud and Bitstream, processed by the wcbridge sidecar.
  * Version:              0.1.0
  * Requires at least:    6.1

@@ -85,23 +85,31 @@ final class Order_Admin {
 		$answer  = Client::from_settings( 5 )->order_payment( (int) $order->get_id() );
 		$payment = is_array( $answer ) && isset( $answer['payment'] ) && is_array( $answer['payment'] ) ? $answer['payment'] : array();
 
+		$currency = (string) ( $payment['currency'] ?? '' );
+		$money    = static function ( string $key ) use ( $payment, $currency ): string {
+			if ( ! isset( $payment[ $key ] ) || ( 'shortfall' === $key && 0 === (int) preg_match( '/[1-9]/', (string) $payment[ $key ] ) ) ) {
+				return '';
+			}
+			return Plugin::price( (string) $payment[ $key ], $currency );
+		};
+		// Values are HTML: text is escaped here, amounts come from wc_price().
 		$rows = array(
-			__( 'Gateway', 'wcbridge' )             => Settings::gateway_label( (string) ( $payment['gateway'] ?? $order->get_meta( '_wcbridge_gateway', true ) ) ),
-			__( 'State', 'wcbridge' )               => is_array( $answer ) ? (string) ( $answer['state'] ?? '' ) : '',
-			__( 'Payment', 'wcbridge' )             => (string) ( $payment['id'] ?? $order->get_meta( '_wcbridge_payment_ref', true ) ),
-			__( 'Gateway payment id', 'wcbridge' )  => (string) ( $payment['gateway_payment_id'] ?? $order->get_meta( '_wcbridge_payment_id', true ) ),
-			__( 'Amount asked', 'wcbridge' )        => isset( $payment['amount'] ) ? $payment['amount'] . ' ' . ( $payment['currency'] ?? '' ) : '',
-			__( 'Amount received', 'wcbridge' )     => isset( $payment['received'] ) ? $payment['received'] . ' ' . ( $payment['currency'] ?? '' ) : '',
-			__( 'Shortfall', 'wcbridge' )           => isset( $payment['shortfall'] ) && '0' !== (string) $payment['shortfall'] ? $payment['shortfall'] . ' ' . ( $payment['currency'] ?? '' ) : '',
-			__( 'Transaction', 'wcbridge' )         => (string) ( $payment['tx_ref'] ?? $order->get_transaction_id() ),
-			__( 'Expires', 'wcbridge' )             => (string) ( $payment['expires_at'] ?? '' ),
+			__( 'Gateway', 'wcbridge' )             => esc_html( Settings::gateway_label( (string) ( $payment['gateway'] ?? $order->get_meta( '_wcbridge_gateway', true ) ) ) ),
+			__( 'State', 'wcbridge' )               => esc_html( is_array( $answer ) ? (string) ( $answer['state'] ?? '' ) : '' ),
+			__( 'Payment', 'wcbridge' )             => esc_html( (string) ( $payment['id'] ?? $order->get_meta( '_wcbridge_payment_ref', true ) ) ),
+			__( 'Gateway payment id', 'wcbridge' )  => esc_html( (string) ( $payment['gateway_payment_id'] ?? $order->get_meta( '_wcbridge_payment_id', true ) ) ),
+			__( 'Amount asked', 'wcbridge' )        => $money( 'amount' ),
+			__( 'Amount received', 'wcbridge' )     => $money( 'received' ),
+			__( 'Shortfall', 'wcbridge' )           => $money( 'shortfall' ),
+			__( 'Transaction', 'wcbridge' )         => esc_html( (string) ( $payment['tx_ref'] ?? $order->get_transaction_id() ) ),
+			__( 'Expires', 'wcbridge' )             => esc_html( Plugin::datetime( (string) ( $payment['expires_at'] ?? '' ) ) ),
 		);
 		echo '<dl class="wcbridge-payment-box">';
 		foreach ( $rows as $label => $value ) {
-			if ( '' === trim( (string) $value ) ) {
+			if ( '' === trim( $value ) ) {
 				continue;
 			}
-			echo '<dt><strong>' . esc_html( $label ) . '</strong></dt><dd style="margin:0 0 .5em;word-break:break-all">' . esc_html( (string) $value ) . '</dd>';
+			echo '<dt><strong>' . esc_html( $label ) . '</strong></dt><dd style="margin:0 0 .5em;word-break:break-all">' . wp_kses_post( $value ) . '</dd>';
 		}
 		echo '</dl>';
 		if ( ! empty( $payment['pay_url'] ) ) {

@@ -142,13 +142,10 @@ final class Order_Pages {
 				$text = esc_html__( 'Your payment is confirmed. Thank you!', 'wcbridge' );
 				break;
 			case 'underpaid':
-				$text = esc_html(
-					sprintf(
-						/* translators: 1: missing amount, 2: currency code */
-						__( 'We received less than the order total: %1$s %2$s is missing. Please pay the difference, or contact us.', 'wcbridge' ),
-						(string) ( $payment['shortfall'] ?? '' ),
-						(string) ( $payment['currency'] ?? '' )
-					)
+				$text = sprintf(
+					/* translators: %s: the missing amount in the shop's price format, e.g. $5.00 */
+					esc_html__( 'We received less than the order total: %s is missing. Please pay the difference, or contact us.', 'wcbridge' ),
+					Plugin::price( (string) ( $payment['shortfall'] ?? '' ), (string) ( $payment['currency'] ?? '' ) )
 				);
 				if ( ! empty( $payment['pay_url'] ) ) {
 					$text .= ' <a href="' . esc_url( (string) $payment['pay_url'] ) . '">' . esc_html__( 'Open the payment page', 'wcbridge' ) . '</a>';

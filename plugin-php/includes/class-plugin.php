@@ -169,6 +169,47 @@ final class Plugin {
 	}
 
 	/**
+	 * Price shows an amount from the sidecar (a decimal string) in the shop's
+	 * price format: currency symbol, separators and position as WooCommerce
+	 * shows prices. It keeps every significant decimal the sidecar sent, so a
+	 * shortfall of 0.004 does not read as 0.00; anything not a number is shown
+	 * as text, escaped.
+	 *
+	 * @param string $amount   Decimal amount, e.g. "12.5".
+	 * @param string $currency ISO code of the amount, e.g. "USD".
+	 * @return string HTML.
+	 */
+	public static function price( string $amount, string $currency ): string {
+		$amount = trim( $amount );
+		if ( ! preg_match( '/^-?\d+(\.\d+)?$/', $amount ) ) {
+			return esc_html( trim( $amount . ' ' . $currency ) );
+		}
+		$fraction = strpos( $amount, '.' ) === false ? '' : rtrim( substr( $amount, strpos( $amount, '.' ) + 1 ), '0' );
+		$decimals = max( (int) wc_get_price_decimals(), strlen( $fraction ) );
+		return wc_price(
+			$amount,
+			array(
+				'currency' => $currency,
+				'decimals' => $decimals,
+			)
+		);
+	}
+
+	/**
+	 * Datetime shows a time from the sidecar (RFC 3339, UTC) in the site's
+	 * date and time format and timezone (Settings → General).
+	 *
+	 * @param string $rfc3339 Time, e.g. "2026-05-01T10:00:00Z".
+	 */
+	public static function datetime( string $rfc3339 ): string {
+		$ts = strtotime( $rfc3339 );
+		if ( false === $ts || '' === trim( $rfc3339 ) ) {
+			return $rfc3339;
+		}
+		return (string) wp_date( get_option( 'date_format', 'F j, Y' ) . ' ' . get_option( 'time_format', 'g:i a' ), $ts );
+	}
+
+	/**
 	 * Log writes one line to WooCommerce's logger under the fixed source.
 	 *
 	 * @param string $level   PSR-3 level.

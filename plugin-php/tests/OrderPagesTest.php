@@ -38,7 +38,7 @@ final class OrderPagesTest extends TestCase {
 		$this->assertStringContainsString( 'Waiting', Order_Pages::state_html( $order, $this->answer( 'waiting' ) ) );
 		$this->assertStringContainsString( 'confirmed', Order_Pages::state_html( $order, $this->answer( 'confirmed' ) ) );
 		$under = Order_Pages::state_html( $order, $this->answer( 'underpaid', array( 'received' => '20.00', 'shortfall' => '5.00' ) ) );
-		$this->assertStringContainsString( '5.00 EUR is missing', $under );
+		$this->assertStringContainsString( '&euro;</span>5.00</bdi></span> is missing', $under );
 		$expired = Order_Pages::state_html( $order, $this->answer( 'expired' ) );
 		$this->assertStringContainsString( 'Pay again', $expired );
 		$this->assertStringContainsString( 'order-pay/123/?pay_for_order=true&amp;key=wc_order_Ab3dE6gH9jK2m', $expired );
@@ -58,6 +58,41 @@ final class OrderPagesTest extends TestCase {
 		$this->assertStringNotContainsString( '10.0.0.5', Order_Pages::state_html( $order, new WP_Error( 'unavailable', 'db down at 10.0.0.5' ) ) );
 		$xss = Order_Pages::state_html( $order, $this->answer( 'underpaid', array( 'shortfall' => '<script>x</script>' ) ) );
 		$this->assertStringNotContainsString( '<script>', $xss );
+	}
+
+	/**
+	 * The customer reads amounts as the shop shows prices (wc_price), with
+	 * every decimal the sidecar sent, never "1234.5 EUR".
+	 */
+	public function test_amounts_in_the_shops_price_format(): void {
+		update_option( 'woocommerce_price_decimal_sep', ',' );
+		update_option( 'woocommerce_price_thousand_sep', '.' );
+		$order = wc_get_order( 123 );
+		$under = Order_Pages::state_html( $order, $this->answer( 'underpaid', array( 'shortfall' => '1234.5' ) ) );
+		$this->assertStringContainsString( '&euro;</span>1.234,50</bdi></span> is missing', $under );
+		$this->assertStringNotContainsString( '1234.5 EUR', $under );
+		$tiny = Order_Pages::state_html( $order, $this->answer( 'underpaid', array( 'shortfall' => '0.0040' ) ) );
+		$this->assertStringContainsString( '0,004</bdi>', $tiny, 'a shortfall below a cent is not shown as 0,00' );
+	}
+
+	/**
+	 * The admin box shows amounts in the price format and times in the
+	 * site's date and time format and timezone, not RFC 3339 in UTC.
+	 */
+	public function test_admin_box_formats_amounts_and_times(): void {
+		update_option( 'date_format', 'd.m.Y' );
+		update_option( 'time_format', 'H:i' );
+		update_option( 'timezone_string', 'Europe/Berlin' );
+		self::$sidecar->answer( 'GET /v1/orders/123/payment', 200, $this->answer( 'underpaid', array( 'received' => '20', 'shortfall' => '5.00', 'expires_at' => '2026-05-01T10:00:00Z' ) ) );
+		ob_start();
+		Order_Admin::render_meta_box( wc_get_order( 123 ) );
+		$html = ob_get_clean();
+		$this->assertStringContainsString( '01.05.2026 12:00', $html );
+		$this->assertStringNotContainsString( '2026-05-01T10:00:00Z', $html );
+		$this->assertStringContainsString( '&euro;</span>25.00</bdi>', $html );
+		$this->assertStringContainsString( '&euro;</span>20.00</bdi>', $html );
+		$this->assertStringContainsString( '&euro;</span>5.00</bdi>', $html );
+		$this->assertStringNotContainsString( '25.00 EUR', $html );
 	}
 
 	public function test_ajax_checks_the_order_key(): void {

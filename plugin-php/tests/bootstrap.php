@@ -122,6 +122,10 @@ function esc_url_raw( $s, $protocols = null ) {
 function wp_kses_post( $s ) {
 	return preg_replace( '#<script.*?</script>#is', '', (string) $s );
 }
+function wp_date( $format, $timestamp = null, $timezone = null ) {
+	$tz = new DateTimeZone( (string) ( get_option( 'timezone_string' ) ?: 'UTC' ) );
+	return ( new DateTimeImmutable( '@' . ( $timestamp ?? time() ) ) )->setTimezone( $tz )->format( $format );
+}
 function sanitize_text_field( $s ) {
 	return trim( strip_tags( (string) $s ) );
 }
@@ -516,3 +520,19 @@ require_once dirname( __DIR__ ) . '/includes/class-notify-endpoint.php';
 require_once dirname( __DIR__ ) . '/includes/class-order-pages.php';
 require_once dirname( __DIR__ ) . '/includes/class-admin-settings.php';
 require_once dirname( __DIR__ ) . '/includes/class-order-admin.php';
+
+// --- WooCommerce: prices, as wc_price() formats them -------------------------
+function wc_get_price_decimals() {
+	return (int) get_option( 'woocommerce_price_num_decimals', 2 );
+}
+function get_woocommerce_currency_symbol( $currency = '' ) {
+	return array(
+		'EUR' => '&euro;',
+		'USD' => '&#36;',
+	)[ $currency ] ?? $currency;
+}
+function wc_price( $price, $args = array() ) {
+	$decimals = $args['decimals'] ?? wc_get_price_decimals();
+	$number   = number_format( (float) $price, $decimals, (string) get_option( 'woocommerce_price_decimal_sep', '.' ), (string) get_option( 'woocommerce_price_thousand_sep', ',' ) );
+	return '<span class="woocommerce-Price-amount amount"><bdi><span class="woocommerce-Price-currencySymbol">' . get_woocommerce_currency_symbol( $args['currency'] ?? '' ) . '</span>' . $number . '</bdi></span>';
+}
