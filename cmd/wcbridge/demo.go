@@ -210,8 +210,10 @@ var demoOrders = []struct {
 	{"bitstream", "USD", []wootest.ItemSeed{{Name: "Soundtrack (download)", Total: "7.50", Virtual: true, Downloadable: true}}},
 }
 
+// demoGatewayTitles are the payment methods' titles, as the plugin's
+// defaults name them at checkout.
 var demoGatewayTitles = map[string]string{
-	"streampay": "Crypto (StreamPay)", "cryptocloud": "Crypto (CryptoCloud)", "bitstream": "Crypto (Bitstream)",
+	"streampay": "Crypto (StreamPay)", "cryptocloud": "Crypto (CryptoCloud)", "bitstream": "Stablecoins (Bitstream)",
 }
 
 func seedDemoStore(ctx context.Context, db *wootest.DB, mode bridge.StorageMode) ([]int64, error) {

@@ -42,7 +42,8 @@ func (d *demo) handler() (http.Handler, error) {
 		"gwForm": func(id int64, from string, gateways []string) demoGatewayForm {
 			return demoGatewayForm{ID: id, From: from, Gateways: gateways}
 		},
-		"page": func(title, refresh string) demoPageHead { return demoPageHead{Title: title, Refresh: refresh} },
+		"page":  func(title, refresh string) demoPageHead { return demoPageHead{Title: title, Refresh: refresh} },
+		"title": func(gateway string) string { return demoGatewayTitles[gateway] },
 	}).Parse(demoTemplates)
 	if err != nil {
 		return nil, err
@@ -75,6 +76,7 @@ func (d *demo) handler() (http.Handler, error) {
 		}
 		render(w, "order", v)
 	})
+	mux.HandleFunc("GET /orders/{id}/pay", d.handlePayLink)
 	mux.HandleFunc("GET /return/cryptocloud", d.handleCryptoCloudReturn)
 	mux.HandleFunc("POST /wp-json/wcbridge/v1/notify", d.handleNotify)
 	return mux, nil
@@ -131,12 +133,50 @@ func (d *demo) handleCheckout(w http.ResponseWriter, r *http.Request) {
 		fail("the sidecar answered no redirect_url")
 		return
 	}
+	rememberAwaiting(w, id)
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// handleCryptoCloudReturn finds the order of the latest CryptoCloud payment:
-// CryptoCloud sends every customer to the project's one success URL.
+// awaitingCookie is the order this browser is paying, as WooCommerce keeps
+// "order_awaiting_payment" in the customer's session: CryptoCloud sends
+// every customer back to the project's one success URL, so the shop finds
+// the order from the session, not from the gateway.
+const awaitingCookie = "wcbridge_demo_awaiting"
+
+func rememberAwaiting(w http.ResponseWriter, id int64) {
+	http.SetCookie(w, &http.Cookie{Name: awaitingCookie, Value: strconv.FormatInt(id, 10), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// handlePayLink is the order page's "Pay the rest" / "Open the payment
+// page": it remembers the order being paid and sends the customer to the
+// live payment's page at the gateway.
+func (d *demo) handlePayLink(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || !slices.Contains(d.orders, id) {
+		http.NotFound(w, r)
+		return
+	}
+	status, body, err := d.call(r.Context(), "GET", fmt.Sprintf("/v1/orders/%d/payment", id), nil)
+	p, _ := body["payment"].(map[string]any)
+	to, _ := p["pay_url"].(string)
+	if err != nil || status != http.StatusOK || to == "" {
+		http.Redirect(w, r, fmt.Sprintf("/orders/%d?error=%s", id, url.QueryEscape("no payment page to open")), http.StatusSeeOther)
+		return
+	}
+	rememberAwaiting(w, id)
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// handleCryptoCloudReturn is the CryptoCloud project's success URL: it
+// shows the order this browser was paying (its session), else the order of
+// the latest CryptoCloud payment.
 func (d *demo) handleCryptoCloudReturn(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(awaitingCookie); err == nil {
+		if id, err := strconv.ParseInt(c.Value, 10, 64); err == nil && slices.Contains(d.orders, id) {
+			http.Redirect(w, r, fmt.Sprintf("/orders/%d?back=cryptocloud", id), http.StatusSeeOther)
+			return
+		}
+	}
 	var id int64
 	err := d.db.QueryRowContext(r.Context(), "SELECT order_id FROM "+demoPrefix+"wcbridge_payments WHERE gateway = 'cryptocloud' ORDER BY id DESC LIMIT 1").Scan(&id)
 	if err != nil {
@@ -284,6 +324,9 @@ func (d *demo) orderRow(ctx context.Context, id int64) demoOrderRow {
 type demoOrderView struct {
 	demoOrderRow
 	Back          string
+	Gateway       string // of the payment, when there is one
+	PayURL        string // the live payment's page at the gateway
+	Shortfall     string // what is missing of an underpaid payment, with currency
 	Error         string
 	Gateways      []string
 	RefreshURL    string
@@ -336,6 +379,11 @@ func (d *demo) orderView(ctx context.Context, id int64, back, errMsg string) (*d
 		v.HoldUntil, _ = body["hold_until"].(string)
 		if p, ok := body["payment"].(map[string]any); ok {
 			v.Payment = p
+			v.Gateway, _ = p["gateway"].(string)
+			v.PayURL, _ = p["pay_url"].(string)
+			if s := fmtAny(p["shortfall"]); s != "" && s != "0" {
+				v.Shortfall = s + " " + fmtAny(p["currency"])
+			}
 			for _, k := range []string{"id", "gateway", "gateway_payment_id", "status", "amount", "currency", "received", "shortfall", "excess", "tx_ref", "expires_at", "created_at"} {
 				if val, ok := p[k]; ok && val != nil && fmtAny(val) != "" {
 					v.PaymentFields = append(v.PaymentFields, [2]string{k, fmtAny(val)})
@@ -469,7 +517,7 @@ button{padding:.3em .8em;margin:.1em;cursor:pointer} .muted{color:#646970}
 
 {{define "gateways"}}<form method="post" action="/orders/{{.ID}}/checkout">
 <input type="hidden" name="from" value="{{.From}}">
-{{range .Gateways}}<button type="submit" name="gateway" value="{{.}}" class="pay-{{.}}">Pay with {{.}}</button>{{end}}
+{{range .Gateways}}<button type="submit" name="gateway" value="{{.}}" class="pay-{{.}}">Pay with {{title .}}</button>{{end}}
 </form>{{end}}
 
 {{define "index"}}{{template "head" (page "Orders" "")}}
@@ -513,6 +561,13 @@ payment expire, and watch the order change.</p>
 <tr><th>Transaction reference</th><td><code id="transaction-id">{{.TransactionID}}</code></td></tr>
 <tr><th>Payment state</th><td id="payment-state">{{if .State}}{{.State}}{{else}}unknown{{end}}{{if .HoldUntil}} <span class="muted">(stock held until {{.HoldUntil}})</span>{{end}}</td></tr>
 </table>
+{{if eq .State "underpaid"}}<p class="info" id="story">{{title .Gateway}} reported less than the order total: {{.Shortfall}} is missing. The order waits for the rest.
+{{if .PayURL}}<a id="pay-rest" href="/orders/{{.ID}}/pay">Pay the rest</a>{{end}}</p>
+{{else if and (eq .State "waiting") (eq .Gateway "streampay")}}<p class="info" id="story">StreamPay waits for the full amount: it reports a payment to the shop only once
+everything has arrived, so a partial transfer leaves this order waiting, with no note, until the rest is paid or the link expires.
+{{if .PayURL}}<a id="pay-rest" href="/orders/{{.ID}}/pay">Open the payment page (pay the rest)</a>{{end}}</p>
+{{else if eq .State "waiting"}}{{if .PayURL}}<p class="info" id="story">Waiting for the payment. <a id="pay-rest" href="/orders/{{.ID}}/pay">Open the payment page</a></p>{{end}}
+{{else if eq .State "expired"}}<p class="info" id="story">The payment expired before the full amount arrived{{if .Payable}}; the order can be paid again below{{else}}; the order was cancelled{{end}}.</p>{{end}}
 {{if .Payable}}<h2>Pay (again)</h2>{{template "gateways" (gwForm .ID "order" .Gateways)}}{{end}}
 <h2>Payment (from the sidecar)</h2>
 {{if .PaymentFields}}<table id="payment">{{range .PaymentFields}}<tr><th>{{index . 0}}</th><td><code>{{index . 1}}</code></td></tr>{{end}}</table>

@@ -251,3 +251,207 @@ func TestDemoBrowser(t *testing.T) {
 		})
 	}
 }
+
+// storyPage is what the story test reads from any page: the demo's order
+// page or a simulator's.
+type storyPage struct {
+	URL     string `json:"url"`
+	Path    string `json:"path"`
+	Body    string `json:"body"`
+	Status  string `json:"status"`
+	State   string `json:"state"`
+	Story   string `json:"story"`
+	Notes   string `json:"notes"`
+	Buttons string `json:"buttons"`
+}
+
+const readStoryPage = `(() => {
+  const text = id => { const e = document.getElementById(id); return e ? e.innerText.trim() : ""; };
+  return {url: location.href, path: location.pathname, body: document.body ? document.body.innerText : "",
+          status: text("order-status"), state: text("payment-state"), story: text("story"), notes: text("notes"),
+          buttons: Array.from(document.querySelectorAll("button")).map(b => b.innerText.trim()).join("|")};
+})()`
+
+// TestDemoStories drives the demo through what goes wrong as well as what
+// goes right: a StreamPay underpayment (StreamPay waits for the rest), a
+// CryptoCloud partial payment with the way back to the shop and "Pay the
+// rest" landing on the right order while another order is being paid, a
+// Bitstream overpayment, and an expired payment whose simulator page offers
+// no pay buttons and says when it expired.
+func TestDemoStories(t *testing.T) {
+	browser := newBrowser(t)
+	base := strings.TrimSuffix(startDemoCommand(t), "/")
+	shots := screenshotDir(t)
+
+	read := func(t *testing.T, ctx context.Context) storyPage {
+		t.Helper()
+		var p storyPage
+		for i := 0; i < 20; i++ { // the order page reloads itself; retry while it navigates
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[storyPage](readStoryPage))
+			if err == nil {
+				return got
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return p
+	}
+	waitPage := func(t *testing.T, ctx context.Context, what string, ok func(storyPage) bool) storyPage {
+		t.Helper()
+		var p storyPage
+		deadline := time.Now().Add(45 * time.Second)
+		for {
+			p = read(t, ctx)
+			if ok(p) {
+				return p
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %s; the page is %s:\n%s", what, p.URL, p.Body)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	click := func(t *testing.T, ctx context.Context, xpath string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.Search(xpath))); err != nil {
+			p := read(t, ctx)
+			t.Fatalf("click %s on %s: %v\n%s", xpath, p.URL, err, p.Body)
+		}
+	}
+	button := func(prefix string) string {
+		return fmt.Sprintf(`//button[starts-with(normalize-space(), %q)]`, prefix)
+	}
+	link := func(text string) string { return fmt.Sprintf(`//a[normalize-space()=%q]`, text) }
+	// navigate retries: the order page reloading itself can abort a navigation.
+	navigate := func(t *testing.T, ctx context.Context, url string) {
+		t.Helper()
+		var err error
+		for i := 0; i < 10; i++ {
+			if err = chromedp.Do(ctx, chromedp.Navigate(url)); err == nil {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Fatalf("open %s: %v", url, err)
+	}
+	// order finds the pending order of gateway in currency on the shop page.
+	order := func(t *testing.T, ctx context.Context, gw, currency string) string {
+		t.Helper()
+		navigate(t, ctx, base+"/")
+		if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("orders"))); err != nil {
+			t.Fatal(err)
+		}
+		id, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector('tr[data-method="wcbridge_%s"][data-currency=%q][data-status="pending"]') || {id: ""}).id`, gw, currency)))
+		if err != nil || id == "" {
+			t.Fatalf("no pending %s order for %s: %v", currency, gw, err)
+		}
+		return strings.TrimPrefix(id, "order-")
+	}
+	// checkout starts a checkout from the shop page with the payment
+	// method's title on the button, and lands on the simulator.
+	checkout := func(t *testing.T, ctx context.Context, id, gw string) storyPage {
+		t.Helper()
+		title := demoGatewayTitles[gw]
+		click(t, ctx, fmt.Sprintf(`//tr[@id="order-%s"]//button[normalize-space()=%q]`, id, "Pay with "+title))
+		return waitPage(t, ctx, "the "+gw+" simulator", func(p storyPage) bool { return !strings.HasPrefix(p.URL, base) && p.Buttons != "" })
+	}
+	shot := func(ctx context.Context, name string) {
+		if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90)); err == nil {
+			os.WriteFile(filepath.Join(shots, "story-"+name+".png"), png, 0o644)
+		}
+	}
+	paid := func(p storyPage) bool { return p.Status == "processing" || p.Status == "completed" }
+
+	t.Run("streampay underpaid", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(browser, 2*time.Minute)
+		defer cancel()
+		id := order(t, ctx, "streampay", "USD")
+		checkout(t, ctx, id, "streampay")
+		click(t, ctx, button("Underpay"))
+		sim := waitPage(t, ctx, "the partial payment explained", func(p storyPage) bool { return strings.Contains(p.Body, "Received so far") })
+		if !strings.Contains(sim.Body, "StreamPay waits for the full amount") || !strings.Contains(sim.Buttons, "Pay the rest") {
+			t.Errorf("simulator page after an underpayment does not explain it or offer the rest:\n%s", sim.Body)
+		}
+		shot(ctx, "streampay-underpaid-simulator")
+		click(t, ctx, link("Back to the shop"))
+		p := waitPage(t, ctx, "the order page with the story", func(p storyPage) bool { return p.Path == "/orders/"+id && p.Story != "" })
+		if p.Status != "pending" || !strings.Contains(p.Story, "waits for the full amount") {
+			t.Errorf("order after a StreamPay underpayment: status %q, story %q", p.Status, p.Story)
+		}
+		shot(ctx, "streampay-underpaid-order")
+		click(t, ctx, `//a[@id="pay-rest"]`)
+		click(t, ctx, button("Pay the rest"))
+		p = waitPage(t, ctx, "the order paid", func(p storyPage) bool { return p.Path == "/orders/"+id && paid(p) && p.Notes != "" })
+		if !strings.Contains(p.Notes, "Payment of") {
+			t.Errorf("notes after paying the rest: %q", p.Notes)
+		}
+	})
+
+	t.Run("cryptocloud partial, pay the rest of the right order", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(browser, 3*time.Minute)
+		defer cancel()
+		a := order(t, ctx, "cryptocloud", "USD")
+		checkout(t, ctx, a, "cryptocloud")
+		click(t, ctx, button("Underpay"))
+		sim := waitPage(t, ctx, "the partial invoice", func(p storyPage) bool { return strings.Contains(p.Body, "Partly paid") })
+		if !strings.Contains(sim.Buttons, "Pay the rest") || !strings.Contains(sim.Body, "Back to the shop") {
+			t.Errorf("partial invoice page offers no way back or no rest:\n%s", sim.Body)
+		}
+		shot(ctx, "cryptocloud-partial-simulator")
+		click(t, ctx, link("Back to the shop"))
+		p := waitPage(t, ctx, "order "+a+" underpaid", func(p storyPage) bool { return p.Path == "/orders/"+a && strings.HasPrefix(p.State, "underpaid") })
+		if !strings.Contains(p.Story, "less than the order total") || !strings.Contains(p.Story, "Pay the rest") {
+			t.Errorf("underpaid order's story: %q", p.Story)
+		}
+		shot(ctx, "cryptocloud-partial-order")
+		// Another order is started with CryptoCloud meanwhile: it is now the
+		// latest CryptoCloud payment.
+		b := order(t, ctx, "cryptocloud", "EUR")
+		checkout(t, ctx, b, "cryptocloud")
+		// Back to the first order: pay the rest from its page.
+		navigate(t, ctx, base+"/orders/"+a)
+		click(t, ctx, `//a[@id="pay-rest"]`)
+		waitPage(t, ctx, "order "+a+"'s invoice", func(p storyPage) bool { return strings.Contains(p.Body, "Partly paid") })
+		click(t, ctx, button("Pay the rest"))
+		p = waitPage(t, ctx, "back on order "+a+", paid", func(p storyPage) bool {
+			return strings.HasPrefix(p.URL, base) && p.Path != "/return/cryptocloud" && paid(p)
+		})
+		if p.Path != "/orders/"+a {
+			t.Errorf("after paying the rest of order %s the shop showed %s (order %s was started later)", a, p.Path, b)
+		}
+	})
+
+	t.Run("bitstream overpaid", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(browser, 2*time.Minute)
+		defer cancel()
+		id := order(t, ctx, "bitstream", "USD")
+		checkout(t, ctx, id, "bitstream")
+		click(t, ctx, button("Overpay"))
+		navigate(t, ctx, base+"/orders/"+id+"?back=bitstream")
+		p := waitPage(t, ctx, "the overpaid order paid", func(p storyPage) bool { return paid(p) && strings.Contains(p.Notes, "excess") })
+		if !strings.Contains(p.Notes, "an excess of") {
+			t.Errorf("notes = %q, want the excess", p.Notes)
+		}
+		shot(ctx, "bitstream-overpaid-order")
+	})
+
+	t.Run("expired", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(browser, 2*time.Minute)
+		defer cancel()
+		id := order(t, ctx, "streampay", "EUR")
+		checkout(t, ctx, id, "streampay")
+		click(t, ctx, button("Let it expire"))
+		sim := waitPage(t, ctx, "the expired page", func(p storyPage) bool { return strings.Contains(p.Body, "expired at") })
+		if sim.Buttons != "" {
+			t.Errorf("expired payment page still offers buttons: %q", sim.Buttons)
+		}
+		if !regexp.MustCompile(`expired at \d\d:\d\d:\d\d UTC, [A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2} \d{4}`).MatchString(sim.Body) {
+			t.Errorf("expiry time not readable:\n%s", sim.Body)
+		}
+		shot(ctx, "expired-simulator")
+		click(t, ctx, link("Back to the shop"))
+		p := waitPage(t, ctx, "the order cancelled", func(p storyPage) bool { return p.Path == "/orders/"+id && p.Status == "cancelled" })
+		if !strings.Contains(p.Story, "expired") {
+			t.Errorf("expired order's story: %q", p.Story)
+		}
+	})
+}

@@ -873,7 +873,8 @@ button{margin:.2em;padding:.4em 1em}code{background:#eee;padding:0 .2em}</style>
 <p><strong>{{.Name}}</strong></p>
 <p>Amount: <strong id="amount">{{.Amount}} {{.Symbol}}</strong> ({{.Units}} units of 10<sup>-{{.Decimals}}</sup>)</p>
 <p>Send to <code>{{.Address}}</code> on chain {{.Chain}}.</p>
-<p>Status: <strong id="status">{{.Status}}</strong> / {{.PaymentStatus}}; received {{.Received}} {{.Symbol}}. Expires {{.ExpiresAt}}.</p>
+<p>Status: <strong id="status">{{.Status}}</strong> / {{.PaymentStatus}}; received {{.Received}} {{.Symbol}}.</p>
+{{if .Open}}<p>The session expires at {{.ExpiresAt}}.</p>{{else if eq .Status "expired"}}<p id="expired">This checkout session <strong>expired at {{.ExpiresAt}}</strong>; it can no longer be paid.</p>{{end}}
 {{if .Open}}<form method="post">
 <button name="action" value="exact">Pay exact</button>
 <button name="action" value="under">Underpay ({{.Under}}%)</button>
@@ -896,7 +897,7 @@ func (s *Simulator) handlePage(w http.ResponseWriter, r *http.Request) {
 			"Name": p.Name, "Amount": FromUnits(ss.total, dec).String(), "Units": ss.total.String(),
 			"Decimals": dec, "Symbol": strings.ToUpper(ss.currency), "Address": fakeHex("deposit", ss.id, "", 40),
 			"Chain": s.cfg.ChainID, "Status": ss.status, "PaymentStatus": ss.paymentStatus,
-			"Received": FromUnits(ss.received, dec).String(), "ExpiresAt": stamp(ss.expiresAt),
+			"Received": FromUnits(ss.received, dec).String(), "ExpiresAt": ss.expiresAt.UTC().Format("15:04:05 UTC, Mon 2 Jan 2006"),
 			"Open": (ss.status == "open" || ss.status == "incomplete") && ss.intentStatus != "canceled", "Under": s.cfg.UnderpayPercent, "Over": s.cfg.OverpayPercent,
 			"SuccessURL": ss.successURL,
 		}

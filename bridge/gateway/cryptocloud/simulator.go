@@ -764,7 +764,11 @@ var payPage = template.Must(template.New("pay").Parse(`<!doctype html>
 <p>Invoice <b>{{.ID}}</b> for order <b>{{.OrderID}}</b></p>
 <p>Amount: <b>{{.AmountFiat}} {{.Fiat}}</b> ({{.AmountUSD}} USDT_TRC20)</p>
 {{if .Coins}}<p>Pay with: {{range $i, $c := .Coins}}{{if $i}}, {{end}}{{$c}}{{end}}</p>{{end}}
-<p>Received: {{.ReceivedUSD}} USDT_TRC20 &middot; Status: <b id="status">{{.Status}}</b> &middot; Expires {{.ExpiresAt.Format "2006-01-02 15:04:05"}} UTC</p>
+<p>Received: {{.ReceivedUSD}} USDT_TRC20 &middot; Status: <b id="status">{{.Status}}</b></p>
+{{if .Open}}<p>The invoice expires at {{.ExpiresAt.UTC.Format "15:04:05 UTC, Mon 2 Jan 2006"}}.</p>
+{{else if eq .Status "canceled"}}<p id="expired">This invoice was <b>cancelled or expired</b> (it expired at {{.ExpiresAt.UTC.Format "15:04:05 UTC, Mon 2 Jan 2006"}}); it can no longer be paid.</p>{{end}}
+{{if eq .Status "partial"}}<p id="partial">Partly paid: {{.ReceivedUSD}} of {{.AmountUSD}} USDT_TRC20 received. Pay the rest before
+the invoice expires, or go back to the shop and come back later from your order.</p>{{end}}
 {{if .Open}}<form method="post">
 {{if eq .Status "partial"}}<button name="mode" value="exact">Pay the rest</button>{{else}}
 <button name="mode" value="exact">Pay exact</button>
@@ -772,11 +776,13 @@ var payPage = template.Must(template.New("pay").Parse(`<!doctype html>
 <button name="mode" value="over">Overpay (110%)</button>{{end}}
 <button name="mode" value="expire">Let it expire</button>
 </form>{{end}}
+{{if and .ShopURL (ne .Status "created")}}<p><a href="{{.ShopURL}}">Back to the shop</a></p>{{end}}
 </body></html>`))
 
 type payView struct {
 	SimPayment
-	Open bool
+	Open    bool
+	ShopURL string // the project's success URL: CryptoCloud has no per-invoice return address
 }
 
 func (s *Simulator) handlePayPage(w http.ResponseWriter, r *http.Request) {
@@ -785,8 +791,11 @@ func (s *Simulator) handlePayPage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invoice not found", http.StatusNotFound)
 		return
 	}
+	s.mu.Lock()
+	shop := s.cfg.SuccessURL
+	s.mu.Unlock()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = payPage.Execute(w, payView{p, p.Status == StatusCreated || p.Status == StatusPartial})
+	_ = payPage.Execute(w, payView{p, p.Status == StatusCreated || p.Status == StatusPartial, shop})
 }
 
 func (s *Simulator) act(id, mode string) error {

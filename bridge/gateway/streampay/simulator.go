@@ -733,7 +733,9 @@ func (s *Simulator) objectLocked(p *simPayment) PaymentObject {
 	return po
 }
 
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
+	"when": func(t time.Time) string { return t.UTC().Format("15:04:05 UTC, Mon 2 Jan 2006") },
+}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>StreamPay simulator – {{.Name}}</title>
 <style>body{font-family:sans-serif;max-width:32em;margin:2em auto;line-height:1.5}
 button{font-size:1em;margin:.3em .3em .3em 0;padding:.4em .8em}</style></head>
@@ -741,22 +743,33 @@ button{font-size:1em;margin:.3em .3em .3em 0;padding:.4em .8em}</style></head>
 <h1>{{.Name}}</h1>
 {{with .Description}}<p>{{.}}</p>{{end}}
 <p>Amount: <strong>{{.AmountUSD}} USD</strong> ({{.AmountToken}} {{.Token}})</p>
-<p>Status: <strong id="status">{{.Status}}</strong>; link expires {{.ExpiryAt}}</p>
-{{if eq .Status "pending" "not_found"}}
+{{if .Expired}}<p id="expired">Status: <strong id="status">{{.Status}}</strong>. This payment link <strong>expired at {{when .ExpiryAt}}</strong>; it can no longer be paid here.</p>
+<p><a href="{{.ReturnURL}}">Back to the shop</a></p>
+{{else if eq .Status "pending"}}<p>Status: <strong id="status">{{.Status}}</strong>; the link expires at {{when .ExpiryAt}}.</p>
+{{if .ReceivedUSD.IsPositive}}<p id="partial">Received so far: <strong>{{.ReceivedUSD}} USD</strong> of {{.AmountUSD}} USD.
+StreamPay waits for the full amount: the payment stays pending, and the shop hears nothing, until the rest
+arrives (or the link expires).</p>
 <form method="post" action="/pay/{{.ID}}">
+<button name="mode" value="rest">Pay the rest ({{.AmountUSD.Sub .ReceivedUSD}} USD)</button>
+<button name="mode" value="expire">Let it expire</button>
+</form>
+<p><a href="{{.ReturnURL}}">Back to the shop</a></p>
+{{else}}<form method="post" action="/pay/{{.ID}}">
 <button name="mode" value="exact">Pay exact</button>
 <button name="mode" value="under">Underpay (90%)</button>
 <button name="mode" value="over">Overpay (110%)</button>
 <button name="mode" value="expire">Let it expire</button>
-</form>
-{{else}}<p><a href="{{.ReturnURL}}">Back to the shop</a></p>{{end}}
+</form>{{end}}
+{{else}}<p>Status: <strong id="status">{{.Status}}</strong>.</p>
+<p><a href="{{.ReturnURL}}">Back to the shop</a></p>{{end}}
 <p><small>Simulated gateway: no real money moves.</small></p>
 </body></html>
 `))
 
 type pageData struct {
 	SimPayment
-	Token string
+	Token   string
+	Expired bool // past its expiry and not paid: nothing to pay here any more
 }
 
 func (s *Simulator) handlePage(w http.ResponseWriter, r *http.Request) {
@@ -766,7 +779,8 @@ func (s *Simulator) handlePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = pageTmpl.Execute(w, pageData{SimPayment: p, Token: s.cfg.Token})
+	expired := p.ProcessedAt.IsZero() && !s.cfg.Now().Before(p.ExpiryAt)
+	_ = pageTmpl.Execute(w, pageData{SimPayment: p, Token: s.cfg.Token, Expired: expired})
 }
 
 func (s *Simulator) handlePageAction(w http.ResponseWriter, r *http.Request) {
@@ -791,10 +805,12 @@ func (s *Simulator) act(id, mode string) error {
 		return s.Underpay(id)
 	case "over":
 		return s.Overpay(id)
+	case "rest":
+		return s.Pay(id)
 	case "expire":
 		return s.Expire(id)
 	}
-	return fmt.Errorf("mode must be exact, under, over or expire")
+	return fmt.Errorf("mode must be exact, under, over, rest or expire")
 }
 
 func (s *Simulator) handleSimPay(w http.ResponseWriter, r *http.Request) {
