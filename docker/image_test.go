@@ -302,6 +302,9 @@ func standInGo(t *testing.T, d dockerCLI, root string) string {
 	if _, err := d.run(nil, "image", "inspect", tag); err == nil {
 		return tag
 	}
+	// Every module go.mod names, zips included (tidy fetches only go.mod
+	// files of modules no build needs), then copied as a file proxy.
+	run(t, root, nil, "go", "mod", "download")
 	proxy := t.TempDir()
 	run(t, root, []string{"GOMODCACHE=" + proxy, "GOPROXY=file://" + filepath.Join(modcache, "cache", "download"), "GOSUMDB=off", "GOFLAGS=-mod=mod"}, "go", "mod", "download")
 	files := []mapping{{filepath.Join(proxy, "cache", "download"), "goproxy"}, {goroot, "usr/local/go"}, {"/bin/dash", "bin/sh"}}
