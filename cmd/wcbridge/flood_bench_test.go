@@ -190,7 +190,14 @@ func percentile(l []time.Duration, q int) time.Duration {
 // TestFloodHelperProcess) and returns how many answers had each status.
 func floodFromProcess(b *testing.B, url, body string, n, conc int) map[int]int {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFloodHelperProcess$", "-test.count=1")
+	// At the lowest priority: an attacker's machines are not the shop's,
+	// and on one small machine the flood's own client would otherwise take
+	// the CPU the sidecar and the database need.
+	args := []string{os.Args[0], "-test.run=^TestFloodHelperProcess$", "-test.count=1"}
+	if nice, err := exec.LookPath("nice"); err == nil {
+		args = append([]string{nice, "-n", "19"}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), "WCBRIDGE_FLOOD_HELPER=1", "WCBRIDGE_FLOOD_URL="+url, "WCBRIDGE_FLOOD_BODY="+body,
 		fmt.Sprintf("WCBRIDGE_FLOOD_N=%d", n), fmt.Sprintf("WCBRIDGE_FLOOD_CONC=%d", conc))
 	out, err := cmd.Output()
