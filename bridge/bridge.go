@@ -115,4 +115,16 @@ var (
 	// connection, a timeout, a 5xx that is not the plugin's own answer), as
 	// opposed to the plugin refusing one order's notification.
 	ErrWordPressDown = &Error{Code: EUNAVAILABLE, Message: "wordpress is not answering"}
+	// ErrLeaseLost is a replica recording the result of work whose lease ran
+	// out and was taken by another replica: the other one records its own.
+	ErrLeaseLost = &Error{Code: ECONFLICT, Message: "lease no longer held"}
 )
+
+// NewLease returns a lease id for one claim by owner (a replica's name):
+// the owner, cut to 47 bytes, and 16 random hex digits, 64 bytes at most.
+func NewLease(owner string) string {
+	if len(owner) > 47 {
+		owner = owner[:47]
+	}
+	return owner + "/" + randomHex(8)
+}

@@ -45,7 +45,7 @@ func (o *memOutbox) ClaimNotifications(_ context.Context, _ string, limit int, _
 	return out, nil
 }
 
-func (o *memOutbox) FinishNotification(_ context.Context, id int64, delivered bool, lastError string, next time.Time) error {
+func (o *memOutbox) FinishNotification(_ context.Context, id int64, _ string, delivered bool, lastError string, next time.Time) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := o.rows[id-1]

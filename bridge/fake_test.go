@@ -246,7 +246,7 @@ func (f *fakePayments) ClaimDue(_ context.Context, _ string, flt PaymentFilter, 
 	return out, nil
 }
 
-func (f *fakePayments) Reschedule(_ context.Context, _ string, plans []Reschedule) error {
+func (f *fakePayments) Reschedule(_ context.Context, plans []Reschedule) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, pl := range plans {

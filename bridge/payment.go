@@ -114,6 +114,9 @@ type Payment struct {
 	// order (StatusProcessing or StatusCompleted), as the plugin evaluated
 	// it at checkout; "" lets the policy decide.
 	PaidStatus string
+	// Lease is the claim under which this replica holds the payment (set by
+	// ClaimDue), "" when it holds none.
+	Lease string
 }
 
 // ApplyDue reports whether the payment's status still has to reach the
@@ -155,14 +158,15 @@ type Payments interface {
 	// If notify is non-nil it is queued in the outbox in the same transaction.
 	UpdatePayment(ctx context.Context, id int64, fn func(p *Payment) (notify *Notification, err error)) (*Payment, error)
 	// ClaimDue leases up to f.Limit non-final payments whose NextCheckAt has
-	// come, oldest due first, for lease; another replica will not get them
-	// until the lease ends. Payments whose application is due come too.
+	// come, oldest due first, to a new lease of owner for lease (each
+	// payment's Lease); another replica will not get them until the lease
+	// ends. Payments whose application is due come too.
 	ClaimDue(ctx context.Context, owner string, f PaymentFilter, lease time.Duration) ([]*Payment, error)
 	// Reschedule records the reconciler's looks at many payments in few
 	// statements: each payment's next check, one more check counted, the
-	// error where one is given, and owner's lease released. Payments whose
-	// lease owner no longer holds are left alone.
-	Reschedule(ctx context.Context, owner string, plans []Reschedule) error
+	// error where one is given, and the plan's lease released. Payments no
+	// longer held by the plan's lease are left alone.
+	Reschedule(ctx context.Context, plans []Reschedule) error
 	// PaymentProblems summarises, per gateway, the payments still watched
 	// whose last look left an error (the gateway failing, money that does
 	// not count): how many, and the latest.
@@ -182,6 +186,7 @@ type PaymentProblem struct {
 // Reschedule is the reconciler's plan for one payment after a look.
 type Reschedule struct {
 	ID          int64
+	Lease       string // the claim that holds the payment
 	NextCheckAt time.Time
 	LastError   string // "" keeps the payment's last error as it is
 	Failed      bool   // the look failed: one more consecutive failure (else the count restarts)
@@ -201,9 +206,14 @@ type Callback struct {
 	AppliedAt   *time.Time
 	Attempts    int
 	// NextAttemptAt is when a sweep may take the callback up; zero means at
-	// once. The replica that received it processes it from memory and sets
-	// this a little ahead so other replicas leave it alone meanwhile.
+	// once.
 	NextAttemptAt time.Time
+	// Lease is the claim under which this replica holds the callback, ""
+	// when it holds none. The replica that receives a callback processes it
+	// from memory and records it leased to itself for LeaseFor, so that no
+	// sweep takes it up meanwhile.
+	Lease    string
+	LeaseFor time.Duration
 }
 
 // Callbacks records callbacks durably and hands unapplied ones to workers.
@@ -213,8 +223,10 @@ type Callbacks interface {
 	RecordCallback(ctx context.Context, c *Callback) (existing *Callback, duplicate bool, err error)
 	// ClaimCallbacks leases verified, unapplied callbacks that are due.
 	ClaimCallbacks(ctx context.Context, owner string, limit int, lease time.Duration) ([]*Callback, error)
-	// FinishCallback marks a callback applied (err == nil) or schedules a retry.
-	FinishCallback(ctx context.Context, id int64, reason string, applied bool, retryAt time.Time) error
+	// FinishCallback marks a callback applied or schedules a retry, and
+	// releases lease. A retry is recorded only while lease still holds the
+	// callback (else ErrLeaseLost); "applied" is recorded in any case.
+	FinishCallback(ctx context.Context, id int64, lease, reason string, applied bool, retryAt time.Time) error
 	// LastCallbacks returns, per gateway, when the last accepted callback
 	// arrived. (Refused ones are never stored: see Rejections.)
 	LastCallbacks(ctx context.Context) (map[string]CallbackSummary, error)
@@ -238,14 +250,21 @@ type Notification struct {
 	DeliveredAt *time.Time
 	LastError   string
 	CreatedAt   time.Time
+	Lease       string // the claim under which this replica holds it
 }
 
 // Outbox hands queued notifications to the delivery worker.
 type Outbox interface {
 	// Enqueue queues n unless its EventID is already queued.
 	Enqueue(ctx context.Context, n *Notification) error
+	// ClaimNotifications leases up to limit due notifications to a new lease
+	// of owner (each one's Lease), never one whose order has an earlier
+	// undelivered notification the claim did not get.
 	ClaimNotifications(ctx context.Context, owner string, limit int, lease time.Duration) ([]*Notification, error)
-	FinishNotification(ctx context.Context, id int64, delivered bool, lastError string, nextAttempt time.Time) error
+	// FinishNotification records a delivery attempt and releases lease. A
+	// failure is recorded only while lease still holds the notification
+	// (else ErrLeaseLost); a delivery is recorded in any case.
+	FinishNotification(ctx context.Context, id int64, lease string, delivered bool, lastError string, nextAttempt time.Time) error
 	// RetryNow makes every undelivered notification due now and returns how
 	// many were waiting for a later attempt.
 	RetryNow(ctx context.Context) (int, error)

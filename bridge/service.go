@@ -66,12 +66,16 @@ type Service struct {
 
 	// Callback work handed from the HTTP handler to the workers; when it is
 	// full, the periodic sweep picks the callback up from the database.
-	queue     chan *Callback
-	kick      chan struct{}
-	lag       *atomic.Int64 // nanoseconds the last reconcile pass ran behind schedule
-	backlog   *atomic.Int64
-	backlogAt time.Time    // when backlog was last counted (delivery loop only)
-	wpDown    *atomic.Bool // WordPress failed to answer the last notification tried
+	queue chan *Callback
+	kick  chan struct{}
+	sweep chan struct{}
+	// callbackWorkers is WorkerConfig.CallbackWorkers once Run started.
+	callbackWorkers *atomic.Int64
+	confirming      *confirmers
+	lag             *atomic.Int64 // nanoseconds the last reconcile pass ran behind schedule
+	backlog         *atomic.Int64
+	backlogAt       time.Time    // when backlog was last counted (delivery loop only)
+	wpDown          *atomic.Bool // WordPress failed to answer the last notification tried
 }
 
 // OutboxBacklog is the number of undelivered notifications at the last pass.
@@ -106,6 +110,9 @@ func NewService(s Service) *Service {
 	}
 	s.queue = make(chan *Callback, 1024)
 	s.kick = make(chan struct{}, 1)
+	s.sweep = make(chan struct{}, 1)
+	s.callbackWorkers = new(atomic.Int64)
+	s.confirming = &confirmers{by: map[string]*confirmBatches{}}
 	s.lag = new(atomic.Int64)
 	s.backlog = new(atomic.Int64)
 	s.wpDown = new(atomic.Bool)

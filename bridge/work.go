@@ -56,7 +56,7 @@ func (s *Service) ReceiveCallback(ctx context.Context, r CallbackRequest) (*Call
 	}
 	inMemory := len(s.queue) < cap(s.queue)
 	if inMemory {
-		cb.NextAttemptAt = cb.ReceivedAt.Add(inFlightGrace)
+		cb.Lease, cb.LeaseFor = NewLease(s.Owner), inFlightGrace
 	}
 	existing, dup, err := s.Callbacks.RecordCallback(ctx, cb)
 	if err != nil {
@@ -67,11 +67,18 @@ func (s *Service) ReceiveCallback(ctx context.Context, r CallbackRequest) (*Call
 		return &CallbackResult{Callback: existing, Duplicate: true}, nil
 	}
 	s.Logger.Info("callback accepted", "gateway", r.Gateway, "gateway_payment_id", cb.PaymentKey, "callback_id", cb.ID)
+	queued := false
 	if inMemory {
 		select {
 		case s.queue <- cb:
-		default: // full after all: the sweep finds it after inFlightGrace
+			queued = true
+		default: // full after all: a sweep takes it up when its lease ends
 		}
+	}
+	if !queued {
+		// Past what is kept in memory: the sweep takes it up from the
+		// database now rather than at the next tick.
+		s.kickSweep()
 	}
 	return &CallbackResult{Callback: cb}, nil
 }
@@ -120,10 +127,10 @@ func (s *Service) LogRejections() {
 	}
 }
 
-// inFlightGrace is how long a callback being processed from memory by the
-// replica that received it is left alone by sweeps; if that replica dies,
-// any replica takes it up afterwards. Processing takes well under a second
-// unless the gateway is slow, and doing it twice is harmless.
+// inFlightGrace is the lease on a callback being processed from memory by
+// the replica that received it: sweeps leave it alone meanwhile; if that
+// replica dies, any replica takes it up afterwards. Processing takes well
+// under a second unless the gateway is slow, and doing it twice is harmless.
 const inFlightGrace = 15 * time.Second
 
 // leaseFor is how long a replica holds what it claimed (payments to poll,
@@ -159,7 +166,7 @@ func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool,
 		// Not known by the gateway's id: a payment whose creation failed at
 		// our end never learnt it. The gateway's own record, read back from
 		// its API, names our reference.
-		st, err = gw.ConfirmCallback(ctx, ev)
+		st, err = s.confirm(ctx, gw, ev)
 		switch {
 		case errors.Is(err, ErrPaymentNotFound):
 		case err != nil:
@@ -183,7 +190,7 @@ func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool,
 		ev.GatewayID = p.GatewayID
 	}
 	if st == nil {
-		if st, err = gw.ConfirmCallback(ctx, ev); err != nil {
+		if st, err = s.confirm(ctx, gw, ev); err != nil {
 			return false, "confirmation failed", err
 		}
 	}
@@ -229,22 +236,52 @@ func (s *Service) finishCallback(ctx context.Context, cb *Callback) {
 		s.Logger.Warn("callback processing failed; will retry", "gateway", cb.Gateway, "callback_id", cb.ID, "reason", reason, "err", err)
 	}
 	retryAt := s.now().Add(retryDelay(cb.Attempts))
-	if ferr := s.Callbacks.FinishCallback(ctx, cb.ID, reason, done, retryAt); ferr != nil {
+	if ferr := s.Callbacks.FinishCallback(ctx, cb.ID, cb.Lease, reason, done, retryAt); errors.Is(ferr, ErrLeaseLost) {
+		s.Logger.Info("callback taken over by another replica before its result was recorded", "callback_id", cb.ID, "applied", done)
+	} else if ferr != nil {
 		s.Logger.Warn("recording callback result failed", "callback_id", cb.ID, "err", ferr)
 	}
 }
 
-// SweepCallbacks processes recorded callbacks that are due (new ones the
-// queue dropped, and retries). It returns how many it handled.
+// SweepCallbacks processes recorded callbacks that are due (those past what
+// the in-memory queue holds, those whose replica died, and retries), as many
+// at once as the callback workers (WorkerConfig.CallbackWorkers), and wakes
+// the outbox for what they applied. It returns how many it handled.
 func (s *Service) SweepCallbacks(ctx context.Context, limit int) (int, error) {
 	cbs, err := s.Callbacks.ClaimCallbacks(ctx, s.Owner, limit, leaseFor)
-	if err != nil {
+	if err != nil || len(cbs) == 0 {
 		return 0, err
 	}
-	for _, cb := range cbs {
-		s.finishCallback(ctx, cb)
+	work := make(chan *Callback)
+	var wg sync.WaitGroup
+	for range min(len(cbs), s.workers()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for cb := range work {
+				s.finishCallback(ctx, cb)
+			}
+		}()
 	}
+	for _, cb := range cbs {
+		work <- cb
+	}
+	close(work)
+	wg.Wait()
+	s.kickOutbox()
 	return len(cbs), nil
+}
+
+// DefaultCallbackWorkers is how many callbacks are confirmed and applied at
+// once by default: each waits for a gateway's status API, 100-300 ms over
+// the internet, so many wait together while the database works.
+const DefaultCallbackWorkers = 64
+
+func (s *Service) workers() int {
+	if n := int(s.callbackWorkers.Load()); n > 0 {
+		return n
+	}
+	return DefaultCallbackWorkers
 }
 
 // checkDelay spaces the reconciler's looks at a payment by its age: often
@@ -324,7 +361,7 @@ func (s *Service) reconcileGateway(ctx context.Context, name string, ps []*Payme
 	for _, p := range ps {
 		plans = append(plans, s.reconcileOne(ctx, now, gw, gwErr, p, states, batchErr))
 	}
-	if err := s.Payments.Reschedule(ctx, s.Owner, plans); err != nil {
+	if err := s.Payments.Reschedule(ctx, plans); err != nil {
 		s.Logger.Warn("scheduling next checks failed", "gateway", name, "err", err)
 	}
 }
@@ -365,7 +402,7 @@ func (s *Service) reconcileOne(ctx context.Context, now time.Time, gw Gateway, g
 		cur = p
 	}
 	regular := s.CheckDelay(now.Sub(p.CreatedAt))
-	plan := Reschedule{ID: p.ID, NextCheckAt: now.Add(regular)}
+	plan := Reschedule{ID: p.ID, Lease: p.Lease, NextCheckAt: now.Add(regular)}
 	switch {
 	case err != nil:
 		// Backed off on consecutive failures, never beyond the regular
@@ -453,7 +490,7 @@ func (s *Service) DeliverNotifications(ctx context.Context, limit int) (int, err
 			next, wait, why = s.now().Add(wordpressDownRetry), true, "not tried: "+ErrWordPressDown.Message
 		}
 		if wait {
-			if ferr := s.Outbox.FinishNotification(ctx, n.ID, false, why, next); ferr != nil {
+			if ferr := s.Outbox.FinishNotification(ctx, n.ID, n.Lease, false, why, next); ferr != nil {
 				s.Logger.Warn("recording notification result failed", "event_id", n.EventID, "err", ferr)
 			}
 			continue
@@ -487,7 +524,7 @@ func (s *Service) DeliverNotifications(ctx context.Context, limit int) (int, err
 			waiting[n.OrderID] = next
 			s.Logger.Warn("notifying wordpress failed; will retry", "order_id", n.OrderID, "event_id", n.EventID, "attempts", n.Attempts+1, "retry_at", next, "err", err)
 		}
-		if ferr := s.Outbox.FinishNotification(ctx, n.ID, err == nil, msg, next); ferr != nil {
+		if ferr := s.Outbox.FinishNotification(ctx, n.ID, n.Lease, err == nil, msg, next); ferr != nil {
 			s.Logger.Warn("recording notification result failed", "event_id", n.EventID, "err", ferr)
 		} else if err == nil && msg == "" {
 			s.Logger.Info("notification delivered", "order_id", n.OrderID, "event_id", n.EventID, "attempts", n.Attempts+1)
@@ -503,9 +540,15 @@ func (s *Service) DeliverNotifications(ctx context.Context, limit int) (int, err
 
 // WorkerConfig paces the background work.
 type WorkerConfig struct {
+	// CallbackWorkers is how many callbacks are confirmed and applied at
+	// once (default DefaultCallbackWorkers).
 	CallbackWorkers int
-	Interval        time.Duration // reconcile, sweep and outbox period
-	BatchSize       int
+	// Notifiers is how many requests to WordPress are in flight at once,
+	// and NotificationBatch how many events one may carry (defaults 8, 20).
+	Notifiers         int
+	NotificationBatch int
+	Interval          time.Duration // reconcile, sweep and outbox period
+	BatchSize         int
 }
 
 // Run does the background work until ctx ends: callback workers fed by
@@ -513,8 +556,9 @@ type WorkerConfig struct {
 // outbox delivery.
 func (s *Service) Run(ctx context.Context, c WorkerConfig) {
 	if c.CallbackWorkers <= 0 {
-		c.CallbackWorkers = 8
+		c.CallbackWorkers = DefaultCallbackWorkers
 	}
+	s.callbackWorkers.Store(int64(c.CallbackWorkers))
 	if c.Interval <= 0 {
 		c.Interval = 5 * time.Second
 	}
@@ -548,6 +592,7 @@ func (s *Service) Run(ctx context.Context, c WorkerConfig) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			case <-s.sweep:
 			}
 		}
 	}()
@@ -566,6 +611,13 @@ func (s *Service) Run(ctx context.Context, c WorkerConfig) {
 		}
 	}()
 	wg.Wait()
+}
+
+// Tick does one round of the background work at once, as Run does on its
+// timer: the callback sweep, the reconciler and the outbox.
+func (s *Service) Tick(ctx context.Context, batch int) {
+	s.tick(ctx, batch)
+	s.deliver(ctx, batch)
 }
 
 func (s *Service) tick(ctx context.Context, batch int) {
@@ -615,6 +667,15 @@ func (s *Service) deliver(ctx context.Context, batch int) {
 		if n, err := s.Outbox.Backlog(ctx); err == nil {
 			s.backlog.Store(int64(n))
 		}
+	}
+}
+
+// kickSweep wakes the periodic loop so recorded callbacks that the
+// in-memory queue could not take are processed now.
+func (s *Service) kickSweep() {
+	select {
+	case s.sweep <- struct{}{}:
+	default:
 	}
 }
 

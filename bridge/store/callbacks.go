@@ -76,10 +76,21 @@ func (s *Store) RecordCallback(ctx context.Context, c *bridge.Callback) (*bridge
 	if c.NextAttemptAt.After(next) {
 		next = stamp(c.NextAttemptAt)
 	}
+	// A callback processed from memory by the replica that received it is
+	// recorded leased to it, so that no sweep takes it up meanwhile.
+	lease, until := sql.NullString{}, "NULL"
+	if c.Verified && c.Lease != "" && c.LeaseFor > 0 {
+		if err := checkLease(c.Lease); err != nil {
+			return nil, false, fmt.Errorf("record callback: %w", err)
+		}
+		lease, until = sql.NullString{String: c.Lease, Valid: true}, leaseEnd(c.LeaseFor)
+	} else {
+		c.Lease = ""
+	}
 	res, err := s.db.ExecContext(ctx, "INSERT INTO "+s.callbacks+` (gateway, received_at, content_type, body, body_hash,
-	verified, reason, payment_key, attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	verified, reason, payment_key, attempts, next_attempt_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+until+`)`,
 		c.Gateway, dt(c.ReceivedAt), c.ContentType, c.Body, c.BodyHash,
-		c.Verified, c.Reason, c.PaymentKey, c.Attempts, dt(next))
+		c.Verified, c.Reason, c.PaymentKey, c.Attempts, dt(next), lease)
 	if err == nil {
 		id, err := res.LastInsertId()
 		if err != nil {
@@ -101,9 +112,9 @@ func (s *Store) RecordCallback(ctx context.Context, c *bridge.Callback) (*bridge
 	// The condition on verified makes two replicas upgrading at once count
 	// the callback once: the second one's UPDATE matches nothing.
 	res, err = s.db.ExecContext(ctx, "UPDATE "+s.callbacks+` SET received_at = ?, content_type = ?, body = ?,
-	verified = 1, reason = ?, payment_key = ?, attempts = 0, next_attempt_at = ?, applied_at = NULL
+	verified = 1, reason = ?, payment_key = ?, attempts = 0, next_attempt_at = ?, applied_at = NULL, lease_owner = ?, lease_until = `+until+`
 WHERE id = ? AND verified = 0`,
-		dt(c.ReceivedAt), c.ContentType, c.Body, c.Reason, c.PaymentKey, dt(next), old.ID)
+		dt(c.ReceivedAt), c.ContentType, c.Body, c.Reason, c.PaymentKey, dt(next), lease, old.ID)
 	if err != nil {
 		return nil, false, fmt.Errorf("record callback: %w", dbError(err))
 	}
@@ -136,45 +147,71 @@ func (s *Store) Callback(ctx context.Context, id int64) (*bridge.Callback, error
 }
 
 // ClaimCallbacks leases up to limit verified, unapplied callbacks whose next
-// attempt is due, oldest first. Unverified callbacks are never handed out.
+// attempt is due and that nobody holds, oldest first. Unverified callbacks
+// are never handed out.
 func (s *Store) ClaimCallbacks(ctx context.Context, owner string, limit int, lease time.Duration) ([]*bridge.Callback, error) {
-	now := dt(s.nowUTC())
-	until, err := s.claim(ctx, s.callbacks, "verified = 1 AND applied_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)",
-		[]any{now, now}, "next_attempt_at, id", limit, owner, lease)
+	ids, id, err := s.claim(ctx, s.callbacks, "verified = 1 AND applied_at IS NULL AND next_attempt_at <= ?",
+		[]any{dt(s.nowUTC())}, "next_attempt_at, id", limit, owner, lease)
+	if err != nil || len(ids) == 0 {
+		return nil, wrapErr("claim callbacks", err)
+	}
+	in, args := inIDs(ids)
+	cs, err := queryAll(ctx, s.db, scanCallback, "SELECT "+callbackCols+" FROM "+s.callbacks+
+		" WHERE "+in+" AND lease_owner = ? AND verified = 1 AND applied_at IS NULL ORDER BY next_attempt_at, id", append(args, id)...)
 	if err != nil {
 		return nil, fmt.Errorf("claim callbacks: %w", err)
 	}
-	cs, err := queryAll(ctx, s.db, scanCallback, "SELECT "+callbackCols+" FROM "+s.callbacks+
-		" WHERE lease_owner = ? AND lease_until = ? AND verified = 1 AND applied_at IS NULL ORDER BY next_attempt_at, id", owner, dt(until))
-	if err != nil {
-		return nil, fmt.Errorf("claim callbacks: %w", err)
+	for _, c := range cs {
+		c.Lease = id
 	}
 	return cs, nil
 }
 
-// FinishCallback records the outcome of applying callback id and frees its
-// lease: applied stamps applied_at; otherwise the attempt is counted and the
-// next one scheduled at retryAt.
-func (s *Store) FinishCallback(ctx context.Context, id int64, reason string, applied bool, retryAt time.Time) error {
+// FinishCallback records the outcome of applying callback id under lease
+// and frees the lease: applied stamps applied_at; otherwise the attempt is
+// counted and the next one scheduled at retryAt. A retry is recorded only
+// while lease is still held (else bridge.ErrLeaseLost: another replica has
+// the callback now and records its own outcome); that it was applied is a
+// fact and is recorded in any case, without touching another's lease. An
+// empty lease records without the check.
+func (s *Store) FinishCallback(ctx context.Context, id int64, lease, reason string, applied bool, retryAt time.Time) error {
+	held, args := "", []any{}
+	if lease != "" {
+		held, args = " AND lease_owner = ?", []any{lease}
+	}
 	var (
 		res sql.Result
 		err error
 	)
 	if applied {
 		res, err = s.db.ExecContext(ctx, "UPDATE "+s.callbacks+
-			" SET applied_at = ?, reason = ?, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-			dt(s.nowUTC()), clip(reason, 255), id)
+			" SET applied_at = ?, reason = ?, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL WHERE id = ?"+held,
+			append([]any{dt(s.nowUTC()), clip(reason, 255), id}, args...)...)
 	} else {
 		res, err = s.db.ExecContext(ctx, "UPDATE "+s.callbacks+
-			" SET attempts = attempts + 1, next_attempt_at = ?, reason = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-			dt(retryAt), clip(reason, 255), id)
+			" SET attempts = attempts + 1, next_attempt_at = ?, reason = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?"+held,
+			append([]any{dt(retryAt), clip(reason, 255), id}, args...)...)
 	}
 	if err != nil {
 		return fmt.Errorf("finish callback %d: %w", id, dbError(err))
 	}
-	// attempts always changes, so no affected row means no such callback.
+	// attempts always changes, so no affected row means no such callback,
+	// or one whose lease is gone.
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return fmt.Errorf("finish callback %d: %w", id, errCallbackNotFound)
+		if lease == "" {
+			return fmt.Errorf("finish callback %d: %w", id, errCallbackNotFound)
+		}
+		if applied {
+			// Whoever holds it now will find it applied; nothing else changes.
+			if _, err := s.db.ExecContext(ctx, "UPDATE "+s.callbacks+" SET applied_at = ?, reason = ? WHERE id = ? AND applied_at IS NULL",
+				dt(s.nowUTC()), clip(reason, 255), id); err != nil {
+				return fmt.Errorf("finish callback %d: %w", id, dbError(err))
+			}
+		}
+		if _, err := s.callbackWhere(ctx, "id = ?", id); err != nil {
+			return fmt.Errorf("finish callback %d: %w", id, err)
+		}
+		return fmt.Errorf("finish callback %d: %w", id, bridge.ErrLeaseLost)
 	}
 	return nil
 }

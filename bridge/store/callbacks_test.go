@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -121,23 +122,24 @@ func TestClaimAndFinishCallbacks(t *testing.T) {
 		ids = append(ids, c.ID)
 		clk.Add(time.Second)
 	}
-	got, err := s.ClaimCallbacks(ctx, "a", 2, time.Minute)
+	got0, err := s.ClaimCallbacks(ctx, "a", 2, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(callbackIDs(got)) != fmt.Sprint(ids[:2]) {
-		t.Fatalf("claim a = %v, want the two oldest %v", callbackIDs(got), ids[:2])
+	if fmt.Sprint(callbackIDs(got0)) != fmt.Sprint(ids[:2]) {
+		t.Fatalf("claim a = %v, want the two oldest %v", callbackIDs(got0), ids[:2])
 	}
-	got, _ = s.ClaimCallbacks(ctx, "b", 10, time.Minute)
-	if fmt.Sprint(callbackIDs(got)) != fmt.Sprint(ids[2:]) {
-		t.Fatalf("claim b = %v, want %v", callbackIDs(got), ids[2:])
+	gotB, _ := s.ClaimCallbacks(ctx, "b", 10, time.Minute)
+	if fmt.Sprint(callbackIDs(gotB)) != fmt.Sprint(ids[2:]) {
+		t.Fatalf("claim b = %v, want %v", callbackIDs(gotB), ids[2:])
 	}
+	var got []*bridge.Callback
 	if got, _ := s.ClaimCallbacks(ctx, "a", 10, time.Minute); len(got) != 0 {
 		t.Fatalf("claim while all leased = %v, want none", callbackIDs(got))
 	}
 
 	// Applied: stamped, never claimed again.
-	if err := s.FinishCallback(ctx, ids[0], "order 12 paid", true, time.Time{}); err != nil {
+	if err := s.FinishCallback(ctx, ids[0], got0[0].Lease, "order 12 paid", true, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := s.Callback(ctx, ids[0])
@@ -146,7 +148,7 @@ func TestClaimAndFinishCallbacks(t *testing.T) {
 	}
 	// Failed: counted, retried at retryAt, not before.
 	retry := clk.Now().Add(5 * time.Minute)
-	if err := s.FinishCallback(ctx, ids[1], "gateway down", false, retry); err != nil {
+	if err := s.FinishCallback(ctx, ids[1], got0[1].Lease, "gateway down", false, retry); err != nil {
 		t.Fatal(err)
 	}
 	c, _ = s.Callback(ctx, ids[1])
@@ -157,13 +159,21 @@ func TestClaimAndFinishCallbacks(t *testing.T) {
 		t.Fatalf("claim before retry time = %v, want none", callbackIDs(got))
 	}
 	clk.Add(5 * time.Minute)
-	// ids[2]'s lease has expired too; it has waited longer, so it comes first.
+	// b releases ids[2] with a retry at once; it has waited longer than
+	// ids[1], so it comes first.
+	if err := s.FinishCallback(ctx, ids[2], gotB[0].Lease, "payment not known yet", false, clk.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	got, _ = s.ClaimCallbacks(ctx, "a", 10, time.Minute)
 	if want := []int64{ids[2], ids[1]}; fmt.Sprint(callbackIDs(got)) != fmt.Sprint(want) {
 		t.Fatalf("claim after retry time = %v, want %v", callbackIDs(got), want)
 	}
-	if err := s.FinishCallback(ctx, 9999, "x", true, time.Time{}); bridge.ErrorCode(err) != bridge.ENOTFOUND {
+	if err := s.FinishCallback(ctx, 9999, "", "x", true, time.Time{}); bridge.ErrorCode(err) != bridge.ENOTFOUND {
 		t.Fatalf("finish unknown callback: err = %v, want not found", err)
+	}
+	// A lease that ran out records no retry over the new holder's claim.
+	if err := s.FinishCallback(ctx, ids[1], got0[1].Lease, "late", false, retry); !errors.Is(err, bridge.ErrLeaseLost) {
+		t.Fatalf("finish under a lost lease: err = %v, want ErrLeaseLost", err)
 	}
 }
 
@@ -243,17 +253,27 @@ func TestLastCallbacks(t *testing.T) {
 }
 
 // TestCallbackInFlightIsLeftAlone: a callback its receiving replica is
-// processing from memory (NextAttemptAt ahead) is not swept until then.
+// processing from memory is recorded leased to it and not swept until the
+// lease ends, by the database's clock whatever the replicas' clocks say.
 func TestCallbackInFlightIsLeftAlone(t *testing.T) {
 	ctx := context.Background()
 	s, clk, _ := newStore(t)
-	c, _ := record(t, s, &bridge.Callback{Gateway: "streampay", Body: []byte(`{"x":1}`), Verified: true, NextAttemptAt: clk.Now().Add(30 * time.Second)})
+	const grace = 300 * time.Millisecond
+	c, _ := record(t, s, &bridge.Callback{Gateway: "streampay", Body: []byte(`{"x":1}`), Verified: true, Lease: "me/1", LeaseFor: grace})
+	clk.Add(time.Hour)
 	if got, _ := s.ClaimCallbacks(ctx, "other", 10, time.Minute); len(got) != 0 {
 		t.Fatalf("claimed an in-flight callback: %v", callbackIDs(got))
 	}
-	clk.Add(31 * time.Second)
+	time.Sleep(grace + 100*time.Millisecond)
 	got, _ := s.ClaimCallbacks(ctx, "other", 10, time.Minute)
 	if len(got) != 1 || got[0].ID != c.ID {
 		t.Fatalf("after the grace: claimed %v, want [%d]", callbackIDs(got), c.ID)
+	}
+	// The receiving replica, late, still records that it applied it.
+	if err := s.FinishCallback(ctx, c.ID, "me/1", "applied", true, time.Time{}); !errors.Is(err, bridge.ErrLeaseLost) {
+		t.Fatalf("finish by the replica that lost it: err = %v, want ErrLeaseLost", err)
+	}
+	if c, _ := s.Callback(ctx, c.ID); c.AppliedAt == nil {
+		t.Fatal("the late replica's result was not recorded")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
@@ -62,6 +63,15 @@ VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = id`,
 	return dbError(err)
 }
 
+// prefixed qualifies each column of cols with alias.
+func prefixed(alias, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Notification reads one queued notification.
 func (s *Store) Notification(ctx context.Context, id int64) (*bridge.Notification, error) {
 	n, err := scanNotification(s.db.QueryRowContext(ctx, "SELECT "+notificationCols+" FROM "+s.outbox+" WHERE id = ?", id))
@@ -74,44 +84,117 @@ func (s *Store) Notification(ctx context.Context, id int64) (*bridge.Notificatio
 }
 
 // ClaimNotifications leases up to limit undelivered notifications that are
-// due, oldest first, so WordPress hears of an order's events in order.
+// due and that nobody holds, oldest due first. WordPress hears of an order's
+// events in the order they were queued: a notification whose order has an
+// earlier undelivered one that this claim did not get (held by another
+// replica, or waiting for its retry) is not handed out; it is released to
+// be tried when the earlier one is.
 func (s *Store) ClaimNotifications(ctx context.Context, owner string, limit int, lease time.Duration) ([]*bridge.Notification, error) {
-	now := dt(s.nowUTC())
-	until, err := s.claim(ctx, s.outbox, "delivered_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)",
-		[]any{now, now}, "id", limit, owner, lease)
+	now := s.nowUTC()
+	ids, id, err := s.claim(ctx, s.outbox, "delivered_at IS NULL AND next_attempt_at <= ?", []any{dt(now)}, "next_attempt_at, id", limit, owner, lease)
+	if err != nil || len(ids) == 0 {
+		return nil, wrapErr("claim notifications", err)
+	}
+	// With each one, the order's first undelivered notification (by the
+	// order_id index: the order's backlog only).
+	in, args := inIDs(ids)
+	type claimed struct {
+		n         *bridge.Notification
+		firstID   int64
+		firstNext dbTime
+	}
+	first := func(col string) string {
+		return "(SELECT " + col + " FROM " + s.outbox + " e WHERE e.order_id = o.order_id AND e.delivered_at IS NULL ORDER BY e.id LIMIT 1)"
+	}
+	rows, err := queryAll(ctx, s.db, func(r scanner) (claimed, error) {
+		var c claimed
+		var (
+			payload                  string
+			next, delivered, created dbTime
+		)
+		n := &bridge.Notification{}
+		err := r.Scan(&n.ID, &n.EventID, &n.OrderID, &payload, &n.Attempts, &next, &delivered, &n.LastError, &created, &c.firstID, &c.firstNext)
+		n.Payload = []byte(payload)
+		n.NextAttempt, n.CreatedAt, n.DeliveredAt = next.Time, created.Time, delivered.ptr()
+		c.n = n
+		return c, err
+	}, "SELECT "+prefixed("o", notificationCols)+", "+first("e.id")+", "+first("e.next_attempt_at")+" FROM "+s.outbox+" o"+
+		" WHERE o."+in+" AND o.lease_owner = ? AND o.delivered_at IS NULL ORDER BY o.id", append(args, id)...)
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
 	}
-	ns, err := queryAll(ctx, s.db, scanNotification, "SELECT "+notificationCols+" FROM "+s.outbox+
-		" WHERE lease_owner = ? AND lease_until = ? AND delivered_at IS NULL ORDER BY id", owner, dt(until))
-	if err != nil {
-		return nil, fmt.Errorf("claim notifications: %w", err)
+	mine := map[int64]bool{}
+	for _, c := range rows {
+		mine[c.n.ID] = true
 	}
-	return ns, nil
+	var out []*bridge.Notification
+	var held []int64
+	wait := map[int64]time.Time{} // notification -> when its order's first is due
+	for _, c := range rows {
+		if c.firstID != c.n.ID && !mine[c.firstID] {
+			held = append(held, c.n.ID)
+			wait[c.n.ID] = c.firstNext.Time
+			continue
+		}
+		c.n.Lease = id
+		out = append(out, c.n)
+	}
+	for _, nid := range held {
+		next := wait[nid]
+		if next.Before(now.Add(time.Second)) {
+			next = now.Add(time.Second)
+		}
+		if _, err := s.db.ExecContext(ctx, "UPDATE "+s.outbox+" SET next_attempt_at = ?, lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
+			dt(next), nid, id); err != nil {
+			return nil, fmt.Errorf("claim notifications: %w", dbError(err))
+		}
+	}
+	return out, nil
 }
 
-// FinishNotification records a delivery attempt and frees the lease:
-// delivered stamps delivered_at, otherwise the next attempt is at nextAttempt.
-func (s *Store) FinishNotification(ctx context.Context, id int64, delivered bool, lastError string, nextAttempt time.Time) error {
+// FinishNotification records a delivery attempt of notification id under
+// lease and frees the lease: delivered stamps delivered_at, otherwise the
+// next attempt is at nextAttempt. A failure is recorded only while lease is
+// still held (else bridge.ErrLeaseLost: another replica has it now); a
+// delivery is a fact and is recorded in any case, without touching
+// another's lease. An empty lease records without the check.
+func (s *Store) FinishNotification(ctx context.Context, id int64, lease string, delivered bool, lastError string, nextAttempt time.Time) error {
+	held, args := "", []any{}
+	if lease != "" {
+		held, args = " AND lease_owner = ?", []any{lease}
+	}
 	var (
 		res sql.Result
 		err error
 	)
 	if delivered {
 		res, err = s.db.ExecContext(ctx, "UPDATE "+s.outbox+
-			" SET delivered_at = ?, attempts = attempts + 1, last_error = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-			dt(s.nowUTC()), clip(lastError, 1024), id)
+			" SET delivered_at = ?, attempts = attempts + 1, last_error = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?"+held,
+			append([]any{dt(s.nowUTC()), clip(lastError, 1024), id}, args...)...)
 	} else {
 		res, err = s.db.ExecContext(ctx, "UPDATE "+s.outbox+
-			" SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-			dt(nextAttempt), clip(lastError, 1024), id)
+			" SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?"+held,
+			append([]any{dt(nextAttempt), clip(lastError, 1024), id}, args...)...)
 	}
 	if err != nil {
 		return fmt.Errorf("finish notification %d: %w", id, dbError(err))
 	}
-	// attempts always changes, so no affected row means no such notification.
+	// attempts always changes, so no affected row means no such
+	// notification, or one whose lease is gone.
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return fmt.Errorf("finish notification %d: %w", id, errNotificationNotFound)
+		if lease == "" {
+			return fmt.Errorf("finish notification %d: %w", id, errNotificationNotFound)
+		}
+		if delivered {
+			if _, err := s.db.ExecContext(ctx, "UPDATE "+s.outbox+" SET delivered_at = ?, last_error = ? WHERE id = ? AND delivered_at IS NULL",
+				dt(s.nowUTC()), clip(lastError, 1024), id); err != nil {
+				return fmt.Errorf("finish notification %d: %w", id, dbError(err))
+			}
+		}
+		if _, err := s.Notification(ctx, id); err != nil {
+			return fmt.Errorf("finish notification %d: %w", id, err)
+		}
+		return fmt.Errorf("finish notification %d: %w", id, bridge.ErrLeaseLost)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -58,12 +59,15 @@ func TestOutbox(t *testing.T) {
 	if got, _ := s.ClaimNotifications(ctx, "b", 10, time.Minute); fmt.Sprint(notificationIDs(got)) != fmt.Sprint(ids[2:]) {
 		t.Fatalf("claim b = %v, want %v", notificationIDs(got), ids[2:])
 	}
+	if got[0].Lease == "" {
+		t.Fatalf("claimed notification has no lease")
+	}
 
-	if err := s.FinishNotification(ctx, ids[0], true, "", time.Time{}); err != nil {
+	if err := s.FinishNotification(ctx, ids[0], got[0].Lease, true, "", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	retry := clk.Now().Add(time.Hour)
-	if err := s.FinishNotification(ctx, ids[1], false, "wordpress answered 500", retry); err != nil {
+	if err := s.FinishNotification(ctx, ids[1], got[1].Lease, false, "wordpress answered 500", retry); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := s.Backlog(ctx); n != 2 {
@@ -79,17 +83,7 @@ func TestOutbox(t *testing.T) {
 	if n, _ := s.Notification(ctx, ids[0]); n.DeliveredAt == nil || !n.DeliveredAt.Equal(clk.Now().Truncate(time.Microsecond)) {
 		t.Fatalf("delivered at = %v, want now", n.DeliveredAt)
 	}
-
-	// ids[2]'s lease expires; ids[1] waits for its retry time; ids[0] is done.
-	clk.Add(2 * time.Minute)
-	if got, _ := s.ClaimNotifications(ctx, "c", 10, time.Minute); fmt.Sprint(notificationIDs(got)) != fmt.Sprint(ids[2:]) {
-		t.Fatalf("claim after lease expiry = %v, want %v", notificationIDs(got), ids[2:])
-	}
-	clk.Add(time.Hour)
-	if got, _ := s.ClaimNotifications(ctx, "c", 10, time.Minute); fmt.Sprint(notificationIDs(got)) != fmt.Sprint(ids[1:]) {
-		t.Fatalf("claim after retry time = %v, want %v", notificationIDs(got), ids[1:])
-	}
-	if err := s.FinishNotification(ctx, 9999, true, "", time.Time{}); bridge.ErrorCode(err) != bridge.ENOTFOUND {
+	if err := s.FinishNotification(ctx, 9999, "", true, "", time.Time{}); bridge.ErrorCode(err) != bridge.ENOTFOUND {
 		t.Fatalf("finish unknown notification: err = %v, want not found", err)
 	}
 	if err := s.Enqueue(ctx, &bridge.Notification{OrderID: 1}); bridge.ErrorCode(err) != bridge.EINVALID {
@@ -110,14 +104,15 @@ func TestOutboxRetryNow(t *testing.T) {
 		}
 		ids = append(ids, n.ID)
 	}
-	if _, err := s.ClaimNotifications(ctx, "a", 10, time.Minute); err != nil {
+	claimed, err := s.ClaimNotifications(ctx, "a", 10, time.Minute)
+	if err != nil || len(claimed) != 3 {
+		t.Fatalf("claim = %v, %v; want 3", notificationIDs(claimed), err)
+	}
+	if err := s.FinishNotification(ctx, ids[0], claimed[0].Lease, true, "", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FinishNotification(ctx, ids[0], true, "", time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range ids[1:] {
-		if err := s.FinishNotification(ctx, id, false, "down", clk.Now().Add(30*time.Minute)); err != nil {
+	for _, n := range claimed[1:] {
+		if err := s.FinishNotification(ctx, n.ID, n.Lease, false, "down", clk.Now().Add(30*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -133,6 +128,94 @@ func TestOutboxRetryNow(t *testing.T) {
 	}
 	if n, _ := s.RetryNow(ctx); n != 0 {
 		t.Fatalf("second RetryNow = %d, want 0 (nothing waits)", n)
+	}
+}
+
+// TestNotificationLeases: leases end by the database's clock; a replica
+// whose lease ran out cannot record a failure over the claim of the one
+// that took the notification over, and a delivery is recorded whoever
+// holds it.
+func TestNotificationLeases(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	var ids []int64
+	for i := range 2 {
+		n := &bridge.Notification{EventID: fmt.Sprintf("lease-%d", i), OrderID: int64(70 + i), Payload: []byte(`{}`)}
+		if err := s.Enqueue(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, n.ID)
+	}
+	const lease = 300 * time.Millisecond
+	a, err := s.ClaimNotifications(ctx, "a", 10, lease)
+	if err != nil || len(a) != 2 {
+		t.Fatalf("claim a = %v, %v", notificationIDs(a), err)
+	}
+	// The replicas' clocks do not matter: moving this one's changes nothing.
+	clk.Add(time.Hour)
+	if got, _ := s.ClaimNotifications(ctx, "b", 10, lease); len(got) != 0 {
+		t.Fatalf("claim b while a holds them = %v, want none", notificationIDs(got))
+	}
+	time.Sleep(lease + 100*time.Millisecond)
+	b, err := s.ClaimNotifications(ctx, "b", 10, time.Minute)
+	if err != nil || len(b) != 2 {
+		t.Fatalf("claim b after a's lease ended = %v, %v", notificationIDs(b), err)
+	}
+	if b[0].Lease == a[0].Lease {
+		t.Fatal("two claims share a lease")
+	}
+	if err := s.FinishNotification(ctx, ids[0], a[0].Lease, false, "timeout", clk.Now()); !errors.Is(err, bridge.ErrLeaseLost) {
+		t.Fatalf("a records a failure after losing the lease: err = %v, want ErrLeaseLost", err)
+	}
+	if n, _ := s.Notification(ctx, ids[0]); n.Attempts != 0 || n.LastError != "" {
+		t.Fatalf("a's late failure was recorded: attempts %d error %q", n.Attempts, n.LastError)
+	}
+	if err := s.FinishNotification(ctx, ids[1], a[1].Lease, true, "", time.Time{}); !errors.Is(err, bridge.ErrLeaseLost) {
+		t.Fatalf("a records a delivery after losing the lease: err = %v, want ErrLeaseLost", err)
+	}
+	if n, _ := s.Notification(ctx, ids[1]); n.DeliveredAt == nil {
+		t.Fatal("a's delivery after losing the lease is not recorded")
+	}
+	// b still holds ids[0] and records its own outcome.
+	if err := s.FinishNotification(ctx, ids[0], b[0].Lease, true, "", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClaimNotificationsInOrder: an order's notifications go out in the
+// order they were queued; one waiting for its retry holds back the later
+// ones of its order, and a claim never gets a later one without the earlier.
+func TestClaimNotificationsInOrder(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	enqueue := func(event string, order int64) int64 {
+		n := &bridge.Notification{EventID: event, OrderID: order, Payload: []byte(`{}`)}
+		if err := s.Enqueue(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		return n.ID
+	}
+	first := enqueue("o1-a", 1)
+	got, _ := s.ClaimNotifications(ctx, "a", 10, time.Minute)
+	if len(got) != 1 {
+		t.Fatalf("claim = %v", notificationIDs(got))
+	}
+	if err := s.FinishNotification(ctx, first, got[0].Lease, false, "refused", clk.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	later := enqueue("o1-b", 1)
+	other := enqueue("o2-a", 2)
+	got, _ = s.ClaimNotifications(ctx, "a", 10, time.Minute)
+	if fmt.Sprint(notificationIDs(got)) != fmt.Sprint([]int64{other}) {
+		t.Fatalf("claim while order 1's first waits = %v, want only %d", notificationIDs(got), other)
+	}
+	if n, _ := s.Notification(ctx, later); !n.NextAttempt.After(clk.Now().Add(59 * time.Minute)) {
+		t.Fatalf("the held-back notification is due at %v, want with the earlier one an hour on", n.NextAttempt)
+	}
+	clk.Add(2 * time.Hour)
+	got, _ = s.ClaimNotifications(ctx, "a", 10, time.Minute)
+	if fmt.Sprint(notificationIDs(got)) != fmt.Sprint([]int64{first, later}) {
+		t.Fatalf("claim once the first is due = %v, want %v", notificationIDs(got), []int64{first, later})
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -380,89 +379,107 @@ const defaultLimit = 100
 // final, or an application to the order outstanding) whose NextCheckAt is at
 // or before f.DueAt (now when zero), oldest first, for lease. A lease is
 // taken by one conditional UPDATE, so concurrent claimers get disjoint sets;
-// an expired lease can be claimed again.
+// an expired lease can be claimed again. Each payment's Lease names the
+// claim; Reschedule releases it.
 func (s *Store) ClaimDue(ctx context.Context, owner string, f bridge.PaymentFilter, lease time.Duration) ([]*bridge.Payment, error) {
-	now := s.nowUTC()
-	dueAt := now
+	dueAt := s.nowUTC()
 	if !f.DueAt.IsZero() {
 		dueAt = stamp(f.DueAt)
 	}
-	where := "due = 1 AND next_check_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
-	args := []any{dt(dueAt), dt(now)}
+	where := "due = 1 AND next_check_at <= ?"
+	args := []any{dt(dueAt)}
 	if f.Gateway != "" {
 		where += " AND gateway = ?"
 		args = append(args, f.Gateway)
 	}
-	until, err := s.claim(ctx, s.payments, where, args, "next_check_at, id", f.Limit, owner, lease)
+	ids, id, err := s.claim(ctx, s.payments, where, args, "next_check_at, id", f.Limit, owner, lease)
+	if err != nil || len(ids) == 0 {
+		return nil, wrapErr("claim due payments", err)
+	}
+	in, inArgs := inIDs(ids)
+	ps, err := s.queryPayments(ctx, "SELECT "+paymentCols+" FROM "+s.payments+" WHERE "+in+" AND lease_owner = ? ORDER BY next_check_at, id", append(inArgs, id)...)
 	if err != nil {
 		return nil, fmt.Errorf("claim due payments: %w", err)
 	}
-	// The lease end is unique to this claim (leaseUntil): it tells this
-	// claim's rows from ones the owner still holds from an earlier claim.
-	ps, err := s.queryPayments(ctx, "SELECT "+paymentCols+" FROM "+s.payments+
-		" WHERE lease_owner = ? AND lease_until = ? ORDER BY next_check_at, id", owner, dt(until))
-	if err != nil {
-		return nil, fmt.Errorf("claim due payments: %w", err)
+	for _, p := range ps {
+		p.Lease = id
 	}
 	return ps, nil
 }
 
+// wrapErr prefixes a non-nil err with op.
+func wrapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
 // claim leases up to limit rows (0: defaultLimit) of table matching where
-// (with args) to owner for lease, first in order, and returns the lease end,
-// unique to this claim. Candidates are found by a plain read, which takes no
-// locks, and then leased by primary key with the condition checked again
-// under the row locks: a row another claimer took meanwhile no longer
-// matches and is skipped. An UPDATE ... ORDER BY ... LIMIT would lock every
-// row it scans and stall the writers of those rows (workers finishing
-// callbacks, inserting notifications) while it runs.
-func (s *Store) claim(ctx context.Context, table, where string, args []any, order string, limit int, owner string, lease time.Duration) (time.Time, error) {
+// (with args) and held by nobody to a new lease of owner for d, first in
+// order, and returns their ids and the lease. Candidates are found by a
+// plain read through an index, which takes no locks, and then leased by
+// primary key with the condition checked again under the row locks: a row
+// another claimer took meanwhile no longer matches and is skipped. (An
+// UPDATE ... ORDER BY ... LIMIT would lock every row it scans and stall the
+// writers of those rows while it runs.) The claimed rows are read back by
+// primary key and lease: nothing reads the table beyond the due rows.
+func (s *Store) claim(ctx context.Context, table, where string, args []any, order string, limit int, owner string, d time.Duration) ([]int64, string, error) {
 	if owner == "" || len(owner) > 64 {
-		return time.Time{}, bridge.Errorf(bridge.EINVALID, "lease owner must have 1 to 64 characters")
+		return nil, "", bridge.Errorf(bridge.EINVALID, "lease owner must have 1 to 64 characters")
 	}
 	if limit <= 0 {
 		limit = defaultLimit
 	}
-	until := s.leaseUntil(s.nowUTC(), lease)
-	found, err := queryAll(ctx, s.db, func(r scanner) (any, error) {
+	where += " AND " + leaseFree
+	found, err := queryAll(ctx, s.db, func(r scanner) (int64, error) {
 		var id int64
 		return id, r.Scan(&id)
 	}, "SELECT id FROM "+table+" WHERE "+where+" ORDER BY "+order+" LIMIT ?", append(append([]any{}, args...), limit)...)
 	if err != nil || len(found) == 0 {
-		return until, err
+		return nil, "", err
 	}
-	ids := found
-	q := "UPDATE " + table + " SET lease_owner = ?, lease_until = ? WHERE id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ") AND " + where
-	qargs := append(append([]any{owner, dt(until)}, ids...), args...)
+	lease := bridge.NewLease(owner)
+	in, inArgs := inIDs(found)
+	q := "UPDATE " + table + " SET lease_owner = ?, lease_until = " + leaseEnd(d) + " WHERE " + in + " AND " + where
+	qargs := append(append([]any{lease}, inArgs...), args...)
 	for attempt := 0; ; attempt++ {
-		_, err := s.db.ExecContext(ctx, q, qargs...)
+		res, err := s.db.ExecContext(ctx, q, qargs...)
 		if isDeadlock(err) && attempt < 2 {
 			continue
 		}
-		return until, dbError(err)
+		if err != nil {
+			return nil, "", dbError(err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return nil, "", nil // others took them all
+		}
+		return found, lease, nil
 	}
 }
 
 // Reschedule writes the reconciler's plans, grouped so that payments with
-// the same next check, error and outcome share one statement (usually one
-// for a whole pass). A failed look counts one more consecutive failure; any
-// other resets the count.
-func (s *Store) Reschedule(ctx context.Context, owner string, plans []bridge.Reschedule) error {
+// the same next check, error, outcome and lease share one statement (usually
+// one for a whole pass). A failed look counts one more consecutive failure;
+// any other resets the count. A payment whose lease is no longer the plan's
+// (it ran out and another replica claimed the payment) is left alone.
+func (s *Store) Reschedule(ctx context.Context, plans []bridge.Reschedule) error {
 	type key struct {
 		next   time.Time
 		err    string
 		failed bool
+		lease  string
 	}
-	groups := map[key][]any{}
+	groups := map[key][]int64{}
 	var order []key
 	for _, p := range plans {
-		k := key{stamp(p.NextCheckAt), clip(p.LastError, 1024), p.Failed}
+		k := key{stamp(p.NextCheckAt), clip(p.LastError, 1024), p.Failed, p.Lease}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
 		groups[k] = append(groups[k], p.ID)
 	}
 	for _, k := range order {
-		ids := groups[k]
 		failures := "0"
 		if k.failed {
 			failures = "failures + 1"
@@ -473,8 +490,9 @@ func (s *Store) Reschedule(ctx context.Context, owner string, plans []bridge.Res
 			q += ", last_error = ?"
 			args = append(args, k.err)
 		}
-		q += " WHERE lease_owner = ? AND id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ")"
-		args = append(append(args, owner), ids...)
+		in, inArgs := inIDs(groups[k])
+		q += " WHERE lease_owner = ? AND " + in
+		args = append(append(args, k.lease), inArgs...)
 		if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("reschedule payments: %w", dbError(err))
 		}

@@ -457,15 +457,16 @@ func TestClaimDue(t *testing.T) {
 	older := mk(1, bridge.PaymentPending, -2*time.Minute, "", "streampay")
 	old := mk(2, bridge.PaymentExpired, -time.Minute, bridge.PaymentExpired, "streampay")
 	applyDue := mk(3, bridge.PaymentPaid, -30*time.Second, bridge.PaymentPending, "streampay")
-	mk(4, bridge.PaymentPaid, -time.Hour, bridge.PaymentPaid, "streampay") // final and applied
-	mk(5, bridge.PaymentFailed, -time.Hour, "", "streampay")               // failed never reached the order
-	mk(6, bridge.PaymentPending, 10*time.Minute, "", "streampay")          // not due yet
+	mk(4, bridge.PaymentPaid, -time.Hour, bridge.PaymentPaid, "streampay")  // final and applied
+	mk(5, bridge.PaymentFailed, -time.Hour, "", "streampay")                // failed never reached the order
+	notDue := mk(6, bridge.PaymentPending, 10*time.Minute, "", "streampay") // not due yet
 	other := mk(7, bridge.PaymentPending, -time.Hour, "", "bitstream")
 
 	got, err := s.ClaimDue(ctx, "a", bridge.PaymentFilter{Gateway: "streampay", Limit: 2}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
+	first := got
 	if g, w := fmt.Sprint(ids(got)), fmt.Sprint([]int64{older.ID, old.ID}); g != w {
 		t.Fatalf("first claim = %s, want the two oldest due %s", g, w)
 	}
@@ -487,28 +488,30 @@ func TestClaimDue(t *testing.T) {
 		t.Fatalf("claim any gateway = %s, want %s", g, w)
 	}
 
-	// Released leases and expired ones can be claimed again.
+	// A released lease can be claimed again; a plan under another lease
+	// releases nothing.
 	past := now.Add(-time.Minute)
-	if err := s.Reschedule(ctx, "a", []bridge.Reschedule{{ID: older.ID, NextCheckAt: past}}); err != nil {
+	if err := s.Reschedule(ctx, []bridge.Reschedule{{ID: older.ID, Lease: first[0].Lease, NextCheckAt: past}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Reschedule(ctx, "someone-else", []bridge.Reschedule{{ID: old.ID, NextCheckAt: past}}); err != nil {
+	if err := s.Reschedule(ctx, []bridge.Reschedule{{ID: old.ID, Lease: "someone-else/1", NextCheckAt: past}}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.ClaimDue(ctx, "c", bridge.PaymentFilter{Limit: 10}, time.Minute)
 	if g, w := fmt.Sprint(ids(got)), fmt.Sprint([]int64{older.ID}); g != w {
 		t.Fatalf("claim after release = %s, want %s", g, w)
 	}
-	clk.Add(time.Minute + time.Second)
-	got, _ = s.ClaimDue(ctx, "d", bridge.PaymentFilter{Limit: 10}, time.Minute)
-	if g, w := fmt.Sprint(ids(got)), fmt.Sprint(ids([]*bridge.Payment{older, old, applyDue, other})); g != w {
-		t.Fatalf("claim after leases expired = %s, want %s", g, w)
+	// Leases end by the database's clock, whatever the store's clock says:
+	// an hour on, only the payment that was not due yet comes.
+	clk.Add(time.Hour)
+	got, _ = s.ClaimDue(ctx, "d", bridge.PaymentFilter{Limit: 10}, 200*time.Millisecond)
+	if g, w := fmt.Sprint(ids(got)), fmt.Sprint([]int64{notDue.ID}); g != w {
+		t.Fatalf("claim an hour on = %s, want %s", g, w)
 	}
-	// DueAt in the future takes the not-yet-due one too.
-	clk.Add(2 * time.Minute)
-	got, _ = s.ClaimDue(ctx, "e", bridge.PaymentFilter{DueAt: clk.Now().Add(time.Hour), Limit: 10}, time.Minute)
-	if len(got) != 5 {
-		t.Fatalf("claim with DueAt ahead = %v, want 5 payments", ids(got))
+	time.Sleep(300 * time.Millisecond)
+	got, _ = s.ClaimDue(ctx, "e", bridge.PaymentFilter{Limit: 10}, time.Minute)
+	if g, w := fmt.Sprint(ids(got)), fmt.Sprint([]int64{notDue.ID}); g != w {
+		t.Fatalf("claim after d's lease ended = %s, want %s", g, w)
 	}
 	if _, err := s.ClaimDue(ctx, "", bridge.PaymentFilter{}, time.Minute); bridge.ErrorCode(err) != bridge.EINVALID {
 		t.Fatalf("empty owner: err = %v, want invalid", err)
@@ -603,8 +606,9 @@ func TestReschedule(t *testing.T) {
 	}
 	theirs, _ := s.ClaimDue(ctx, "them", bridge.PaymentFilter{Limit: 10}, time.Minute)
 	next := clk.Now().Add(15 * time.Second)
-	plans := []bridge.Reschedule{{ID: mine[0].ID, NextCheckAt: next}, {ID: mine[1].ID, NextCheckAt: next, LastError: "gateway down"}, {ID: theirs[0].ID, NextCheckAt: next}}
-	if err := s.Reschedule(ctx, "me", plans); err != nil {
+	lease := mine[0].Lease
+	plans := []bridge.Reschedule{{ID: mine[0].ID, Lease: lease, NextCheckAt: next}, {ID: mine[1].ID, Lease: lease, NextCheckAt: next, LastError: "gateway down"}, {ID: theirs[0].ID, Lease: lease, NextCheckAt: next}}
+	if err := s.Reschedule(ctx, plans); err != nil {
 		t.Fatal(err)
 	}
 	for i, p := range mine {
@@ -638,21 +642,22 @@ func TestRescheduleCountsConsecutiveFailures(t *testing.T) {
 	look := func(failed bool) *bridge.Payment {
 		t.Helper()
 		clk.Add(time.Minute)
-		if got, err := s.ClaimDue(ctx, "me", bridge.PaymentFilter{Limit: 1}, time.Minute); err != nil || len(got) != 1 {
+		got, err := s.ClaimDue(ctx, "me", bridge.PaymentFilter{Limit: 1}, time.Minute)
+		if err != nil || len(got) != 1 {
 			t.Fatalf("claim = %v, %v", ids(got), err)
 		}
-		pl := bridge.Reschedule{ID: p.ID, NextCheckAt: clk.Now(), Failed: failed}
+		pl := bridge.Reschedule{ID: p.ID, Lease: got[0].Lease, NextCheckAt: clk.Now(), Failed: failed}
 		if failed {
 			pl.LastError = "gateway down"
 		}
-		if err := s.Reschedule(ctx, "me", []bridge.Reschedule{pl}); err != nil {
+		if err := s.Reschedule(ctx, []bridge.Reschedule{pl}); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.Payment(ctx, p.ID)
+		after, err := s.Payment(ctx, p.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return got
+		return after
 	}
 	for want := 1; want <= 3; want++ {
 		if got := look(true); got.Failures != want || got.LastError != "gateway down" {

@@ -24,14 +24,14 @@ func TestPurge(t *testing.T) {
 	var old, fresh, pending int64
 	for i := range 5 {
 		c, _ := record(t, s, &bridge.Callback{Gateway: "streampay", Body: []byte(fmt.Sprintf(`{"old":%d}`, i)), Verified: true, PaymentKey: "p"})
-		if err := s.FinishCallback(ctx, c.ID, "applied", true, time.Time{}); err != nil {
+		if err := s.FinishCallback(ctx, c.ID, "", "applied", true, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		old = c.ID
 	}
 	clk.Add(99 * day)
 	c, _ := record(t, s, &bridge.Callback{Gateway: "streampay", Body: []byte(`{"fresh":1}`), Verified: true, PaymentKey: "p"})
-	s.FinishCallback(ctx, c.ID, "applied", true, time.Time{})
+	s.FinishCallback(ctx, c.ID, "", "applied", true, time.Time{})
 	fresh = c.ID
 	c, _ = record(t, s, &bridge.Callback{Gateway: "streampay", Body: []byte(`{"pending":1}`), Verified: true, PaymentKey: "p"})
 	pending = c.ID
@@ -54,7 +54,7 @@ func TestPurge(t *testing.T) {
 			undelivered = n.ID
 			continue
 		}
-		if err := s.FinishNotification(ctx, n.ID, true, "", time.Time{}); err != nil {
+		if err := s.FinishNotification(ctx, n.ID, "", true, "", time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -40,6 +40,7 @@ type Config struct {
 	Payments    PaymentsConfig    `yaml:"payments"`
 	Orders      OrdersConfig      `yaml:"orders"`
 	Reconcile   ReconcileConfig   `yaml:"reconcile"`
+	Workers     WorkersConfig     `yaml:"workers"`
 	Log         LogConfig         `yaml:"log"`
 	Retention   RetentionConfig   `yaml:"retention"`
 	Gateways    GatewaysConfig    `yaml:"gateways"`
@@ -128,6 +129,20 @@ type ReconcileConfig struct {
 	SettingsInterval time.Duration `yaml:"settings_interval"`
 }
 
+// WorkersConfig bounds what the sidecar does at once.
+type WorkersConfig struct {
+	// Callbacks is how many callbacks are confirmed with the gateway and
+	// applied at once; each waits for a status API over the internet.
+	Callbacks int `yaml:"callbacks"`
+	// Notifications is how many requests to WordPress's notification
+	// endpoint are in flight at once: at most the PHP workers that may
+	// serve them (php-fpm's pm.max_children).
+	Notifications int `yaml:"notifications"`
+	// NotificationBatch is how many events one request to WordPress may
+	// carry: one WordPress start-up finishes many orders.
+	NotificationBatch int `yaml:"notification_batch"`
+}
+
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // json, text
@@ -180,6 +195,7 @@ func DefaultConfig() Config {
 		},
 		Orders:    OrdersConfig{OnExpired: "cancel", OnLatePayment: "processing"},
 		Reconcile: ReconcileConfig{Interval: 5 * time.Second, BatchSize: 100, GiveUp: 7 * 24 * time.Hour, SettingsInterval: 5 * time.Second},
+		Workers:   WorkersConfig{Callbacks: 64, Notifications: 8, NotificationBatch: 20},
 		Log:       LogConfig{Level: "info", Format: "json"},
 	}
 }
@@ -758,6 +774,15 @@ func (cfg *Config) Validate() []error {
 	}
 	if cfg.Database.MaxOpenConns < 1 {
 		bad("database.max_open_conns", "must be at least 1")
+	}
+	if n := cfg.Workers.Callbacks; n < 1 || n > 1024 {
+		bad("workers.callbacks", "must be between 1 and 1024")
+	}
+	if n := cfg.Workers.Notifications; n < 1 || n > 64 {
+		bad("workers.notifications", "must be between 1 and 64")
+	}
+	if n := cfg.Workers.NotificationBatch; n < 1 || n > 100 {
+		bad("workers.notification_batch", "must be between 1 and 100")
 	}
 	if w := cfg.Database.StartupWait; w < 0 || w > time.Hour {
 		bad("database.startup_wait", "must be between 0 (try once) and 1h")

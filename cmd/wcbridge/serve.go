@@ -106,7 +106,15 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 	} else if len(names) > 0 {
 		logger.Info("stored secrets encrypted with the current secrets.key", "fields", strings.Join(names, ","), "key_id", sealer.KeyID())
 	}
-	rt := newRuntimeConfig(cfg, st, gateway.Options{Transport: o.Transport, UserAgent: "wcbridge/" + Version}, logger, o.WrapGateway)
+	// Each outgoing pool keeps as many idle connections per host as requests
+	// go to it at once: the default keeps two, and every other request
+	// would open a connection (and in production shake hands for TLS).
+	gwTransport, wpTransport := o.Transport, o.Transport
+	if gwTransport == nil {
+		gwTransport = pooledTransport(cfg.Workers.Callbacks + cfg.Reconcile.BatchSize/10 + 8)
+		wpTransport = pooledTransport(cfg.Workers.Notifications)
+	}
+	rt := newRuntimeConfig(cfg, st, gateway.Options{Transport: gwTransport, UserAgent: "wcbridge/" + Version}, logger, o.WrapGateway)
 	if err := rt.Reload(ctx); err != nil {
 		logger.Warn("settings from wordpress not loaded", "err", err)
 	}
@@ -114,7 +122,7 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 	secret := func() []byte { return []byte(cfg.Plugin.SharedSecret) }
 	svc := bridge.NewService(bridge.Service{
 		Orders: ws, Payments: st, Callbacks: st, Outbox: st, Gateways: rt,
-		Notifier: api.NewNotifier(func() string { return notifyURL(rt.Current()) }, secret, o.Transport),
+		Notifier: api.NewNotifier(func() string { return notifyURL(rt.Current()) }, secret, wpTransport),
 		Policy:   rt.Policy, Now: now, Logger: logger, CheckDelay: o.CheckDelay, CreateTimeout: o.CreateTimeout,
 		Owner: fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), strings.ReplaceAll(now().UTC().Format("150405.000"), ".", "")),
 	})
@@ -192,6 +200,15 @@ func newSealer(cfg *Config) (*store.Sealer, error) {
 	return s, nil
 }
 
+// pooledTransport is the default transport keeping up to conns idle
+// connections per host.
+func pooledTransport(conns int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = conns
+	t.MaxIdleConns = 4 * conns
+	return t
+}
+
 // notifyURL is the plugin's notification endpoint.
 func notifyURL(c *Config) string {
 	if c.WordPress.NotifyURL != "" {
@@ -218,7 +235,8 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 	}()
 	go func() {
 		defer wg.Done()
-		a.Service.Run(workCtx, bridge.WorkerConfig{Interval: a.Config.Reconcile.Interval, BatchSize: a.Config.Reconcile.BatchSize})
+		a.Service.Run(workCtx, bridge.WorkerConfig{Interval: a.Config.Reconcile.Interval, BatchSize: a.Config.Reconcile.BatchSize,
+			CallbackWorkers: a.Config.Workers.Callbacks, Notifiers: a.Config.Workers.Notifications, NotificationBatch: a.Config.Workers.NotificationBatch})
 	}()
 	go func() {
 		defer wg.Done()

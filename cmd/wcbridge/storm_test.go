@@ -259,7 +259,7 @@ func stormFloor(b *testing.B, conc int) {
 		}); err != nil {
 			return err
 		}
-		return app.Store.FinishCallback(ctx, cb.ID, "applied", true, time.Time{})
+		return app.Store.FinishCallback(ctx, cb.ID, "", "applied", true, time.Time{})
 	})
 	all := time.Since(start)
 	b.StopTimer()

@@ -405,3 +405,42 @@ func (c *Client) ConfirmCallback(ctx context.Context, ev *bridge.CallbackEvent) 
 	}
 	return st, nil
 }
+
+// ConfirmCallbacks confirms many postbacks with merchant/info, BatchSize
+// invoices per call: one state or error per event, as ConfirmCallback
+// would give for it alone.
+func (c *Client) ConfirmCallbacks(ctx context.Context, evs []*bridge.CallbackEvent) ([]*bridge.GatewayState, []error) {
+	states := make([]*bridge.GatewayState, len(evs))
+	errs := make([]error, len(evs))
+	var ids []string
+	for i, ev := range evs {
+		if ev == nil || ev.GatewayID == "" {
+			errs[i] = bridge.Errorf(bridge.EINVALID, "cryptocloud confirm callback: no invoice id")
+			continue
+		}
+		if _, err := NormalizeID(ev.GatewayID); err != nil {
+			errs[i] = bridge.Errorf(bridge.EINVALID, "cryptocloud confirm callback: %v", err)
+			continue
+		}
+		ids = append(ids, ev.GatewayID)
+	}
+	if len(ids) == 0 {
+		return states, errs
+	}
+	got, err := c.PaymentStates(ctx, ids)
+	for i, ev := range evs {
+		switch {
+		case errs[i] != nil:
+		case err != nil:
+			errs[i] = fmt.Errorf("cryptocloud confirm callback: %w", err)
+		case got[ev.GatewayID] == nil:
+			errs[i] = fmt.Errorf("cryptocloud confirm callback: payment status %s: %w", ev.GatewayID, bridge.ErrPaymentNotFound)
+		default:
+			st := *got[ev.GatewayID]
+			states[i] = &st
+		}
+	}
+	return states, errs
+}
+
+var _ bridge.BatchConfirmer = (*Client)(nil)

@@ -315,6 +315,44 @@ func TestPaymentStatesBatches(t *testing.T) {
 	}
 }
 
+// TestConfirmCallbacksBatches: many postbacks are confirmed with one
+// merchant/info call; each gets what ConfirmCallback alone would give it.
+func TestConfirmCallbacksBatches(t *testing.T) {
+	sim, c, _ := startSim(t, testSimConfig())
+	var evs []*bridge.CallbackEvent
+	for range 3 {
+		p := mustCreate(t, c, "confirm", "1", "USD")
+		evs = append(evs, &bridge.CallbackEvent{Gateway: Name, GatewayID: p.GatewayID})
+	}
+	if err := sim.PayExact(evs[1].GatewayID); err != nil {
+		t.Fatal(err)
+	}
+	evs = append(evs, &bridge.CallbackEvent{Gateway: Name, GatewayID: "INV-UNKNOWN1"}, &bridge.CallbackEvent{Gateway: Name})
+	before := sim.Requests("/v2/invoice/merchant/info")
+	states, errs := c.ConfirmCallbacks(context.Background(), evs)
+	if n := sim.Requests("/v2/invoice/merchant/info") - before; n != 1 {
+		t.Errorf("merchant/info calls = %d, want 1", n)
+	}
+	for i, ev := range evs[:3] {
+		alone, err := c.ConfirmCallback(context.Background(), ev)
+		if err != nil || errs[i] != nil {
+			t.Fatalf("event %d: batched err %v, alone err %v", i, errs[i], err)
+		}
+		if states[i].Status != alone.Status || states[i].GatewayID != alone.GatewayID || !states[i].Received.Amount.Equal(alone.Received.Amount) {
+			t.Errorf("event %d: batched %+v, alone %+v", i, states[i], alone)
+		}
+	}
+	if states[1].Status != bridge.PaymentPaid {
+		t.Errorf("paid invoice confirmed as %s", states[1].Status)
+	}
+	if !errors.Is(errs[3], bridge.ErrPaymentNotFound) || states[3] != nil {
+		t.Errorf("unknown invoice: state %v err %v, want not found", states[3], errs[3])
+	}
+	if bridge.ErrorCode(errs[4]) != bridge.EINVALID {
+		t.Errorf("event without id: err %v, want invalid", errs[4])
+	}
+}
+
 func TestReadRetries(t *testing.T) {
 	for _, code := range []int{500, 429, 503} {
 		t.Run(http.StatusText(code), func(t *testing.T) {
