@@ -6,10 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,16 +22,42 @@ import (
 // The callback storm (docs/BENCHMARKS.md): N orders, each with a paid
 // StreamPay payment, are completed by N genuine signed callbacks sent at
 // concurrency C to the real `wcbridge serve` binary running in its own
-// process. In the same run, the floor: the same database writes per
-// callback issued by a bare loop at the same concurrency, with no HTTP, no
-// verification and no confirmation call.
+// process. In the same run, the floor (issue 13's definition): per order
+// one transaction of SELECT ... FOR UPDATE on wc_orders, UPDATE wc_orders,
+// UPDATE wc_order_operational_data, INSERT the note into comments, UPDATE
+// the payment row, COMMIT, issued by a bare loop at the same concurrency on
+// the same database, with no HTTP. Each line reports both and their ratio.
+// A second, smaller storm through a counting proxy gives the database round
+// trips, statements and write commits per callback.
 //
 //	WCBRIDGE_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/' go test -run '^$' -bench 'Storm' -benchtime 400x ./cmd/wcbridge/
 func BenchmarkStorm(b *testing.B) {
 	bin := wcbridgeBinary(b)
 	for _, c := range []int{1, 8, 64} {
-		b.Run(fmt.Sprintf("c=%d/sidecar", c), func(b *testing.B) { stormSidecar(b, bin, c) })
-		b.Run(fmt.Sprintf("c=%d/floor", c), func(b *testing.B) { stormFloor(b, c) })
+		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
+			if b.N == 1 {
+				return // the testing package's probe run; the storm needs -benchtime Nx
+			}
+			b.StopTimer()
+			floor := stormFloor(b, c)
+			counted := stormSidecar(b, bin, c, min(b.N, 200), true)
+			run := stormSidecar(b, bin, c, b.N, false)
+			b.ReportMetric(run.paidPerSec, "orders_paid/s")
+			b.ReportMetric(floor.perSec, "floor_orders/s")
+			b.ReportMetric(run.paidPerSec/floor.perSec, "ratio_to_floor")
+			b.ReportMetric(run.answeredPerSec, "answered/s")
+			reportLatency(b, "answer", run.answer)
+			reportLatency(b, "paid", run.paid)
+			reportLatency(b, "floor_tx", floor.lat)
+			b.ReportMetric(counted.roundTrips, "round_trips/cb")
+			b.ReportMetric(counted.statements, "statements/cb")
+			b.ReportMetric(counted.commits, "commits/cb")
+			b.ReportMetric(floor.roundTrips, "floor_round_trips/tx")
+			b.ReportMetric(floor.commits, "floor_commits/tx")
+			b.ReportMetric(run.sidecarCPU, "sidecar_cpu_ms/cb")
+			b.ReportMetric(run.idleMB, "rss_idle_MB")
+			b.ReportMetric(run.peakMB, "rss_peak_MB")
+		})
 	}
 }
 
@@ -78,198 +101,161 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
-// mariadbPID finds a local MariaDB/MySQL server's process, if any.
-func mariadbPID() int {
-	for _, name := range []string{"mariadbd", "mysqld"} {
-		if out, err := exec.Command("pidof", name).Output(); err == nil {
-			if pid, err := strconv.Atoi(strings.Fields(string(out))[0]); err == nil {
-				return pid
-			}
-		}
-	}
-	return 0
+type stormResult struct {
+	paidPerSec, answeredPerSec      float64
+	answer, paid                    []time.Duration
+	roundTrips, statements, commits float64 // per callback, counted runs only
+	sidecarCPU                      float64 // ms per callback
+	idleMB, peakMB                  float64
 }
 
-// questions is the server's count of statements received (all sessions).
-func questions(tb testing.TB, db *sql.DB) int64 {
-	var name string
-	var n int64
-	if err := db.QueryRow("SHOW GLOBAL STATUS LIKE 'Questions'").Scan(&name, &n); err != nil {
-		tb.Fatal(err)
-	}
-	return n
-}
-
-func stormSidecar(b *testing.B, bin string, conc int) {
+// stormSidecar sends n genuine callbacks at concurrency conc to a fresh
+// `wcbridge serve` process and waits until every order is paid. Counted
+// runs reach the database through a sqlCounter and report only its figures.
+func stormSidecar(b *testing.B, bin string, conc, n int, counted bool) stormResult {
 	h := newHarness(b)
-	// The in-process sidecar prepares the orders; the storm goes to the
-	// binary, on the same database. The simulators' own callbacks are off.
-	h.sims.StreamPay.SetCallbackURL("")
-	bodies := make([][]byte, b.N)
-	ids := make([]int64, b.N)
-	gids := make([]string, b.N)
-	for i := range ids {
-		id, key := h.order("streampay", usd("25.00"))
-		ids[i], gids[i] = id, gatewayPaymentID(h.checkout(id, key, "streampay"))
+	ids, bodies := paidOrders(b, h, n)
+	dsn := h.woo.DSN
+	var counter *sqlCounter
+	if counted {
+		counter = newSQLCounter(b, dsn)
+		dsn = counter.dsn
 	}
-	h.sidecars[0].cancel() // only the binary works from here on
-	<-h.sidecars[0].done
-	// The storm measures callbacks: no poll may pay an order first.
-	h.woo.Exec(b, "UPDATE {p}wcbridge_payments SET next_check_at = '2100-01-01 00:00:00'")
-	for i, gid := range gids {
-		if err := h.sims.StreamPay.PayExact(gid); err != nil {
-			b.Fatal(err)
-		}
-		_, bodies[i] = genuineCallback(b, h, "streampay", gid)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	env := append(append([]string{}, h.env...), "WCBRIDGE_DATABASE_MAX_OPEN_CONNS=20", "WCBRIDGE_RECONCILE_INTERVAL=100ms", "WCBRIDGE_SERVER_LISTEN="+addr, "WCBRIDGE_LOG_LEVEL=warn")
+	addr := freeAddr(b)
+	env := append(append([]string{}, h.env...), "WCBRIDGE_DATABASE_DSN="+dsn, "WCBRIDGE_DATABASE_MAX_OPEN_CONNS=20",
+		"WCBRIDGE_RECONCILE_INTERVAL=100ms", "WCBRIDGE_SERVER_LISTEN="+addr, "WCBRIDGE_LOG_LEVEL=warn")
 	p := startProcess(b, bin, addr, env, &logBuffer{})
-	for _, id := range ids {
-		if s := h.orderStatus(id); s != bridge.StatusPending {
-			b.Fatalf("order %d is %s before the storm", id, s)
-		}
+	pid := p.cmd.Process.Pid
+	idle, _ := rssKB(pid)
+	var c0 [3]int64
+	if counted {
+		time.Sleep(300 * time.Millisecond) // let start-up work settle
+		c0 = counter.snapshot()
 	}
-	idle, _ := rssKB(p.cmd.Process.Pid)
-
-	url := "http://" + addr + "/v1/callbacks/streampay"
-	q0 := questions(b, h.woo.DB.DB)
-	dbPID := mariadbPID()
-	cpu0 := [3]time.Duration{cpuTime(p.cmd.Process.Pid), cpuTime(os.Getpid()), cpuTime(dbPID)}
-	b.ResetTimer()
+	cpu0 := cpuTime(pid)
+	if !counted {
+		b.StartTimer()
+	}
 	start := time.Now()
-	lat := concurrently(b, len(bodies), conc, func(i int) error {
-		resp, err := http.Post(url, "application/json", bytes.NewReader(bodies[i]))
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("callback answered %d", resp.StatusCode)
-		}
-		return nil
-	})
+	answer := sendCallbacks(b, addr, bodies, conc)
 	answered := time.Since(start)
-	polls := 0
-	var peakDuring int
-	for {
-		polls++
-		if cur, _ := rssKB(p.cmd.Process.Pid); cur > peakDuring {
-			peakDuring = cur
-		}
-		if h.woo.Count(b, "wcbridge_callbacks", "applied_at IS NOT NULL") == b.N {
-			break
-		}
-		if time.Since(start) > 3*time.Minute {
-			b.Fatalf("not all callbacks applied after 3 minutes")
-		}
-		time.Sleep(20 * time.Millisecond)
+	paidAt, peakDuring := waitOrders(b, h, ids, pid, 3*time.Minute)
+	if !counted {
+		b.StopTimer()
 	}
-	all := time.Since(start)
-	b.StopTimer()
-	perCB := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
-	b.ReportMetric(perCB(cpuTime(p.cmd.Process.Pid)-cpu0[0]), "sidecar_cpu_ms/cb")
-	b.ReportMetric(perCB(cpuTime(os.Getpid())-cpu0[1]), "loadgen+sims_cpu_ms/cb")
-	if dbPID != 0 {
-		b.ReportMetric(perCB(cpuTime(dbPID)-cpu0[2]), "db_cpu_ms/cb")
-	}
-	rt := float64(questions(b, h.woo.DB.DB)-q0-int64(polls)-1) / float64(b.N)
-	for _, id := range ids {
-		if s := h.orderStatus(id); s != bridge.StatusProcessing {
-			b.Fatalf("order %d is %s after the storm", id, s)
-		}
-	}
+	r := stormResult{answer: answer}
+	all := paidAt.Sub(start)
+	r.paidPerSec = float64(n) / all.Seconds()
+	r.answeredPerSec = float64(n) / answered.Seconds()
+	r.sidecarCPU = float64((cpuTime(pid) - cpu0).Microseconds()) / 1000 / float64(n)
 	// Time from receipt to the order being paid, as the sidecar recorded it.
-	var apply []time.Duration
-	for _, r := range h.woo.Rows(b, "SELECT TIMESTAMPDIFF(MICROSECOND, received_at, applied_at) AS us FROM {p}wcbridge_callbacks") {
-		us, _ := strconv.ParseInt(r["us"], 10, 64)
-		apply = append(apply, time.Duration(us)*time.Microsecond)
+	for _, row := range h.woo.Rows(b, "SELECT TIMESTAMPDIFF(MICROSECOND, received_at, applied_at) AS us FROM {p}wcbridge_callbacks") {
+		us, _ := strconv.ParseInt(row["us"], 10, 64)
+		r.paid = append(r.paid, time.Duration(us)*time.Microsecond)
 	}
-	_, peak := rssKB(p.cmd.Process.Pid)
-	reportLatency(b, "answer", lat)
-	reportLatency(b, "paid", apply)
-	b.ReportMetric(float64(b.N)/all.Seconds(), "orders_paid/s")
-	b.ReportMetric(float64(b.N)/answered.Seconds(), "answered/s")
-	b.ReportMetric(rt, "queries/callback")
-	b.ReportMetric(float64(idle)/1024, "rss_idle_MB")
-	b.ReportMetric(float64(max(peak, peakDuring))/1024, "rss_peak_MB")
+	_, peak := rssKB(pid)
+	r.idleMB, r.peakMB = float64(idle)/1024, float64(max(peak, peakDuring))/1024
+	if counted {
+		// The notifications are part of each callback's cost: wait for them.
+		waitNotified(b, h.wp, n, time.Minute, nil)
+		time.Sleep(200 * time.Millisecond)
+		c1 := counter.snapshot()
+		// The background loops' own queries (ticks every 100ms) are counted
+		// in an idle stretch of the same length and taken off.
+		idleFor := time.Since(start)
+		i0 := counter.snapshot()
+		time.Sleep(idleFor)
+		i1 := counter.snapshot()
+		per := func(k int) float64 { return float64((c1[k]-c0[k])-(i1[k]-i0[k])) / float64(n) }
+		r.roundTrips, r.statements, r.commits = per(0), per(1), per(2)
+	}
+	p.kill()
+	return r
 }
 
-// stormFloor issues, per callback, the writes the sidecar makes — record
-// the callback, move the payment, apply the order, mark the payment applied
-// with its notification, finish the callback — from a bare loop at the same
-// concurrency: no HTTP, no signature, no confirmation call, no reads beyond
-// the locks the writes take.
-func stormFloor(b *testing.B, conc int) {
+type floorResult struct {
+	perSec              float64
+	lat                 []time.Duration
+	roundTrips, commits float64
+}
+
+// stormFloor is the floor of issue 13: per order one transaction of the
+// writes that make an order paid, issued by a bare loop at concurrency conc
+// with the sidecar's own connection settings, straight to the database. A
+// few more orders done the same way through a sqlCounter check its round
+// trips and commits.
+func stormFloor(b *testing.B, conc int) floorResult {
 	h := newHarness(b)
 	h.sidecars[0].cancel()
 	<-h.sidecars[0].done
 	app := h.sidecars[0].app
 	ctx := context.Background()
-	type job struct {
-		orderID int64
-		payment *bridge.Payment
-		body    []byte
-	}
-	jobs := make([]job, b.N)
+	const countedJobs = 20
+	n := b.N
+	type job struct{ orderID, paymentID int64 }
+	jobs := make([]job, n+countedJobs)
+	now := time.Now().UTC()
 	for i := range jobs {
 		id, _ := h.order("streampay", usd("25.00"))
 		p, err := app.Store.CreatePayment(ctx, &bridge.Payment{OrderID: id, Gateway: "streampay", GatewayID: fmt.Sprintf("floor-%d", i),
 			Reference: fmt.Sprintf("floor-ref-%d", i), Status: bridge.PaymentPending,
-			Amount: bridge.Money{Amount: mustDec("25.00"), Currency: "USD"}, ExpiresAt: time.Now().Add(time.Hour), NextCheckAt: time.Now().Add(time.Hour)})
+			Amount: bridge.Money{Amount: mustDec("25.00"), Currency: "USD"}, ExpiresAt: now.Add(time.Hour), NextCheckAt: now.Add(time.Hour)})
 		if err != nil {
 			b.Fatal(err)
 		}
-		jobs[i] = job{orderID: id, payment: p, body: []byte(fmt.Sprintf(`{"payment_id":"floor-%d","n":%d}`, i, i))}
+		jobs[i] = job{orderID: id, paymentID: p.ID}
 	}
-	q0 := questions(b, h.woo.DB.DB)
-	dbPID := mariadbPID()
-	dbCPU := cpuTime(dbPID)
-	b.ResetTimer()
+	pay := func(db *sql.DB, j job) error {
+		at := time.Now().UTC()
+		ts := at.Format("2006-01-02 15:04:05")
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		var status string
+		if err := tx.QueryRowContext(ctx, "SELECT status FROM wp_wc_orders WHERE id = ? FOR UPDATE", j.orderID).Scan(&status); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE wp_wc_orders SET status = 'wc-processing', transaction_id = ?, date_updated_gmt = ? WHERE id = ?",
+			fmt.Sprintf("floor-%d", j.paymentID), ts, j.orderID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE wp_wc_order_operational_data SET date_paid_gmt = ? WHERE order_id = ?", ts, j.orderID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO wp_comments (comment_post_ID, comment_author, comment_author_email,
+ comment_author_url, comment_author_IP, comment_date, comment_date_gmt, comment_content, comment_karma, comment_approved,
+ comment_agent, comment_type, comment_parent, user_id) VALUES (?, 'WooCommerce', 'woocommerce@shop.test', '', '', ?, ?, ?, 0, '1', 'WooCommerce', 'order_note', 0, 0)`,
+			j.orderID, ts, ts, "Payment of 25.00 USD received via StreamPay (payment floor). Order status changed from Pending payment to Processing."); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE wp_wcbridge_payments SET status = 'paid', applied_status = 'paid', received = '25.00', received_currency = 'USD', updated_at = ?, due = 0, live_order_id = NULL WHERE id = ?",
+			at.Format("2006-01-02 15:04:05.000000"), j.paymentID); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	db, err := openDB(ctx, h.woo.DSN, conc+2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
 	start := time.Now()
-	lat := concurrently(b, len(jobs), conc, func(i int) error {
-		j := jobs[i]
-		cb, _, err := app.Store.RecordCallback(ctx, &bridge.Callback{Gateway: "streampay", Body: j.body, Verified: true, PaymentKey: j.payment.GatewayID})
-		if err != nil {
-			return err
-		}
-		if _, err = app.Store.UpdatePayment(ctx, j.payment.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
-			p.Status, p.Received, p.TxRef = bridge.PaymentPaid, p.Amount, "tx"
-			return nil, nil
-		}); err != nil {
-			return err
-		}
-		res, err := app.Woo.ApplyOrder(ctx, bridge.OrderUpdate{OrderID: j.orderID, Outcome: bridge.OutcomePaid,
-			EventID: fmt.Sprintf("wcbridge:%d:paid", j.payment.ID), PaymentMethod: "wcbridge_streampay", TransactionID: "tx",
-			Note: "Payment of 25 USD received via StreamPay.", Meta: map[string]string{"_wcbridge_gateway": "streampay",
-				"_wcbridge_payment_id": j.payment.GatewayID, "_wcbridge_payment_status": "paid", "_wcbridge_amount": "25",
-				"_wcbridge_currency": "USD", "_wcbridge_received": "25", "_wcbridge_tx_ref": "tx"}})
-		if err != nil {
-			return err
-		}
-		if _, err = app.Store.UpdatePayment(ctx, j.payment.ID, func(p *bridge.Payment) (*bridge.Notification, error) {
-			p.AppliedStatus = bridge.PaymentPaid
-			return &bridge.Notification{EventID: fmt.Sprintf("wcbridge:%d:paid", p.ID), OrderID: p.OrderID,
-				Payload: []byte(fmt.Sprintf(`{"to":%q}`, res.To)), NextAttempt: time.Now()}, nil
-		}); err != nil {
-			return err
-		}
-		return app.Store.FinishCallback(ctx, cb.ID, "", "applied", true, time.Time{})
-	})
+	lat := concurrently(b, n, conc, func(i int) error { return pay(db, jobs[i]) })
 	all := time.Since(start)
-	b.StopTimer()
-	if dbPID != 0 {
-		b.ReportMetric(float64((cpuTime(dbPID)-dbCPU).Microseconds())/1000/float64(b.N), "db_cpu_ms/cb")
+
+	counter := newSQLCounter(b, h.woo.DSN)
+	cdb, err := openDB(ctx, counter.dsn, 2)
+	if err != nil {
+		b.Fatal(err)
 	}
-	rt := float64(questions(b, h.woo.DB.DB)-q0-1) / float64(b.N)
-	reportLatency(b, "paid", lat)
-	b.ReportMetric(float64(b.N)/all.Seconds(), "orders_paid/s")
-	b.ReportMetric(rt, "queries/callback")
+	defer cdb.Close()
+	c0 := counter.snapshot()
+	concurrently(b, countedJobs, 1, func(i int) error { return pay(cdb, jobs[n+i]) })
+	c1 := counter.snapshot()
+	return floorResult{perSec: float64(n) / all.Seconds(), lat: lat,
+		roundTrips: float64(c1[0]-c0[0]) / countedJobs, commits: float64(c1[2]-c0[2]) / countedJobs}
 }
 
 // concurrently runs fn for 0..n-1 on conc goroutines and returns each
