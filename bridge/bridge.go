@@ -115,6 +115,9 @@ var (
 	// connection, a timeout, a 5xx that is not the plugin's own answer), as
 	// opposed to the plugin refusing one order's notification.
 	ErrWordPressDown = &Error{Code: EUNAVAILABLE, Message: "wordpress is not answering"}
+	// ErrBatchUnsupported is a plugin that refused a batch of notifications
+	// (a version from before batches): they go one by one.
+	ErrBatchUnsupported = &Error{Code: EINVALID, Message: "the plugin takes one notification per request"}
 	// ErrLeaseLost is a replica recording the result of work whose lease ran
 	// out and was taken by another replica: the other one records its own.
 	ErrLeaseLost = &Error{Code: ECONFLICT, Message: "lease no longer held"}

@@ -265,6 +265,12 @@ type Outbox interface {
 	// failure is recorded only while lease still holds the notification
 	// (else ErrLeaseLost); a delivery is recorded in any case.
 	FinishNotification(ctx context.Context, id int64, lease string, delivered bool, lastError string, nextAttempt time.Time) error
+	// FinishDelivered records many notifications delivered, as
+	// FinishNotification does for each.
+	FinishDelivered(ctx context.Context, lease string, ids []int64) error
+	// RenewNotifications extends lease to d from now on those of ids it
+	// still holds, and returns them.
+	RenewNotifications(ctx context.Context, lease string, ids []int64, d time.Duration) ([]int64, error)
 	// RetryNow makes every undelivered notification due now and returns how
 	// many were waiting for a later attempt.
 	RetryNow(ctx context.Context) (int, error)

@@ -31,6 +31,16 @@ type Notifier interface {
 	Notify(ctx context.Context, n *Notification) error
 }
 
+// BatchNotifier is a Notifier that can also deliver many notifications in
+// one request (the plugin's notify endpoint takes a batch).
+type BatchNotifier interface {
+	// NotifyBatch sends ns in one request and returns one error per
+	// notification: nil for each WordPress finished (or had finished). A
+	// failure of the request as a whole is every notification's error; a
+	// plugin that takes no batches gives ErrBatchUnsupported.
+	NotifyBatch(ctx context.Context, ns []*Notification) []error
+}
+
 // PaymentMethodPrefix is prepended to a gateway's name to form the
 // WooCommerce payment method id the plugin registers.
 const PaymentMethodPrefix = "wcbridge_"
@@ -63,6 +73,18 @@ type Service struct {
 	// Rejections keeps refused callbacks in memory (default: one log line
 	// per gateway per minute).
 	Rejections *Rejections
+	// CallbackWorkers, Notifiers and NotificationBatch bound the work done
+	// at once: callbacks confirmed and applied (DefaultCallbackWorkers),
+	// requests to WordPress in flight (DefaultNotifiers) and events per
+	// request (DefaultNotificationBatch). WorkerConfig may override them.
+	CallbackWorkers   int
+	Notifiers         int
+	NotificationBatch int
+	// LeaseFor is how long a replica holds what it claims (default 30s);
+	// NotifyBudget the longest a request to WordPress may take
+	// (DefaultNotifyBudget), which a lease must still cover when it starts.
+	LeaseFor     time.Duration
+	NotifyBudget time.Duration
 
 	// Callback work handed from the HTTP handler to the workers; when it is
 	// full, the periodic sweep picks the callback up from the database.
@@ -71,6 +93,9 @@ type Service struct {
 	sweep chan struct{}
 	// callbackWorkers is WorkerConfig.CallbackWorkers once Run started.
 	callbackWorkers *atomic.Int64
+	notifyWorkers   *atomic.Int64
+	notifyBatch     *atomic.Int64
+	noBatchesUntil  *atomic.Int64 // unix ns: notifications go one by one until then
 	confirming      *confirmers
 	lag             *atomic.Int64 // nanoseconds the last reconcile pass ran behind schedule
 	backlog         *atomic.Int64
@@ -113,6 +138,12 @@ func NewService(s Service) *Service {
 	s.sweep = make(chan struct{}, 1)
 	s.callbackWorkers = new(atomic.Int64)
 	s.confirming = &confirmers{by: map[string]*confirmBatches{}}
+	s.notifyWorkers = new(atomic.Int64)
+	s.notifyBatch = new(atomic.Int64)
+	s.callbackWorkers.Store(int64(s.CallbackWorkers))
+	s.notifyWorkers.Store(int64(s.Notifiers))
+	s.notifyBatch.Store(int64(s.NotificationBatch))
+	s.noBatchesUntil = new(atomic.Int64)
 	s.lag = new(atomic.Int64)
 	s.backlog = new(atomic.Int64)
 	s.wpDown = new(atomic.Bool)

@@ -25,7 +25,10 @@ type Notifier struct {
 	client *retryablehttp.Client
 }
 
-var _ bridge.Notifier = (*Notifier)(nil)
+var (
+	_ bridge.Notifier      = (*Notifier)(nil)
+	_ bridge.BatchNotifier = (*Notifier)(nil)
+)
 
 // NewNotifier returns a notifier with a 10-second timeout per attempt and
 // one quick retry: at most about 21 seconds per notification, inside the
@@ -46,29 +49,10 @@ func NewNotifier(notifyURL func() string, secret func() []byte, transport http.R
 
 // Notify posts n; any answer but 2xx with {"ok":true} is an error.
 func (n *Notifier) Notify(ctx context.Context, note *bridge.Notification) error {
-	raw := n.URL()
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("notify url is not configured")
-	}
-	// Every attempt is signed with its own request id (PrepareRetry signs
-	// the retries): the plugin refuses an id it has seen, so a captured
-	// notification cannot be sent again.
-	ctx = context.WithValue(ctx, signingKey{}, signing{path: u.RequestURI(), body: note.Payload})
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, raw, note.Payload)
+	resp, body, err := n.post(ctx, note.Payload)
 	if err != nil {
-		return fmt.Errorf("build notification: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if err := n.sign(req.Request); err != nil {
 		return err
 	}
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("notify wordpress: %s: %w", transportText(err), bridge.ErrWordPressDown)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode == http.StatusGone {
 		return fmt.Errorf("notify wordpress: %w", bridge.ErrOrderGone)
 	}
@@ -87,6 +71,109 @@ func (n *Notifier) Notify(ctx context.Context, note *bridge.Notification) error 
 		return fmt.Errorf("notify wordpress: unexpected answer: %s", snippet(body))
 	}
 	return nil
+}
+
+// post signs and sends payload to the plugin's notify endpoint and reads
+// the answer; a transport failure wraps ErrWordPressDown.
+func (n *Notifier) post(ctx context.Context, payload []byte) (*http.Response, []byte, error) {
+	raw := n.URL()
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, nil, fmt.Errorf("notify url is not configured")
+	}
+	// Every attempt is signed with its own request id (PrepareRetry signs
+	// the retries): the plugin refuses an id it has seen, so a captured
+	// notification cannot be sent again.
+	ctx = context.WithValue(ctx, signingKey{}, signing{path: u.RequestURI(), body: payload})
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, raw, payload)
+	if err != nil {
+		return nil, nil, fmt.Errorf("build notification: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if err := n.sign(req.Request); err != nil {
+		return nil, nil, err
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("notify wordpress: %s: %w", transportText(err), bridge.ErrWordPressDown)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, body, nil
+}
+
+// BatchResult is the plugin's answer for one event of a batch
+// (docs/plugin-api.md).
+type BatchResult struct {
+	EventID  string `json:"event_id"`
+	OK       bool   `json:"ok"`
+	Finished bool   `json:"finished,omitempty"`
+	Status   int    `json:"status,omitempty"`
+	Code     string `json:"code,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+// NotifyBatch posts the notifications in one request, {"events": [...]},
+// and reads the plugin's answer for each: {"ok": true, "results": [...]}.
+// A single notification goes alone, in the format every plugin version
+// takes. A plugin that answers a batch 400 takes none (an older version):
+// every result is then ErrBatchUnsupported.
+func (n *Notifier) NotifyBatch(ctx context.Context, ns []*bridge.Notification) []error {
+	errs := make([]error, len(ns))
+	all := func(err error) []error {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	if len(ns) == 1 {
+		return all(n.Notify(ctx, ns[0]))
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"events":[`)
+	for i, note := range ns {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(note.Payload)
+	}
+	b.WriteString(`]}`)
+	resp, body, err := n.post(ctx, b.Bytes())
+	if err != nil {
+		return all(err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusBadRequest:
+		return all(fmt.Errorf("notify wordpress: http 400: %s: %w", snippet(body), bridge.ErrBatchUnsupported))
+	case resp.StatusCode/100 == 5 && !restError(body):
+		return all(fmt.Errorf("notify wordpress: http %d: %s: %w", resp.StatusCode, snippet(body), bridge.ErrWordPressDown))
+	case resp.StatusCode/100 != 2:
+		return all(fmt.Errorf("notify wordpress: http %d: %s", resp.StatusCode, snippet(body)))
+	}
+	var ans struct {
+		OK      bool          `json:"ok"`
+		Results []BatchResult `json:"results"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(body), &ans); err != nil || !ans.OK {
+		return all(fmt.Errorf("notify wordpress: unexpected answer: %s", snippet(body)))
+	}
+	byEvent := make(map[string]BatchResult, len(ans.Results))
+	for _, r := range ans.Results {
+		byEvent[r.EventID] = r
+	}
+	for i, note := range ns {
+		r, ok := byEvent[note.EventID]
+		switch {
+		case !ok:
+			errs[i] = fmt.Errorf("notify wordpress: no answer for event %s in the batch", note.EventID)
+		case r.OK:
+		case r.Status == http.StatusGone:
+			errs[i] = fmt.Errorf("notify wordpress: %w", bridge.ErrOrderGone)
+		default:
+			errs[i] = fmt.Errorf("notify wordpress: event refused: http %d: %s: %s", r.Status, r.Code, snippet([]byte(r.Message)))
+		}
+	}
+	return errs
 }
 
 // restError reports whether body is a WordPress REST API error

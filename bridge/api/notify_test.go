@@ -2,10 +2,13 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/api"
@@ -64,4 +67,72 @@ func TestNotifierTellsWordPressDownFromRefusal(t *testing.T) {
 			t.Fatalf("err = %v, want ErrWordPressDown", err)
 		}
 	})
+}
+
+// TestNotifyBatch: one signed request carries every event; each gets the
+// plugin's answer for it, and a plugin that takes no batches (answers 400,
+// as a version from before batches does) is told apart.
+func TestNotifyBatch(t *testing.T) {
+	ns := []*bridge.Notification{
+		{EventID: "a", OrderID: 1, Payload: []byte(`{"event_id":"a","order_id":1,"outcome":"paid"}`)},
+		{EventID: "b", OrderID: 2, Payload: []byte(`{"event_id":"b","order_id":2,"outcome":"paid"}`)},
+		{EventID: "c", OrderID: 3, Payload: []byte(`{"event_id":"c","order_id":3,"outcome":"paid"}`)},
+		{EventID: "d", OrderID: 4, Payload: []byte(`{"event_id":"d","order_id":4,"outcome":"paid"}`)},
+	}
+	secret := []byte("batch-secret")
+	var requests int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests++
+		body, _ := io.ReadAll(r.Body)
+		if err := api.Verify(secret, api.SignedFrom(r.Header), r.Method, r.URL.RequestURI(), body, time.Now(), time.Minute); err != nil {
+			t.Errorf("batch signature: %v", err)
+		}
+		var in struct {
+			Events []map[string]any `json:"events"`
+		}
+		if err := json.Unmarshal(body, &in); err != nil || len(in.Events) != 4 || in.Events[2]["event_id"] != "c" {
+			t.Errorf("batch body %s: %v", body, err)
+		}
+		_, _ = w.Write([]byte(`{"ok":true,"results":[{"event_id":"a","ok":true,"finished":true},{"event_id":"b","ok":true,"finished":false},` +
+			`{"event_id":"c","ok":false,"status":410,"code":"order_gone","message":"order not found"}]}`))
+	}))
+	defer srv.Close()
+	n := api.NewNotifier(func() string { return srv.URL + "/wp-json/wcbridge/v1/notify" }, func() []byte { return secret }, nil)
+	errs := n.NotifyBatch(context.Background(), ns)
+	if requests != 1 {
+		t.Fatalf("%d requests for a batch of 4, want 1", requests)
+	}
+	if errs[0] != nil || errs[1] != nil {
+		t.Errorf("finished events: %v, %v; want nil", errs[0], errs[1])
+	}
+	if !errors.Is(errs[2], bridge.ErrOrderGone) {
+		t.Errorf("event of a deleted order: %v, want ErrOrderGone", errs[2])
+	}
+	if errs[3] == nil || errors.Is(errs[3], bridge.ErrWordPressDown) {
+		t.Errorf("event without an answer: %v, want a retry that is not WordPress down", errs[3])
+	}
+
+	for _, c := range []struct {
+		name   string
+		status int
+		body   string
+		want   error
+	}{
+		{"older plugin", 400, `{"code":"invalid","message":"event_id, order_id and outcome are required","data":{"status":400}}`, bridge.ErrBatchUnsupported},
+		{"proxy page", 502, "<html>Bad Gateway</html>", bridge.ErrWordPressDown},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(c.status)
+				_, _ = w.Write([]byte(c.body))
+			}))
+			defer srv.Close()
+			n := api.NewNotifier(func() string { return srv.URL + "/wp-json/wcbridge/v1/notify" }, func() []byte { return secret }, nil)
+			for i, err := range n.NotifyBatch(context.Background(), ns) {
+				if !errors.Is(err, c.want) {
+					t.Errorf("event %d: %v, want %v", i, err, c.want)
+				}
+			}
+		})
+	}
 }

@@ -199,6 +199,57 @@ func (s *Store) FinishNotification(ctx context.Context, id int64, lease string, 
 	return nil
 }
 
+// FinishDelivered records many notifications delivered at once, as
+// FinishNotification does for each (their lease released; one no longer
+// held under lease still gets its delivery recorded).
+func (s *Store) FinishDelivered(ctx context.Context, lease string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	now := dt(s.nowUTC())
+	in, args := inIDs(ids)
+	res, err := s.db.ExecContext(ctx, "UPDATE "+s.outbox+" SET delivered_at = ?, attempts = attempts + 1, last_error = '', lease_owner = NULL, lease_until = NULL WHERE "+in+" AND lease_owner = ?",
+		append(append([]any{now}, args...), lease)...)
+	if err != nil {
+		return fmt.Errorf("finish delivered notifications: %w", dbError(err))
+	}
+	if n, err := res.RowsAffected(); err == nil && int(n) < len(ids) {
+		if _, err := s.db.ExecContext(ctx, "UPDATE "+s.outbox+" SET delivered_at = ? WHERE "+in+" AND delivered_at IS NULL", append([]any{now}, args...)...); err != nil {
+			return fmt.Errorf("finish delivered notifications: %w", dbError(err))
+		}
+		return fmt.Errorf("finish delivered notifications: %d of %d: %w", len(ids)-int(n), len(ids), bridge.ErrLeaseLost)
+	}
+	return nil
+}
+
+// RenewNotifications extends lease on the notifications ids it still holds
+// to d from now (the database's clock) and returns those; the others have
+// been taken by another replica since the lease ran out. A lease that ran
+// out without anyone taking the notification is still held: a claim
+// replaces lease_owner under the row's lock.
+func (s *Store) RenewNotifications(ctx context.Context, lease string, ids []int64, d time.Duration) ([]int64, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	in, args := inIDs(ids)
+	res, err := s.db.ExecContext(ctx, "UPDATE "+s.outbox+" SET lease_until = "+leaseEnd(d)+" WHERE "+in+" AND lease_owner = ? AND delivered_at IS NULL",
+		append(args, lease)...)
+	if err != nil {
+		return nil, fmt.Errorf("renew notification leases: %w", dbError(err))
+	}
+	if n, err := res.RowsAffected(); err == nil && int(n) == len(ids) {
+		return ids, nil
+	}
+	held, err := queryAll(ctx, s.db, func(r scanner) (int64, error) {
+		var id int64
+		return id, r.Scan(&id)
+	}, "SELECT id FROM "+s.outbox+" WHERE "+in+" AND lease_owner = ? AND delivered_at IS NULL ORDER BY id", append(args, lease)...)
+	if err != nil {
+		return nil, fmt.Errorf("renew notification leases: %w", err)
+	}
+	return held, nil
+}
+
 // RetryNow makes every undelivered notification due now (WordPress answers
 // again after an outage) and returns how many were waiting.
 func (s *Store) RetryNow(ctx context.Context) (int, error) {

@@ -182,6 +182,67 @@ func TestNotificationLeases(t *testing.T) {
 	}
 }
 
+// TestFinishDeliveredAndRenew: many deliveries are recorded in one call; a
+// renewal keeps what the lease still holds and says what it does not.
+func TestFinishDeliveredAndRenew(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	var ids []int64
+	for i := range 4 {
+		n := &bridge.Notification{EventID: fmt.Sprintf("many-%d", i), OrderID: int64(80 + i), Payload: []byte(`{}`)}
+		if err := s.Enqueue(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, n.ID)
+	}
+	const short = 300 * time.Millisecond
+	a, err := s.ClaimNotifications(ctx, "a", 10, short)
+	if err != nil || len(a) != 4 {
+		t.Fatalf("claim = %v, %v", notificationIDs(a), err)
+	}
+	lease := a[0].Lease
+	// Renewed in time: a's lease outlives the first one.
+	if held, err := s.RenewNotifications(ctx, lease, ids, time.Minute); err != nil || len(held) != 4 {
+		t.Fatalf("renew = %v, %v; want all 4", held, err)
+	}
+	time.Sleep(short + 100*time.Millisecond)
+	if got, _ := s.ClaimNotifications(ctx, "b", 10, time.Minute); len(got) != 0 {
+		t.Fatalf("b claimed %v while a's renewed lease holds", notificationIDs(got))
+	}
+	if err := s.FinishDelivered(ctx, lease, ids[:2]); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids[:2] {
+		if n, _ := s.Notification(ctx, id); n.DeliveredAt == nil || n.Attempts != 1 {
+			t.Fatalf("notification %d: delivered %v attempts %d", id, n.DeliveredAt, n.Attempts)
+		}
+	}
+	if n, _ := s.Backlog(ctx); n != 2 {
+		t.Fatalf("backlog = %d, want 2", n)
+	}
+	// ids[3] is taken over by b once a's lease on it ends.
+	if held, _ := s.RenewNotifications(ctx, lease, ids[2:3], short); len(held) != 1 {
+		t.Fatalf("renew ids[2] = %v", held)
+	}
+	if _, err := s.RenewNotifications(ctx, lease, ids[3:], 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	b, _ := s.ClaimNotifications(ctx, "b", 10, time.Minute)
+	if fmt.Sprint(notificationIDs(b)) != fmt.Sprint(ids[3:]) {
+		t.Fatalf("b claimed %v, want %v", notificationIDs(b), ids[3:])
+	}
+	if held, err := s.RenewNotifications(ctx, lease, ids[2:], time.Minute); err != nil || fmt.Sprint(held) != fmt.Sprint(ids[2:3]) {
+		t.Fatalf("renew after the takeover = %v, %v; want only %d", held, err, ids[2])
+	}
+	if err := s.FinishDelivered(ctx, lease, ids[2:]); !errors.Is(err, bridge.ErrLeaseLost) {
+		t.Fatalf("finish delivered with one taken over: err = %v, want ErrLeaseLost", err)
+	}
+	if n, _ := s.Backlog(ctx); n != 0 {
+		t.Fatalf("backlog = %d, want 0 (a delivery is recorded whoever holds it)", n)
+	}
+}
+
 // TestClaimNotificationsInOrder: an order's notifications go out in the
 // order they were queued; one waiting for its retry holds back the later
 // ones of its order, and a claim never gets a later one without the earlier.

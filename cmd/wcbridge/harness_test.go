@@ -38,6 +38,8 @@ type harness struct {
 	// createTimeout bounds a checkout's gateway call (0: the default).
 	checkDelay    func(time.Duration) time.Duration
 	createTimeout time.Duration
+	// leaseFor and notifyBudget, when set, apply to sidecars started next.
+	leaseFor, notifyBudget time.Duration
 }
 
 type sidecar struct {
@@ -171,7 +173,7 @@ func (h *harness) startSidecar(l net.Listener) *sidecar {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	app, err := NewApp(h.ctx, cfg, AppOptions{CheckDelay: h.checkDelay, CreateTimeout: h.createTimeout, Logger: h.logger(), WrapGateway: h.wrap})
+	app, err := NewApp(h.ctx, cfg, AppOptions{CheckDelay: h.checkDelay, CreateTimeout: h.createTimeout, Logger: h.logger(), WrapGateway: h.wrap, LeaseFor: h.leaseFor, NotifyBudget: h.notifyBudget})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -360,6 +362,8 @@ type fakeWordPress struct {
 	gone   map[int64]bool // orders deleted in WordPress: answered 410
 	// requestIDs are the notifications' request ids received so far.
 	requestIDs map[string]bool
+	// batches counts requests that carried several events.
+	batches int
 }
 
 func newFakeWordPress(t testing.TB) *fakeWordPress {
@@ -389,22 +393,48 @@ func newFakeWordPress(t testing.TB) *fakeWordPress {
 			return
 		}
 		wp.requestIDs[signed.RequestID] = true
-		var n map[string]any
-		if err := json.Unmarshal(body, &n); err != nil {
+		// A batch ({"events": [...]}) is answered event by event, as the
+		// plugin does (docs/plugin-api.md); one event alone as before.
+		var batch struct {
+			Events []map[string]any `json:"events"`
+		}
+		if err := json.Unmarshal(body, &batch); err != nil {
 			t.Errorf("notification is not JSON: %q", body)
 		}
-		if oid, _ := n["order_id"].(float64); wp.gone[int64(oid)] {
-			http.Error(w, `{"code":"order_gone","message":"order not found","data":{"status":410}}`, http.StatusGone)
+		if batch.Events == nil {
+			var n map[string]any
+			_ = json.Unmarshal(body, &n)
+			r := wp.finish(n)
+			if !r.OK {
+				http.Error(w, `{"code":"order_gone","message":"order not found","data":{"status":410}}`, http.StatusGone)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"ok":true,"finished":%v}`, r.Finished)
 			return
 		}
-		id, _ := n["event_id"].(string)
-		wp.events[id]++
-		wp.bodies = append(wp.bodies, n)
+		wp.batches++
+		results := make([]api.BatchResult, len(batch.Events))
+		for i, n := range batch.Events {
+			results[i] = wp.finish(n)
+		}
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"ok":true,"finished":%v}`, wp.events[id] == 1)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "results": results})
 	}))
 	t.Cleanup(wp.srv.Close)
 	return wp
+}
+
+// finish records one event, or refuses it as the plugin does for an order
+// deleted in WordPress (wp.mu held).
+func (wp *fakeWordPress) finish(n map[string]any) api.BatchResult {
+	id, _ := n["event_id"].(string)
+	if oid, _ := n["order_id"].(float64); wp.gone[int64(oid)] {
+		return api.BatchResult{EventID: id, Status: http.StatusGone, Code: "order_gone", Message: "order not found"}
+	}
+	wp.events[id]++
+	wp.bodies = append(wp.bodies, n)
+	return api.BatchResult{EventID: id, OK: true, Finished: wp.events[id] == 1}
 }
 
 func (wp *fakeWordPress) setDown(down bool) {

@@ -53,6 +53,9 @@ type AppOptions struct {
 	CreateTimeout time.Duration
 	// WrapGateway wraps every gateway client (tests).
 	WrapGateway func(bridge.Gateway) bridge.Gateway
+	// LeaseFor and NotifyBudget shorten the leases and what a request to
+	// WordPress may take (tests; see bridge.Service).
+	LeaseFor, NotifyBudget time.Duration
 }
 
 // NewApp connects to the database, migrates the sidecar's tables and wires
@@ -124,6 +127,8 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 		Orders: ws, Payments: st, Callbacks: st, Outbox: st, Gateways: rt,
 		Notifier: api.NewNotifier(func() string { return notifyURL(rt.Current()) }, secret, wpTransport),
 		Policy:   rt.Policy, Now: now, Logger: logger, CheckDelay: o.CheckDelay, CreateTimeout: o.CreateTimeout,
+		CallbackWorkers: cfg.Workers.Callbacks, Notifiers: cfg.Workers.Notifications, NotificationBatch: cfg.Workers.NotificationBatch,
+		LeaseFor: o.LeaseFor, NotifyBudget: o.NotifyBudget,
 		Owner: fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), strings.ReplaceAll(now().UTC().Format("150405.000"), ".", "")),
 	})
 	trusted, _ := parseNetworks(cfg.Server.TrustedProxies) // validated with the config
