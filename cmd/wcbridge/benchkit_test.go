@@ -10,7 +10,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,7 +78,6 @@ type sqlCounter struct {
 	roundTrips atomic.Int64
 	statements atomic.Int64
 	commits    atomic.Int64
-	wg         sync.WaitGroup
 }
 
 func newSQLCounter(tb testing.TB, dsn string) *sqlCounter {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/woo/wootest"
 )
 
 // TestReplicasDeliverOnce: three replicas share one outbox of 300
@@ -16,6 +17,7 @@ import (
 // what another replica took over: every event reaches WordPress exactly
 // once, and each order's events in the order they were queued.
 func TestReplicasDeliverOnce(t *testing.T) {
+	wootest.RequireReal(t, "leases need the row locks of concurrent claims")
 	h := newHarness(t)
 	h.sidecars[0].cancel()
 	<-h.sidecars[0].done
