@@ -252,3 +252,72 @@ func TestApplyStateKeepsUnitScale(t *testing.T) {
 		})
 	}
 }
+
+// Case 3: "not found" before the payment's expiry plus the grace means the
+// gateway does not know it yet: nothing changes. After it, it is expired.
+// The gateway's own expiry in the answer wins over the payment's.
+func TestApplyStateNotFoundBeforeExpiry(t *testing.T) {
+	c := newCore(t)
+	c.order(1, "10.00")
+	p := c.payment(1, "sp1", PaymentPending, "10.00") // expires in 10 minutes
+	notFound := &GatewayState{GatewayID: "sp1", Status: PaymentExpired, NotFound: true}
+	for _, st := range []*GatewayState{
+		notFound,
+		{GatewayID: "sp1", Status: PaymentExpired, NotFound: true, ExpiresAt: c.clock.Now().Add(10 * time.Minute)},
+	} {
+		got, err := c.svc.ApplyState(ctx, p, st)
+		if err != nil || got.Status != PaymentPending || len(c.orders.notesOf(1)) != 0 {
+			t.Fatalf("not found before expiry: %s, %v, notes %q", got.Status, err, c.orders.notesOf(1))
+		}
+	}
+	c.clock.Add(11 * time.Minute) // past expiry, within the grace
+	if got, _ := c.svc.ApplyState(ctx, p, notFound); got.Status != PaymentPending {
+		t.Fatalf("within the grace: %s", got.Status)
+	}
+	c.clock.Add(2 * time.Minute)
+	got, err := c.svc.ApplyState(ctx, p, notFound)
+	if err != nil || got.Status != PaymentExpired {
+		t.Fatalf("after expiry and grace: %s, %v", got.Status, err)
+	}
+	if o, _ := c.orders.Order(ctx, 1); o.Status != StatusCancelled {
+		t.Fatalf("order %s", o.Status)
+	}
+
+	// The gateway says the payment expired long ago: expired at once.
+	c.order(2, "10.00")
+	p2 := c.payment(2, "sp2", PaymentPending, "10.00")
+	got, err = c.svc.ApplyState(ctx, p2, &GatewayState{GatewayID: "sp2", Status: PaymentExpired, NotFound: true, ExpiresAt: c.clock.Now().Add(-5 * time.Minute)})
+	if err != nil || got.Status != PaymentExpired {
+		t.Fatalf("gateway's own expiry long past: %s, %v", got.Status, err)
+	}
+}
+
+// Case 3: a payment the gateway calls paid while its callback is still
+// being retried (ERR_CALLBACK) stays watched: polled until the gateway says
+// it is done, with the attention text as its last error.
+func TestReconcileKeepsWatching(t *testing.T) {
+	c := newCore(t)
+	c.order(1, "10.00")
+	p := c.payment(1, "sp1", PaymentPending, "10.00")
+	c.gw.states["sp1"] = &GatewayState{GatewayID: "sp1", Status: PaymentPaid, KeepPolling: true, Attention: "callbacks fail"}
+	if _, err := c.svc.Reconcile(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := c.payments.Payment(ctx, p.ID)
+	if q.Status != PaymentPaid || !q.Watch || q.LastError != "callbacks fail" || q.NextCheckAt.After(c.clock.Now().Add(time.Hour)) {
+		t.Fatalf("paid with callbacks failing: %s watch %v error %q next %v", q.Status, q.Watch, q.LastError, q.NextCheckAt)
+	}
+	calls := c.gw.calls
+	c.clock.Add(time.Minute)
+	c.gw.states["sp1"] = &GatewayState{GatewayID: "sp1", Status: PaymentPaid}
+	if _, err := c.svc.Reconcile(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	q, _ = c.payments.Payment(ctx, p.ID)
+	if c.gw.calls == calls || q.Watch || q.LastError != "" || q.NextCheckAt.Year() != 9999 {
+		t.Fatalf("after the callback got through: polled %v, watch %v error %q next %v", c.gw.calls > calls, q.Watch, q.LastError, q.NextCheckAt)
+	}
+	if n := len(c.orders.notesOf(1)); n != 1 {
+		t.Fatalf("%d notes, want 1", n)
+	}
+}

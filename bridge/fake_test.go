@@ -237,7 +237,7 @@ func (f *fakePayments) ClaimDue(_ context.Context, _ string, flt PaymentFilter, 
 	defer f.mu.Unlock()
 	var out []*Payment
 	for _, p := range f.payments {
-		if (!p.Status.Final() || p.ApplyDue()) && !p.NextCheckAt.After(flt.DueAt) {
+		if (!p.Status.Final() || p.ApplyDue() || p.Watch) && !p.NextCheckAt.After(flt.DueAt) {
 			c := *p
 			out = append(out, &c)
 		}

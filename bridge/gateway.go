@@ -96,6 +96,20 @@ type GatewayState struct {
 	// they are decimals. A payment created at another scale has them
 	// rescaled to its own.
 	UnitScale int
+	// NotFound says the gateway does not know the payment (StreamPay's
+	// not_found); Status is then PaymentExpired. Before the payment's expiry
+	// (the gateway's ExpiresAt where it says one, else the payment's own)
+	// plus ExpiryGrace this means "not known here yet": nothing changes and
+	// the payment is looked at again.
+	NotFound bool
+	// KeepPolling says the gateway has more to tell about a payment that is
+	// otherwise final (StreamPay's ERR_CALLBACK: paid, its callback with the
+	// amounts still being retried): the reconciler keeps looking at it.
+	KeepPolling bool
+	// Attention is something the shop should look at although the report
+	// counts (e.g. the gateway cannot deliver its callbacks); it becomes the
+	// payment's last error, shown in the status report.
+	Attention string
 	// NotCounted says why the gateway's report does not count although it
 	// says money arrived (e.g. paid in a test mode the shop has not allowed);
 	// Status is then what counts (pending). The core tells the shop once: an

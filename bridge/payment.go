@@ -109,7 +109,10 @@ type Payment struct {
 	NextCheckAt   time.Time // when the reconciler looks next
 	Checks        int       // how many times the reconciler has looked
 	Failures      int       // the reconciler's consecutive failed looks (reset by a good one)
-	LastError     string
+	// Watch keeps the reconciler looking at a final payment the gateway still
+	// has news for (GatewayState.KeepPolling).
+	Watch     bool
+	LastError string
 	// PaidStatus is the order status the shop's WooCommerce gives a paid
 	// order (StatusProcessing or StatusCompleted), as the plugin evaluated
 	// it at checkout; "" lets the policy decide.

@@ -477,6 +477,13 @@ func contains(list []string, v string) bool {
 // update and the payment's is healed by the next look (callback sweep or
 // reconciler).
 func (s *Service) ApplyState(ctx context.Context, p *Payment, st *GatewayState) (*Payment, error) {
+	return s.applyState(ctx, p, st, true)
+}
+
+// applyState is ApplyState; fresh is false when st is the payment's own
+// status re-applied (applyToOrder), which says nothing new about what the
+// shop should look at or whether to keep polling.
+func (s *Service) applyState(ctx context.Context, p *Payment, st *GatewayState, fresh bool) (*Payment, error) {
 	policy := s.Policy()
 	now := s.now()
 	merge := func(q *Payment) {
@@ -502,13 +509,21 @@ func (s *Service) ApplyState(ctx context.Context, p *Payment, st *GatewayState) 
 		if !received.IsZero() && (q.Received.IsZero() || received.Amount.GreaterThan(q.Received.Amount)) {
 			q.Received = received
 		}
-		if next == PaymentPending && q.Status == PaymentPending && !q.ExpiresAt.IsZero() && now.After(q.ExpiresAt.Add(expirySlack)) {
+		if next == PaymentPending && q.Status == PaymentPending && !q.ExpiresAt.IsZero() && now.After(q.ExpiresAt.Add(ExpiryGrace)) {
 			next = PaymentExpired // the gateway still says pending long after expiry
+		}
+		if notKnownYet(q, st, now) {
+			next = q.Status // the gateway does not know it yet: look again
 		}
 		if q.Status.CanMove(next) {
 			q.Status = next
 		}
-		q.LastError = st.NotCounted
+		if fresh {
+			q.LastError, q.Watch = st.NotCounted, st.KeepPolling && q.Status.Final()
+			if q.LastError == "" {
+				q.LastError = st.Attention
+			}
+		}
 	}
 	want := *p
 	merge(&want)
@@ -521,7 +536,7 @@ func (s *Service) ApplyState(ctx context.Context, p *Payment, st *GatewayState) 
 	switch {
 	case want.ApplyDue():
 		u, res, err = s.applyOrder(ctx, &want, p.Status, policy)
-	case st.NotCounted != "" && p.LastError != st.NotCounted:
+	case fresh && st.NotCounted != "" && p.LastError != st.NotCounted:
 		u, res, err = s.noteNotCounted(ctx, &want)
 	}
 	if err != nil {
@@ -610,18 +625,34 @@ func powerOfTen(a, b Money) (int, bool) {
 // samePayment reports whether a and b agree on what a gateway report can change.
 func samePayment(a, b *Payment) bool {
 	same := func(x, y Money) bool { return x.Currency == y.Currency && x.Amount.Equal(y.Amount) }
-	return a.Status == b.Status && a.TxRef == b.TxRef && a.GatewayID == b.GatewayID && a.LastError == b.LastError && a.UnitScale == b.UnitScale &&
+	return a.Status == b.Status && a.TxRef == b.TxRef && a.GatewayID == b.GatewayID && a.LastError == b.LastError && a.UnitScale == b.UnitScale && a.Watch == b.Watch &&
 		same(a.Received, b.Received) && same(a.GatewayReceived, b.GatewayReceived) && same(a.GatewayAmount, b.GatewayAmount)
 }
 
-// expirySlack is how long after its expiry a payment the gateway still calls
-// pending is taken to have expired.
-const expirySlack = 2 * time.Minute
+// ExpiryGrace is how long after its expiry a payment the gateway still calls
+// pending, or does not know (NotFound), is taken to have expired: clocks and
+// the gateway's hosts need not agree to the second.
+const ExpiryGrace = 2 * time.Minute
+
+// notKnownYet reports whether st says the gateway does not know q while q
+// may still be paid: before its expiry plus ExpiryGrace, a "not found" (an
+// id the status host does not know yet) means "look again", not "expired".
+// The expiry is the gateway's own where it states one, else the payment's.
+func notKnownYet(q *Payment, st *GatewayState, now time.Time) bool {
+	if !st.NotFound {
+		return false
+	}
+	expiry := q.ExpiresAt
+	if !st.ExpiresAt.IsZero() {
+		expiry = st.ExpiresAt
+	}
+	return expiry.IsZero() || now.Before(expiry.Add(ExpiryGrace))
+}
 
 // applyToOrder applies a payment whose status has not reached its order
 // yet (a failure left it unapplied), then marks it applied.
 func (s *Service) applyToOrder(ctx context.Context, p *Payment) (*Payment, error) {
-	return s.ApplyState(ctx, p, &GatewayState{Status: p.Status, NotCounted: p.LastError})
+	return s.applyState(ctx, p, &GatewayState{Status: p.Status}, false)
 }
 
 // noteNotCounted tells the shop, once per payment, that the gateway reported

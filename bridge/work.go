@@ -210,6 +210,12 @@ func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool,
 			return false, "confirmation failed", err
 		}
 	}
+	if notKnownYet(p, st, s.now()) {
+		// The callback came before the gateway's status host knows the
+		// payment (StreamPay reads on another host than it creates): try
+		// again, so what the callback says is confirmed, not dropped.
+		return false, "payment not known to the gateway's status API yet", ErrUnavailable
+	}
 	p, err = s.ApplyState(ctx, p, st)
 	if err != nil {
 		return false, "apply failed", err
@@ -355,7 +361,7 @@ func (s *Service) reconcileGateway(ctx context.Context, name string, ps []*Payme
 	if bg, ok := gw.(BatchGateway); ok && gwErr == nil && gw.Capabilities().BatchSize > 0 {
 		var ids []string
 		for _, p := range ps {
-			if p.GatewayID != "" && !p.Status.Final() {
+			if p.GatewayID != "" && (!p.Status.Final() || p.Watch) {
 				ids = append(ids, p.GatewayID)
 			}
 		}
@@ -396,7 +402,7 @@ func (s *Service) reconcileOne(ctx context.Context, now time.Time, gw Gateway, g
 			}
 			return nil, nil
 		})
-	case p.Status.Final() || p.GatewayID == "":
+	case p.Status.Final() && !p.Watch || p.GatewayID == "":
 		if p.ApplyDue() {
 			cur, err = s.applyToOrder(ctx, p)
 		}
@@ -426,8 +432,10 @@ func (s *Service) reconcileOne(ctx context.Context, now time.Time, gw Gateway, g
 		plan.NextCheckAt = now.Add(min(retryDelay(p.Failures), regular))
 		plan.LastError, plan.Failed = truncate(err.Error(), 250), true
 		s.Logger.Warn("reconcile failed; will retry", "payment_id", p.ID, "order_id", p.OrderID, "gateway", p.Gateway, "err", err)
-	case cur.Status.Final() && !cur.ApplyDue():
+	case cur.Status.Final() && !cur.ApplyDue() && !cur.Watch:
 		plan.NextCheckAt = never
+	case cur.Watch && now.Sub(cur.CreatedAt) > policy.GiveUpAfter && !cur.ApplyDue():
+		plan.NextCheckAt = never // the gateway has long stopped retrying its callback
 	case !cur.Status.Live() && !cur.ExpiresAt.IsZero() && now.Sub(cur.ExpiresAt) > policy.GiveUpAfter && !cur.ApplyDue():
 		plan.NextCheckAt = never // long past expiry: only a callback can wake it now
 	}
@@ -442,10 +450,10 @@ func (s *Service) Recheck(ctx context.Context, orderID int64) (*OrderPaymentView
 		return nil, err
 	}
 	for _, p := range ps {
-		if p.GatewayID == "" || (p.Status.Final() && !p.ApplyDue()) {
+		if p.GatewayID == "" || (p.Status.Final() && !p.ApplyDue() && !p.Watch) {
 			continue
 		}
-		if p.Status.Final() {
+		if p.Status.Final() && !p.Watch {
 			if _, err := s.applyToOrder(ctx, p); err != nil {
 				return nil, err
 			}

@@ -16,7 +16,7 @@ const paymentCols = `id, order_id, gateway, gateway_id, reference, status,
 	amount, currency, received, received_currency,
 	gateway_amount, gateway_currency, gateway_received, gateway_received_currency, unit_scale,
 	tx_ref, pay_url, expires_at, created_at, updated_at,
-	applied_status, next_check_at, checks, failures, last_error, paid_status`
+	applied_status, next_check_at, checks, failures, last_error, paid_status, watch`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -36,7 +36,7 @@ func scanPayment(r scanner) (*bridge.Payment, error) {
 		&amount, &p.Amount.Currency, &received, &p.Received.Currency,
 		&gAmount, &p.GatewayAmount.Currency, &gReceive, &p.GatewayReceived.Currency, &unitScale,
 		&p.TxRef, &p.PayURL, &expires, &created, &updated,
-		&applied, &next, &p.Checks, &p.Failures, &p.LastError, &p.PaidStatus)
+		&applied, &next, &p.Checks, &p.Failures, &p.LastError, &p.PaidStatus, &p.Watch)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func liveSlot(p *bridge.Payment) sql.NullInt64 {
 
 // due reports whether the reconciler still has work on p. A failed payment
 // never reached the customer, so it has nothing to apply (bridge.Payment.ApplyDue).
-func due(p *bridge.Payment) bool { return !p.Status.Final() || p.ApplyDue() }
+func due(p *bridge.Payment) bool { return !p.Status.Final() || p.ApplyDue() || p.Watch }
 
 // nullScale maps a unit scale of 0 (none recorded) to NULL.
 func nullScale(n int) sql.NullInt16 { return sql.NullInt16{Int16: int16(n), Valid: n != 0} }
@@ -160,13 +160,13 @@ func (s *Store) CreatePayment(ctx context.Context, p *bridge.Payment) (*bridge.P
 	amount, currency, received, received_currency,
 	gateway_amount, gateway_currency, gateway_received, gateway_received_currency, unit_scale,
 	tx_ref, pay_url, expires_at, created_at, updated_at,
-	applied_status, next_check_at, due, checks, last_error, live_order_id, paid_status)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	applied_status, next_check_at, due, checks, last_error, live_order_id, paid_status, watch)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.OrderID, p.Gateway, nullString(p.GatewayID), p.Reference, string(p.Status),
 			p.Amount.Amount, p.Amount.Currency, p.Received.Amount, p.Received.Currency,
 			p.GatewayAmount.Amount, p.GatewayAmount.Currency, p.GatewayReceived.Amount, p.GatewayReceived.Currency, nullScale(p.UnitScale),
 			clip(p.TxRef, 191), p.PayURL, dt(p.ExpiresAt), dt(p.CreatedAt), dt(p.UpdatedAt),
-			string(p.AppliedStatus), dt(p.NextCheckAt), due(p), p.Checks, clip(p.LastError, 1024), liveSlot(p), p.PaidStatus)
+			string(p.AppliedStatus), dt(p.NextCheckAt), due(p), p.Checks, clip(p.LastError, 1024), liveSlot(p), p.PaidStatus, p.Watch)
 		if err == nil {
 			id, err := res.LastInsertId()
 			if err != nil {
@@ -361,13 +361,13 @@ func (s *Store) writePayment(ctx context.Context, tx *sql.Tx, p *bridge.Payment,
 	amount = ?, currency = ?, received = ?, received_currency = ?,
 	gateway_amount = ?, gateway_currency = ?, gateway_received = ?, gateway_received_currency = ?, unit_scale = ?,
 	tx_ref = ?, pay_url = ?, expires_at = ?, updated_at = ?,
-	applied_status = ?, next_check_at = ?, due = ?, checks = ?, last_error = ?, live_order_id = ?
+	applied_status = ?, next_check_at = ?, due = ?, checks = ?, last_error = ?, live_order_id = ?, watch = ?
 WHERE id = ?`,
 		nullString(p.GatewayID), string(p.Status),
 		p.Amount.Amount, p.Amount.Currency, p.Received.Amount, p.Received.Currency,
 		p.GatewayAmount.Amount, p.GatewayAmount.Currency, p.GatewayReceived.Amount, p.GatewayReceived.Currency, nullScale(p.UnitScale),
 		clip(p.TxRef, 191), p.PayURL, dt(p.ExpiresAt), dt(p.UpdatedAt),
-		string(p.AppliedStatus), dt(p.NextCheckAt), due(p), p.Checks, clip(p.LastError, 1024), live,
+		string(p.AppliedStatus), dt(p.NextCheckAt), due(p), p.Checks, clip(p.LastError, 1024), live, p.Watch,
 		p.ID)
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/api"
 	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream"
+	"github.com/wcbridge/wcbridge/woo/wootest"
 )
 
 // paymentRow reads the sidecar's row of the order's newest payment.
@@ -400,4 +402,263 @@ func TestCreateDeadlineBeforePluginTimeout(t *testing.T) {
 	if margin := time.Duration(plugin)*time.Second - bridge.DefaultCreateTimeout; margin < time.Second {
 		t.Fatalf("the sidecar waits %v for the gateway, the plugin %ds for the sidecar: want at least a second between", bridge.DefaultCreateTimeout, plugin)
 	}
+}
+
+// Case 3: the status host does not know a new StreamPay payment for a while
+// (creation and status are two hosts). Its not_found — as a 200 or as a 404
+// naming the payment — means "check again" before the payment's expiry:
+// the order is not cancelled, and a callback that arrives meanwhile is
+// confirmed once the status host knows the payment, its amounts intact.
+func TestE2EStreamPayNotFoundBeforeExpiry(t *testing.T) {
+	for _, as404 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "200", true: "404"}[as404], func(t *testing.T) {
+			h := newHarness(t)
+			sp := h.sims.StreamPay
+			sp.SetNotFound404(as404)
+			sp.SetStatusLag(2 * time.Second)
+			id, key := h.order("streampay", usd("40.00"))
+			gid := gatewayPaymentID(h.checkout(id, key, "streampay"))
+			h.stays(id, bridge.StatusPending, time.Second) // polled every 150ms meanwhile
+			if err := sp.Overpay(gid); err != nil {        // the callback goes out at once
+				t.Fatal(err)
+			}
+			h.waitStatus(id, bridge.StatusProcessing, 15*time.Second)
+			h.waitPayment(id, "the payment applied", func(r map[string]string) bool { return r["applied_status"] == "overpaid" })
+			// The reconciler may count it paid (the status API has no
+			// amounts) before the callback's retry: then the excess follows.
+			notes := h.notes(id)
+			excess := 0
+			for _, n := range notes {
+				excess += strings.Count(n, "an excess of 4 USD")
+			}
+			if excess != 1 || len(notes) > 2 {
+				t.Fatalf("notes %q: want the callback's amounts confirmed, the excess noted once", notes)
+			}
+			if n := h.woo.Count(t, "wcbridge_callbacks", "gateway = 'streampay' AND applied_at IS NOT NULL"); n != 1 {
+				t.Fatalf("%d callbacks applied, want 1", n)
+			}
+		})
+	}
+	// After its expiry (and the grace), not_found is expired, as before:
+	// TestE2EExpiredThenPaidLate.
+}
+
+// Case 3 and case 4: the sidecar's callback endpoint fails, so StreamPay
+// shows ERR_CALLBACK and keeps retrying. The reconciler counts the payment
+// paid from the status API (which has no amounts: the amount asked is
+// recorded as received), keeps watching it and says why in the status
+// report. When the callback finally gets through, its verified larger
+// amount moves the payment from paid to overpaid: the excess is noted and
+// WordPress is told.
+func TestE2EStreamPayErrCallbackThenExcess(t *testing.T) {
+	h := newHarness(t)
+	sp := h.sims.StreamPay
+	failing := httptestServer(t, http.StatusBadGateway)
+	sp.SetCallbackURL(failing)
+	id, key := h.order("streampay", usd("40.00"))
+	gid := gatewayPaymentID(h.checkout(id, key, "streampay"))
+	if err := sp.Overpay(gid); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+	row := h.waitPayment(id, "the payment watched", func(r map[string]string) bool { return r["watch"] == "1" && r["applied_status"] == "paid" })
+	if row["received"] != "40.000000000000000000" || !strings.Contains(row["last_error"], "ERR_CALLBACK") || row["due"] != "1" {
+		t.Fatalf("row received %s last error %q due %s", row["received"], row["last_error"], row["due"])
+	}
+	if m := h.woo.OrderMeta(t, id, "_wcbridge_received"); len(m) != 1 || m[0] != "40" {
+		t.Fatalf("_wcbridge_received = %v, want 40", m)
+	}
+	if p := h.view(id)["payment"].(map[string]any); p["received"] != "40" {
+		t.Fatalf("payment view received %v, want 40", p["received"])
+	}
+	g := h.client().statusReport()["gateways"].(map[string]any)["streampay"].(map[string]any)
+	if n, _ := g["problem_payments"].(float64); n != 1 || !strings.Contains(fmt.Sprint(g["last_payment_problem"]), "ERR_CALLBACK") {
+		t.Fatalf("status report: %v", g)
+	}
+	if notes := h.notes(id); len(notes) != 1 || !strings.Contains(notes[0], "Payment of 40 USD received") {
+		t.Fatalf("notes %q", notes)
+	}
+
+	// The shop fixes the callback URL; StreamPay's next retry arrives.
+	sp.SetCallbackURL(h.sidecars[0].url + "/v1/callbacks/streampay")
+	h.waitPayment(id, "the payment overpaid", func(r map[string]string) bool { return r["applied_status"] == "overpaid" })
+	notes := h.notes(id)
+	if len(notes) != 2 || !strings.Contains(notes[1], "44 USD received for an order total of 40 USD, an excess of 4 USD") {
+		t.Fatalf("notes %q: want the excess noted once", notes)
+	}
+	if m := h.woo.OrderMeta(t, id, "_wcbridge_received"); len(m) != 1 || m[0] != "44" {
+		t.Fatalf("_wcbridge_received = %v, want 44", m)
+	}
+	waitFor(t, "the overpaid notification", 10*time.Second, func() bool {
+		for _, e := range h.wp.eventsFor(id) {
+			if strings.HasSuffix(e, ":overpaid") {
+				return true
+			}
+		}
+		return false
+	})
+	h.waitPayment(id, "the watch to end", func(r map[string]string) bool { return r["watch"] == "0" && r["last_error"] == "" })
+	if s := h.orderStatus(id); s != bridge.StatusProcessing {
+		t.Fatalf("order %s", s)
+	}
+}
+
+// httptestServer answers every request with status.
+func httptestServer(t *testing.T, status int) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) }))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// Case 4: a second payment on an already paid order gets one note, keyed by
+// the payment: counted paid from the status API first (its callback lost),
+// then overpaid by its callback, the note is replaced, not repeated, and
+// WordPress hears of it once.
+func TestE2ESecondPaymentOneNote(t *testing.T) {
+	h := newHarness(t, withEnv("WCBRIDGE_ORDERS_ON_EXPIRED=leave_pending"))
+	sp := h.sims.StreamPay
+	id, key := h.order("streampay", wootest.OrderSeed{Currency: "EUR", Total: "9.99"})
+	first := gatewayPaymentID(h.checkout(id, key, "streampay"))
+	if err := sp.Expire(first); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first payment to expire", 10*time.Second, func() bool { return contains(h.notes(id), "expired without payment") })
+	second := gatewayPaymentID(h.checkout(id, key, "streampay"))
+	if err := sp.PayExact(second); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+
+	// The first link is paid late, with more than asked; its callback is
+	// lost at first, so the status API (no amounts) counts it first.
+	sp.SetCallbackURL(httptestServer(t, http.StatusServiceUnavailable))
+	if err := sp.Overpay(first); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second payment's note", 10*time.Second, func() bool { return contains(h.notes(id), "A second payment was received") })
+	sp.SetCallbackURL(h.sidecars[0].url + "/v1/callbacks/streampay")
+	waitFor(t, "the callback's figures in the note", 15*time.Second, func() bool {
+		return contains(h.notes(id), "A second payment was received via StreamPay (payment "+first+", 10.989 EUR)")
+	})
+	time.Sleep(500 * time.Millisecond) // let any repeat show itself
+	n := 0
+	for _, note := range h.notes(id) {
+		n += strings.Count(note, "A second payment was received")
+	}
+	if n != 1 {
+		t.Fatalf("%d second-payment notes, want 1: %q", n, h.notes(id))
+	}
+	seconds := 0
+	for _, e := range h.wp.eventsFor(id) {
+		if strings.HasSuffix(e, ":second") {
+			seconds++
+		}
+	}
+	waitFor(t, "the second payment's notification", 10*time.Second, func() bool {
+		seconds = 0
+		for _, e := range h.wp.eventsFor(id) {
+			if strings.HasSuffix(e, ":second") {
+				seconds++
+			}
+		}
+		return seconds > 0
+	})
+	if seconds != 1 {
+		t.Fatalf("%d second-payment notifications, want 1", seconds)
+	}
+}
+
+// Case 4: a CryptoCloud invoice paid in the project's test mode, with
+// allow_test_mode off, is never silent: the order stays pending with a note
+// saying why, the payment's last error says it, and so does the status
+// report.
+func TestE2ECryptoCloudTestModeIsNeverSilent(t *testing.T) {
+	h := newHarness(t)
+	h.sims.CryptoCloud.SetTestMode(true)
+	id, key := h.order("cryptocloud", usd("20.00"))
+	gid := gatewayPaymentID(h.checkout(id, key, "cryptocloud"))
+	if err := h.sims.CryptoCloud.PayExact(gid); err != nil {
+		t.Fatal(err)
+	}
+	const why = "paid in test mode: not counted; turn on allow_test_mode to count test payments"
+	waitFor(t, "the note", 10*time.Second, func() bool { return contains(h.notes(id), why) })
+	h.stays(id, bridge.StatusPending, 500*time.Millisecond)
+	if notes := h.notes(id); len(notes) != 1 {
+		t.Fatalf("notes %q, want one", notes)
+	}
+	if row := h.paymentRow(id); row["status"] != "pending" || row["last_error"] != why {
+		t.Fatalf("payment %s, last error %q", row["status"], row["last_error"])
+	}
+	g := h.client().statusReport()["gateways"].(map[string]any)["cryptocloud"].(map[string]any)
+	if n, _ := g["problem_payments"].(float64); n != 1 || !strings.Contains(fmt.Sprint(g["last_payment_problem"]), why) {
+		t.Fatalf("status report: %v", g)
+	}
+}
+
+// Case 4: a failed look must not park a payment: back-off follows the
+// consecutive failures, capped by the regular pace. A payment looked at 40
+// times before (the old rule backed off on those: 30 minutes) is looked at
+// again within seconds of one failure, and its payment is seen.
+func TestE2EFailedPollDoesNotParkThePayment(t *testing.T) {
+	h := newHarness(t, withCheckDelay(slowPolling))
+	bs := h.sims.Bitstream
+	bs.SetWebhookURL("") // polling only
+	id, key := h.order("bitstream", usd("13.00"))
+	gid := gatewayPaymentID(h.checkout(id, key, "bitstream"))
+	h.woo.Exec(t, "UPDATE {p}wcbridge_payments SET checks = 40, next_check_at = ? WHERE order_id = ?", time.Now().UTC().Add(-time.Second), id)
+	if err := bs.PayExact(gid); err != nil {
+		t.Fatal(err)
+	}
+	bs.FailNext(4, http.StatusInternalServerError) // one look: the first try and the client's 3 retries
+	start := time.Now()
+	h.waitStatus(id, bridge.StatusProcessing, 20*time.Second)
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("the payment was seen %v after one failed look", d)
+	}
+	if row := h.paymentRow(id); row["failures"] != "0" {
+		t.Fatalf("consecutive failures %s after a good look, want 0", row["failures"])
+	}
+}
+
+// ctrlTxRef puts control characters and quotes in every transaction
+// reference the gateway reports.
+type ctrlTxRef struct{ bridge.Gateway }
+
+func (g ctrlTxRef) PaymentState(ctx context.Context, id string) (*bridge.GatewayState, error) {
+	st, err := g.Gateway.PaymentState(ctx, id)
+	if err == nil && st.TxRef != "" {
+		st.TxRef = "0x\x01\"tx\\\n" + st.TxRef
+	}
+	return st, err
+}
+
+func (g ctrlTxRef) ConfirmCallback(ctx context.Context, ev *bridge.CallbackEvent) (*bridge.GatewayState, error) {
+	st, err := g.Gateway.ConfirmCallback(ctx, ev)
+	if err == nil && st.TxRef != "" {
+		st.TxRef = "0x\x01\"tx\\\n" + st.TxRef
+	}
+	return st, err
+}
+
+// Case 4: the notification is JSON by construction: a control character in
+// a gateway's transaction reference reaches WordPress intact and parsed.
+func TestE2ENotificationWithControlCharacters(t *testing.T) {
+	h := newHarness(t, withWrap(func(g bridge.Gateway) bridge.Gateway { return ctrlTxRef{g} }))
+	id, key := h.order("bitstream", usd("14.00"))
+	if err := h.sims.Bitstream.PayExact(gatewayPaymentID(h.checkout(id, key, "bitstream"))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the notification", 10*time.Second, func() bool { return len(h.wp.eventsFor(id)) == 1 })
+	h.wp.mu.Lock()
+	defer h.wp.mu.Unlock()
+	for _, b := range h.wp.bodies {
+		if oid, _ := b["order_id"].(float64); int64(oid) == id {
+			if tx, _ := b["transaction_id"].(string); !strings.HasPrefix(tx, "0x\x01\"tx\\\n") {
+				t.Fatalf("transaction_id %q", tx)
+			}
+			return
+		}
+	}
+	t.Fatal("no notification body for the order")
 }

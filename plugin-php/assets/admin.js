@@ -27,7 +27,8 @@
 				'; ' + t.accepted + ': ' + ( g.last_callback_accepted || t.never ) +
 				'; ' + t.rejected + ': ' + ( g.last_callback_rejected || t.never ) +
 				( g.last_rejected_reason ? ' (' + g.last_rejected_reason + ')' : '' ) +
-				( g.enabled && ! g.reachable && g.problem ? ' — ' + g.problem : '' );
+				( g.enabled && ! g.reachable && g.problem ? ' — ' + g.problem : '' ) +
+				( g.problem_payments ? '; ' + t.payments + ': ' + g.problem_payments + ' (' + g.last_payment_problem + ')' : '' );
 			var li = line( ul, text );
 			if ( g.callback_url ) {
 				var code = document.createElement( 'code' );

@@ -96,6 +96,7 @@ final class Admin_Settings {
 					'accepted'    => __( 'last callback accepted', 'wcbridge' ),
 					'rejected'    => __( 'last callback rejected', 'wcbridge' ),
 					'never'       => __( 'never', 'wcbridge' ),
+					'payments'    => __( 'payments needing attention', 'wcbridge' ),
 					'copy'        => __( 'Copy', 'wcbridge' ),
 					'copied'      => __( 'Copied', 'wcbridge' ),
 				),
@@ -522,6 +523,8 @@ final class Admin_Settings {
 				'last_callback_rejected' => (string) ( $g['last_callback_rejected'] ?? '' ),
 				'last_rejected_reason'   => (string) ( $g['last_rejected_reason'] ?? '' ),
 				'problem'                => (string) ( $g['problem'] ?? '' ),
+				'problem_payments'       => (int) ( $g['problem_payments'] ?? 0 ),
+				'last_payment_problem'   => (string) ( $g['last_payment_problem'] ?? '' ),
 			);
 		}
 		return $out;

@@ -317,7 +317,8 @@ final class SettingsTest extends TestCase {
 				'database'       => 'ok',
 				'outbox_backlog' => 0,
 				'gateways'       => array(
-					'streampay' => array( 'enabled' => true, 'configured' => true, 'reachable' => true, 'callback_url' => 'https://bridge.example/v1/callbacks/streampay', 'last_callback_accepted' => '2026-11-21T17:00:00Z', 'last_callback_rejected' => '2026-11-21T16:00:00Z', 'last_rejected_reason' => 'signature invalid' ),
+					'streampay'   => array( 'enabled' => true, 'configured' => true, 'reachable' => true, 'callback_url' => 'https://bridge.example/v1/callbacks/streampay', 'last_callback_accepted' => '2026-11-21T17:00:00Z', 'last_callback_rejected' => '2026-11-21T16:00:00Z', 'last_rejected_reason' => 'signature invalid' ),
+					'cryptocloud' => array( 'enabled' => true, 'configured' => true, 'reachable' => true, 'problem_payments' => 1, 'last_payment_problem' => 'order 12 (payment 3, 2026-11-21T17:00:00Z): paid in test mode: not counted; turn on allow_test_mode to count test payments' ),
 				),
 			)
 		);
@@ -327,6 +328,9 @@ final class SettingsTest extends TestCase {
 		$this->assertSame( 'hpos', $json['data']['storage_mode'] );
 		$this->assertSame( 'StreamPay', $json['data']['gateways'][0]['name'] );
 		$this->assertSame( 'signature invalid', $json['data']['gateways'][0]['last_rejected_reason'] );
+		$this->assertSame( 0, $json['data']['gateways'][0]['problem_payments'] );
+		$this->assertSame( 1, $json['data']['gateways'][1]['problem_payments'], 'a payment that needs attention is reported' );
+		$this->assertStringContainsString( 'paid in test mode: not counted', $json['data']['gateways'][1]['last_payment_problem'] );
 		$this->assertTrue( get_transient( Settings::HEALTH )['ok'] );
 
 		$GLOBALS['wcb']['user_can'] = false;

@@ -234,6 +234,13 @@ func (s *Simulator) SetCallbackURL(u string) {
 	s.cfg.CallbackURL = u
 }
 
+// SetTestMode sets whether new invoices are made in the project's test mode.
+func (s *Simulator) SetTestMode(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.TestMode = on
+}
+
 // Requests counts API requests that reached the simulator, by path.
 func (s *Simulator) Requests(path string) int {
 	s.mu.Lock()

@@ -406,10 +406,15 @@ func TestStatusAnswerVariants(t *testing.T) {
 		want    bridge.PaymentStatus
 		wantErr bool
 	}{
+		// not_found is NotFound: expired only after the payment's expiry
+		// (the core decides); a 404 counts only when it names the payment.
 		{"not_found as 200", 200, `{"status":"not_found"}`, bridge.PaymentExpired, false},
-		{"not_found as 404 json", 404, `{"status":"not_found"}`, bridge.PaymentExpired, false},
-		{"404 empty", 404, ``, bridge.PaymentExpired, false},
-		{"404 json error", 404, `{"error":"payment not found"}`, bridge.PaymentExpired, false},
+		{"not_found as 200 with its expiry", 200, `{"payment_id":"P1","status":"not_found","expiry_at":"2030-01-01T00:00:00+00:00"}`, bridge.PaymentExpired, false},
+		{"not_found as 404 naming the payment", 404, `{"payment_id":"P1","status":"not_found"}`, bridge.PaymentExpired, false},
+		{"404 naming another payment", 404, `{"payment_id":"P2","status":"not_found"}`, "", true},
+		{"404 json without a payment", 404, `{"status":"not_found"}`, "", true},
+		{"404 empty", 404, ``, "", true},
+		{"404 json error", 404, `{"error":"payment not found"}`, "", true},
 		{"404 html page (wrong base url)", 404, `<html><body>Not Found</body></html>`, "", true},
 		{"completed", 200, `{"payment_id":"P1","status":"completed","transaction_hash":"TX","display_amount_usd":1.5,"network":"mainnet"}`, bridge.PaymentPaid, false},
 		{"err callback", 200, `{"payment_id":"P1","status":"ERR_CALLBACK"}`, bridge.PaymentPaid, false},
@@ -445,8 +450,17 @@ func TestStatusAnswerVariants(t *testing.T) {
 			if st.Status != tt.want || st.GatewayID != "P1" {
 				t.Fatalf("got %+v, want %s", st, tt.want)
 			}
-			if tt.name == "completed" && (st.TxRef != "TX" || st.Test || !moneyEq(st.Amount, usd("1.5"))) {
+			if tt.name == "completed" && (st.TxRef != "TX" || st.Test || !moneyEq(st.Amount, usd("1.5")) || st.NotFound || st.KeepPolling) {
 				t.Fatalf("completed: %+v", st)
+			}
+			if st.NotFound != strings.Contains(tt.body, "not_found") {
+				t.Fatalf("NotFound = %v for %s", st.NotFound, tt.body)
+			}
+			if tt.name == "not_found as 200 with its expiry" && !st.ExpiresAt.Equal(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) {
+				t.Fatalf("expiry %v, want the answer's own", st.ExpiresAt)
+			}
+			if tt.name == "err callback" && (!st.KeepPolling || st.Attention != streampay.ErrCallbackAttention) {
+				t.Fatalf("ERR_CALLBACK: %+v, want KeepPolling and the attention text", st)
 			}
 		})
 	}

@@ -20,11 +20,16 @@
 //     token (native_token is its label).
 //   - The link lifetime is not settable: CreatePaymentRequest.Lifetime is
 //     ignored and the returned expiryAt is used.
-//   - `not_found` means expired whether it arrives as a 200 body or as an
-//     HTTP 404 (the docs do not say which); unknown ids look the same. A 404
-//     with an HTML body is taken for a wrong status_url and is an error.
-//   - `ERR_CALLBACK` (named on the callbacks page; whether the status API
-//     returns it is undocumented) means paid with callback delivery failing.
+//   - `not_found` is documented for expired payments and is also what the
+//     status host answers for an id it does not know (yet): creation and
+//     status are two hosts. It is reported as GatewayState.NotFound, which
+//     the bridge reads as expired only after the payment's expiry plus a
+//     grace. A 200 body with status not_found counts (with its expiry_at
+//     where it has one); a 404 counts only when its JSON body names the
+//     payment asked for; any other 404 is an error (a wrong status_url).
+//   - `ERR_CALLBACK` (the callbacks page: paid, the callback retried every
+//     10 minutes for 3 days) means paid with callback delivery failing: the
+//     state asks to keep polling and carries a note for the shop.
 //   - network other than "mainnet" marks a payment as Test.
 //   - The status API carries no received amount; ConfirmCallback counts a
 //     callback only when the API says completed (or ERR_CALLBACK) and then
@@ -42,9 +47,12 @@
 //   - Error answers have no documented shape: a JSON "error" or "message"
 //     field is used when present, else the body text.
 //
-// The Simulator additionally assumes: errors are {"error": "..."}; unknown
-// payment ids answer 200 {"status":"not_found"}; an underpayment stays
-// pending without a callback (SimulatorConfig.CallbackOnUnderpay changes
-// that); ERR_CALLBACK is shown only with SimulatorConfig.ShowErrCallback;
-// current_datetime is RFC 3339 in UTC; token amounts use 24 decimals.
+// The Simulator additionally assumes: errors are {"error": "..."}; ids the
+// status host does not know (unknown, or new within SimulatorConfig
+// .StatusLag) answer 200 {"status":"not_found"}, or with NotFound404 a 404
+// naming the payment; an underpayment stays pending without a callback
+// (SimulatorConfig.CallbackOnUnderpay changes that); ERR_CALLBACK shows
+// while a callback fails (SimulatorConfig.ShowErrCallback, on in
+// DefaultSimulatorConfig); current_datetime is RFC 3339 in UTC; token
+// amounts use 24 decimals.
 package streampay

@@ -44,9 +44,18 @@ type SimulatorConfig struct {
 	// pending without a callback.
 	CallbackOnUnderpay bool
 	// ShowErrCallback makes the status API answer ERR_CALLBACK while a
-	// callback is failing. The docs name the state; whether the API
-	// exposes it is not documented, so it is off by default.
+	// callback is failing: the handling-callbacks page says the payment
+	// shows ERR_CALLBACK meanwhile (on by default in
+	// DefaultSimulatorConfig).
 	ShowErrCallback bool
+	// StatusLag is how long after its creation the status host does not know
+	// a payment yet (creation and status live on two hosts): it answers
+	// not_found, as for any id it does not know.
+	StatusLag time.Duration
+	// NotFound404 answers not_found with HTTP 404 and a JSON body naming the
+	// payment, instead of a 200 {"status":"not_found"}; which one StreamPay
+	// sends is not documented.
+	NotFound404 bool
 	// USDPerToken is the native token's price (default 2.00) and
 	// USDPerEUR the euro's (default 1.10); they convert between units.
 	USDPerToken decimal.Decimal
@@ -63,11 +72,12 @@ type SimulatorConfig struct {
 // secret "demo-secret", 10-minute links, callbacks retried every 5 seconds.
 func DefaultSimulatorConfig() SimulatorConfig {
 	return SimulatorConfig{
-		ClientIDs:     []string{"demo-client"},
-		SecretKey:     "demo-secret",
-		Lifetime:      10 * time.Minute,
-		RetryInterval: 5 * time.Second,
-		RetryFor:      72 * time.Hour,
+		ClientIDs:       []string{"demo-client"},
+		SecretKey:       "demo-secret",
+		Lifetime:        10 * time.Minute,
+		RetryInterval:   5 * time.Second,
+		RetryFor:        72 * time.Hour,
+		ShowErrCallback: true,
 	}
 }
 
@@ -138,8 +148,9 @@ type Simulator struct {
 
 type simPayment struct {
 	SimPayment
-	delivering bool // a delivery loop runs for it
-	again      bool // paid again while delivering
+	delivering bool      // a delivery loop runs for it
+	again      bool      // paid again while delivering
+	knownAt    time.Time // when the status host learns of it (StatusLag)
 }
 
 // NewSimulator returns a simulator; call Close to stop callback delivery.
@@ -335,17 +346,38 @@ func (s *Simulator) Pay(id string, amountUSD ...decimal.Decimal) error {
 	return nil
 }
 
-// Expire moves the payment's expiry to now, so the status API says
-// not_found (until it is paid).
+// Expire moves the payment's expiry five minutes into the past, so the
+// status API says not_found (until it is paid) and a receiver's grace after
+// expiry is over.
 func (s *Simulator) Expire(id string) error {
+	return s.ExpireAt(id, s.cfg.Now().UTC().Add(-5*time.Minute))
+}
+
+// ExpireAt sets the payment's expiry.
+func (s *Simulator) ExpireAt(id string, t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.payments[id]
 	if !ok {
 		return fmt.Errorf("simulator: no payment %q", id)
 	}
-	p.ExpiryAt = s.cfg.Now().UTC().Add(-time.Second)
+	p.ExpiryAt = t.UTC().Truncate(time.Second)
 	return nil
+}
+
+// SetNotFound404 sets whether not_found is answered as a 404 naming the
+// payment rather than a 200.
+func (s *Simulator) SetNotFound404(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.NotFound404 = on
+}
+
+// SetStatusLag sets how long the status host does not know new payments.
+func (s *Simulator) SetStatusLag(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.StatusLag = d
 }
 
 // callbackLocked builds the payment's callback as sent now.
@@ -650,7 +682,7 @@ func (s *Simulator) create(w http.ResponseWriter, r *http.Request) (SimPayment, 
 		Name: name, Description: desc, ReturnURL: ret, AmountField: field,
 		CreatedAt: now, ExpiryAt: now.Add(s.cfg.Lifetime),
 		Address: strings.ToLower(randomHex(32)),
-	}}
+	}, knownAt: s.cfg.Now().Add(s.cfg.StatusLag)}
 	switch field {
 	case "amount_usd":
 		p.AmountUSD = amt
@@ -683,10 +715,15 @@ func (s *Simulator) pageURL(r *http.Request, id string) string {
 func (s *Simulator) handleStatus(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.payments[r.PathValue("payment_id")]
-	if !ok {
-		// Unknown ids: documented only as "not_found" for expired payments;
-		// answered the same way.
+	id := r.PathValue("payment_id")
+	p, ok := s.payments[id]
+	if !ok || s.cfg.Now().Before(p.knownAt) {
+		// Ids this host does not know (yet): documented only as not_found
+		// for expired payments; answered the same way.
+		if s.cfg.NotFound404 {
+			writeJSON(w, http.StatusNotFound, map[string]string{"payment_id": id, "status": StatusNotFound})
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": StatusNotFound})
 		return
 	}

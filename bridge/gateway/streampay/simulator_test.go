@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 )
@@ -331,5 +332,48 @@ func TestDefaultSimulatorConfig(t *testing.T) {
 	cb := sampleCallback
 	if _, err := c.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, streampay.SignedPayload(cb, cfg.SecretKey)); err != nil {
 		t.Errorf("demo secret does not verify: %v", err)
+	}
+}
+
+// The status host does not know a new payment for StatusLag: it answers
+// not_found (a 200, or a 404 naming the payment), which the client reports
+// as NotFound with no expiry of its own; then the payment as usual. While a
+// callback is failing, the status is ERR_CALLBACK (on by default).
+func TestSimulatorStatusLagAndErrCallback(t *testing.T) {
+	ctx := context.Background()
+	for _, as404 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "200", true: "404"}[as404], func(t *testing.T) {
+			e := newEnv(t, func(s *streampay.SimulatorConfig, _ *streampay.Config, _ *gateway.Options) {
+				s.StatusLag, s.NotFound404, s.ShowErrCallback = 300*time.Millisecond, as404, true
+			})
+			e.rc.failFirst = 1000
+			gp, err := e.client.CreatePayment(ctx, usdRequest("4"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := e.client.PaymentState(ctx, gp.GatewayID)
+			if err != nil || !st.NotFound || st.Status != bridge.PaymentExpired || !st.ExpiresAt.IsZero() {
+				t.Fatalf("during the lag: %+v, %v; want NotFound without an expiry", st, err)
+			}
+			waitFor(t, func() bool {
+				st, err := e.client.PaymentState(ctx, gp.GatewayID)
+				return err == nil && !st.NotFound && st.Status == bridge.PaymentPending
+			})
+			if err := e.sim.PayExact(gp.GatewayID); err != nil {
+				t.Fatal(err)
+			}
+			e.rc.next(t) // refused: 500
+			st, err = e.client.PaymentState(ctx, gp.GatewayID)
+			if err != nil || st.Status != bridge.PaymentPaid || !st.KeepPolling || st.Attention == "" {
+				t.Fatalf("while the callback fails: %+v, %v; want paid, keep polling", st, err)
+			}
+			e.rc.mu.Lock()
+			e.rc.failFirst = 0
+			e.rc.mu.Unlock()
+			waitFor(t, func() bool {
+				st, err := e.client.PaymentState(ctx, gp.GatewayID)
+				return err == nil && st.Status == bridge.PaymentPaid && !st.KeepPolling
+			})
+		})
 	}
 }

@@ -329,8 +329,14 @@ func (n NumString) Decimal() (d decimal.Decimal, ok bool) {
 }
 
 // PaymentState reads the payment from the status API. StreamPay documents
-// `not_found` for an expired payment; whether it comes as a 200 body or an
-// HTTP 404 is not documented, so both mean expired.
+// `not_found` for an expired payment, and it is also what the status host
+// answers for an id it does not know (yet): creation and status live on two
+// hosts. So not_found is reported as NotFound, which the core reads as
+// "expired" only after the payment's expiry plus a grace. Whether it comes
+// as a 200 body or an HTTP 404 is not documented: a 200 with status
+// not_found counts (with its own expiry_at where it has one); a 404 counts
+// only when its JSON body names the payment asked for — a 404 of another
+// shape (a web server's page, a wrong status_url) is an error.
 func (c *Client) PaymentState(ctx context.Context, gatewayID string) (*bridge.GatewayState, error) {
 	const op = "payment status"
 	if gatewayID == "" {
@@ -340,10 +346,17 @@ func (c *Client) PaymentState(ctx context.Context, gatewayID string) (*bridge.Ga
 	if err != nil {
 		return nil, err
 	}
-	// An HTML 404 is a web server's page, most likely a wrong status_url,
-	// not the API saying not_found: that stays an error.
-	if resp.StatusCode == http.StatusNotFound && !bytes.HasPrefix(bytes.TrimSpace(resp.Body), []byte("<")) {
-		return &bridge.GatewayState{GatewayID: gatewayID, Status: bridge.PaymentExpired}, nil
+	if resp.StatusCode == http.StatusNotFound {
+		var po PaymentObject
+		if json.Unmarshal(resp.Body, &po) != nil || po.PaymentID != gatewayID {
+			return nil, &gateway.Error{Gateway: Name, Op: op, StatusCode: resp.StatusCode,
+				Message: "not found, without naming the payment (check status_url)"}
+		}
+		st := &bridge.GatewayState{GatewayID: gatewayID, Status: bridge.PaymentExpired, NotFound: true}
+		if t, err := parseTime(po.ExpiryAt); err == nil {
+			st.ExpiresAt = t
+		}
+		return st, nil
 	}
 	if !resp.OK() {
 		return nil, c.statusError(op, resp)
@@ -358,6 +371,12 @@ func (c *Client) PaymentState(ctx context.Context, gatewayID string) (*bridge.Ga
 	}
 	return st, nil
 }
+
+// ErrCallbackAttention is the payment's last error while StreamPay reports
+// ERR_CALLBACK.
+const ErrCallbackAttention = "StreamPay reports ERR_CALLBACK: its callbacks do not reach this sidecar " +
+	"(check the shop's Callback URL and secret key in StreamPay's dashboard); the payment counts, " +
+	"what was received is known only from a callback"
 
 // MapStatus maps a PaymentObject status to the core's. StreamPay has no
 // partial or overpaid status: an underpayment stays pending, and whether a
@@ -388,6 +407,13 @@ func stateOf(gatewayID string, po *PaymentObject) (*bridge.GatewayState, error) 
 		TxRef:     po.TransactionHash,
 		OrderRef:  refFrom(po.ReturnURL),
 		Test:      po.Network != "" && po.Network != "mainnet",
+		NotFound:  po.Status == StatusNotFound,
+	}
+	if po.Status == StatusErrCallback {
+		// Paid, and StreamPay retries its callback every 10 minutes for 3
+		// days: keep looking, and tell the shop its callbacks do not arrive.
+		gs.KeepPolling = true
+		gs.Attention = ErrCallbackAttention
 	}
 	// The status API's only amount is the display price; what was received
 	// is known from the callback alone.
