@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,7 +268,19 @@ func (c *pluginClient) statusReport() map[string]any {
 // the gateway has an invoice our row never learnt the id of.
 type createdButLost struct {
 	bridge.Gateway
-	made *[]string
+	made *madeIDs
+}
+
+// madeIDs are the gateway ids of payments created but reported failed.
+type madeIDs struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (m *madeIDs) list() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.ids...)
 }
 
 func (g createdButLost) CreatePayment(ctx context.Context, r bridge.CreatePaymentRequest) (*bridge.GatewayPayment, error) {
@@ -275,7 +288,9 @@ func (g createdButLost) CreatePayment(ctx context.Context, r bridge.CreatePaymen
 	if err != nil {
 		return nil, err
 	}
-	*g.made = append(*g.made, gp.GatewayID)
+	g.made.mu.Lock()
+	g.made.ids = append(g.made.ids, gp.GatewayID)
+	g.made.mu.Unlock()
 	return nil, &bridge.Error{Code: bridge.EUNAVAILABLE, Message: g.Name() + ": create payment failed: gateway did not answer in time"}
 }
 
@@ -285,11 +300,12 @@ func (g createdButLost) CreatePayment(ctx context.Context, r bridge.CreatePaymen
 func TestE2EMoneyOnFailedPayment(t *testing.T) {
 	for _, d := range []driver{drivers[1], drivers[2]} { // the gateways that echo our reference
 		t.Run(d.name, func(t *testing.T) {
-			var made []string
-			h := newHarness(t, withCheckDelay(slowPolling), withWrap(func(g bridge.Gateway) bridge.Gateway { return createdButLost{g, &made} }))
+			lost := &madeIDs{}
+			h := newHarness(t, withCheckDelay(slowPolling), withWrap(func(g bridge.Gateway) bridge.Gateway { return createdButLost{g, lost} }))
 			id, key := h.order(d.name, usd("17.00"))
 			status, body := h.client().do("POST", "/v1/checkout", map[string]any{"order_id": id, "gateway": d.name, "order_key": key,
 				"return_url": "http://shop.test/r", "cancel_url": "http://shop.test/c"})
+			made := lost.list()
 			if status != http.StatusServiceUnavailable || len(made) != 1 {
 				t.Fatalf("checkout: %d %v, %d invoices made", status, body, len(made))
 			}
@@ -610,15 +626,18 @@ func TestE2EFailedPollDoesNotParkThePayment(t *testing.T) {
 	if err := bs.PayExact(gid); err != nil {
 		t.Fatal(err)
 	}
+	reads := bs.Calls("get")
 	bs.FailNext(4, http.StatusInternalServerError) // one look: the first try and the client's 3 retries
 	start := time.Now()
 	h.waitStatus(id, bridge.StatusProcessing, 20*time.Second)
 	if d := time.Since(start); d > 15*time.Second {
 		t.Fatalf("the payment was seen %v after one failed look", d)
 	}
-	if row := h.paymentRow(id); row["failures"] != "0" {
-		t.Fatalf("consecutive failures %s after a good look, want 0", row["failures"])
+	if n := bs.Calls("get") - reads; n < 5 {
+		t.Fatalf("%d reads, want the failed look (4) and a good one", n)
 	}
+	// The pass writes its plans (the failure count reset) after applying.
+	h.waitPayment(id, "the consecutive failures reset by the good look", func(r map[string]string) bool { return r["failures"] == "0" })
 }
 
 // ctrlTxRef puts control characters and quotes in every transaction
