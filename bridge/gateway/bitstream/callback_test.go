@@ -111,3 +111,20 @@ func TestConfirmCallbackReadsTheSession(t *testing.T) {
 		t.Fatalf("no session id: %v", err)
 	}
 }
+
+// SignedEvent builds webhooks a receiver verifies, for the documented
+// session, in each event type.
+func TestSignedEvent(t *testing.T) {
+	c := newTestClient(t, "http://unused.test", func(c *Config) { c.WebhookSecret = testWebhookSecret }, fastOpts())
+	session := []byte(mustRead(t, "testdata/documented_session.json"))
+	for _, typ := range []string{EventCompleted, EventExpired, EventCanceled} {
+		body, sig := SignedEvent(typ, session, testWebhookSecret)
+		ev, err := c.VerifyCallback(http.Header{HeaderSignature: {sig}}, body)
+		if err != nil || ev.Raw["type"] != typ || ev.GatewayID != "6bce7b07-825f-454e-bea8-3a2bb04a570b" {
+			t.Fatalf("%s: %+v, %v", typ, ev, err)
+		}
+		if _, err := c.VerifyCallback(http.Header{HeaderSignature: {sig}}, append(body, ' ')); !errors.Is(err, ErrWebhookMismatch) {
+			t.Fatalf("%s: a changed body verified: %v", typ, err)
+		}
+	}
+}
