@@ -23,6 +23,7 @@ type GatewayStatus struct {
 	Enabled              bool       `json:"enabled"`
 	Configured           bool       `json:"configured"`
 	Reachable            bool       `json:"reachable"`
+	ReachabilityChecked  bool       `json:"reachability_checked"`
 	Callbacks            bool       `json:"callbacks"`
 	CallbackURL          string     `json:"callback_url,omitempty"`
 	LastCallbackAccepted *time.Time `json:"last_callback_accepted"`
@@ -50,8 +51,10 @@ const reachableProbeID = "wcbridgeprobe0000"
 
 // Status reports the storage mode, each gateway's configuration and
 // reachability, the last callbacks and the outbox backlog. callbackURL maps
-// a gateway name to the URL to paste into its dashboard.
-func (s *Service) Status(ctx context.Context, callbackURL func(string) string) *StatusReport {
+// a gateway name to the URL to paste into its dashboard. Without probe the
+// gateways are not asked (Reachable stays false, ReachabilityChecked says
+// so): the plugin's cached "can checkout offer this method" check is cheap.
+func (s *Service) Status(ctx context.Context, callbackURL func(string) string, probe bool) *StatusReport {
 	r := &StatusReport{Database: "ok", Gateways: map[string]*GatewayStatus{}}
 	if mode, err := s.Orders.StorageMode(ctx); err != nil {
 		r.Database, r.StorageMode = ErrorMessage(err), "unknown"
@@ -93,6 +96,10 @@ func (s *Service) Status(ctx context.Context, callbackURL func(string) string) *
 		if gs.Callbacks && callbackURL != nil {
 			gs.CallbackURL = callbackURL(name)
 		}
+		if !probe {
+			continue
+		}
+		gs.ReachabilityChecked = true
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -271,7 +271,8 @@ func (s *Server) handleCancelPayments(c echo.Context) error {
 }
 
 func (s *Server) handleStatus(c echo.Context) error {
-	r := s.service.Status(c.Request().Context(), s.CallbackURL)
+	// ?probe=0: configuration only, no call to the gateways.
+	r := s.service.Status(c.Request().Context(), s.CallbackURL, c.QueryParam("probe") != "0")
 	r.Version, r.TablePrefix = s.cfg.Version, s.cfg.TablePrefix
 	return c.JSON(http.StatusOK, r)
 }

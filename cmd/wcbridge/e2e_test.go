@@ -486,9 +486,22 @@ func TestE2EForgedAndReplayedCallbacks(t *testing.T) {
 		t.Fatalf("status report for streampay: %v", sp)
 	}
 	for _, name := range []string{"cryptocloud", "bitstream"} {
-		if g := status["gateways"].(map[string]any)[name].(map[string]any); g["reachable"] != true {
+		if g := status["gateways"].(map[string]any)[name].(map[string]any); g["reachable"] != true || g["reachability_checked"] != true {
 			t.Errorf("status report: %s not reachable: %v", name, g)
 		}
+	}
+	// Without probing (the plugin's checkout check): configuration only, no
+	// call to any gateway.
+	before := h.sims.CryptoCloud.Requests("/v2/invoice/merchant/info")
+	_, quick := h.client().do("GET", "/v1/status?probe=0", nil)
+	for name, g := range quick["gateways"].(map[string]any) {
+		g := g.(map[string]any)
+		if g["enabled"] != true || g["configured"] != true || g["reachability_checked"] != false || g["reachable"] != false {
+			t.Errorf("quick status report for %s: %v", name, g)
+		}
+	}
+	if after := h.sims.CryptoCloud.Requests("/v2/invoice/merchant/info"); after != before {
+		t.Errorf("a quick status asked CryptoCloud %d times", after-before)
 	}
 	for _, secret := range []string{testSecret, streampay.DefaultSimulatorConfig().SecretKey, cryptocloud.DefaultSimulatorConfig().APIKey, cryptocloud.DefaultSimulatorConfig().SecretKey,
 		bitstream.DefaultSimulatorConfig().APIKey, bitstream.DefaultSimulatorConfig().WebhookSecret} {
