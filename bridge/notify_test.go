@@ -27,7 +27,7 @@ func TestNotificationGolden(t *testing.T) {
 		ExpiresAt: at.Add(5 * time.Minute), CreatedAt: at.Add(-5 * time.Minute),
 	}
 	u := OrderUpdate{EventID: "wcbridge:42:overpaid", Outcome: OutcomePaid, TransactionID: p.TxRef, LateOutcome: OutcomeOnHold}
-	n := c.svc.notification(p, u, &OrderResult{Changed: true, From: StatusPending, To: StatusProcessing, At: at})
+	n := c.svc.notification(p, u, &OrderResult{Changed: true, From: StatusPending, To: StatusProcessing, NoteID: 77, At: at})
 	if !json.Valid(n.Payload) {
 		t.Fatalf("notification is not valid JSON: %q", n.Payload)
 	}

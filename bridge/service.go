@@ -907,7 +907,11 @@ type notificationPayload struct {
 	ToStatus      string       `json:"to_status"`
 	TransactionID string       `json:"transaction_id"`
 	OccurredAt    string       `json:"occurred_at"`
-	Payment       *PaymentView `json:"payment"`
+	// NoteID is the order note the change wrote (0: none); the plugin
+	// fires woocommerce_order_note_added for it, as WooCommerce does for
+	// the note of its own status change.
+	NoteID  int64        `json:"note_id,omitempty"`
+	Payment *PaymentView `json:"payment"`
 }
 
 func (s *Service) notification(p *Payment, u OrderUpdate, res *OrderResult) *Notification {
@@ -921,7 +925,7 @@ func (s *Service) notification(p *Payment, u OrderUpdate, res *OrderResult) *Not
 	}
 	payload, err := json.Marshal(notificationPayload{
 		EventID: u.EventID, OrderID: p.OrderID, Outcome: outcome, FromStatus: res.From, ToStatus: res.To,
-		TransactionID: u.TransactionID, OccurredAt: at.UTC().Format(time.RFC3339), Payment: NewPaymentView(p),
+		TransactionID: u.TransactionID, OccurredAt: at.UTC().Format(time.RFC3339), NoteID: res.NoteID, Payment: NewPaymentView(p),
 	})
 	if err != nil {
 		// Strings, numbers and times only: Marshal cannot fail on them.
