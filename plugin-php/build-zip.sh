@@ -8,7 +8,7 @@ version=$(sed -n "s/^define( 'WCBRIDGE_VERSION', '\([^']*\)' );/\1/p" "$here/wcb
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir "$stage/wcbridge"
-cp -R "$here/wcbridge.php" "$here/uninstall.php" "$here/readme.txt" "$here/includes" "$here/assets" "$here/languages" "$stage/wcbridge/"
+cp -R "$here/wcbridge.php" "$here/uninstall.php" "$here/readme.txt" "$here/includes" "$here/templates" "$here/assets" "$here/languages" "$stage/wcbridge/"
 mkdir -p "$root/dist"
 out="$root/dist/wcbridge-plugin-$version.zip"
 rm -f "$out"

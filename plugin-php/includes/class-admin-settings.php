@@ -20,6 +20,13 @@ defined( 'ABSPATH' ) || exit;
 final class Admin_Settings {
 
 	public const TAB         = 'wcbridge';
+
+	/**
+	 * A refused form's payment method values, shown again while rendering.
+	 *
+	 * @var array
+	 */
+	private static $draft_gateways = array();
 	public const TEST_ACTION = 'wcbridge_test_connection';
 
 	/**
@@ -74,6 +81,18 @@ final class Admin_Settings {
 		$rs     = is_array( $remote ) && isset( $remote['settings'] ) && is_array( $remote['settings'] ) ? $remote['settings'] : array();
 		$local  = Settings::get( 'sidecar', array() );
 		$local  = is_array( $local ) ? $local : array();
+		// A form that was refused is shown again as it was typed (secrets aside).
+		$draft = self::draft();
+		if ( null !== $draft ) {
+			delete_transient( self::draft_key() );
+			foreach ( (array) $draft['sidecar'] as $key => $value ) {
+				$local[ $key ] = $value;
+				if ( isset( $rs[ $key ] ) && is_array( $rs[ $key ] ) && empty( $rs[ $key ]['pinned'] ) ) {
+					$rs[ $key ]['value'] = $value;
+				}
+			}
+			self::$draft_gateways = (array) $draft['gateways'];
+		}
 
 		wp_enqueue_script( 'wcbridge-admin', WCBRIDGE_PLUGIN_URL . 'assets/admin.js', array(), WCBRIDGE_VERSION, true );
 		wp_localize_script(
@@ -114,7 +133,7 @@ final class Admin_Settings {
 			__( 'Sidecar URL', 'wcbridge' ),
 			sprintf(
 				'<input type="url" class="regular-text" name="wcbridge[sidecar_url]" value="%s" placeholder="http://127.0.0.1:8080" %s />',
-				esc_attr( Settings::sidecar_url() ),
+				esc_attr( null !== $draft && null !== $draft['sidecar_url'] ? (string) $draft['sidecar_url'] : Settings::sidecar_url() ),
 				$url_locked ? 'readonly="readonly"' : ''
 			),
 			$url_locked ? __( 'Set in wp-config.php (WCBRIDGE_SIDECAR_URL).', 'wcbridge' ) : __( 'Where WordPress reaches the sidecar, e.g. http://127.0.0.1:8080.', 'wcbridge' )
@@ -173,7 +192,7 @@ final class Admin_Settings {
 	 * @param array  $status  The gateway's part of GET /v1/status.
 	 */
 	private static function render_gateway( string $gateway, array $rs, array $local, $status ): void {
-		$opt = self::gateway_options( $gateway );
+		$opt = array_merge( self::gateway_options( $gateway ), (array) ( self::$draft_gateways[ $gateway ] ?? array() ) );
 
 		echo '<h2>' . esc_html( Settings::gateway_label( $gateway ) ) . '</h2><table class="form-table"><tbody>';
 
@@ -312,7 +331,15 @@ final class Admin_Settings {
 				}
 				return $html . '</select>';
 			case 'number':
-				return sprintf( '<input type="number" step="0.01" min="0" max="10" class="small-text" name="%s" value="%s"%s />', esc_attr( $name ), esc_attr( $value ), $lock );
+				return sprintf(
+					'<input type="number" step="%s" min="%s" max="%s" class="small-text" name="%s" value="%s"%s />',
+					esc_attr( (string) ( $field['step'] ?? 'any' ) ),
+					esc_attr( (string) ( $field['min'] ?? '0' ) ),
+					esc_attr( (string) ( $field['max'] ?? '' ) ),
+					esc_attr( $name ),
+					esc_attr( $value ),
+					$lock
+				);
 			default:
 				return sprintf( '<input type="text" class="regular-text" name="%s" value="%s"%s />', esc_attr( $name ), esc_attr( $value ), $lock );
 		}
@@ -377,104 +404,263 @@ final class Admin_Settings {
 	}
 
 	/**
-	 * Apply saves the submitted form and pushes it; it returns the notices to show.
+	 * Apply saves the submitted form, all or nothing: every problem, found in
+	 * WordPress or by the sidecar, is reported at once, and then nothing is
+	 * saved anywhere. It returns the notices to show.
 	 *
 	 * @param array $input The unslashed "wcbridge" part of the form.
 	 * @return array<int,array{0:string,1:string}>
 	 */
 	public static function apply( array $input ): array {
-		$notices = array();
+		$problems = array();
 
+		// The connection as it will be after this save.
+		$url = Settings::sidecar_url();
 		if ( ! defined( 'WCBRIDGE_SIDECAR_URL' ) && isset( $input['sidecar_url'] ) ) {
-			$url = esc_url_raw( trim( (string) $input['sidecar_url'] ), array( 'http', 'https' ) );
-			Settings::set( array( 'sidecar_url' => untrailingslashit( $url ) ) );
+			$typed_url = trim( (string) $input['sidecar_url'] );
+			$url       = untrailingslashit( esc_url_raw( $typed_url, array( 'http', 'https' ) ) );
+			if ( '' !== $typed_url && ! preg_match( '#^https?://[^/\s]+#i', $url ) ) {
+				$problems[] = __( 'Sidecar URL: must be an http:// or https:// address, e.g. http://127.0.0.1:8080.', 'wcbridge' );
+			}
 		}
+		$secret = Settings::shared_secret();
 		if ( ! defined( 'WCBRIDGE_SHARED_SECRET' ) && isset( $input['shared_secret'] ) && '' !== trim( (string) $input['shared_secret'] ) ) {
-			$secret = trim( (string) $input['shared_secret'] );
-			$problem = Signer::secret_problem( $secret );
+			$typed_secret = trim( (string) $input['shared_secret'] );
+			$problem      = Signer::secret_problem( $typed_secret );
 			if ( '' !== $problem ) {
-				/* translators: %s: what is wrong with the secret */
-				$notices[] = array( 'error', sprintf( __( '%s The previous one was kept.', 'wcbridge' ), $problem ) );
+				$problems[] = __( 'Shared secret:', 'wcbridge' ) . ' ' . $problem;
 			} else {
-				Settings::set( array( 'shared_secret' => $secret ) );
+				$secret = $typed_secret;
 			}
 		}
 
-		// Sidecar fields shown while the sidecar could not be read (first setup,
-		// sidecar down) hold placeholders, not the sidecar's values: pushing them
-		// would overwrite its settings with blanks. Only the switches are sent.
-		$loaded    = ! empty( $input['sidecar_loaded'] );
-		$typed     = isset( $input['sidecar'] ) && is_array( $input['sidecar'] ) ? $input['sidecar'] : array();
-		$submitted = $loaded ? $typed : array();
-		$switches  = array();
+		// What WordPress keeps for each payment method.
+		$options  = array();
+		$switches = array();
+		foreach ( Settings::GATEWAYS as $gateway ) {
+			$in  = isset( $input['gateways'][ $gateway ] ) && is_array( $input['gateways'][ $gateway ] ) ? $input['gateways'][ $gateway ] : array();
+			$opt = self::gateway_options( $gateway );
+
+			$opt['enabled'] = ! empty( $in['enabled'] ) ? 'yes' : 'no';
+			if ( isset( $in['title'] ) && '' !== trim( (string) $in['title'] ) ) {
+				$opt['title'] = sanitize_text_field( (string) $in['title'] );
+			}
+			if ( isset( $in['description'] ) ) {
+				$opt['description'] = sanitize_textarea_field( (string) $in['description'] );
+			}
+			$options[ $gateway ]                           = $opt;
+			$switches[ Settings::enabled_key( $gateway ) ] = $opt['enabled'];
+		}
+		$enabling = in_array( 'yes', $switches, true );
+
+		// What the sidecar keeps. Fields shown while the sidecar could not be
+		// read hold the last values saved here (or nothing), not the
+		// sidecar's: only what was typed over them is sent, never a blank.
+		$loaded = ! empty( $input['sidecar_loaded'] );
+		$typed  = isset( $input['sidecar'] ) && is_array( $input['sidecar'] ) ? $input['sidecar'] : array();
+		if ( ! $loaded ) {
+			$typed = self::typed_over( $typed );
+		}
+		$client = new Client( $url, $secret, 10 );
+		$remote = null;
+		$values = array();
+		if ( ! $client->is_configured() ) {
+			if ( $enabling || ! empty( $typed ) ) {
+				$problems[] = __( 'Payment methods and their credentials need the sidecar connection: set the sidecar URL and the shared secret first.', 'wcbridge' );
+			}
+		} else {
+			$remote = $client->get_settings();
+			if ( is_wp_error( $remote ) && 'unauthorized' === $remote->get_error_code() ) {
+				$problems[] = sprintf(
+					/* translators: %s: sidecar URL */
+					__( 'Shared secret: the sidecar at %s refused it; it must be the sidecar\'s plugin.shared_secret.', 'wcbridge' ),
+					$url
+				);
+			} elseif ( is_wp_error( $remote ) ) {
+				if ( $enabling || ! empty( $typed ) ) {
+					$problems[] = sprintf(
+						/* translators: 1: sidecar URL, 2: error message */
+						__( 'The sidecar at %1$s could not be reached, so payment methods and their credentials cannot be saved: %2$s', 'wcbridge' ),
+						$url,
+						$remote->get_error_message()
+					);
+				}
+			} else {
+				$rs     = isset( $remote['settings'] ) && is_array( $remote['settings'] ) ? $remote['settings'] : array();
+				$values = Settings::push_values( array_merge( $typed, $switches ), $rs );
+				if ( ! $loaded ) {
+					// A box missing from such a form was not unticked by anyone.
+					$values = array_intersect_key( $values, array_merge( $typed, $switches ) );
+				}
+				if ( ! empty( $values ) ) {
+					// With problems already found, the sidecar only checks (dry run)
+					// so that every problem is shown at once; otherwise it saves.
+					$result = $client->put_settings( $values, ! empty( $problems ) );
+					if ( is_wp_error( $result ) ) {
+						$problems = array_merge( $problems, self::sidecar_problems( $result ) );
+					}
+				}
+			}
+		}
+
+		if ( ! empty( $problems ) ) {
+			self::keep_draft( $input );
+			Plugin::log( 'warning', 'settings not saved: ' . implode( ' | ', $problems ) );
+			$notices = array( array( 'error', __( 'Nothing was saved. Fix these and save again (secrets you typed were not kept: type them again):', 'wcbridge' ) ) );
+			foreach ( $problems as $problem ) {
+				$notices[] = array( 'error', $problem );
+			}
+			return $notices;
+		}
+
+		// Everything is valid and the sidecar has what it keeps: save the rest.
+		if ( ! defined( 'WCBRIDGE_SIDECAR_URL' ) && isset( $input['sidecar_url'] ) ) {
+			Settings::set( array( 'sidecar_url' => $url ) );
+		}
+		if ( ! defined( 'WCBRIDGE_SHARED_SECRET' ) && $secret !== Settings::shared_secret() ) {
+			Settings::set( array( 'shared_secret' => $secret ) );
+		}
 		Admin_Settings_State::$saving = true;
 		try {
-			foreach ( Settings::GATEWAYS as $gateway ) {
-				$in     = isset( $input['gateways'][ $gateway ] ) && is_array( $input['gateways'][ $gateway ] ) ? $input['gateways'][ $gateway ] : array();
-				$option = 'woocommerce_wcbridge_' . $gateway . '_settings';
-				$opt    = self::gateway_options( $gateway );
-
-				$opt['enabled'] = ! empty( $in['enabled'] ) ? 'yes' : 'no';
-				if ( isset( $in['title'] ) && '' !== trim( (string) $in['title'] ) ) {
-					$opt['title'] = sanitize_text_field( (string) $in['title'] );
-				}
-				if ( isset( $in['description'] ) ) {
-					$opt['description'] = sanitize_textarea_field( (string) $in['description'] );
-				}
-				update_option( $option, $opt );
-				$submitted[ Settings::enabled_key( $gateway ) ] = $opt['enabled'];
-				$switches[ Settings::enabled_key( $gateway ) ]  = $opt['enabled'];
+			foreach ( $options as $gateway => $opt ) {
+				update_option( 'woocommerce_wcbridge_' . $gateway . '_settings', $opt );
 			}
 		} finally {
 			Admin_Settings_State::$saving = false;
 		}
-
-		$client = Client::from_settings( 10 );
-		$remote = $client->get_settings();
-		$rs     = is_array( $remote ) && isset( $remote['settings'] ) && is_array( $remote['settings'] ) ? $remote['settings'] : array();
-		$values = Settings::push_values( $submitted, $rs );
-		if ( ! $loaded ) {
-			$values = array_intersect_key( $values, $switches );
-		}
 		// What the form showed is kept (without secrets) to show while the sidecar is unreachable.
-		$shown = Settings::local_values( Settings::push_values( array_merge( $typed, $switches ), $rs ) );
+		$shown = Settings::local_values( array_merge( array_filter( array_map( 'strval', array_filter( $typed, 'is_scalar' ) ), 'strlen' ), $values ) );
 		Settings::set( array( 'sidecar' => array_merge( (array) Settings::get( 'sidecar', array() ), $shown ) ) );
 		delete_transient( Settings::HEALTH );
+		delete_transient( self::draft_key() );
 
+		if ( ! $client->is_configured() ) {
+			return array( array( 'updated', __( 'Settings saved. Set the sidecar URL and the shared secret to offer crypto payments.', 'wcbridge' ) ) );
+		}
 		if ( is_wp_error( $remote ) ) {
-			$notices[] = array(
-				'error',
-				__( 'Saved in WordPress, but the sidecar could not be reached, so gateway credentials and order rules were not sent. Secrets typed now were not kept: enter them again once the sidecar is reachable.', 'wcbridge' ) . ' ' . $remote->get_error_message(),
-			);
-			return $notices;
+			return array( array( 'updated', __( 'Settings saved in WordPress; every crypto payment method is off. The sidecar could not be reached:', 'wcbridge' ) . ' ' . $remote->get_error_message() ) );
 		}
-
 		if ( empty( $values ) ) {
-			// Nothing the sidecar holds was changed: no request.
-			$notices[] = array( 'updated', __( 'Settings saved. Nothing to send to the sidecar: its settings are unchanged.', 'wcbridge' ) );
-			return $notices;
-		}
-		$result = $client->put_settings( $values );
-		if ( is_wp_error( $result ) ) {
-			$data   = $result->get_error_data();
-			$fields = is_array( $data ) && ! empty( $data['fields'] ) ? $data['fields'] : array();
-			$detail = array();
-			foreach ( $fields as $key => $why ) {
-				$detail[] = sanitize_text_field( (string) $key ) . ': ' . sanitize_text_field( is_scalar( $why ) ? (string) $why : '' );
-			}
-			Plugin::log( 'warning', 'settings push refused: ' . $result->get_error_code() . ' ' . $result->get_error_message() . ( $detail ? ' (' . implode( '; ', $detail ) . ')' : '' ) );
-			$notices[] = array(
-				'error',
-				__( 'The sidecar refused the settings:', 'wcbridge' ) . ' ' . $result->get_error_message() . ( $detail ? ' — ' . implode( '; ', $detail ) : '' ),
-			);
-			return $notices;
+			return array( array( 'updated', __( 'Settings saved. Nothing to send to the sidecar: its settings are unchanged.', 'wcbridge' ) ) );
 		}
 		if ( ! $loaded ) {
-			$notices[] = array( 'updated', __( 'Connection saved. The gateway credentials and order rules below now show the sidecar\'s values: review them and save again to change them.', 'wcbridge' ) );
-			return $notices;
+			return array( array( 'updated', __( 'Settings saved and sent to the sidecar. The fields below now show the sidecar\'s values.', 'wcbridge' ) ) );
 		}
-		$notices[] = array( 'updated', __( 'Settings saved and sent to the sidecar; they apply from the next payment on.', 'wcbridge' ) );
-		return $notices;
+		return array( array( 'updated', __( 'Settings saved and sent to the sidecar; they apply from the next payment on.', 'wcbridge' ) ) );
+	}
+
+	/**
+	 * Typed_over keeps, of sidecar fields shown without the sidecar's values,
+	 * only what the shop owner typed: a non-empty text or number that differs
+	 * from the value last saved here, and any secret typed. Check boxes and
+	 * lists showed no real value, so they are not sent.
+	 *
+	 * @param array $typed Submitted sidecar fields.
+	 * @return array
+	 */
+	private static function typed_over( array $typed ): array {
+		$fields = Settings::sidecar_fields();
+		$local  = Settings::get( 'sidecar', array() );
+		$local  = is_array( $local ) ? $local : array();
+		$out    = array();
+		foreach ( $typed as $key => $raw ) {
+			if ( ! isset( $fields[ $key ] ) || ! is_scalar( $raw ) ) {
+				continue;
+			}
+			$value = trim( (string) $raw );
+			$type  = $fields[ $key ]['type'];
+			if ( '' === $value || in_array( $type, array( 'bool', 'select' ), true ) ) {
+				continue;
+			}
+			if ( 'secret' !== $type && isset( $local[ $key ] ) && (string) $local[ $key ] === $value ) {
+				continue;
+			}
+			$out[ $key ] = $value;
+		}
+		return $out;
+	}
+
+	/**
+	 * Sidecar_problems turns the sidecar's refusal into one line per field,
+	 * named as the page names it.
+	 *
+	 * @param \WP_Error $error The refusal.
+	 * @return string[]
+	 */
+	private static function sidecar_problems( $error ): array {
+		$data   = $error->get_error_data();
+		$fields = is_array( $data ) && ! empty( $data['fields'] ) && is_array( $data['fields'] ) ? $data['fields'] : array();
+		if ( empty( $fields ) ) {
+			return array( __( 'The sidecar refused the settings:', 'wcbridge' ) . ' ' . $error->get_error_message() );
+		}
+		$out = array();
+		foreach ( $fields as $key => $why ) {
+			$out[] = self::field_name( (string) $key ) . ': ' . sanitize_text_field( is_scalar( $why ) ? (string) $why : '' );
+		}
+		sort( $out );
+		return $out;
+	}
+
+	/**
+	 * Field_name is a sidecar key as the page labels it, e.g. "StreamPay — Client ID".
+	 *
+	 * @param string $key Dotted key.
+	 */
+	public static function field_name( string $key ): string {
+		$fields = Settings::sidecar_fields();
+		$label  = isset( $fields[ $key ] ) ? $fields[ $key ]['label'] : '';
+		$parts  = explode( '.', $key );
+		if ( 'gateways' === ( $parts[0] ?? '' ) && isset( $parts[1] ) && in_array( $parts[1], Settings::GATEWAYS, true ) ) {
+			if ( '' === $label && 'enabled' === ( $parts[2] ?? '' ) ) {
+				$label = __( 'Enabled', 'wcbridge' );
+			}
+			return Settings::gateway_label( $parts[1] ) . ' — ' . ( '' !== $label ? $label : sanitize_text_field( $key ) );
+		}
+		return '' !== $label ? $label : sanitize_text_field( $key );
+	}
+
+	/**
+	 * Draft_key names the transient that keeps a refused form for the user.
+	 */
+	private static function draft_key(): string {
+		return 'wcbridge_settings_draft_' . ( function_exists( 'get_current_user_id' ) ? (int) get_current_user_id() : 0 );
+	}
+
+	/**
+	 * Keep_draft keeps what a refused form held, without secrets, so the page
+	 * shows it again instead of the saved values.
+	 *
+	 * @param array $input The submitted form.
+	 */
+	private static function keep_draft( array $input ): void {
+		$fields = Settings::sidecar_fields();
+		$draft  = array(
+			'sidecar_url' => isset( $input['sidecar_url'] ) && is_scalar( $input['sidecar_url'] ) ? sanitize_text_field( (string) $input['sidecar_url'] ) : null,
+			'sidecar'     => array(),
+			'gateways'    => array(),
+		);
+		foreach ( (array) ( $input['sidecar'] ?? array() ) as $key => $value ) {
+			if ( isset( $fields[ $key ] ) && 'secret' !== $fields[ $key ]['type'] && is_scalar( $value ) ) {
+				$draft['sidecar'][ $key ] = sanitize_text_field( (string) $value );
+			}
+		}
+		foreach ( Settings::GATEWAYS as $gateway ) {
+			$in                             = isset( $input['gateways'][ $gateway ] ) && is_array( $input['gateways'][ $gateway ] ) ? $input['gateways'][ $gateway ] : array();
+			$draft['gateways'][ $gateway ] = array(
+				'enabled'     => ! empty( $in['enabled'] ) ? 'yes' : 'no',
+				'title'       => isset( $in['title'] ) ? sanitize_text_field( (string) $in['title'] ) : '',
+				'description' => isset( $in['description'] ) ? sanitize_textarea_field( (string) $in['description'] ) : '',
+			);
+		}
+		set_transient( self::draft_key(), $draft, 10 * MINUTE_IN_SECONDS );
+	}
+
+	/**
+	 * Draft is the refused form kept for the current user, or null.
+	 */
+	public static function draft(): ?array {
+		$draft = get_transient( self::draft_key() );
+		return is_array( $draft ) ? $draft : null;
 	}
 
 	/**
@@ -536,15 +722,7 @@ final class Admin_Settings {
 	 * @param array|\WP_Error $status GET /v1/status answer.
 	 */
 	public static function remember_health( $status ): void {
-		$ok = ! is_wp_error( $status );
-		set_transient(
-			Settings::HEALTH,
-			array(
-				'ok'      => $ok,
-				'message' => $ok ? '' : $status->get_error_message(),
-			),
-			$ok ? 10 * MINUTE_IN_SECONDS : 5 * MINUTE_IN_SECONDS
-		);
+		Settings::remember_health( $status );
 	}
 
 	/**
@@ -560,15 +738,7 @@ final class Admin_Settings {
 			echo '<div class="notice notice-warning"><p>' . esc_html__( 'wcbridge crypto payments: set the sidecar URL and shared secret to start accepting crypto payments.', 'wcbridge' ) . ' <a href="' . esc_url( self::url() ) . '">' . esc_html__( 'Settings', 'wcbridge' ) . '</a></p></div>';
 			return;
 		}
-		$health = get_transient( Settings::HEALTH );
-		if ( ! is_array( $health ) ) {
-			$status = $client->status();
-			self::remember_health( $status );
-			$health = array(
-				'ok'      => ! is_wp_error( $status ),
-				'message' => is_wp_error( $status ) ? $status->get_error_message() : '',
-			);
-		}
+		$health = Settings::health();
 		if ( empty( $health['ok'] ) ) {
 			echo '<div class="notice notice-error"><p>' . esc_html__( 'wcbridge crypto payments: the sidecar cannot be reached, so customers cannot pay with crypto right now.', 'wcbridge' ) . ' ' . esc_html( (string) $health['message'] ) . ' <a href="' . esc_url( self::url() ) . '">' . esc_html__( 'Settings', 'wcbridge' ) . '</a></p></div>';
 		}

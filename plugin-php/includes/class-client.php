@@ -82,9 +82,24 @@ class Client {
 		return $this->request( 'POST', '/v1/orders/' . $order_id . '/recheck', new \stdClass() );
 	}
 
-	/** GET /v1/status. */
-	public function status() {
-		return $this->request( 'GET', '/v1/status' );
+	/**
+	 * GET /v1/status.
+	 *
+	 * @param bool $probe Ask each gateway whether it answers (slow); without,
+	 *                    only the configuration is reported.
+	 */
+	public function status( bool $probe = true ) {
+		return $this->request( 'GET', $probe ? '/v1/status' : '/v1/status?probe=0' );
+	}
+
+	/**
+	 * POST /v1/orders/{id}/cancel-payments: the order will not be paid
+	 * through wcbridge any more.
+	 *
+	 * @param int $order_id Order id.
+	 */
+	public function cancel_payments( int $order_id ) {
+		return $this->request( 'POST', '/v1/orders/' . $order_id . '/cancel-payments', new \stdClass() );
 	}
 
 	/** GET /v1/settings. */
@@ -92,9 +107,18 @@ class Client {
 		return $this->request( 'GET', '/v1/settings' );
 	}
 
-	/** PUT /v1/settings. */
-	public function put_settings( array $values ) {
-		return $this->request( 'PUT', '/v1/settings', array( 'settings' => (object) $values ) );
+	/**
+	 * PUT /v1/settings.
+	 *
+	 * @param array $values  Dotted key => value.
+	 * @param bool  $dry_run Validate only: the sidecar stores nothing.
+	 */
+	public function put_settings( array $values, bool $dry_run = false ) {
+		$body = array( 'settings' => (object) $values );
+		if ( $dry_run ) {
+			$body['dry_run'] = true;
+		}
+		return $this->request( 'PUT', '/v1/settings', $body );
 	}
 
 	/**

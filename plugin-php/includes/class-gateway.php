@@ -35,7 +35,13 @@ abstract class Gateway extends \WC_Payment_Gateway {
 			__( '%s (wcbridge)', 'wcbridge' ),
 			Settings::gateway_label( $this->gateway )
 		);
-		$this->method_description = __( 'Crypto payments processed by the wcbridge sidecar. Credentials, the sidecar connection and order rules are on the wcbridge settings tab.', 'wcbridge' );
+		// WooCommerce 10's Payments page shows at most 75 characters of the
+		// title and 130 of the description, without HTML.
+		$this->method_description = sprintf(
+			/* translators: %s: gateway name */
+			__( '%s crypto payments through the wcbridge sidecar. Set up in WooCommerce → Settings → wcbridge.', 'wcbridge' ),
+			Settings::gateway_label( $this->gateway )
+		);
 		$this->has_fields         = false;
 		$this->supports           = array( 'products' );
 		$this->icon               = (string) apply_filters( 'wcbridge_gateway_icon', WCBRIDGE_PLUGIN_URL . 'assets/' . $this->gateway . '.svg', $this->id );
@@ -48,6 +54,38 @@ abstract class Gateway extends \WC_Payment_Gateway {
 		$this->enabled     = (string) $this->get_option( 'enabled', 'no' );
 
 		add_action( 'woocommerce_update_options_payment_gateways_' . $this->id, array( $this, 'process_admin_options' ) );
+	}
+
+	/**
+	 * Is_available: offered at checkout only while the method is enabled in
+	 * WooCommerce and the sidecar answered recently with the gateway enabled
+	 * and configured (a cached check, Settings::health()).
+	 */
+	public function is_available() {
+		return parent::is_available() && Settings::gateway_ready( $this->gateway );
+	}
+
+	/**
+	 * Needs_setup tells WooCommerce's Payments page that the sidecar
+	 * connection or the gateway's credentials are missing.
+	 */
+	public function needs_setup() {
+		if ( ! Client::from_settings()->is_configured() ) {
+			return true;
+		}
+		$health = Settings::health();
+		if ( empty( $health['ok'] ) ) {
+			return false; // Unknown while the sidecar is down: the admin notice says so.
+		}
+		return empty( $health['gateways'][ $this->gateway ]['configured'] );
+	}
+
+	/**
+	 * Get_settings_url sends WooCommerce's Payments page to the settings tab,
+	 * where the credentials are.
+	 */
+	public function get_settings_url() {
+		return admin_url( 'admin.php?page=wc-settings&tab=wcbridge' );
 	}
 
 	/**
@@ -116,15 +154,18 @@ abstract class Gateway extends \WC_Payment_Gateway {
 			return array( 'result' => 'failure' );
 		}
 
-		$answer = Client::from_settings( 10 )->checkout(
-			array(
-				'order_id'   => (int) $order->get_id(),
-				'gateway'    => $this->gateway,
-				'order_key'  => (string) $order->get_order_key(),
-				'return_url' => (string) $this->get_return_url( $order ),
-				'cancel_url' => (string) $order->get_checkout_payment_url(),
-			)
+		$request     = array(
+			'order_id'   => (int) $order->get_id(),
+			'gateway'    => $this->gateway,
+			'order_key'  => (string) $order->get_order_key(),
+			'return_url' => (string) $this->get_return_url( $order ),
+			'cancel_url' => (string) $order->get_checkout_payment_url(),
 		);
+		$paid_status = self::paid_status( $order );
+		if ( '' !== $paid_status ) {
+			$request['paid_status'] = $paid_status;
+		}
+		$answer = Client::from_settings( 10 )->checkout( $request );
 
 		if ( is_wp_error( $answer ) ) {
 			$data = $answer->get_error_data();
@@ -143,16 +184,10 @@ abstract class Gateway extends \WC_Payment_Gateway {
 				)
 			);
 			if ( 'unreachable' === $answer->get_error_code() ) {
-				// Customers cannot pay right now: show the shop managers' notice at
-				// once instead of after the cached "sidecar is fine" runs out.
-				set_transient(
-					Settings::HEALTH,
-					array(
-						'ok'      => false,
-						'message' => $answer->get_error_message(),
-					),
-					5 * MINUTE_IN_SECONDS
-				);
+				// Customers cannot pay right now: show the shop managers' notice,
+				// and stop offering the methods, at once instead of after the
+				// cached "sidecar is fine" runs out.
+				Settings::remember_health( $answer );
 			}
 			wc_add_notice( self::customer_message( $answer->get_error_code() ), 'error' );
 			return array( 'result' => 'failure' );
@@ -170,6 +205,8 @@ abstract class Gateway extends \WC_Payment_Gateway {
 		$order->update_meta_data( '_wcbridge_payment_ref', (string) ( $payment['id'] ?? '' ) );
 		$order->update_meta_data( '_wcbridge_payment_id', (string) ( $payment['gateway_payment_id'] ?? '' ) );
 		$order->update_meta_data( '_wcbridge_hold_until', (string) ( $answer['hold_until'] ?? '' ) );
+		// The customer's on-hold e-mail links to it when a payment falls short.
+		$order->update_meta_data( '_wcbridge_pay_url', $redirect );
 		$order->save();
 
 		if ( function_exists( 'WC' ) && WC()->cart ) {
@@ -180,6 +217,31 @@ abstract class Gateway extends \WC_Payment_Gateway {
 			'result'   => 'success',
 			'redirect' => $redirect,
 		);
+	}
+
+	/**
+	 * Paid_status is the status WooCommerce would give the order when paid:
+	 * woocommerce_payment_complete_order_status evaluated as
+	 * WC_Order::payment_complete() evaluates it. The sidecar writes it; a
+	 * status other than processing or completed is not sent (logged), and
+	 * the sidecar decides from the line items.
+	 *
+	 * @param \WC_Order $order The order.
+	 */
+	public static function paid_status( $order ): string {
+		$default = $order->needs_processing() ? 'processing' : 'completed';
+		/** This filter is documented in WooCommerce's WC_Order::payment_complete(). */
+		$status = apply_filters( 'woocommerce_payment_complete_order_status', $default, (int) $order->get_id(), $order );
+		$status = is_string( $status ) && 0 === strpos( $status, 'wc-' ) ? substr( $status, 3 ) : $status;
+		if ( in_array( $status, array( 'processing', 'completed' ), true ) ) {
+			return $status;
+		}
+		Plugin::log(
+			'warning',
+			sprintf( 'order %d: woocommerce_payment_complete_order_status gave %s; the sidecar only writes processing or completed and decides from the line items', (int) $order->get_id(), is_scalar( $status ) ? (string) $status : gettype( $status ) ),
+			array( 'order_id' => (int) $order->get_id() )
+		);
+		return '';
 	}
 
 	/**

@@ -32,14 +32,17 @@ final class Plugin {
 
 		require_once WCBRIDGE_PLUGIN_DIR . 'includes/class-gateway.php';
 		require_once WCBRIDGE_PLUGIN_DIR . 'includes/class-finisher.php';
+		require_once WCBRIDGE_PLUGIN_DIR . 'includes/class-emails.php';
 		require_once WCBRIDGE_PLUGIN_DIR . 'includes/class-notify-endpoint.php';
 		require_once WCBRIDGE_PLUGIN_DIR . 'includes/class-order-pages.php';
 
 		add_filter( 'woocommerce_payment_gateways', array( self::class, 'add_gateways' ) );
 		add_action( 'woocommerce_blocks_payment_method_type_registration', array( self::class, 'register_blocks' ) );
 		add_filter( 'woocommerce_cancel_unpaid_order', array( self::class, 'keep_unpaid_order' ), 10, 2 );
+		add_action( 'woocommerce_order_status_changed', array( self::class, 'order_left_wcbridge' ), 20, 4 );
 		add_action( 'rest_api_init', array( Notify_Endpoint::class, 'register' ) );
 		Order_Pages::hook();
+		Emails::hook();
 
 		foreach ( Settings::GATEWAYS as $gateway ) {
 			add_action( 'update_option_woocommerce_wcbridge_' . $gateway . '_settings', array( self::class, 'push_enabled_switch' ), 10, 2 );
@@ -139,6 +142,37 @@ final class Plugin {
 			}
 		}
 		return $cancel;
+	}
+
+	/**
+	 * Order_left_wcbridge tells the sidecar when an order with a crypto
+	 * payment will not be paid through wcbridge any more: cancelled in
+	 * WordPress, or moved to another payment method. The sidecar cancels its
+	 * payments where the gateway allows it, so they cannot be paid twice.
+	 * Changes the plugin itself is finishing for the sidecar are skipped: the
+	 * sidecar made them.
+	 *
+	 * @param int    $order_id Order id.
+	 * @param string $from     Status before.
+	 * @param string $to       Status after.
+	 * @param mixed  $order    The order.
+	 */
+	public static function order_left_wcbridge( $order_id, $from, $to, $order = null ): void {
+		if ( null !== Finisher::$current || ! is_object( $order ) || ! method_exists( $order, 'get_meta' ) ) {
+			return;
+		}
+		if ( '' === (string) $order->get_meta( '_wcbridge_payment_ref', true ) ) {
+			return; // No crypto payment was ever started for it.
+		}
+		$method   = (string) $order->get_payment_method();
+		$switched = 0 !== strpos( $method, 'wcbridge_' );
+		if ( 'cancelled' !== $to && ! $switched ) {
+			return;
+		}
+		$result = Client::from_settings( 5 )->cancel_payments( (int) $order_id );
+		if ( is_wp_error( $result ) ) {
+			self::log( 'warning', sprintf( 'order %d is %s: could not ask the sidecar to cancel its crypto payments: %s %s', (int) $order_id, $switched ? 'paid with ' . $method : 'cancelled', $result->get_error_code(), $result->get_error_message() ), array( 'order_id' => (int) $order_id ) );
+		}
 	}
 
 	/**

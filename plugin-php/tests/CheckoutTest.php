@@ -67,11 +67,43 @@ final class CheckoutTest extends TestCase {
 				'gateway'    => 'streampay',
 				'order_key'  => 'wc_order_Ab3dE6gH9jK2m',
 				'return_url' => 'https://shop.example/checkout/order-received/123/?key=wc_order_Ab3dE6gH9jK2m',
-				'cancel_url' => 'https://shop.example/checkout/order-pay/123/?pay_for_order=true&key=wc_order_Ab3dE6gH9jK2m',
+				'cancel_url'  => 'https://shop.example/checkout/order-pay/123/?pay_for_order=true&key=wc_order_Ab3dE6gH9jK2m',
+				'paid_status' => 'processing',
 			),
 			$body
 		);
 		$this->assertArrayNotHasKey( 'amount', $body, 'the plugin never sends an amount' );
+		$this->assertSame( 'https://pay.example/checkout/LqaUrQimtgTe9iF3Knv8Ld', $meta['_wcbridge_pay_url'], 'kept for the on-hold e-mail\'s payment link' );
+	}
+
+	/** @dataProvider paid_statuses */
+	public function test_paid_status_follows_the_shops_filter( bool $needs_processing, $filtered, ?string $want ): void {
+		$GLOBALS['wcb']['orders'][123]['needs_processing'] = $needs_processing;
+		$seen = array();
+		add_filter(
+			'woocommerce_payment_complete_order_status',
+			static function ( $status, $order_id = null, $order = null ) use ( $filtered, &$seen ) {
+				$seen[] = array( $status, $order_id, is_object( $order ) );
+				return null === $filtered ? $status : $filtered;
+			},
+			10,
+			3
+		);
+		self::$sidecar->answer( 'POST /v1/checkout', 200, $this->checkout_answer() );
+		( new Gateway_StreamPay() )->process_payment( 123 );
+		$this->assertSame( array( array( $needs_processing ? 'processing' : 'completed', 123, true ) ), $seen, 'evaluated as payment_complete() evaluates it' );
+		$body = json_decode( self::$sidecar->requests()[0]['body'], true );
+		$this->assertSame( $want, $body['paid_status'] ?? null );
+	}
+
+	public function paid_statuses(): array {
+		return array(
+			'physical: processing'                    => array( true, null, 'processing' ),
+			'virtual downloads: completed'            => array( false, null, 'completed' ),
+			'the shop completes everything'           => array( true, 'completed', 'completed' ),
+			'with the wc- prefix'                     => array( false, 'wc-processing', 'processing' ),
+			'a custom status: not sent, logged'       => array( true, 'awaiting-shipment', null ),
+		);
 	}
 
 	public function test_gateway_is_part_of_the_method_id(): void {

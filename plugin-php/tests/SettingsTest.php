@@ -32,6 +32,7 @@ final class SettingsTest extends TestCase {
 			'gateways.cryptocloud.api_key'         => array( 'set' => true, 'pinned' => true, 'secret' => true ),
 			'gateways.cryptocloud.shop_id'         => array( 'value' => 'SHOP-PINNED', 'pinned' => true, 'secret' => false ),
 			'gateways.bitstream.api_key'           => array( 'set' => false, 'pinned' => false, 'secret' => true ),
+			'gateways.bitstream.test_mode'         => array( 'value' => 'true', 'pinned' => false, 'secret' => false ),
 			'orders.on_expired'                    => array( 'value' => 'cancel', 'pinned' => false, 'secret' => false ),
 			'payments.underpaid_tolerance_percent' => array( 'value' => '0.5', 'pinned' => false, 'secret' => false ),
 		);
@@ -66,7 +67,7 @@ final class SettingsTest extends TestCase {
 		$this->assertArrayNotHasKey( 'orders.on_late_payment', $got );
 		$this->assertSame( '1.5', $got['payments.underpaid_tolerance_percent'] );
 		$this->assertSame( 'true', $got['gateways.streampay.enabled'] );
-		$this->assertSame( 'false', $got['gateways.bitstream.enabled'] );
+		$this->assertArrayNotHasKey( 'gateways.bitstream.enabled', $got, 'not on the form, unknown to the sidecar' );
 
 		$local = Settings::local_values( $got );
 		$this->assertArrayNotHasKey( 'gateways.cryptocloud.secret_key', $local, 'secrets are not kept in WordPress' );
@@ -200,28 +201,66 @@ final class SettingsTest extends TestCase {
 		$this->assertStringNotContainsString( 'sp-secret-new', $stored, 'gateway secrets are not stored in WordPress' );
 	}
 
-	public function test_save_reports_refusal_and_short_secret(): void {
-		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => array() ) );
-		self::$sidecar->answer( 'PUT /v1/settings', 422, array( 'error' => array( 'code' => 'invalid', 'message' => 'invalid settings', 'fields' => array( 'payments.underpaid_tolerance_percent' => 'must be between 0 and 10' ) ) ) );
-		$notices = Admin_Settings::apply( array( 'shared_secret' => 'short', 'sidecar_loaded' => '1', 'sidecar' => array( 'payments.underpaid_tolerance_percent' => '50' ) ) );
-		$this->assertSame( 'error', $notices[0][0] );
-		$this->assertStringContainsString( '32', $notices[0][1] );
-		$this->assertStringContainsString( 'openssl rand -hex 32', $notices[0][1] );
+	public function test_save_is_all_or_nothing_with_every_problem_shown(): void {
+		// A short secret (WordPress's own check) and a tolerance the sidecar
+		// refuses: both reported at once, and nothing saved anywhere. The
+		// sidecar only checked (dry run): it was never going to be saved.
+		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => $this->remote() ) );
+		self::$sidecar->answer( 'PUT /v1/settings', 400, array( 'error' => array( 'code' => 'invalid', 'message' => 'some settings are invalid', 'fields' => array( 'payments.underpaid_tolerance_percent' => 'must be between 0 and 10', 'gateways.streampay.client_id' => 'required when enabled' ) ) ) );
+		$before  = $GLOBALS['wcb']['options'];
+		$notices = Admin_Settings::apply(
+			array(
+				'shared_secret'  => 'short',
+				'sidecar_loaded' => '1',
+				'gateways'       => array( 'streampay' => array( 'enabled' => 'yes', 'title' => 'New title' ) ),
+				'sidecar'        => array( 'payments.underpaid_tolerance_percent' => '50', 'gateways.streampay.client_id' => '' ),
+			)
+		);
+		$this->assertSame( array( 'error', 'error', 'error', 'error' ), array_column( $notices, 0 ), print_r( $notices, true ) );
+		$this->assertStringContainsString( 'Nothing was saved', $notices[0][1] );
+		$text = implode( "\n", array_column( $notices, 1 ) );
+		$this->assertStringContainsString( 'Shared secret: The shared secret must be at least 32 characters', $text );
+		$this->assertStringContainsString( 'openssl rand -hex 32', $text );
+		$this->assertStringContainsString( 'Underpayment tolerance (%): must be between 0 and 10', $text );
+		$this->assertStringContainsString( 'StreamPay — Client ID: required when enabled', $text );
+
+		$puts = array_values( array_filter( self::$sidecar->requests(), static fn( $r ) => 'PUT' === $r['method'] ) );
+		$this->assertCount( 1, $puts );
+		$this->assertTrue( json_decode( $puts[0]['body'], true )['dry_run'], 'with a problem already found the sidecar only checks' );
+		$this->assertSame( $before, $GLOBALS['wcb']['options'], 'nothing saved in WordPress' );
 		$this->assertSame( FakeSidecar::SECRET, Settings::shared_secret() );
-		$this->assertSame( 'error', $notices[1][0] );
-		$this->assertStringContainsString( 'payments.underpaid_tolerance_percent: must be between 0 and 10', $notices[1][1] );
+
+		// The refused form is shown again as typed (secrets aside).
+		$draft = Admin_Settings::draft();
+		$this->assertSame( '50', $draft['sidecar']['payments.underpaid_tolerance_percent'] );
+		$this->assertSame( 'New title', $draft['gateways']['streampay']['title'] );
 	}
 
-	public function test_first_save_pushes_only_the_switches(): void {
+	public function test_sidecar_refusal_saves_nothing_in_wordpress_either(): void {
+		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => $this->remote() ) );
+		self::$sidecar->answer( 'PUT /v1/settings', 400, array( 'error' => array( 'code' => 'invalid', 'message' => 'some settings are invalid', 'fields' => array( 'gateways.streampay.client_id' => 'required when enabled' ) ) ) );
+		$notices = Admin_Settings::apply( array( 'sidecar_loaded' => '1', 'gateways' => array( 'streampay' => array( 'enabled' => 'yes' ) ) ) );
+		$this->assertSame( 'error', $notices[0][0] );
+		$this->assertFalse( get_option( 'woocommerce_wcbridge_streampay_settings' ), 'the method is not enabled in WordPress' );
+		$puts = array_values( array_filter( self::$sidecar->requests(), static fn( $r ) => 'PUT' === $r['method'] ) );
+		$this->assertArrayNotHasKey( 'dry_run', json_decode( $puts[0]['body'], true ), 'no problem of its own: the sidecar was asked to save' );
+	}
+
+	public function test_first_save_sends_what_was_typed(): void {
 		// The form was shown before the sidecar could be read (first setup):
-		// its sidecar fields are blanks, not the sidecar's values.
+		// what was typed is sent with the new connection; blanks and boxes,
+		// which showed no real value, are not.
+		update_option( 'wcbridge_settings', array() );
 		self::$sidecar->answer( 'GET /v1/settings', 200, array( 'settings' => $this->remote() ) );
 		self::$sidecar->answer( 'PUT /v1/settings', 200, array( 'settings' => array() ) );
 		$notices = Admin_Settings::apply(
 			array(
-				'sidecar_url' => self::$sidecar->url,
-				'gateways'    => array( 'cryptocloud' => array( 'enabled' => 'yes' ) ),
-				'sidecar'     => array(
+				'sidecar_url'   => self::$sidecar->url,
+				'shared_secret' => FakeSidecar::SECRET,
+				'gateways'      => array( 'streampay' => array( 'enabled' => 'yes' ) ),
+				'sidecar'       => array(
+					'gateways.streampay.client_id'         => 'client-typed',
+					'gateways.streampay.secret_key'        => 'sp-secret-typed',
 					'payments.underpaid_tolerance_percent' => '',
 					'gateways.bitstream.currency'          => '',
 					'gateways.bitstream.test_mode'         => '',
@@ -229,13 +268,21 @@ final class SettingsTest extends TestCase {
 			)
 		);
 		$this->assertSame( 'updated', $notices[0][0], print_r( $notices, true ) );
-		$this->assertStringContainsString( 'review', $notices[0][1] );
 		$puts = array_values( array_filter( self::$sidecar->requests(), static fn( $r ) => 'PUT' === $r['method'] ) );
 		$this->assertCount( 1, $puts );
+		$this->assertTrue( $puts[0]['valid'], 'signed with the secret typed in the same form' );
 		$this->assertSame(
-			array( 'gateways.streampay.enabled' => 'false', 'gateways.cryptocloud.enabled' => 'true', 'gateways.bitstream.enabled' => 'false' ),
+			array(
+				'gateways.streampay.client_id'  => 'client-typed',
+				'gateways.streampay.secret_key' => 'sp-secret-typed',
+				'gateways.streampay.enabled'    => 'true',
+				'gateways.cryptocloud.enabled'  => 'false',
+				'gateways.bitstream.enabled'    => 'false',
+			),
 			json_decode( $puts[0]['body'], true )['settings']
 		);
+		$this->assertSame( self::$sidecar->url, Settings::sidecar_url() );
+		$this->assertSame( 'yes', get_option( 'woocommerce_wcbridge_streampay_settings' )['enabled'] );
 	}
 
 	public function test_unchanged_boxes_are_not_pushed(): void {
@@ -293,9 +340,107 @@ final class SettingsTest extends TestCase {
 
 	public function test_save_with_sidecar_down(): void {
 		update_option( 'wcbridge_settings', array( 'sidecar_url' => 'http://127.0.0.1:9', 'shared_secret' => FakeSidecar::SECRET ) );
-		$notices = Admin_Settings::apply( array( 'sidecar' => array( 'gateways.streampay.client_id' => 'c3' ) ) );
+		// Credentials or an enabled method need the sidecar: nothing saved.
+		$notices = Admin_Settings::apply( array( 'gateways' => array( 'streampay' => array( 'enabled' => 'yes' ) ), 'sidecar' => array( 'gateways.streampay.client_id' => 'c3' ) ) );
 		$this->assertSame( 'error', $notices[0][0] );
-		$this->assertSame( 'c3', Settings::get( 'sidecar' )['gateways.streampay.client_id'], 'non-secret value kept to show' );
+		$this->assertStringContainsString( 'could not be reached', $notices[1][1] );
+		$this->assertFalse( get_option( 'woocommerce_wcbridge_streampay_settings' ) );
+		$this->assertNull( Settings::get( 'sidecar' ) );
+		// Turning every method off needs nobody: saved, and said so.
+		update_option( 'woocommerce_wcbridge_streampay_settings', array( 'enabled' => 'yes' ) );
+		$notices = Admin_Settings::apply( array( 'gateways' => array( 'streampay' => array( 'description' => 'x' ) ) ) );
+		$this->assertSame( 'updated', $notices[0][0], print_r( $notices, true ) );
+		$this->assertStringContainsString( 'every crypto payment method is off', $notices[0][1] );
+		$this->assertSame( 'no', get_option( 'woocommerce_wcbridge_streampay_settings' )['enabled'] );
+	}
+
+	public function test_enabling_without_a_connection_is_refused(): void {
+		update_option( 'wcbridge_settings', array() );
+		$notices = Admin_Settings::apply( array( 'sidecar_url' => 'not a url', 'gateways' => array( 'bitstream' => array( 'enabled' => 'yes' ) ) ) );
+		$text    = implode( "\n", array_column( $notices, 1 ) );
+		$this->assertStringContainsString( 'Sidecar URL: must be an http:// or https:// address', $text );
+		$this->assertStringContainsString( 'need the sidecar connection', $text );
+		$this->assertSame( array(), get_option( 'wcbridge_settings' ) );
+	}
+
+	/** @dataProvider availability */
+	public function test_method_offered_only_while_sidecar_answers_and_gateway_configured( $status, bool $enabled_in_wp, bool $want ): void {
+		update_option( 'woocommerce_wcbridge_streampay_settings', array( 'enabled' => $enabled_in_wp ? 'yes' : 'no' ) );
+		if ( null === $status ) {
+			update_option( 'wcbridge_settings', array( 'sidecar_url' => 'http://127.0.0.1:9', 'shared_secret' => FakeSidecar::SECRET ) );
+		} else {
+			self::$sidecar->answer( 'GET /v1/status', 200, $status );
+		}
+		$gw = new \WCBridge\Gateway_StreamPay();
+		$this->assertSame( $want, $gw->is_available() );
+		// Cached: many checkout page views, one probe (configuration only).
+		for ( $i = 0; $i < 5; $i++ ) {
+			$this->assertSame( $want, ( new \WCBridge\Gateway_StreamPay() )->is_available() );
+		}
+		$probes = array_filter( self::$sidecar->requests(), static fn( $r ) => 'GET' === $r['method'] );
+		if ( $enabled_in_wp ) {
+			$this->assertLessThanOrEqual( 1, count( $probes ) );
+			foreach ( $probes as $p ) {
+				$this->assertSame( '/v1/status?probe=0', $p['path'], 'no gateway is asked' );
+			}
+		}
+	}
+
+	public function availability(): array {
+		$gw = static fn( bool $enabled, bool $configured ) => array( 'gateways' => array( 'streampay' => array( 'enabled' => $enabled, 'configured' => $configured ) ) );
+		return array(
+			'configured, answering'      => array( $gw( true, true ), true, true ),
+			'switched off in WordPress'  => array( $gw( true, true ), false, false ),
+			'not configured'             => array( $gw( true, false ), true, false ),
+			'disabled in the sidecar'    => array( $gw( false, false ), true, false ),
+			'sidecar does not answer'    => array( null, true, false ),
+		);
+	}
+
+	public function test_checkout_failure_stops_offering_at_once(): void {
+		self::$sidecar->answer( 'GET /v1/status', 200, array( 'gateways' => array( 'streampay' => array( 'enabled' => true, 'configured' => true ) ) ) );
+		update_option( 'woocommerce_wcbridge_streampay_settings', array( 'enabled' => 'yes' ) );
+		$this->assertTrue( ( new \WCBridge\Gateway_StreamPay() )->is_available() );
+		Settings::remember_health( new WP_Error( 'unreachable', 'connection refused' ) );
+		$this->assertFalse( ( new \WCBridge\Gateway_StreamPay() )->is_available() );
+	}
+
+	public function test_payments_page_needs_setup_icon_and_description(): void {
+		self::$sidecar->answer( 'GET /v1/status', 200, array( 'gateways' => array( 'streampay' => array( 'enabled' => true, 'configured' => true ), 'cryptocloud' => array( 'enabled' => false, 'configured' => false ) ) ) );
+		$sp = new \WCBridge\Gateway_StreamPay();
+		$cc = new \WCBridge\Gateway_CryptoCloud();
+		$this->assertFalse( $sp->needs_setup() );
+		$this->assertTrue( $cc->needs_setup(), 'no credentials in the sidecar' );
+		update_option( 'wcbridge_settings', array() );
+		delete_transient( Settings::HEALTH );
+		$this->assertTrue( ( new \WCBridge\Gateway_Bitstream() )->needs_setup(), 'no sidecar connection' );
+
+		foreach ( array( $sp, $cc, new \WCBridge\Gateway_Bitstream() ) as $gw ) {
+			// WooCommerce 10's Payments page: a URL (not an <img>), at most 75
+			// characters of title and 130 of description, no HTML.
+			$this->assertMatchesRegularExpression( '#^https://[^<>"\s]+\.svg$#', $gw->icon );
+			$this->assertFileExists( dirname( __DIR__ ) . '/assets/' . basename( $gw->icon ) );
+			$this->assertLessThanOrEqual( 75, mb_strlen( $gw->method_title ) );
+			$this->assertLessThanOrEqual( 130, mb_strlen( $gw->method_description ) );
+			$this->assertSame( strip_tags( $gw->method_description ), $gw->method_description );
+			$this->assertStringContainsString( 'tab=wcbridge', $gw->get_settings_url() );
+		}
+	}
+
+	public function test_every_setting_the_readme_offers_is_on_the_page(): void {
+		// README's configuration reference, column "WP" = yes: the shop owner
+		// can change it from WordPress, so the settings page must show it.
+		$readme = (string) file_get_contents( dirname( __DIR__, 2 ) . '/README.md' );
+		preg_match_all( '/^\| `([a-z_.]+)` \|[^|]*\| yes \|/m', $readme, $m );
+		$this->assertNotEmpty( $m[1] );
+		$page = array_keys( Settings::sidecar_fields() );
+		foreach ( Settings::GATEWAYS as $g ) {
+			$page[] = Settings::enabled_key( $g );
+		}
+		sort( $page );
+		$readme_keys = $m[1];
+		sort( $readme_keys );
+		$this->assertSame( $readme_keys, $page );
 	}
 
 	public function test_enabled_switch_from_woocommerce_payments_screen_is_pushed(): void {

@@ -29,6 +29,8 @@ function wcb_reset(): void {
 		'user_can'   => true,
 		'current_filter' => '',
 		'json'       => null,
+		'attention'  => array(),
+		'save_throws' => false,
 	);
 }
 wcb_reset();
@@ -339,7 +341,31 @@ class WC_Order {
 		return 'https://shop.example/checkout/order-received/' . $this->id . '/?key=' . $this->data['key'];
 	}
 	public function get_meta( $key, $single = true ) {
+		if ( ! $single ) {
+			$values = $this->data['multi'][ $key ] ?? ( isset( $this->data['meta'][ $key ] ) ? array( $this->data['meta'][ $key ] ) : array() );
+			return array_map(
+				static function ( $v ) {
+					return (object) array( 'value' => $v );
+				},
+				$values
+			);
+		}
 		return $this->data['meta'][ $key ] ?? '';
+	}
+	public function get_type() {
+		return 'shop_order';
+	}
+	public function needs_processing() {
+		return $this->data['needs_processing'] ?? true;
+	}
+	public function get_order_number() {
+		return (string) $this->id;
+	}
+	public function get_date_created() {
+		return null;
+	}
+	public function get_edit_order_url() {
+		return 'https://shop.example/wp-admin/admin.php?page=wc-orders&action=edit&id=' . $this->id;
 	}
 	public function update_meta_data( $key, $value ) {
 		$this->data['meta'][ $key ] = $value;
@@ -349,6 +375,11 @@ class WC_Order {
 		$GLOBALS['wcb']['orders'][ $this->id ]['notes'][] = $note;
 	}
 	public function save() {
+		// Where WooCommerce's save would fire its own hooks, the tests see one marker.
+		$GLOBALS['wcb']['did'][] = array( 'SAVE', $this->id );
+		if ( ! empty( $GLOBALS['wcb']['save_throws'] ) ) {
+			throw new RuntimeException( 'database gone' );
+		}
 		wcb_orders_from_file();
 		$GLOBALS['wcb']['orders'][ $this->id ]['meta'] = $this->data['meta'];
 		wcb_orders_to_file();
@@ -379,6 +410,21 @@ function wcb_orders_to_file(): void {
 	$file = getenv( 'WCB_ORDERS_FILE' );
 	if ( $file ) {
 		file_put_contents( $file, json_encode( $GLOBALS['wcb']['orders'] ), LOCK_EX );
+	}
+}
+function wc_get_is_paid_statuses() {
+	return array( 'processing', 'completed' );
+}
+function wc_get_order_status_name( $s ) {
+	$names = array( 'pending' => 'Pending payment', 'processing' => 'Processing', 'on-hold' => 'On hold', 'completed' => 'Completed', 'cancelled' => 'Cancelled', 'failed' => 'Failed' );
+	return $names[ $s ] ?? $s;
+}
+function wp_strip_all_tags( $s ) {
+	return trim( strip_tags( (string) $s ) );
+}
+class WC_Cache_Helper {
+	public static function invalidate_cache_group( $group ) {
+		$GLOBALS['wcb']['calls'][] = array( 'invalidate_cache_group', $group );
 	}
 }
 function wc_get_order( $id ) {
@@ -414,6 +460,12 @@ class WC_Payment_Gateway {
 	}
 	public function admin_options() {}
 	public function process_admin_options() {}
+	public function is_available() {
+		return 'yes' === $this->enabled;
+	}
+	public function needs_setup() {
+		return false;
+	}
 }
 
 class WC_Admin_Settings {
@@ -459,7 +511,14 @@ class WCB_Mailer {
 		foreach ( array( 'WC_Email_New_Order', 'WC_Email_Customer_Processing_Order', 'WC_Email_Customer_Completed_Order', 'WC_Email_Customer_On_Hold_Order', 'WC_Email_Cancelled_Order', 'WC_Email_Failed_Order' ) as $c ) {
 			$out[ $c ] = new WCB_Email( $c );
 		}
+		$out['WCBridge_Email_Payment_Attention'] = new WCB_Attention_Email();
 		return $out;
+	}
+}
+/** Records the shop e-mails the plugin asks WooCommerce's mailer to send. */
+class WCB_Attention_Email {
+	public function trigger( $order_id, $order = false, $findings = array() ) {
+		$GLOBALS['wcb']['attention'][] = array( 'order_id' => $order_id, 'findings' => $findings );
 	}
 }
 class WCB_WC {
@@ -505,7 +564,7 @@ function wc_downloadable_product_permissions( $id, $force = false ) {
 function wcb_work_calls(): array {
 	$out = array();
 	foreach ( $GLOBALS['wcb']['calls'] as $c ) {
-		if ( ! in_array( $c[0], array( 'clean_post_cache', 'wc_delete_shop_order_transients', 'wp_cache_delete' ), true ) ) {
+		if ( ! in_array( $c[0], array( 'clean_post_cache', 'wc_delete_shop_order_transients', 'wp_cache_delete', 'invalidate_cache_group' ), true ) ) {
 			$out[] = $c[0];
 		}
 	}
@@ -516,6 +575,7 @@ require_once __DIR__ . '/FakeSidecar.php';
 require_once dirname( __DIR__ ) . '/wcbridge.php';
 require_once dirname( __DIR__ ) . '/includes/class-gateway.php';
 require_once dirname( __DIR__ ) . '/includes/class-finisher.php';
+require_once dirname( __DIR__ ) . '/includes/class-emails.php';
 require_once dirname( __DIR__ ) . '/includes/class-notify-endpoint.php';
 require_once dirname( __DIR__ ) . '/includes/class-order-pages.php';
 require_once dirname( __DIR__ ) . '/includes/class-admin-settings.php';

@@ -38,12 +38,13 @@ $GLOBALS['wpdb'] = new WCB_Wpdb();
 
 /** A finisher whose work takes a while, so both processes overlap. */
 final class Slow_Finisher extends \WCBridge\Finisher {
-	protected function work( $order, string $outcome, array $event ): void {
+	protected function replay( $order, array $event, string $from, string $to, array $finished ): void {
 		usleep( 400000 );
-		parent::work( $order, $outcome, $event );
+		parent::replay( $order, $event, $from, $to, $finished );
 	}
 }
 
 $event  = json_decode( $argv[2], true );
 $result = ( new Slow_Finisher() )->finish( $event );
-file_put_contents( $argv[1], json_encode( array( 'pid' => getmypid(), 'result' => is_wp_error( $result ) ? $result->get_error_code() : $result, 'calls' => wcb_work_calls(), 'emails' => count( $GLOBALS['wcb']['emails'] ) ) ) . "\n", FILE_APPEND | LOCK_EX );
+$fired  = array_values( array_filter( array_column( $GLOBALS['wcb']['did'], 0 ), static fn( $h ) => 0 === strpos( (string) $h, 'woocommerce_' ) ) );
+file_put_contents( $argv[1], json_encode( array( 'pid' => getmypid(), 'result' => is_wp_error( $result ) ? $result->get_error_code() : $result, 'fired' => $fired ) ) . "\n", FILE_APPEND | LOCK_EX );
