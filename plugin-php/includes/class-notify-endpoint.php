@@ -17,6 +17,14 @@ defined( 'ABSPATH' ) || exit;
 final class Notify_Endpoint {
 
 	/**
+	 * Seconds a batch request finishes events before it answers the rest
+	 * "retry" (at least one is always finished).
+	 *
+	 * @var float
+	 */
+	public static $batch_seconds = 7.0;
+
+	/**
 	 * Finisher override for tests.
 	 *
 	 * @var Finisher|null
@@ -108,13 +116,10 @@ final class Notify_Endpoint {
 		if ( ! is_array( $event ) ) {
 			return new \WP_Error( 'invalid', 'the body is not a JSON object', array( 'status' => 400 ) );
 		}
-		$finisher = self::$finisher ?? new Finisher();
-		try {
-			$result = $finisher->finish( $event );
-		} catch ( \Throwable $e ) {
-			Plugin::log( 'error', 'notify: finishing failed: ' . $e->getMessage(), array( 'order_id' => (int) ( $event['order_id'] ?? 0 ) ) );
-			return new \WP_Error( 'unavailable', 'finishing the order failed; retry later', array( 'status' => 503 ) );
+		if ( isset( $event['events'] ) && is_array( $event['events'] ) && array_keys( $event['events'] ) === range( 0, count( $event['events'] ) - 1 ) ) {
+			return self::handle_batch( $event['events'] );
 		}
+		$result = self::finish_one( $event );
 		if ( is_wp_error( $result ) ) {
 			return $result;
 		}
@@ -125,6 +130,67 @@ final class Notify_Endpoint {
 			),
 			200
 		);
+	}
+
+	/**
+	 * Handle_batch finishes the events of {"events": [...]} in order and
+	 * answers for each. Events still waiting when the request has run for
+	 * $batch_seconds are answered 503 (the sidecar sends them again), so the
+	 * answer comes well within the sidecar's 10-second timeout.
+	 *
+	 * @param array $events Decoded events.
+	 * @return \WP_REST_Response
+	 */
+	private static function handle_batch( array $events ) {
+		$start   = microtime( true );
+		$results = array();
+		foreach ( $events as $event ) {
+			$id = is_array( $event ) && isset( $event['event_id'] ) && is_string( $event['event_id'] ) ? $event['event_id'] : '';
+			if ( array() !== $results && microtime( true ) - $start > self::$batch_seconds ) {
+				$result = new \WP_Error( 'unavailable', 'not finished in this request; retry', array( 'status' => 503 ) );
+			} else {
+				$result = is_array( $event ) ? self::finish_one( $event ) : new \WP_Error( 'invalid', 'an event is not a JSON object', array( 'status' => 400 ) );
+			}
+			if ( is_wp_error( $result ) ) {
+				$data      = $result->get_error_data();
+				$results[] = array(
+					'event_id' => $id,
+					'ok'       => false,
+					'status'   => is_array( $data ) ? (int) ( $data['status'] ?? 500 ) : 500,
+					'code'     => (string) $result->get_error_code(),
+					'message'  => (string) $result->get_error_message(),
+				);
+				continue;
+			}
+			$results[] = array(
+				'event_id' => $id,
+				'ok'       => true,
+				'finished' => (bool) $result,
+			);
+		}
+		return new \WP_REST_Response(
+			array(
+				'ok'      => true,
+				'results' => $results,
+			),
+			200
+		);
+	}
+
+	/**
+	 * Finish_one finishes one event; a throwable becomes "retry later".
+	 *
+	 * @param array $event Decoded event.
+	 * @return bool|\WP_Error
+	 */
+	private static function finish_one( array $event ) {
+		$finisher = self::$finisher ?? new Finisher();
+		try {
+			return $finisher->finish( $event );
+		} catch ( \Throwable $e ) {
+			Plugin::log( 'error', 'notify: finishing failed: ' . $e->getMessage(), array( 'order_id' => (int) ( $event['order_id'] ?? 0 ) ) );
+			return new \WP_Error( 'unavailable', 'finishing the order failed; retry later', array( 'status' => 503 ) );
+		}
 	}
 }
 

@@ -504,6 +504,45 @@ final class FinisherTest extends TestCase {
 		$this->assertSame( 400, Notify_Endpoint::handle( new WP_REST_Request( 'POST', array(), 'not json' ) )->get_error_data()['status'] );
 	}
 
+	public function test_notify_takes_a_batch_and_answers_per_event(): void {
+		// The sidecar sends several events in one request ({"events": [...]},
+		// an order's events in order); the plugin answers for each.
+		$this->order( 'processing', array( 'wcbridge:42:paid' ), array( 'wcbridge:42:paid pending processing' ) );
+		wcb_add_order( 124, array( 'status' => 'pending' ) );
+		Notify_Endpoint::$finisher = new Finisher( new MemoryLock() );
+		$paid                      = $this->event( 'wcbridge:42:paid', 'paid', 'pending', 'processing' );
+		$unknown                   = array_merge( $paid, array( 'order_id' => 124 ) );
+		$gone                      = array_merge( $paid, array( 'order_id' => 999 ) );
+		$body                      = json_encode( array( 'events' => array( $paid, $unknown, $gone, 'junk', $paid ) ) );
+		$got                       = Notify_Endpoint::handle( new WP_REST_Request( 'POST', array(), $body ) );
+		$this->assertSame( 200, $got->status );
+		$this->assertTrue( $got->data['ok'] );
+		$this->assertSame(
+			array(
+				array( 'wcbridge:42:paid', true, true, null ),
+				array( 'wcbridge:42:paid', false, null, 409 ),
+				array( 'wcbridge:42:paid', false, null, 410 ),
+				array( '', false, null, 400 ),
+				array( 'wcbridge:42:paid', true, false, null ),
+			),
+			array_map(
+				static fn( $r ) => array( $r['event_id'], $r['ok'], $r['finished'] ?? null, $r['status'] ?? null ),
+				$got->data['results']
+			)
+		);
+		$this->assertSame( 1, count( array_keys( array_column( $GLOBALS['wcb']['did'], 0 ), 'woocommerce_payment_complete', true ) ), 'finished once' );
+
+		// Out of time: the first event is finished, the rest are "retry".
+		Notify_Endpoint::$batch_seconds = 0.0;
+		try {
+			$got = Notify_Endpoint::handle( new WP_REST_Request( 'POST', array(), json_encode( array( 'events' => array( $paid, $unknown ) ) ) ) );
+		} finally {
+			Notify_Endpoint::$batch_seconds = 7.0;
+		}
+		$this->assertSame( array( true, false ), array_column( $got->data['results'], 'ok' ) );
+		$this->assertSame( 503, $got->data['results'][1]['status'] );
+	}
+
 	// --- Hold-stock timer ---------------------------------------------------
 
 	/** @dataProvider holds */

@@ -15,6 +15,8 @@ declare(strict_types=1);
 
 $rs = array(
 	'mode'     => (string) getenv( 'RS_MODE' ),
+	'label'    => (string) getenv( 'RS_LABEL' ),
+	'cache'    => (string) getenv( 'RS_CACHE' ),
 	'url'      => (string) getenv( 'RS_URL' ),
 	'wp'       => (string) getenv( 'RS_WP' ),
 	'dir'      => (string) getenv( 'RS_DIR' ),
@@ -37,7 +39,7 @@ $GLOBALS['rs'] = &$rs;
  * @param string $line Text.
  */
 function rs_say( string $line ): void {
-	echo '[' . $GLOBALS['rs']['mode'] . '] ' . $line . "\n";
+	echo '[' . ( '' !== $GLOBALS['rs']['label'] ? $GLOBALS['rs']['label'] : $GLOBALS['rs']['mode'] ) . '] ' . $line . "\n";
 	flush();
 }
 
@@ -317,12 +319,12 @@ function rs_hooks( string $label, int $id, string $txn ): array {
 	foreach ( $rows as $h ) {
 		$args = array();
 		foreach ( $h['args'] as $i => $a ) {
-			if ( $a === $id ) {
+			if ( 0 === $i && is_int( $a ) && false !== strpos( $h['hook'], 'order_item' ) ) {
+				$a = 'ITEM'; // An item id can equal an order id: checked first.
+			} elseif ( $a === $id ) {
 				$a = 'ID';
 			} elseif ( '' !== $txn && $a === $txn ) {
 				$a = 'TXN';
-			} elseif ( 0 === $i && is_int( $a ) && false !== strpos( $h['hook'], 'order_item' ) ) {
-				$a = 'ITEM';
 			} elseif ( is_int( $a ) && 'woocommerce_order_note_added' === $h['hook'] ) {
 				$a = 'NOTE';
 			} elseif ( is_string( $a ) ) {
@@ -503,6 +505,31 @@ function rs_fpm_start(): void {
 }
 
 /**
+ * Fpm_view is how WordPress, served by php-fpm (through the persistent object
+ * cache when there is one), sees an order and the order counts.
+ *
+ * @param int $id Order id.
+ */
+function rs_fpm_view( int $id ): array {
+	$r = rs_http( 'GET', $GLOBALS['rs']['url'] . '/wp-json/wcbridge-rs/v1/order/' . $id );
+	return is_array( $r['json'] ) ? $r['json'] : array( 'status' => null, 'counts' => array(), 'cache' => '?' );
+}
+
+/**
+ * Check_caches checks that WordPress over php-fpm sees the order and the
+ * counts as they are in the database (the command line has no persistent
+ * cache).
+ *
+ * @param int $id Order id.
+ */
+function rs_check_caches( int $id ): void {
+	$view   = rs_fpm_view( $id );
+	$truth  = rs_wp( 'inspect', (string) $id )['status'];
+	$counts = rs_wp( 'counts' );
+	rs_check( $view['status'] === $truth && $view['counts'] == $counts, sprintf( 'caches: WordPress (%s object cache) sees the order as %s and the order counts as in the database', 'persistent' === $view['cache'] ? 'persistent' : 'no', $truth ), array( $view, $truth, $counts ) );
+}
+
+/**
  * Want reports whether a scenario is to run (RS_ONLY: a comma-separated list; empty: all).
  *
  * @param string $name Scenario.
@@ -522,6 +549,9 @@ rs_say( sprintf( 'storage: WooCommerce reports HPOS %s, sync %s', $mode['hpos'] 
 $want_hpos = in_array( $rs['mode'], array( 'hpos', 'hpos+sync' ), true );
 $want_sync = in_array( $rs['mode'], array( 'hpos+sync', 'posts+sync' ), true );
 rs_check( $mode['hpos'] === $want_hpos && $mode['sync'] === $want_sync, 'WooCommerce runs the storage mode under test' );
+if ( 'apcu' === $rs['cache'] ) {
+	rs_check( 'persistent' === ( rs_fpm_view( 0 )['cache'] ?? '' ), 'WordPress runs with a persistent object cache (APCu)' );
+}
 
 try {
 	// 1. Each gateway: a Store API order paid exactly.
@@ -533,6 +563,7 @@ try {
 			rs_check( 'success' === $c['result'] && preg_match( '#^https?://#', $c['redirect'] ) && '' !== $c['gid'], 'checkout answers a redirect to the gateway', $c );
 			$o0    = rs_wp( 'inspect', (string) $c['id'] );
 			$stock = $o0['stock']['Mug'];
+			rs_fpm_view( $c['id'] ); // WordPress caches the pending order and the counts.
 			rs_pay( $gateway, $c['gid'] );
 			rs_settle( $gateway, $c['id'], 'processing' );
 			$o = rs_finished( $c['id'], 1 );
@@ -543,6 +574,7 @@ try {
 			$mails = rs_mails( $c['id'] );
 			rs_check( rs_has_mail( $mails, 'admin@shop.test', '/New order/i' ) && rs_has_mail( $mails, 'ada@customer.test', '/received|processing/i' ) && 2 === count( $mails ), 'e-mails: the shop\'s "New order" and the customer\'s "processing", once each', rs_subjects( $mails ) );
 			rs_compare_hooks( 'hooks: pending → processing as WooCommerce\'s payment_complete() fires them', rs_event_hooks( $o, '/:paid$/' ), $fixture_paid );
+			rs_check_caches( $c['id'] );
 		}
 	}
 
@@ -609,6 +641,7 @@ try {
 		// The money arrives after all: a late payment on the cancelled order.
 		rs_say( 'streampay: the expired payment paid late' );
 		$fixture_late = rs_twin( 'paid-cancelled-to-processing', 'streampay', $mug, array( array( 'update_status', 'cancelled' ), array( 'payment_complete', 'txn-fixture' ) ) );
+		$stock        = rs_wp( 'inspect', (string) $c['id'] )['stock']['Mug']; // The twin took one.
 		rs_pay( 'streampay', $c['gid'] );
 		rs_settle( 'streampay', $c['id'], 'processing' );
 		$o     = rs_finished( $c['id'], 2 );
@@ -646,6 +679,7 @@ try {
 		rs_say( 'cryptocloud: paid while WordPress is down and the shop cancels the order meanwhile' );
 		$c     = rs_checkout( 'cryptocloud', $mug );
 		$stock = rs_wp( 'inspect', (string) $c['id'] )['stock']['Mug'];
+		rs_fpm_view( $c['id'] );
 		rs_fpm_stop();
 		rs_pay( 'cryptocloud', $c['gid'] );
 		rs_settle( 'cryptocloud', $c['id'], 'processing' );
@@ -657,6 +691,7 @@ try {
 		rs_check( $o['stock']['Mug'] === $stock && ! $o['stock_reduced'], 'no stock taken for the cancelled order', $o['stock'] );
 		rs_check( ! rs_has_mail( $mails, 'ada@customer.test', '/received|processing/i' ) && rs_has_mail( $mails, 'admin@shop.test', '/needs attention/i', 'Reinstate' ), 'no "order received" e-mail after the cancellation; the shop is e-mailed', rs_subjects( $mails ) );
 		rs_check( array() === array_filter( rs_event_hooks( $o, '/:paid$/' ), static fn( $h ) => false !== strpos( $h, 'payment_complete' ) || false !== strpos( $h, 'status_processing' ) ), 'nothing of the payment transition was fired' );
+		rs_check_caches( $c['id'] );
 	}
 
 	// 9. A WordPress outage: how fast finishing follows WordPress back.

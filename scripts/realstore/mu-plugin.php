@@ -151,3 +151,32 @@ add_filter(
 		return $response;
 	}
 );
+
+// How WordPress, through php-fpm (and the persistent object cache when there
+// is one), sees an order and the order counts: the test compares it with
+// what is in the database.
+add_action(
+	'rest_api_init',
+	static function () {
+		register_rest_route(
+			'wcbridge-rs/v1',
+			'/order/(?P<id>\d+)',
+			array(
+				'methods'             => 'GET',
+				'permission_callback' => '__return_true',
+				'callback'            => static function ( $request ) {
+					$order  = wc_get_order( (int) $request['id'] );
+					$counts = array();
+					foreach ( array( 'pending', 'processing', 'on-hold', 'cancelled', 'completed' ) as $st ) {
+						$counts[ 'wc-' . $st ] = (int) wc_orders_count( $st );
+					}
+					return array(
+						'status' => $order ? $order->get_status() : null,
+						'counts' => $counts,
+						'cache'  => wp_using_ext_object_cache() ? 'persistent' : 'none',
+					);
+				},
+			)
+		);
+	}
+);

@@ -11,7 +11,9 @@
 #   --wordpress DIR    a WordPress (6.7 or newer) checkout: wp-load.php at its root
 #   --woocommerce DIR  a WooCommerce (10.0 or newer) plugin checkout (built:
 #                      woocommerce.php and vendor/ at its root)
-#   --modes LIST       storage modes, default "hpos hpos+sync posts posts+sync"
+#   --modes LIST       storage modes, default "hpos hpos+sync posts posts+sync"; a mode
+#                      followed by /apcu (e.g. hpos/apcu) runs with a persistent object
+#                      cache (object-cache.php on APCu; needs php-apcu)
 #   --outage SECONDS   WordPress outage for the catch-up measurement (default 60; 0: skip)
 #   --work DIR         where everything runs (default: a new temporary directory)
 #   --keep             keep the work directory and print its path
@@ -202,8 +204,14 @@ echo "realstore: WordPress $wp_version, WooCommerce $wc_version, PHP $(php -r 'e
 echo "realstore: work directory $work"
 status=0
 first=1
-for mode in $modes; do
-	db="wcbridge_rs_$(echo "$mode" | tr -c 'a-z0-9\n' '_')"
+for token in $modes; do
+	mode=${token%/apcu}
+	db="wcbridge_rs_$(echo "$token" | tr -c 'a-z0-9\n' '_')"
+	rm -f "$wp/wp-content/object-cache.php"
+	if [ "$token" != "$mode" ]; then
+		php -r 'exit( function_exists( "apcu_enabled" ) ? 0 : 1 );' || fail "$token needs php-apcu"
+		cp "$here/object-cache.php" "$wp/wp-content/object-cache.php"
+	fi
 	"${mysql_cmd[@]}" -e "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 	rundir="$work/run-$db"
 	mkdir -p "$rundir"
@@ -226,6 +234,7 @@ define( 'AUTOMATIC_UPDATER_DISABLED', true );
 define( 'WCBRIDGE_SIDECAR_URL', '$sidecar' );
 define( 'WCBRIDGE_SHARED_SECRET', '$secret' );
 define( 'WCBRIDGE_RS_DIR', '$rundir' );
+define( 'WP_CACHE_KEY_SALT', '$db' );
 foreach ( array( 'AUTH_KEY', 'SECURE_AUTH_KEY', 'LOGGED_IN_KEY', 'NONCE_KEY', 'AUTH_SALT', 'SECURE_AUTH_SALT', 'LOGGED_IN_SALT', 'NONCE_SALT' ) as \$k ) {
 	define( \$k, 'realstore-' . \$k );
 }
@@ -257,7 +266,7 @@ PHP
 
 	fx=
 	[ "$first" = 1 ] && [ -n "$fixtures" ] && fx=$fixtures
-	if ! RS_MODE="$mode" RS_URL="$url" RS_WP="$wp" RS_DIR="$rundir" RS_HERE="$here" RS_SIDECAR="$sidecar" \
+	if ! RS_MODE="$mode" RS_LABEL="$token" RS_CACHE="$([ "$token" != "$mode" ] && echo apcu)" RS_URL="$url" RS_WP="$wp" RS_DIR="$rundir" RS_HERE="$here" RS_SIDECAR="$sidecar" \
 		RS_SIM_STREAMPAY="http://127.0.0.1:$sp_port" RS_SIM_CRYPTOCLOUD="http://127.0.0.1:$cc_port" RS_SIM_BITSTREAM="http://127.0.0.1:$bs_port" \
 		RS_OUTAGE="$([ "$first" = 1 ] && echo "$outage" || echo 0)" RS_FIXTURES="$fx" RS_ONLY="$only" RS_NGINX_LOG="$work/nginx-access.log" RS_INTERVAL=5 \
 		RS_FPM_CMD="$fpm_cmd" RS_FPM_PIDFILE="$work/php-fpm.pid" RS_FPM_PORT="$fpm_port" RS_FPM_LOG="$work/php-fpm.out" \
