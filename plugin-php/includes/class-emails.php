@@ -159,6 +159,22 @@ final class Emails {
 			);
 			return $out;
 		}
+		if ( 'note' === $outcome && in_array( $status, array( 'paid', 'overpaid', 'underpaid' ), true ) && preg_match( '/^wcbridge:\d+:(paid|overpaid|underpaid)$/', $event_id ) ) {
+			// Money for an order whose status could not follow (refunded,
+			// completed by hand): the sidecar only noted it.
+			$out[] = array(
+				'code' => 'needs_check',
+				'text' => sprintf(
+					/* translators: 1: amount, 2: gateway, 3: gateway's payment id, 4: order status */
+					__( 'A payment of %1$s arrived via %2$s (payment %3$s) for an order whose status ("%4$s") did not let it change. Check the order, and refund the payment if it is not owed.', 'wcbridge' ),
+					$p['received_text'],
+					$p['gateway'],
+					$p['id'],
+					wc_get_order_status_name( (string) $order->get_status() )
+				),
+			);
+			return $out;
+		}
 		if ( 'on-hold' === $outcome && 'underpaid' === $status ) {
 			$out[] = array(
 				'code' => 'underpaid',

@@ -317,6 +317,7 @@ final class FinisherTest extends TestCase {
 			'paid after cancelled'  => array( 'wcbridge:42:paid', 'paid', 'cancelled', 'processing', array(), array( 'paid_late' ), 'Paid late: &euro;25.00 arrived via CryptoCloud after the order was cancelled' ),
 			'paid after expiry'     => array( 'wcbridge:42:paid', 'paid', 'pending', 'processing', array( 'expires_at' => '2026-11-21T17:00:00Z' ), array( 'paid_late' ), 'Paid late' ),
 			'late and overpaid'     => array( 'wcbridge:42:overpaid', 'paid', 'cancelled', 'processing', array( 'status' => 'overpaid', 'received' => '30', 'excess' => '5' ), array( 'overpaid', 'paid_late' ), '&euro;5.00 too much' ),
+			'money, order can\'t change' => array( 'wcbridge:42:overpaid', 'note', 'completed', 'completed', array( 'status' => 'overpaid', 'received' => '30' ), array( 'needs_check' ), 'A payment of &euro;30.00 arrived via CryptoCloud (payment INV-ABCD1234) for an order whose status ("Completed") did not let it change' ),
 			'plain payment: no one' => array( 'wcbridge:42:paid', 'paid', 'pending', 'processing', array(), array(), '' ),
 			'expired: no one'       => array( 'wcbridge:42:expired', 'cancelled', 'pending', 'cancelled', array( 'status' => 'expired' ), array(), '' ),
 		);
