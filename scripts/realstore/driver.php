@@ -658,6 +658,14 @@ try {
 		rs_twin( 'on-hold-cancelled-to-on-hold', 'streampay', $mug, array( array( 'update_status', 'cancelled' ), array( 'update_status', 'on-hold' ) ) );
 	}
 
+	// The shop's e-mail is WooCommerce's: listed in its settings, switchable.
+	if ( rs_want( 'emailswitch' ) ) {
+		rs_say( 'the shop\'s "needs attention" e-mail in WooCommerce → Settings → Emails' );
+		$c = rs_checkout( 'streampay', $mug );
+		$e = rs_wp( 'attention-switch', (string) $c['id'] );
+		rs_check( $e['listed'] && 'wcbridge_payment_attention' === $e['id'] && 1 === $e['sent_when_on'] && 0 === $e['sent_when_off'], 'listed among WooCommerce\'s e-mails; sent when on, not when switched off', $e );
+	}
+
 	// 6. A forged "paid" for an order not paid in the database.
 	if ( rs_want( 'forged' ) ) {
 		rs_say( 'a signed "paid" notification for an order that is not paid' );

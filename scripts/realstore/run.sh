@@ -18,7 +18,8 @@
 #   --work DIR         where everything runs (default: a new temporary directory)
 #   --keep             keep the work directory and print its path
 #   --only LIST        run only these scenarios (comma-separated: paid, download,
-#                      underpaid, overpaid, expired, forged, holdstock, moved, outage)
+#                      underpaid, overpaid, expired, emailswitch, forged, holdstock,
+#                      moved, outage, fixtures)
 #   --fixtures DIR     write the hook sequences of WooCommerce's own path
 #                      (recorded in the first mode) to DIR as JSON
 #

@@ -235,6 +235,43 @@ switch ( $wcbridge_rs_cmd ) {
 		);
 		break;
 
+	case 'attention-switch':
+		// attention-switch <order-id>: the shop e-mail is one of WooCommerce's
+		// e-mails (listed under WooCommerce → Settings → Emails), and switching
+		// it off there stops it.
+		$order  = wcbridge_rs_order( $wcbridge_rs_arg[0] ?? 0 );
+		$emails = WC()->mailer()->get_emails();
+		$email  = $emails['WCBridge_Email_Payment_Attention'] ?? null;
+		if ( ! $email ) {
+			wcbridge_rs_out( array( 'listed' => false ) );
+		}
+		$file    = WCBRIDGE_RS_DIR . '/mail.jsonl';
+		$count   = static function () use ( $file ) {
+			return is_file( $file ) ? count( file( $file ) ) : 0;
+		};
+		$finding = array(
+			array(
+				'code' => 'test',
+				'text' => 'A test finding.',
+			),
+		);
+		$out     = array(
+			'listed' => true,
+			'id'     => $email->id,
+			'title'  => $email->get_title(),
+		);
+		$before  = $count();
+		$email->trigger( $order->get_id(), $order, $finding );
+		$out['sent_when_on'] = $count() - $before;
+		update_option( 'woocommerce_' . $email->id . '_settings', array_merge( (array) get_option( 'woocommerce_' . $email->id . '_settings', array() ), array( 'enabled' => 'no' ) ) );
+		$off    = new WCBridge\Email_Payment_Attention();
+		$before = $count();
+		$off->trigger( $order->get_id(), $order, $finding );
+		$out['sent_when_off'] = $count() - $before;
+		update_option( 'woocommerce_' . $email->id . '_settings', array_merge( (array) get_option( 'woocommerce_' . $email->id . '_settings', array() ), array( 'enabled' => 'yes' ) ) );
+		wcbridge_rs_out( $out );
+		break;
+
 	case 'counts':
 		// counts: WooCommerce's order counts by status, as its screens show them.
 		$out = array();
