@@ -158,6 +158,87 @@ add_filter(
 add_action(
 	'rest_api_init',
 	static function () {
+		// The command line does not share php-fpm's APCu: after WordPress is
+		// installed and set up from it, php-fpm's cache is emptied once (what
+		// a shop's WP-CLI does through the shared Redis or Memcached).
+		register_rest_route(
+			'wcbridge-rs/v1',
+			'/flush',
+			array(
+				'methods'             => 'POST',
+				'permission_callback' => '__return_true',
+				'callback'            => static function () {
+					return array( 'flushed' => wp_cache_flush() );
+				},
+			)
+		);
+		// WooCommerce's own code on an order, in php-fpm (with the shop's
+		// caches), its actions recorded: the twin the plugin is compared with.
+		register_rest_route(
+			'wcbridge-rs/v1',
+			'/woocommerce-path',
+			array(
+				'methods'             => 'POST',
+				'permission_callback' => '__return_true',
+				'callback'            => static function ( $request ) {
+					global $wp_current_filter;
+					$p     = (array) $request->get_json_params();
+					$order = wc_get_order( (int) ( $p['order_id'] ?? 0 ) );
+					if ( ! $order ) {
+						return new WP_Error( 'not_found', 'no order', array( 'status' => 404 ) );
+					}
+					wcbridge_rs_start( (string) ( $p['label'] ?? '' ), count( (array) $wp_current_filter ) );
+					if ( 'payment_complete' === ( $p['what'] ?? '' ) ) {
+						$order->payment_complete( (string) ( $p['arg'] ?? '' ) );
+					} elseif ( 'update_status' === ( $p['what'] ?? '' ) ) {
+						$order->update_status( (string) ( $p['arg'] ?? '' ), (string) ( $p['note'] ?? '' ), ! empty( $p['manual'] ) );
+					}
+					wcbridge_rs_stop();
+					return array( 'status' => wc_get_order( $order->get_id() )->get_status() );
+				},
+			)
+		);
+		// WooCommerce's unpaid-order job against an order last changed two
+		// hours ago: would it cancel it? With 10.0's rule (classic checkout
+		// orders), with 10.6's (Store API orders too), and by running the job.
+		register_rest_route(
+			'wcbridge-rs/v1',
+			'/unpaid-job',
+			array(
+				'methods'             => 'POST',
+				'permission_callback' => '__return_true',
+				'callback'            => static function ( $request ) {
+					global $wpdb;
+					$p     = (array) $request->get_json_params();
+					$order = wc_get_order( (int) ( $p['order_id'] ?? 0 ) );
+					if ( ! $order ) {
+						return new WP_Error( 'not_found', 'no order', array( 'status' => 404 ) );
+					}
+					$out = array(
+						'created_via' => $order->get_created_via(),
+						'wc_10_0'     => (bool) apply_filters( 'woocommerce_cancel_unpaid_order', 'checkout' === $order->get_created_via(), $order ),
+						'wc_10_6'     => (bool) apply_filters( 'woocommerce_cancel_unpaid_order', in_array( $order->get_created_via(), array( 'checkout', 'store-api' ), true ), $order ),
+					);
+					$old = gmdate( 'Y-m-d H:i:s', time() - 7200 );
+					$wpdb->query( $wpdb->prepare( "UPDATE {$wpdb->prefix}wc_orders SET date_updated_gmt = %s WHERE id = %d", $old, $order->get_id() ) );
+					$wpdb->query( $wpdb->prepare( "UPDATE {$wpdb->posts} SET post_modified = %s, post_modified_gmt = %s WHERE ID = %d AND post_type = 'shop_order'", get_date_from_gmt( $old ), $old, $order->get_id() ) );
+					WCBridge\Finisher::clear_order_caches( $order->get_id() );
+					// As 10.6 decides: Store API orders count as checkout orders.
+					add_filter(
+						'woocommerce_cancel_unpaid_order',
+						static function ( $cancel, $o ) {
+							return $cancel || ( is_object( $o ) && 'store-api' === $o->get_created_via() );
+						},
+						1,
+						2
+					);
+					do_action( 'woocommerce_cancel_unpaid_orders' );
+					WCBridge\Finisher::clear_order_caches( $order->get_id() );
+					$out['after_job'] = wc_get_order( $order->get_id() )->get_status();
+					return $out;
+				},
+			)
+		);
 		register_rest_route(
 			'wcbridge-rs/v1',
 			'/order/(?P<id>\d+)',

@@ -288,24 +288,6 @@ switch ( $wcbridge_rs_cmd ) {
 		wcbridge_rs_out( array( 'status' => wcbridge_rs_order( $order->get_id() )->get_status() ) );
 		break;
 
-	case 'woocommerce-path':
-		// woocommerce-path <label> <order-id> payment_complete <txn> | update_status <to>:
-		// WooCommerce's own code on an order, with the hooks recorded.
-		$label = (string) ( $wcbridge_rs_arg[0] ?? '' );
-		$order = wcbridge_rs_order( $wcbridge_rs_arg[1] ?? 0 );
-		$what  = (string) ( $wcbridge_rs_arg[2] ?? '' );
-		wcbridge_rs_start( $label, 0 );
-		if ( 'payment_complete' === $what ) {
-			$order->payment_complete( (string) ( $wcbridge_rs_arg[3] ?? '' ) );
-		} elseif ( 'update_status' === $what ) {
-			$order->update_status( (string) ( $wcbridge_rs_arg[3] ?? '' ) );
-		} else {
-			wcbridge_rs_fail( "unknown path $what" );
-		}
-		wcbridge_rs_stop();
-		wcbridge_rs_out( array( 'status' => wcbridge_rs_order( $order->get_id() )->get_status() ) );
-		break;
-
 	case 'recheck':
 		// recheck <order-id>: what the customer's return to the shop does.
 		$r = WCBridge\Client::from_settings( 10 )->recheck( (int) ( $wcbridge_rs_arg[0] ?? 0 ) );
@@ -346,33 +328,6 @@ switch ( $wcbridge_rs_cmd ) {
 				'body' => is_wp_error( $resp ) ? $resp->get_error_message() : wp_remote_retrieve_body( $resp ),
 			)
 		);
-		break;
-
-	case 'hold-stock':
-		// hold-stock <order-id>: would WooCommerce's unpaid-order job cancel the
-		// order? With 10.0's default (classic checkout only) and 10.6's
-		// (classic and Store API), and by running the job itself with the
-		// order last changed two hours ago.
-		$order = wcbridge_rs_order( $wcbridge_rs_arg[0] ?? 0 );
-		$out   = array(
-			'created_via' => $order->get_created_via(),
-			'wc_10_0'     => (bool) apply_filters( 'woocommerce_cancel_unpaid_order', 'checkout' === $order->get_created_via(), $order ),
-			'wc_10_6'     => (bool) apply_filters( 'woocommerce_cancel_unpaid_order', in_array( $order->get_created_via(), array( 'checkout', 'store-api' ), true ), $order ),
-		);
-		global $wpdb;
-		$old = gmdate( 'Y-m-d H:i:s', time() - 7200 );
-		$wpdb->query( $wpdb->prepare( "UPDATE {$wpdb->prefix}wc_orders SET date_updated_gmt = %s WHERE id = %d", $old, $order->get_id() ) );
-		$wpdb->query( $wpdb->prepare( "UPDATE {$wpdb->posts} SET post_modified = %s, post_modified_gmt = %s WHERE ID = %d AND post_type = 'shop_order'", get_date_from_gmt( $old ), $old, $order->get_id() ) );
-		// As 10.6 does: Store API orders count as checkout orders.
-		$as_10_6 = static function ( $cancel, $o ) {
-			return $cancel || ( is_object( $o ) && 'store-api' === $o->get_created_via() );
-		};
-		add_filter( 'woocommerce_cancel_unpaid_order', $as_10_6, 1, 2 );
-		WCBridge\Finisher::clear_order_caches( $order->get_id() );
-		do_action( 'woocommerce_cancel_unpaid_orders' );
-		WCBridge\Finisher::clear_order_caches( $order->get_id() );
-		$out['after_job'] = wcbridge_rs_order( $order->get_id() )->get_status();
-		wcbridge_rs_out( $out );
 		break;
 
 	default:
