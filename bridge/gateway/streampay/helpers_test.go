@@ -27,6 +27,8 @@ type receiver struct {
 	failFirst int
 	failCode  int
 	got       chan []byte
+	// onAttempt, when set, runs for the nth request before it is answered.
+	onAttempt func(n int)
 }
 
 func newReceiver(t *testing.T) (*receiver, *httptest.Server) {
@@ -40,7 +42,11 @@ func newReceiver(t *testing.T) (*receiver, *httptest.Server) {
 		if fail {
 			rc.failFirst--
 		}
+		n, hook := len(rc.bodies), rc.onAttempt
 		rc.mu.Unlock()
+		if hook != nil {
+			hook(n)
+		}
 		rc.got <- b
 		if fail {
 			w.WriteHeader(rc.failCode)

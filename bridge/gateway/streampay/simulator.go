@@ -111,6 +111,9 @@ type SimPayment struct {
 	Status      string // as the status API would answer now
 	// CallbackFailing is true while a callback is due and not yet answered 2xx.
 	CallbackFailing bool
+	// Delivering is true while a delivery loop runs for the payment (until
+	// a 2xx, or until it gives up after RetryFor or MaxAttempts).
+	Delivering bool
 }
 
 // Delivery is one callback attempt in the simulator's log.
@@ -273,6 +276,7 @@ func (s *Simulator) Callbacks() []Delivery {
 func (s *Simulator) snapshot(p *simPayment) SimPayment {
 	sp := p.SimPayment
 	sp.Status = s.statusLocked(p)
+	sp.Delivering = p.delivering
 	return sp
 }
 
@@ -395,7 +399,8 @@ func (s *Simulator) callbackLocked(p *simPayment) Callback {
 // startDeliveryLocked sends the payment's callback in the background,
 // retrying every RetryInterval until a 2xx, for RetryFor or MaxAttempts.
 // Each attempt is re-signed with the current time, as current_datetime is
-// the send time.
+// the send time. RetryFor is measured on the simulator's clock (Now), so a
+// test that drives the clock decides when delivery gives up.
 func (s *Simulator) startDeliveryLocked(p *simPayment) {
 	if s.cfg.CallbackURL == "" {
 		return
@@ -410,7 +415,7 @@ func (s *Simulator) startDeliveryLocked(p *simPayment) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		start := time.Now()
+		start := s.cfg.Now()
 		for attempt := 1; ; attempt++ {
 			s.mu.Lock()
 			p := s.payments[id]
@@ -430,7 +435,7 @@ func (s *Simulator) startDeliveryLocked(p *simPayment) {
 				s.mu.Unlock()
 				return
 			case s.cfg.MaxAttempts > 0 && attempt >= s.cfg.MaxAttempts,
-				time.Since(start)+s.cfg.RetryInterval > s.cfg.RetryFor:
+				s.cfg.Now().Sub(start)+s.cfg.RetryInterval > s.cfg.RetryFor:
 				p.delivering = false // gives up; the status stays ERR_CALLBACK
 				s.mu.Unlock()
 				return

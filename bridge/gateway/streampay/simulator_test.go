@@ -190,7 +190,11 @@ func TestSimulatorCallbackRetries(t *testing.T) {
 	if d := time.Since(start); d < 100*time.Millisecond {
 		t.Errorf("3 attempts in %v, want at least 2 intervals of 50ms", d)
 	}
-	waitFor(t, func() bool { return len(e.sim.Callbacks()) == 3 })
+	// The loop ends once the third attempt is answered 2xx.
+	waitFor(t, func() bool { sp, _ := e.sim.Payment(gp.GatewayID); return !sp.Delivering })
+	if n := len(e.sim.Callbacks()); n != 3 {
+		t.Fatalf("%d attempts, want 3", n)
+	}
 	for i, d := range e.sim.Callbacks() {
 		want := 500
 		if i == 2 {
@@ -205,10 +209,6 @@ func TestSimulatorCallbackRetries(t *testing.T) {
 	}
 	if sp, _ := e.sim.Payment(gp.GatewayID); sp.CallbackFailing || sp.Status != streampay.StatusCompleted {
 		t.Errorf("after delivery: %+v (ERR_CALLBACK is off by default)", sp)
-	}
-	time.Sleep(120 * time.Millisecond)
-	if n := len(e.sim.Callbacks()); n != 3 {
-		t.Errorf("%d attempts after success, want 3", n)
 	}
 }
 
@@ -225,8 +225,7 @@ func TestSimulatorGivesUp(t *testing.T) {
 	if err := e.sim.PayExact(gp.GatewayID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(e.sim.Callbacks()) == 3 })
-	time.Sleep(150 * time.Millisecond)
+	waitFor(t, func() bool { sp, _ := e.sim.Payment(gp.GatewayID); return !sp.Delivering })
 	if n := len(e.sim.Callbacks()); n != 3 {
 		t.Errorf("attempts: got %d, want 3", n)
 	}
@@ -235,12 +234,31 @@ func TestSimulatorGivesUp(t *testing.T) {
 	}
 }
 
+// TestSimulatorRetryForLimit: a failing callback is retried every
+// RetryInterval while the next attempt still falls within RetryFor of the
+// first, by the simulator's clock. The clock moves one interval before each
+// retry, so attempts come at 0, 40 and 80 ms of it; a fourth, at 120 ms,
+// would be past 100 ms, and delivery gives up.
 func TestSimulatorRetryForLimit(t *testing.T) {
+	const interval = 40 * time.Millisecond
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	e := newEnv(t, func(s *streampay.SimulatorConfig, _ *streampay.Config, _ *gateway.Options) {
-		s.RetryInterval = 40 * time.Millisecond
+		s.Now = clock
+		s.RetryInterval = interval
 		s.RetryFor = 100 * time.Millisecond
 	})
+	e.rc.mu.Lock()
 	e.rc.failFirst = 100
+	e.rc.onAttempt = func(n int) {
+		if n > 1 {
+			mu.Lock()
+			now = now.Add(interval)
+			mu.Unlock()
+		}
+	}
+	e.rc.mu.Unlock()
 	gp, err := e.client.CreatePayment(context.Background(), usdRequest("4"))
 	if err != nil {
 		t.Fatal(err)
@@ -248,9 +266,12 @@ func TestSimulatorRetryForLimit(t *testing.T) {
 	if err := e.sim.PayExact(gp.GatewayID); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(400 * time.Millisecond)
-	if n := len(e.sim.Callbacks()); n < 2 || n > 3 {
-		t.Errorf("attempts within 100ms at 40ms intervals: got %d, want 2 or 3", n)
+	waitFor(t, func() bool { sp, _ := e.sim.Payment(gp.GatewayID); return !sp.Delivering })
+	if n := len(e.sim.Callbacks()); n != 3 {
+		t.Errorf("attempts within 100ms at 40ms intervals: got %d, want 3", n)
+	}
+	if sp, _ := e.sim.Payment(gp.GatewayID); !sp.CallbackFailing {
+		t.Errorf("after giving up: %+v, want the callback still failing", sp)
 	}
 }
 
