@@ -15,7 +15,9 @@ import (
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/api"
 	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
+	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud/cryptocloudsim"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
 // sqlish are strings that would do harm if any of them reached SQL as text.
@@ -334,7 +336,7 @@ func TestAbuseSignedHostileCallbacks(t *testing.T) {
 	h.sims.StreamPay.SetCallbackURL("")
 	h.sims.CryptoCloud.SetCallbackURL("")
 	before := h.snapshot()
-	ccSecret, spSecret := cryptocloud.DefaultSimulatorConfig().SecretKey, streampay.DefaultSimulatorConfig().SecretKey
+	ccSecret, spSecret := cryptocloudsim.DefaultConfig().SecretKey, streampaysim.DefaultConfig().SecretKey
 	n := 0
 	for _, amount := range []string{"99999999999999999999999999999999999999.99", "0.0000000000000000000000000000000001", "1e400", "-1", "1000000000000000000000000"} {
 		// A CryptoCloud postback for the real, unpaid invoice: only the

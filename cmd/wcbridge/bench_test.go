@@ -9,6 +9,7 @@ import (
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
 // BenchmarkCheckout compares a checkout through the sidecar (signed plugin
@@ -19,7 +20,7 @@ import (
 func BenchmarkCheckout(b *testing.B) {
 	h := newHarness(b)
 	b.Run("simulator-only", func(b *testing.B) {
-		sp := streampay.DefaultSimulatorConfig()
+		sp := streampaysim.DefaultConfig()
 		c, err := streampay.New(streampay.Config{ClientID: sp.ClientIDs[0], SecretKey: sp.SecretKey,
 			CreateURL: h.sims.URLs["streampay"] + "/api/v1", StatusURL: h.sims.URLs["streampay"] + "/api/v1"}, gateway.Options{})
 		if err != nil {

@@ -14,7 +14,9 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
+	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud/cryptocloudsim"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 	"github.com/wcbridge/wcbridge/woo/wootest"
 )
 
@@ -65,7 +67,7 @@ func TestFaultReplayHoursLater(t *testing.T) {
 		// Capture the genuine callback the gateway delivered.
 		var captured []byte
 		for _, d := range h.sims.StreamPay.Callbacks() {
-			if d.PaymentID == gid && d.StatusCode == http.StatusOK {
+			if d.ID == gid && d.StatusCode == http.StatusOK {
 				captured = d.Body
 			}
 		}
@@ -122,7 +124,7 @@ func TestFaultReplayHoursLater(t *testing.T) {
 			for _, age := range []time.Duration{10 * time.Minute, 3 * time.Hour, 72 * time.Hour} {
 				ct, body, err := cryptocloud.NewSignedPostback(cryptocloud.PostbackPayload{Status: "success", InvoiceID: strings.TrimPrefix(gid, "INV-"),
 					AmountCrypto: decimal.RequireFromString("0.001"), Currency: "BTC"},
-					cryptocloud.DefaultSimulatorConfig().SecretKey, cryptocloud.ClaimBareID, cryptocloud.FormatJSON, time.Now().Add(-age))
+					cryptocloudsim.DefaultConfig().SecretKey, cryptocloud.ClaimBareID, cryptocloud.FormatJSON, time.Now().Add(-age))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -488,7 +490,7 @@ func TestFaultDatabaseBlackHole(t *testing.T) {
 	}
 	cb := streampay.Callback{PaymentID: gid, Amount: "12", AmountUSD: "12.00", ReceivedAmount: "12", ReceivedAmountUSD: "12.00",
 		CurrentDateTime: time.Now().UTC().Format(time.RFC3339)}
-	genuine := streampay.SignedPayload(cb, streampay.DefaultSimulatorConfig().SecretKey)
+	genuine := streampay.SignedPayload(cb, streampaysim.DefaultConfig().SecretKey)
 	forged := streampay.SignedPayload(cb, "not-the-secret")
 
 	h.proxy.setBlackHole(true)

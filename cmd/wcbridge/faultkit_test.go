@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
-	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream"
-	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
-	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream/bitstreamsim"
+	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud/cryptocloudsim"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
 // faultCounts tallies what the fault and abuse suite did, for
@@ -36,7 +36,7 @@ var faultCounts struct {
 
 // configuredSecrets is every secret a suite sidecar is configured with.
 func configuredSecrets(extra ...string) []string {
-	sp, cc, bs := streampay.DefaultSimulatorConfig(), cryptocloud.DefaultSimulatorConfig(), bitstream.DefaultSimulatorConfig()
+	sp, cc, bs := streampaysim.DefaultConfig(), cryptocloudsim.DefaultConfig(), bitstreamsim.DefaultConfig()
 	return append([]string{testSecret, testKey, sp.SecretKey, cc.APIKey, cc.SecretKey, bs.APIKey, bs.WebhookSecret}, extra...)
 }
 

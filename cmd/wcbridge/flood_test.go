@@ -16,6 +16,7 @@ import (
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
 // forgedCallbacks returns a body forged for each gateway's callback URL: a
@@ -138,7 +139,7 @@ func TestAbuseCallbackFlood(t *testing.T) {
 	// A genuinely signed but unusable callback is "malformed" (400), not
 	// "signature invalid".
 	malformed := streampay.SignedPayload(streampay.Callback{PaymentID: spID, Amount: "10", AmountUSD: "lots", ReceivedAmount: "10",
-		ReceivedAmountUSD: "10.00", CurrentDateTime: time.Now().UTC().Format(time.RFC3339)}, streampay.DefaultSimulatorConfig().SecretKey)
+		ReceivedAmountUSD: "10.00", CurrentDateTime: time.Now().UTC().Format(time.RFC3339)}, streampaysim.DefaultConfig().SecretKey)
 	req, _ := http.NewRequest("POST", base+"/v1/callbacks/streampay", bytes.NewReader(malformed))
 	req.Header.Set("X-Forwarded-For", "192.0.2.77")
 	resp, err := http.DefaultClient.Do(req)

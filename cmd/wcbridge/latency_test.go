@@ -12,6 +12,7 @@ import (
 	"github.com/wcbridge/wcbridge/bridge/api"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
 // latencyAPI and latencyWordPress are the delays the real world adds: a
@@ -34,8 +35,8 @@ const (
 // of 8 workers does them, one status call and one notification at a time
 // each, through the same two proxies with no database work at all. For
 // WooCommerce's own path (payment_complete() over PHP-FPM): 7.9 orders/s
-// with one client, 13.6 with four (/work/shared/woocommerce/observed.md
-// §8, measured on the same kind of machine, not in this run).
+// with one client, 13.6 with four (WooCommerce 10.0.2, measured separately
+// on the same kind of machine, not in this run).
 //
 //	WCBRIDGE_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/' go test -run '^$' -bench Latency -benchtime 400x ./cmd/wcbridge/
 func BenchmarkLatency(b *testing.B) {
@@ -83,7 +84,7 @@ func BenchmarkLatency(b *testing.B) {
 // through the status proxy and one signed notification through the
 // WordPress proxy per order, nothing else. It returns orders per second.
 func latencyBaseline(b *testing.B, h *harness, statusURL, wpURL string, conc int) float64 {
-	sp := streampay.DefaultSimulatorConfig()
+	sp := streampaysim.DefaultConfig()
 	tr := &http.Transport{MaxIdleConnsPerHost: conc}
 	defer tr.CloseIdleConnections()
 	c, err := streampay.New(streampay.Config{ClientID: sp.ClientIDs[0], SecretKey: sp.SecretKey,

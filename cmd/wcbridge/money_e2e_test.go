@@ -22,7 +22,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/api"
-	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream"
+	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream/bitstreamsim"
 	"github.com/wcbridge/wcbridge/woo/wootest"
 )
 
@@ -126,7 +126,7 @@ func createBitstreamSession(t *testing.T, h *harness, units string) string {
 	t.Helper()
 	body := fmt.Sprintf(`{"successUrl":"http://shop.test/ok","lineItems":{"data":[{"priceData":{"currency":"usdc","unitAmount":%q,"productData":{"name":"Order","description":"x"}}}]}}`, units)
 	req, _ := http.NewRequest("POST", h.sims.URLs["bitstream"]+"/api/v1/checkout/sessions", bytes.NewReader([]byte(body)))
-	req.Header.Set("Authorization", "Bearer "+bitstream.DefaultSimulatorConfig().APIKey)
+	req.Header.Set("Authorization", "Bearer "+bitstreamsim.DefaultConfig().APIKey)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -236,14 +236,14 @@ func TestE2EBitstreamWithoutWebhookSecret(t *testing.T) {
 	}
 	h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
 	waitFor(t, "a refused webhook", 5*time.Second, func() bool {
-		for _, d := range h.sims.Bitstream.Webhooks() {
-			if d.SessionID == gid && d.StatusCode == http.StatusUnauthorized {
+		for _, d := range h.sims.Bitstream.Callbacks() {
+			if d.ID == gid && d.StatusCode == http.StatusUnauthorized {
 				return true
 			}
 		}
 		return false
 	})
-	for _, d := range h.sims.Bitstream.Webhooks() {
+	for _, d := range h.sims.Bitstream.Callbacks() {
 		if d.StatusCode == http.StatusOK {
 			t.Fatalf("a webhook was accepted without a secret: %+v", d)
 		}

@@ -12,18 +12,26 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream"
-	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
-	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream/bitstreamsim"
+	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud/cryptocloudsim"
+	"github.com/wcbridge/wcbridge/bridge/gateway/simkit"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
-// Simulators are the three gateway simulators, serving on loopback.
+// Simulators are the three gateway simulators, serving on loopback. Tests,
+// the demo and `wcbridge simulate` drive them through simkit.Simulator (Get);
+// the typed fields are for what only one gateway has.
 type Simulators struct {
-	StreamPay   *streampay.Simulator
-	CryptoCloud *cryptocloud.Simulator
-	Bitstream   *bitstream.Simulator
+	StreamPay   *streampaysim.Simulator
+	CryptoCloud *cryptocloudsim.Simulator
+	Bitstream   *bitstreamsim.Simulator
 	URLs        map[string]string // gateway name -> base URL
+	byName      map[string]simkit.Simulator
 	servers     []*http.Server
 }
+
+// Get returns the named gateway's simulator (nil for an unknown name).
+func (s *Simulators) Get(name string) simkit.Simulator { return s.byName[name] }
 
 // SimulatorSetup says where the simulators listen and whom they call back.
 type SimulatorSetup struct {
@@ -40,42 +48,42 @@ type SimulatorSetup struct {
 
 // StartSimulators starts the three simulators.
 func StartSimulators(c SimulatorSetup) (*Simulators, error) {
-	s := &Simulators{URLs: map[string]string{}}
+	s := &Simulators{URLs: map[string]string{}, byName: map[string]simkit.Simulator{}}
 	callbackBase := strings.TrimRight(c.CallbackBase, "/")
 
-	spCfg := streampay.DefaultSimulatorConfig()
+	spCfg := streampaysim.DefaultConfig()
 	spCfg.CallbackURL = callbackBase + "/v1/callbacks/streampay"
 	spCfg.RetryInterval = c.Retry
-	s.StreamPay = streampay.NewSimulator(spCfg)
+	s.StreamPay = streampaysim.New(spCfg)
 
-	ccCfg := cryptocloud.DefaultSimulatorConfig()
+	ccCfg := cryptocloudsim.DefaultConfig()
 	ccCfg.CallbackURL = callbackBase + "/v1/callbacks/cryptocloud"
 	ccCfg.RetryInterval = c.Retry
 	ccCfg.SuccessURL, ccCfg.FailURL = c.ShopReturnURL, c.ShopReturnURL
-	s.CryptoCloud = cryptocloud.NewSimulator(ccCfg)
+	s.CryptoCloud = cryptocloudsim.New(ccCfg)
 
-	bsCfg := bitstream.DefaultSimulatorConfig()
+	bsCfg := bitstreamsim.DefaultConfig()
 	bsCfg.WebhookURL = callbackBase + "/v1/callbacks/bitstream"
 	bsCfg.WebhookRetry = c.Retry
-	s.Bitstream = bitstream.NewSimulator(bsCfg)
-
-	type sim interface {
-		http.Handler
-		SetPublicURL(string)
+	s.Bitstream = bitstreamsim.New(bsCfg)
+	for _, sim := range []simkit.Simulator{s.StreamPay, s.CryptoCloud, s.Bitstream} {
+		s.byName[sim.Name()] = sim
 	}
+
 	for _, x := range []struct {
-		name, addr string
-		h          sim
-	}{{"streampay", c.StreamPay, s.StreamPay}, {"cryptocloud", c.CryptoCloud, s.CryptoCloud}, {"bitstream", c.Bitstream, s.Bitstream}} {
+		addr string
+		sim  simkit.Simulator
+	}{{c.StreamPay, s.StreamPay}, {c.CryptoCloud, s.CryptoCloud}, {c.Bitstream, s.Bitstream}} {
+		name := x.sim.Name()
 		l, err := net.Listen("tcp", x.addr)
 		if err != nil {
 			s.Close()
-			return nil, fmt.Errorf("%s simulator: listen on %s: %w", x.name, x.addr, err)
+			return nil, fmt.Errorf("%s simulator: listen on %s: %w", name, x.addr, err)
 		}
 		u := "http://" + l.Addr().String()
-		x.h.SetPublicURL(u)
-		s.URLs[x.name] = u
-		hs := &http.Server{Handler: x.h, ReadHeaderTimeout: 10 * time.Second}
+		x.sim.SetPublicURL(u)
+		s.URLs[name] = u
+		hs := &http.Server{Handler: x.sim, ReadHeaderTimeout: 10 * time.Second}
 		s.servers = append(s.servers, hs)
 		go hs.Serve(l)
 	}
@@ -87,20 +95,14 @@ func (s *Simulators) Close() {
 	for _, hs := range s.servers {
 		hs.Close()
 	}
-	if s.StreamPay != nil {
-		s.StreamPay.Close()
-	}
-	if s.CryptoCloud != nil {
-		s.CryptoCloud.Close()
-	}
-	if s.Bitstream != nil {
-		s.Bitstream.Close()
+	for _, sim := range s.byName {
+		sim.Close()
 	}
 }
 
 // Env returns the WCBRIDGE_* settings that point a sidecar at the simulators.
 func (s *Simulators) Env() []string {
-	sp, cc, bs := streampay.DefaultSimulatorConfig(), cryptocloud.DefaultSimulatorConfig(), bitstream.DefaultSimulatorConfig()
+	sp, cc, bs := streampaysim.DefaultConfig(), cryptocloudsim.DefaultConfig(), bitstreamsim.DefaultConfig()
 	return []string{
 		"WCBRIDGE_GATEWAYS_STREAMPAY_ENABLED=true",
 		"WCBRIDGE_GATEWAYS_STREAMPAY_CLIENT_ID=" + sp.ClientIDs[0],

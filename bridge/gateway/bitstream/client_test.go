@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream/bitstreamsim"
 )
 
 func TestCreatePaymentAndPollEveryStatus(t *testing.T) {
@@ -193,7 +194,7 @@ func TestCreatePaymentUnits(t *testing.T) {
 // A strict server (only the documented fields) refuses our assumed fields;
 // with them turned off the client works against it.
 func TestCreatePaymentOnlyDocumentedFields(t *testing.T) {
-	sim, srv, _ := startSim(t, func(c *SimulatorConfig) { c.RejectUnknownFields = true })
+	sim, srv, _ := startSim(t, func(c *bitstreamsim.Config) { c.RejectUnknownFields = true })
 	c := newTestClient(t, srv.URL, nil, fastOpts())
 	_, err := c.CreatePayment(context.Background(), orderRequest("5"))
 	if err == nil || !strings.Contains(err.Error(), "http 400") || !strings.Contains(err.Error(), "property cancelUrl should not exist") {

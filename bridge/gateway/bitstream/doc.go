@@ -1,8 +1,8 @@
 // Package bitstream is wcbridge's client for Bitstream checkout sessions
-// (api.bitstream.dev), with a local simulator of the same API for tests and
-// demos.
+// (api.bitstream.dev). Its simulator, for tests and demos, is package
+// bitstreamsim.
 //
-// Bitstream documents exactly one call: creating a checkout session (seed 004,
+// Bitstream documents exactly one call: creating a checkout session (its documented example,
 // https://bitstream-technologies.gitbook.io/bitstream-technologies-1/accept-crypto-payment).
 // Its API is Copperx's (its subscription page speaks of "your first plan on
 // Copperx"; its sample session is the one in Copperx's webhook docs), so the

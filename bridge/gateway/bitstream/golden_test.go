@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream/bitstreamsim"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
@@ -83,10 +84,10 @@ func (rec *recorder) last(t *testing.T) exchange {
 	return rec.ex[len(rec.ex)-1]
 }
 
-func startRecorded(t *testing.T, mutate func(*SimulatorConfig)) (*Simulator, *recorder, string) {
+func startRecorded(t *testing.T, mutate func(*bitstreamsim.Config)) (*bitstreamsim.Simulator, *recorder, string) {
 	t.Helper()
 	clk := newClock()
-	cfg := DefaultSimulatorConfig()
+	cfg := bitstreamsim.DefaultConfig()
 	cfg.APIKey = testKey
 	cfg.Now = clk.Now
 	cfg.NewID = seqIDs()
@@ -95,7 +96,7 @@ func startRecorded(t *testing.T, mutate func(*SimulatorConfig)) (*Simulator, *re
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	sim := NewSimulator(cfg)
+	sim := bitstreamsim.New(cfg)
 	rec := &recorder{next: sim}
 	srv := httptest.NewServer(rec)
 	t.Cleanup(srv.Close)
@@ -213,7 +214,7 @@ func TestDocumentedSession(t *testing.T) {
 // The simulator takes the documented request, even in strict mode, and
 // answers with exactly the documented object's fields.
 func TestSimulatorMatchesDocumentedShape(t *testing.T) {
-	_, _, url := startRecorded(t, func(c *SimulatorConfig) { c.RejectUnknownFields = true })
+	_, _, url := startRecorded(t, func(c *bitstreamsim.Config) { c.RejectUnknownFields = true })
 	reqBody, err := os.ReadFile("testdata/documented_request.json")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
+	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream/bitstreamsim"
 )
 
 const testKey = "bs_test_9f8e7d6c5b4a39281706"
@@ -47,17 +48,17 @@ func seqIDs() func() string {
 }
 
 // startSim starts a simulator behind a real HTTP server.
-func startSim(t *testing.T, mutate func(*SimulatorConfig)) (*Simulator, *httptest.Server, *clock) {
+func startSim(t *testing.T, mutate func(*bitstreamsim.Config)) (*bitstreamsim.Simulator, *httptest.Server, *clock) {
 	t.Helper()
 	clk := newClock()
-	cfg := DefaultSimulatorConfig()
+	cfg := bitstreamsim.DefaultConfig()
 	cfg.APIKey = testKey
 	cfg.Now = clk.Now
 	cfg.NewID = seqIDs()
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	sim := NewSimulator(cfg)
+	sim := bitstreamsim.New(cfg)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	t.Cleanup(sim.Close)

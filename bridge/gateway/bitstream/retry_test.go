@@ -14,6 +14,7 @@ import (
 
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
+	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream/bitstreamsim"
 )
 
 func TestReadsRetried(t *testing.T) {
@@ -171,7 +172,7 @@ func TestErrorsCarryStatusAndMessageNeverTheKey(t *testing.T) {
 		}
 	})
 	t.Run("validation list", func(t *testing.T) {
-		_, srv, _ := startSim(t, func(c *SimulatorConfig) { c.AssetDecimals = map[string]int{"usdt": 6} })
+		_, srv, _ := startSim(t, func(c *bitstreamsim.Config) { c.AssetDecimals = map[string]int{"usdt": 6} })
 		c := newTestClient(t, srv.URL, nil, fastOpts())
 		_, err := c.CreatePayment(context.Background(), orderRequest("3"))
 		if err == nil || !strings.Contains(err.Error(), "http 400: lineItems.data.0.priceData.currency must be one of the following values: usdt") {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
 )
@@ -109,4 +110,12 @@ func VerifyWebhook(body []byte, signature, secret string) (*Event, *session, err
 		return nil, nil, fmt.Errorf("%w: bad session id", ErrWebhookMalformed)
 	}
 	return &ev, s, nil
+}
+
+// SignedEvent builds a webhook body about a session object as Bitstream
+// sends it, and its signature: for tests of receivers.
+func SignedEvent(typ string, session []byte, secret string) (body []byte, signature string) {
+	body = []byte(fmt.Sprintf(`{"id":"evt-%d","apiVersion":"2023-01-11","created":%d,"object":"checkoutSession","type":%q,"data":{"object":%s}}`,
+		time.Now().UnixNano(), time.Now().UnixMilli(), typ, strings.TrimSpace(string(session))))
+	return body, SignWebhook(body, secret)
 }

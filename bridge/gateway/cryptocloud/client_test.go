@@ -2,6 +2,7 @@ package cryptocloud
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
+	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud/cryptocloudsim"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -133,7 +135,10 @@ func assertNoSecret(t *testing.T, err error, secrets ...string) {
 // Authorization header and body into its error message.
 func TestErrorNeverCarriesCredentials(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusForbidden, errorBody("detail", "forbidden for "+r.Header.Get("Authorization")+" secret "+testSecret))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": "error",
+			"result": map[string]string{"detail": "forbidden for " + r.Header.Get("Authorization") + " secret " + testSecret}})
 	}))
 	defer srv.Close()
 	c, _ := New(testConfig(srv.URL), fastOptions)
@@ -431,7 +436,7 @@ func TestCreateRetries(t *testing.T) {
 		}
 		addr := l.Addr().String()
 		l.Close() // nothing listens: dials are refused until the server starts
-		sim := NewSimulator(testSimConfig())
+		sim := cryptocloudsim.New(testSimConfig())
 		defer sim.Close()
 		srv := httptest.NewUnstartedServer(sim)
 		started := make(chan struct{})

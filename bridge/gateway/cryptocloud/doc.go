@@ -1,7 +1,7 @@
 // Package cryptocloud is the CryptoCloud API v2 gateway: a client that
 // creates invoices and reads their status, postback verification as pure
-// functions over raw bytes, and an in-memory Simulator of the API, its pay
-// page and its postbacks.
+// functions over raw bytes. Its simulator, for tests and demos, is package
+// cryptocloudsim.
 //
 // Assumptions where CryptoCloud's documentation is silent:
 //
@@ -31,6 +31,6 @@
 //   - An error envelope ({"status":"error"}) under HTTP 200 is reported as a
 //     400 refusal carrying the gateway's messages.
 //   - Cancel is retried like a read: cancelling twice is harmless.
-//   - Postback retry schedule is undocumented; the simulator retries every
+//   - Postback retry schedule is undocumented; cryptocloudsim retries every
 //     minute for an hour by default. Its pay links are {PublicURL}/pay/{id}.
 package cryptocloud

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud/cryptocloudsim"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -91,10 +92,10 @@ func TestGoldenWireFormats(t *testing.T) {
 	defer pbSrv.Close()
 	cfg.CallbackURL = pbSrv.URL
 
-	for _, format := range []PostbackFormat{FormatJSON, FormatForm} {
+	for _, format := range []cryptocloudsim.PostbackFormat{cryptocloudsim.FormatJSON, cryptocloudsim.FormatForm} {
 		cfg.PostbackFormat = format
 		n = 0
-		sim := NewSimulator(cfg)
+		sim := cryptocloudsim.New(cfg)
 		rec := &recorder{next: sim, reqs: map[string][]byte{}, resp: map[string][]byte{}}
 		srv := httptest.NewServer(rec)
 		sim.SetPublicURL("https://pay.cryptocloud.test") // stable links in the golden files
@@ -116,7 +117,7 @@ func TestGoldenWireFormats(t *testing.T) {
 		waitFor(t, "postback", func() bool { return len(sim.Callbacks()) == 1 })
 		sim.Close()
 
-		if format == FormatJSON {
+		if format == cryptocloudsim.FormatJSON {
 			golden(t, "create_request.json", rec.reqs["/v2/invoice/create"])
 			golden(t, "create_response.json", rec.resp["/v2/invoice/create"])
 			golden(t, "info_request.json", rec.reqs["/v2/invoice/merchant/info"])

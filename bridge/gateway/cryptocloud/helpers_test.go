@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
+	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud/cryptocloudsim"
 )
 
 const (
@@ -20,8 +21,8 @@ const (
 // fastOptions keep retries quick in tests.
 var fastOptions = gateway.Options{Timeout: 2 * time.Second, RetryMax: 3, RetryWaitMin: 5 * time.Millisecond, RetryWaitMax: 20 * time.Millisecond}
 
-func testSimConfig() SimulatorConfig {
-	cfg := DefaultSimulatorConfig()
+func testSimConfig() cryptocloudsim.Config {
+	cfg := cryptocloudsim.DefaultConfig()
 	cfg.APIKey, cfg.ShopID, cfg.SecretKey = testKey, testShop, testSecret
 	cfg.RetryInterval = 50 * time.Millisecond
 	cfg.MaxAttempts = 5
@@ -34,9 +35,9 @@ func testConfig(base string) Config {
 
 // startSim runs a simulator behind an httptest server and returns a client
 // pointed at it.
-func startSim(t *testing.T, cfg SimulatorConfig) (*Simulator, *Client, *httptest.Server) {
+func startSim(t *testing.T, cfg cryptocloudsim.Config) (*cryptocloudsim.Simulator, *Client, *httptest.Server) {
 	t.Helper()
-	sim := NewSimulator(cfg)
+	sim := cryptocloudsim.New(cfg)
 	srv := httptest.NewServer(sim)
 	sim.SetPublicURL(srv.URL)
 	t.Cleanup(func() { srv.Close(); sim.Close() })

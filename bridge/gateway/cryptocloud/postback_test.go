@@ -16,6 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud/cryptocloudsim"
 )
 
 var vectorNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -227,7 +228,7 @@ func (rc *receiver) snapshot() (events []*bridge.CallbackEvent, states []*bridge
 }
 
 // startWithReceiver runs simulator, client and receiver wired together.
-func startWithReceiver(t *testing.T, cfg SimulatorConfig) (*Simulator, *Client, *receiver) {
+func startWithReceiver(t *testing.T, cfg cryptocloudsim.Config) (*cryptocloudsim.Simulator, *Client, *receiver) {
 	t.Helper()
 	sim, c, _ := startSim(t, cfg)
 	rc := &receiver{c: c}
@@ -249,8 +250,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestPostbackEndToEnd(t *testing.T) {
-	for _, format := range []PostbackFormat{FormatJSON, FormatForm} {
-		for _, shape := range []TokenClaim{ClaimBareID, ClaimUUID} {
+	for _, format := range []cryptocloudsim.PostbackFormat{cryptocloudsim.FormatJSON, cryptocloudsim.FormatForm} {
+		for _, shape := range []cryptocloudsim.TokenClaim{cryptocloudsim.ClaimBareID, cryptocloudsim.ClaimUUID} {
 			t.Run(string(format)+"/"+string(shape), func(t *testing.T) {
 				cfg := testSimConfig()
 				cfg.PostbackFormat, cfg.TokenClaim = format, shape
@@ -284,7 +285,7 @@ func TestPostbackEndToEnd(t *testing.T) {
 					t.Errorf("confirmed %v, want %v (no postback for partial)", got, want)
 				}
 				for _, d := range sim.Callbacks() {
-					if strings.HasPrefix(d.InvoiceID, "INV-") || strings.Contains(string(d.Body), `"invoice_id":"INV-`) || strings.Contains(string(d.Body), "invoice_id=INV-") {
+					if strings.HasPrefix(d.ID, "INV-") || strings.Contains(string(d.Body), `"invoice_id":"INV-`) || strings.Contains(string(d.Body), "invoice_id=INV-") {
 						t.Errorf("postback invoice_id carries the prefix: %s", d.Body)
 					}
 				}
@@ -354,15 +355,15 @@ func TestPostbackGivesUpAfterMaxAttempts(t *testing.T) {
 
 func TestForgedPostbacksRejected(t *testing.T) {
 	cases := []struct {
-		kind PostbackKind
+		kind cryptocloudsim.PostbackKind
 		want error
 	}{
-		{PostbackWrongSecret, ErrBadToken},
-		{PostbackExpired, ErrTokenExpired},
-		{PostbackTampered, ErrIDMismatch},
-		{PostbackNoToken, ErrNoToken},
+		{cryptocloudsim.PostbackWrongSecret, ErrBadToken},
+		{cryptocloudsim.PostbackExpired, ErrTokenExpired},
+		{cryptocloudsim.PostbackTampered, ErrIDMismatch},
+		{cryptocloudsim.PostbackNoToken, ErrNoToken},
 	}
-	for _, format := range []PostbackFormat{FormatJSON, FormatForm} {
+	for _, format := range []cryptocloudsim.PostbackFormat{cryptocloudsim.FormatJSON, cryptocloudsim.FormatForm} {
 		for _, tc := range cases {
 			t.Run(string(format)+"/"+string(tc.kind), func(t *testing.T) {
 				cfg := testSimConfig()
@@ -377,7 +378,7 @@ func TestForgedPostbacksRejected(t *testing.T) {
 				if len(events) != 0 || !errors.Is(rejects[0], tc.want) {
 					t.Errorf("events %d, rejection %v, want %v", len(events), rejects[0], tc.want)
 				}
-				if ds := sim.Callbacks(); len(ds) != 1 || ds[0].StatusCode != http.StatusUnauthorized || ds[0].Kind != tc.kind {
+				if ds := sim.Callbacks(); len(ds) != 1 || ds[0].StatusCode != http.StatusUnauthorized || ds[0].Kind != string(tc.kind) {
 					t.Errorf("delivery log = %+v", ds)
 				}
 			})
@@ -391,14 +392,14 @@ func TestForgedPostbacksRejected(t *testing.T) {
 func TestDuplicatePostback(t *testing.T) {
 	sim, c, rc := startWithReceiver(t, testSimConfig())
 	p := mustCreate(t, c, "wc-1", "40", "USD")
-	if err := sim.SendPostback(p.GatewayID, PostbackDuplicate); err == nil {
+	if err := sim.SendPostback(p.GatewayID, cryptocloudsim.PostbackDuplicate); err == nil {
 		t.Error("duplicate before any postback: no error")
 	}
 	if err := sim.PayExact(p.GatewayID); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "first postback", func() bool { ev, _, _, _ := rc.snapshot(); return len(ev) == 1 })
-	if err := sim.SendPostback(p.GatewayID, PostbackDuplicate); err != nil {
+	if err := sim.SendPostback(p.GatewayID, cryptocloudsim.PostbackDuplicate); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "duplicate", func() bool { ev, _, _, _ := rc.snapshot(); return len(ev) == 2 && len(sim.Callbacks()) == 2 })

@@ -16,6 +16,7 @@ import (
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
 func TestLifecyclePaidThroughCallback(t *testing.T) {
@@ -115,7 +116,7 @@ func TestStatusesThroughSimulator(t *testing.T) {
 			t.Fatalf("got %s, want pending", got)
 		}
 		for _, d := range e.sim.Callbacks() {
-			if d.PaymentID == id {
+			if d.ID == id {
 				t.Fatalf("callback sent for underpayment: %+v", d)
 			}
 		}
@@ -164,7 +165,7 @@ func TestStatusesThroughSimulator(t *testing.T) {
 
 func TestUnderpaidCallbackConfirmsPending(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, func(s *streampay.SimulatorConfig, _ *streampay.Config, _ *gateway.Options) {
+	e := newEnv(t, func(s *streampaysim.Config, _ *streampay.Config, _ *gateway.Options) {
 		s.CallbackOnUnderpay = true
 	})
 	gp, err := e.client.CreatePayment(ctx, usdRequest("20"))
@@ -192,7 +193,7 @@ func TestUnderpaidCallbackConfirmsPending(t *testing.T) {
 
 func TestErrCallbackStatusMeansPaid(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, func(s *streampay.SimulatorConfig, _ *streampay.Config, _ *gateway.Options) {
+	e := newEnv(t, func(s *streampaysim.Config, _ *streampay.Config, _ *gateway.Options) {
 		s.ShowErrCallback = true
 		s.RetryInterval = time.Hour // one failed attempt, then wait
 	})
@@ -241,7 +242,7 @@ func TestCreateRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, func(_ *streampay.SimulatorConfig, c *streampay.Config, _ *gateway.Options) {
+			e := newEnv(t, func(_ *streampaysim.Config, c *streampay.Config, _ *gateway.Options) {
 				c.NativeTokenAmounts = tt.native
 				c.NativeToken = "STRM"
 			})
@@ -252,7 +253,7 @@ func TestCreateRequests(t *testing.T) {
 				if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), "GBP") {
 					t.Fatalf("got %v, want %v naming GBP", err, tt.wantErr)
 				}
-				if n := e.sim.CreateAttempts(); n != 0 {
+				if n := e.sim.CreateCalls(); n != 0 {
 					t.Fatalf("%d create calls reached the gateway, want 0", n)
 				}
 				return

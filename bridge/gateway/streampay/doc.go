@@ -1,7 +1,7 @@
 // Package streampay is wcbridge's StreamPay gateway: a client for creating
 // hosted payment pages and reading payment status, verification of the
-// SHA-256-signed callbacks as pure functions over the raw body, and an
-// in-memory Simulator of the API for tests and demos.
+// SHA-256-signed callbacks as pure functions over the raw body. Its
+// simulator, for tests and demos, is package streampaysim.
 //
 // StreamPay's documentation (streampay.gitbook.io, a rebrand of the older
 // CoinPipe "Pay with NEAR" gateway) is silent or inconsistent in places.
@@ -46,13 +46,4 @@
 //     Content-Type header is not checked: the signature authenticates.
 //   - Error answers have no documented shape: a JSON "error" or "message"
 //     field is used when present, else the body text.
-//
-// The Simulator additionally assumes: errors are {"error": "..."}; ids the
-// status host does not know (unknown, or new within SimulatorConfig
-// .StatusLag) answer 200 {"status":"not_found"}, or with NotFound404 a 404
-// naming the payment; an underpayment stays pending without a callback
-// (SimulatorConfig.CallbackOnUnderpay changes that); ERR_CALLBACK shows
-// while a callback fails (SimulatorConfig.ShowErrCallback, on in
-// DefaultSimulatorConfig); current_datetime is RFC 3339 in UTC; token
-// amounts use 24 decimals.
 package streampay

@@ -19,6 +19,7 @@ import (
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -86,9 +87,9 @@ func (rec *recorder) wrap(h http.Handler) http.Handler {
 var fixedNow = time.Date(2022, 8, 10, 21, 51, 19, 0, time.UTC)
 
 // goldenEnv is a simulator on a fixed clock behind a recorder.
-func goldenEnv(t *testing.T, native bool) (*streampay.Simulator, *streampay.Client, *recorder, string) {
+func goldenEnv(t *testing.T, native bool) (*streampaysim.Simulator, *streampay.Client, *recorder, string) {
 	t.Helper()
-	sim := streampay.NewSimulator(streampay.SimulatorConfig{
+	sim := streampaysim.New(streampaysim.Config{
 		ClientIDs: []string{testClientID}, SecretKey: testSecret,
 		Now: func() time.Time { return fixedNow },
 	})
@@ -105,7 +106,7 @@ func goldenEnv(t *testing.T, native bool) (*streampay.Simulator, *streampay.Clie
 }
 
 // normalise replaces the simulator's random values so answers compare.
-func normalise(b []byte, sp streampay.SimPayment) []byte {
+func normalise(b []byte, sp streampaysim.Payment) []byte {
 	out := string(b)
 	for _, kv := range [][2]string{{sp.ID, "PAYMENT_ID"}, {sp.Address, "ADDRESS"}, {sp.TxHash, "TX_HASH"}, {sp.SignerID, "SIGNER"}} {
 		if kv[0] != "" {

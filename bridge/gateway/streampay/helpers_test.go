@@ -12,6 +12,7 @@ import (
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
 const (
@@ -71,21 +72,21 @@ func (rc *receiver) next(t *testing.T) []byte {
 }
 
 type env struct {
-	sim    *streampay.Simulator
+	sim    *streampaysim.Simulator
 	srv    *httptest.Server
 	client *streampay.Client
 	rc     *receiver
 	cfg    streampay.Config
 }
 
-type envOpt func(*streampay.SimulatorConfig, *streampay.Config, *gateway.Options)
+type envOpt func(*streampaysim.Config, *streampay.Config, *gateway.Options)
 
 // newEnv starts a simulator behind httptest, a callback receiver, and a
 // client whose two base URLs both point at the simulator.
 func newEnv(t *testing.T, opts ...envOpt) *env {
 	t.Helper()
 	rc, rsrv := newReceiver(t)
-	scfg := streampay.SimulatorConfig{
+	scfg := streampaysim.Config{
 		ClientIDs:     []string{testClientID},
 		SecretKey:     testSecret,
 		CallbackURL:   rsrv.URL,
@@ -96,7 +97,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	for _, o := range opts {
 		o(&scfg, &ccfg, &gopts)
 	}
-	sim := streampay.NewSimulator(scfg)
+	sim := streampaysim.New(scfg)
 	srv := httptest.NewServer(sim)
 	sim.SetPublicURL(srv.URL)
 	t.Cleanup(func() { srv.Close(); sim.Close() })

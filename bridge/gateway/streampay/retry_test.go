@@ -13,6 +13,7 @@ import (
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
 func TestReadsRetried(t *testing.T) {
@@ -63,7 +64,7 @@ func TestCreateNotRetriedOn5xx(t *testing.T) {
 			if !errors.As(err, &ge) || ge.StatusCode != code {
 				t.Fatalf("got %v, want http %d", err, code)
 			}
-			if n := e.sim.CreateAttempts(); n != 1 {
+			if n := e.sim.CreateCalls(); n != 1 {
 				t.Errorf("create attempts: got %d, want exactly 1", n)
 			}
 			if n := len(e.sim.Payments()); n != 0 {
@@ -80,7 +81,7 @@ func TestCreateRetriedOn429(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create after two 429s: %v", err)
 	}
-	if n := e.sim.CreateAttempts(); n != 3 {
+	if n := e.sim.CreateCalls(); n != 3 {
 		t.Errorf("create attempts: got %d, want 3", n)
 	}
 	ps := e.sim.Payments()
@@ -90,7 +91,7 @@ func TestCreateRetriedOn429(t *testing.T) {
 }
 
 func TestCreateNotRetriedOnTimeout(t *testing.T) {
-	e := newEnv(t, func(_ *streampay.SimulatorConfig, _ *streampay.Config, o *gateway.Options) {
+	e := newEnv(t, func(_ *streampaysim.Config, _ *streampay.Config, o *gateway.Options) {
 		o.Timeout = 100 * time.Millisecond
 	})
 	e.sim.Hang(time.Second)
@@ -98,7 +99,7 @@ func TestCreateNotRetriedOnTimeout(t *testing.T) {
 	if err == nil || bridge.ErrorCode(err) != bridge.EUNAVAILABLE {
 		t.Fatalf("got %v, want unavailable", err)
 	}
-	if n := e.sim.CreateAttempts(); n != 1 {
+	if n := e.sim.CreateCalls(); n != 1 {
 		t.Errorf("create attempts: got %d, want 1 (a timeout may have created it)", n)
 	}
 	e.sim.Hang(0)
@@ -119,20 +120,20 @@ func TestCreateRetriedWhenRefused(t *testing.T) {
 		}
 		return d.DialContext(ctx, network, addr)
 	}}
-	e := newEnv(t, func(_ *streampay.SimulatorConfig, _ *streampay.Config, o *gateway.Options) {
+	e := newEnv(t, func(_ *streampaysim.Config, _ *streampay.Config, o *gateway.Options) {
 		o.Transport = tr
 	})
 	gp, err := e.client.CreatePayment(context.Background(), usdRequest("3"))
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	if dials.Load() != 3 || e.sim.CreateAttempts() != 1 || len(e.sim.Payments()) != 1 || gp.GatewayID == "" {
-		t.Errorf("dials %d, create attempts %d, payments %d", dials.Load(), e.sim.CreateAttempts(), len(e.sim.Payments()))
+	if dials.Load() != 3 || e.sim.CreateCalls() != 1 || len(e.sim.Payments()) != 1 || gp.GatewayID == "" {
+		t.Errorf("dials %d, create attempts %d, payments %d", dials.Load(), e.sim.CreateCalls(), len(e.sim.Payments()))
 	}
 }
 
 func TestContextCancelStopsRetries(t *testing.T) {
-	e := newEnv(t, func(_ *streampay.SimulatorConfig, _ *streampay.Config, o *gateway.Options) {
+	e := newEnv(t, func(_ *streampaysim.Config, _ *streampay.Config, o *gateway.Options) {
 		o.RetryMax = 10
 		o.RetryWaitMin = 200 * time.Millisecond
 		o.RetryWaitMax = 200 * time.Millisecond

@@ -1,8 +1,6 @@
-package cryptocloud
+package cryptocloudsim
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -16,11 +14,11 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/wcbridge/wcbridge/bridge/gateway"
+	"github.com/wcbridge/wcbridge/bridge/gateway/simkit"
 )
 
-// SimulatorConfig configures a Simulator.
-type SimulatorConfig struct {
+// Config configures a Simulator.
+type Config struct {
 	APIKey    string
 	ShopID    string
 	SecretKey string // signs postback tokens
@@ -52,9 +50,9 @@ type SimulatorConfig struct {
 	HTTPClient *http.Client
 }
 
-// DefaultSimulatorConfig returns a configuration good for a demo.
-func DefaultSimulatorConfig() SimulatorConfig {
-	return SimulatorConfig{
+// DefaultConfig returns a configuration good for a demo.
+func DefaultConfig() Config {
+	return Config{
 		APIKey:          "sim-api-key",
 		ShopID:          "SimShop00000001",
 		SecretKey:       "sim-secret-key",
@@ -79,21 +77,17 @@ var usdRates = map[string]string{
 // Simulator is an in-memory CryptoCloud API v2 with a hosted pay page and a
 // postback sender, for tests and demos. It is an http.Handler.
 type Simulator struct {
-	gateway.Faults // FailNext, FailNextCreate, Hang
+	simkit.Faults // FailNext, FailNextCreate, Hang
 
 	mux *http.ServeMux
 
-	mu         sync.Mutex
-	cfg        SimulatorConfig
-	invoices   map[string]*simInvoice // by bare id
-	order      []string
-	requests   map[string]int
-	deliveries []Delivery
-	lastBody   map[string]sentBody
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	cfg      Config
+	invoices map[string]*simInvoice // by bare id
+	order    []string
+	requests map[string]int
+	lastBody map[string]sentBody
+	sender   *simkit.Sender
 }
 
 type sentBody struct {
@@ -116,8 +110,8 @@ type simInvoice struct {
 	postbacks           int
 }
 
-// SimPayment is a snapshot of a simulated invoice.
-type SimPayment struct {
+// Payment is a snapshot of a simulated invoice.
+type Payment struct {
 	ID          string // with INV-
 	OrderID     string
 	Status      string
@@ -128,18 +122,6 @@ type SimPayment struct {
 	ExpiresAt   time.Time
 	Coins       []string // add_fields.available_currencies; empty: any
 	Postbacks   int      // postback jobs started for it
-}
-
-// Delivery is one postback attempt.
-type Delivery struct {
-	InvoiceID   string // bare, as sent
-	Attempt     int
-	Kind        PostbackKind
-	ContentType string
-	Body        []byte
-	StatusCode  int // 0 when no answer
-	Err         string
-	At          time.Time
 }
 
 // PostbackKind selects a genuine or a deliberately broken postback.
@@ -154,9 +136,9 @@ const (
 	PostbackNoToken     PostbackKind = "no-token"
 )
 
-// NewSimulator returns a simulator; Close stops its postback sender.
-func NewSimulator(cfg SimulatorConfig) *Simulator {
-	def := DefaultSimulatorConfig()
+// New returns a simulator; Close stops its postback sender.
+func New(cfg Config) *Simulator {
+	def := DefaultConfig()
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = def.RetryInterval
 	}
@@ -181,18 +163,16 @@ func NewSimulator(cfg SimulatorConfig) *Simulator {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	s := &Simulator{cfg: cfg, invoices: map[string]*simInvoice{}, requests: map[string]int{}, lastBody: map[string]sentBody{}}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s := &Simulator{cfg: cfg, invoices: map[string]*simInvoice{}, requests: map[string]int{}, lastBody: map[string]sentBody{},
+		sender: simkit.NewSender(cfg.HTTPClient, cfg.Now)}
 	m := http.NewServeMux()
-	m.HandleFunc("POST /v2/invoice/create", s.api(s.handleCreate))
+	m.HandleFunc("POST "+pathCreate, s.api(s.handleCreate))
 	m.HandleFunc("POST /v2/invoice/merchant/info", s.api(s.handleInfo))
 	m.HandleFunc("POST /v2/invoice/merchant/canceled", s.api(s.handleCancel))
 	m.HandleFunc("POST /v2/invoice/merchant/list", s.api(s.handleList))
 	m.HandleFunc("GET /pay/{id}", s.handlePayPage)
 	m.HandleFunc("POST /pay/{id}", s.handlePayForm)
-	m.HandleFunc("GET /_sim/{id}", s.handleSimGet)
-	m.HandleFunc("POST /_sim/{id}/pay", s.handleSimPay)
-	m.HandleFunc("POST /_sim/{id}/expire", s.handleSimExpire)
+	simkit.Controls(m, s)
 	s.mux = m
 	return s
 }
@@ -207,18 +187,16 @@ func randomID() string {
 	return string(b)
 }
 
+var _ simkit.Simulator = (*Simulator)(nil)
+
+// Name is the gateway's short name.
+func (s *Simulator) Name() string { return "cryptocloud" }
+
 // ServeHTTP serves the API, the pay page and the control endpoints.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 // Close stops postback delivery and waits for it.
-func (s *Simulator) Close() {
-	// Cancel under the lock: startPostbackLocked checks the context under
-	// it, so no delivery can be added once Wait runs.
-	s.mu.Lock()
-	s.cancel()
-	s.mu.Unlock()
-	s.wg.Wait()
-}
+func (s *Simulator) Close() { s.sender.Close() }
 
 // SetPublicURL sets the base of pay links.
 func (s *Simulator) SetPublicURL(u string) {
@@ -241,6 +219,10 @@ func (s *Simulator) SetTestMode(on bool) {
 	s.cfg.TestMode = on
 }
 
+// CreateCalls counts create requests that reached the simulator, failed
+// ones included.
+func (s *Simulator) CreateCalls() int { return s.Requests(pathCreate) }
+
 // Requests counts API requests that reached the simulator, by path.
 func (s *Simulator) Requests(path string) int {
 	s.mu.Lock()
@@ -253,11 +235,7 @@ func errorBody(key, msg string) map[string]any {
 	return map[string]any{"status": "error", "result": map[string]string{key: msg}}
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { simkit.WriteJSON(w, code, v) }
 
 // api wraps an API handler with counting, failure injection, delay and auth.
 func (s *Simulator) api(h func(w http.ResponseWriter, body []byte)) http.HandlerFunc {
@@ -266,7 +244,7 @@ func (s *Simulator) api(h func(w http.ResponseWriter, body []byte)) http.Handler
 		s.requests[r.URL.Path]++
 		key := s.cfg.APIKey
 		s.mu.Unlock()
-		fail, ok := s.Intercept(r.Context(), r.URL.Path == "/v2/invoice/create")
+		fail, ok := s.Intercept(r.Context(), r.URL.Path == pathCreate)
 		if !ok {
 			return
 		}
@@ -439,7 +417,7 @@ func (s *Simulator) invoiceJSON(inv *simInvoice, creation bool) map[string]any {
 }
 
 func (s *Simulator) lookup(id string) (*simInvoice, bool) {
-	inv, ok := s.invoices[BareID(id)]
+	inv, ok := s.invoices[bareID(id)]
 	return inv, ok
 }
 
@@ -451,7 +429,7 @@ func (s *Simulator) handleInfo(w http.ResponseWriter, body []byte) {
 		writeJSON(w, http.StatusBadRequest, errorBody("uuids", "This field is required."))
 		return
 	}
-	if len(req.UUIDs) > BatchSize {
+	if len(req.UUIDs) > batchSize {
 		writeJSON(w, http.StatusBadRequest, errorBody("uuids", "Ensure this field has no more than 100 elements."))
 		return
 	}
@@ -529,9 +507,6 @@ func (s *Simulator) handleList(w http.ResponseWriter, body []byte) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "result": out})
 }
 
-// ErrSimNotFound is returned by control methods for unknown invoices.
-var ErrSimNotFound = errors.New("simulator: no such invoice")
-
 // Pay records a payment of amountUSD (default: what is still missing) and
 // moves the invoice to paid, partial or overpaid; a confirmed payment
 // triggers a postback.
@@ -540,7 +515,7 @@ func (s *Simulator) Pay(id string, amountUSD ...decimal.Decimal) error {
 	defer s.mu.Unlock()
 	inv, ok := s.lookup(id)
 	if !ok {
-		return ErrSimNotFound
+		return simkit.ErrUnknown
 	}
 	s.refresh(inv)
 	if inv.status != StatusCreated && inv.status != StatusPartial {
@@ -589,7 +564,7 @@ func (s *Simulator) payShare(id, share string) error {
 	}
 	s.mu.Unlock()
 	if !ok {
-		return ErrSimNotFound
+		return simkit.ErrUnknown
 	}
 	return s.Pay(id, amt)
 }
@@ -601,7 +576,7 @@ func (s *Simulator) Expire(id string) error {
 	defer s.mu.Unlock()
 	inv, ok := s.lookup(id)
 	if !ok {
-		return ErrSimNotFound
+		return simkit.ErrUnknown
 	}
 	if now := s.cfg.Now().UTC(); inv.expiry.After(now) {
 		inv.expiry = now
@@ -611,28 +586,28 @@ func (s *Simulator) Expire(id string) error {
 }
 
 // Payment returns a snapshot of an invoice.
-func (s *Simulator) Payment(id string) (SimPayment, bool) {
+func (s *Simulator) Payment(id string) (Payment, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	inv, ok := s.lookup(id)
 	if !ok {
-		return SimPayment{}, false
+		return Payment{}, false
 	}
 	return s.snapshot(inv), true
 }
 
-func (s *Simulator) snapshot(inv *simInvoice) SimPayment {
+func (s *Simulator) snapshot(inv *simInvoice) Payment {
 	s.refresh(inv)
-	return SimPayment{ID: "INV-" + inv.id, OrderID: inv.orderID, Status: inv.status, Fiat: inv.fiat,
+	return Payment{ID: "INV-" + inv.id, OrderID: inv.orderID, Status: inv.status, Fiat: inv.fiat,
 		AmountFiat: inv.amountFiat, AmountUSD: inv.amountUSD, ReceivedUSD: inv.receivedUSD,
 		ExpiresAt: inv.expiry, Coins: inv.availableCurrencies, Postbacks: inv.postbacks}
 }
 
 // Payments lists every invoice, oldest first.
-func (s *Simulator) Payments() []SimPayment {
+func (s *Simulator) Payments() []Payment {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]SimPayment, 0, len(s.order))
+	out := make([]Payment, 0, len(s.order))
 	for _, id := range s.order {
 		out = append(out, s.snapshot(s.invoices[id]))
 	}
@@ -640,11 +615,7 @@ func (s *Simulator) Payments() []SimPayment {
 }
 
 // Callbacks returns the postback delivery log.
-func (s *Simulator) Callbacks() []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Delivery(nil), s.deliveries...)
-}
+func (s *Simulator) Callbacks() []simkit.Delivery { return s.sender.Deliveries() }
 
 // SendPostback starts delivery of a postback of the given kind for the
 // invoice, whatever its status (with the usual retries on non-2xx).
@@ -653,7 +624,7 @@ func (s *Simulator) SendPostback(id string, kind PostbackKind) error {
 	defer s.mu.Unlock()
 	inv, ok := s.lookup(id)
 	if !ok {
-		return ErrSimNotFound
+		return simkit.ErrUnknown
 	}
 	if kind == PostbackDuplicate {
 		if _, sent := s.lastBody[inv.id]; !sent {
@@ -664,61 +635,23 @@ func (s *Simulator) SendPostback(id string, kind PostbackKind) error {
 	return nil
 }
 
-// startPostbackLocked starts a delivery job; callers hold s.mu.
+// startPostbackLocked starts a delivery job; callers hold s.mu. Each
+// attempt gets a fresh token, as CryptoCloud documents.
 func (s *Simulator) startPostbackLocked(inv *simInvoice, kind PostbackKind) {
-	if s.cfg.CallbackURL == "" || s.ctx.Err() != nil {
+	if s.cfg.CallbackURL == "" {
 		return
 	}
 	inv.postbacks++
-	s.wg.Add(1)
-	go s.deliver(inv.id, kind)
-}
-
-// deliver sends one postback, retrying on non-2xx; each attempt gets a
-// fresh token, as CryptoCloud documents.
-func (s *Simulator) deliver(id string, kind PostbackKind) {
-	defer s.wg.Done()
-	s.mu.Lock()
-	interval, attempts := s.cfg.RetryInterval, s.cfg.MaxAttempts
-	s.mu.Unlock()
-	for attempt := 1; attempt <= attempts; attempt++ {
-		ct, body, target, err := s.buildPostback(id, kind)
-		d := Delivery{InvoiceID: id, Attempt: attempt, Kind: kind, ContentType: ct, Body: body}
-		if err == nil {
-			d.StatusCode, err = s.post(target, ct, body)
-		}
-		if err != nil {
-			d.Err = err.Error()
-		}
-		s.mu.Lock()
-		d.At = s.cfg.Now()
-		s.deliveries = append(s.deliveries, d)
-		s.mu.Unlock()
-		if (d.StatusCode >= 200 && d.StatusCode < 300) || attempt == attempts {
-			return
-		}
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-time.After(interval):
-		}
-	}
-}
-
-func (s *Simulator) post(target, ct string, body []byte) (int, error) {
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", ct)
-	req.Header.Set("User-Agent", "cryptocloud-simulator")
-	resp, err := s.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-	return resp.StatusCode, nil
+	id := inv.id
+	s.sender.Start(simkit.Job{
+		ID: id, Kind: string(kind),
+		Retry: simkit.Retry{Interval: s.cfg.RetryInterval, MaxAttempts: s.cfg.MaxAttempts},
+		Build: func() (simkit.Post, error) {
+			ct, body, target, err := s.buildPostback(id, kind)
+			return simkit.Post{URL: target, ContentType: ct, Body: body,
+				Header: http.Header{"User-Agent": {"cryptocloud-simulator"}}}, err
+		},
+	})
 }
 
 // buildPostback renders the postback body for one attempt.
@@ -735,10 +668,10 @@ func (s *Simulator) buildPostback(id string, kind PostbackKind) (ct string, body
 	if err != nil {
 		return "", nil, "", err
 	}
-	p := PostbackPayload{Status: "success", InvoiceID: inv.id, AmountCrypto: inv.receivedUSD,
+	p := postback{Status: "success", InvoiceID: inv.id, AmountCrypto: inv.receivedUSD,
 		Currency: "USDT_TRC20", OrderID: inv.orderID, InvoiceInfo: info}
 	now := s.cfg.Now()
-	secret, exp := s.cfg.SecretKey, now.Add(TokenLifetime)
+	secret, exp := s.cfg.SecretKey, now.Add(tokenLifetime)
 	switch kind {
 	case PostbackWrongSecret:
 		secret = "not-" + secret
@@ -747,7 +680,7 @@ func (s *Simulator) buildPostback(id string, kind PostbackKind) (ct string, body
 	}
 	tok := ""
 	if kind != PostbackNoToken {
-		if tok, err = SignToken(secret, inv.id, s.cfg.TokenClaim, exp); err != nil {
+		if tok, err = signToken(secret, inv.id, s.cfg.TokenClaim, exp); err != nil {
 			return "", nil, "", err
 		}
 	}
@@ -756,40 +689,25 @@ func (s *Simulator) buildPostback(id string, kind PostbackKind) (ct string, body
 		p.InvoiceID = "TAMPERED"
 		p.InvoiceInfo = nil
 	}
-	ct, body, err = EncodePostback(p, tok, s.cfg.PostbackFormat)
+	ct, body, err = p.encode(tok, s.cfg.PostbackFormat)
 	if err == nil && kind == PostbackGenuine {
 		s.lastBody[id] = sentBody{ct, body}
 	}
 	return ct, body, target, err
 }
 
-var payPage = template.Must(template.New("pay").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Invoice {{.ID}}</title>
-<style>body{font-family:sans-serif;max-width:32em;margin:2em auto}button{margin:.2em;padding:.5em 1em}</style>
-</head><body>
-<h1>CryptoCloud (simulated)</h1>
-<p>Invoice <b>{{.ID}}</b> for order <b>{{.OrderID}}</b></p>
+var payBody = template.Must(template.New("pay").Parse(`<p>Invoice <b>{{.ID}}</b> for order <b>{{.OrderID}}</b></p>
 <p>Amount: <b>{{.AmountFiat}} {{.Fiat}}</b> ({{.AmountUSD}} USDT_TRC20)</p>
 {{if .Coins}}<p>Pay with: {{range $i, $c := .Coins}}{{if $i}}, {{end}}{{$c}}{{end}}</p>{{end}}
 <p>Received: {{.ReceivedUSD}} USDT_TRC20 &middot; Status: <b id="status">{{.Status}}</b></p>
 {{if .Open}}<p>The invoice expires at {{.ExpiresAt.UTC.Format "15:04:05 UTC, Mon 2 Jan 2006"}}.</p>
 {{else if eq .Status "canceled"}}<p id="expired">This invoice was <b>cancelled or expired</b> (it expired at {{.ExpiresAt.UTC.Format "15:04:05 UTC, Mon 2 Jan 2006"}}); it can no longer be paid.</p>{{end}}
 {{if eq .Status "partial"}}<p id="partial">Partly paid: {{.ReceivedUSD}} of {{.AmountUSD}} USDT_TRC20 received. Pay the rest before
-the invoice expires, or go back to the shop and come back later from your order.</p>{{end}}
-{{if .Open}}<form method="post">
-{{if eq .Status "partial"}}<button name="mode" value="exact">Pay the rest</button>{{else}}
-<button name="mode" value="exact">Pay exact</button>
-<button name="mode" value="under">Underpay (90%)</button>
-<button name="mode" value="over">Overpay (110%)</button>{{end}}
-<button name="mode" value="expire">Let it expire</button>
-</form>{{end}}
-{{if and .ShopURL (ne .Status "created")}}<p><a href="{{.ShopURL}}">Back to the shop</a></p>{{end}}
-</body></html>`))
+the invoice expires, or go back to the shop and come back later from your order.</p>{{end}}`))
 
 type payView struct {
-	SimPayment
-	Open    bool
-	ShopURL string // the project's success URL: CryptoCloud has no per-invoice return address
+	Payment
+	Open bool
 }
 
 func (s *Simulator) handlePayPage(w http.ResponseWriter, r *http.Request) {
@@ -799,38 +717,61 @@ func (s *Simulator) handlePayPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	shop := s.cfg.SuccessURL
+	shop := s.cfg.SuccessURL // CryptoCloud has no per-invoice return address
 	s.mu.Unlock()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = payPage.Execute(w, payView{p, p.Status == StatusCreated || p.Status == StatusPartial, shop})
+	v := payView{p, p.Status == StatusCreated || p.Status == StatusPartial}
+	var body strings.Builder
+	_ = payBody.Execute(&body, v)
+	page := simkit.Page{Title: "Invoice " + p.ID, Heading: "CryptoCloud (simulated)", Body: template.HTML(body.String())}
+	switch {
+	case v.Open && p.Status == StatusPartial:
+		page.Buttons = []simkit.Button{{Mode: simkit.Rest, Label: "Pay the rest"}, {Mode: simkit.Expire, Label: "Let it expire"}}
+	case v.Open:
+		page.Buttons = simkit.StandardButtons(90, 110)
+	}
+	if p.Status != StatusCreated {
+		page.Back = shop
+	}
+	simkit.WritePage(w, page)
 }
 
-func (s *Simulator) act(id, mode string) error {
-	switch mode {
-	case "exact", "rest", "":
+// Act does m to invoice id. CryptoCloud cancels an invoice at its expiry,
+// so it cannot be paid late; it documents no customer cancel.
+func (s *Simulator) Act(id string, m simkit.Mode) error {
+	switch m {
+	case simkit.Exact, simkit.Rest:
 		return s.PayExact(id)
-	case "under":
+	case simkit.Under:
 		return s.Underpay(id)
-	case "over":
+	case simkit.Over:
 		return s.Overpay(id)
-	case "expire":
+	case simkit.Expire:
 		return s.Expire(id)
 	}
-	return fmt.Errorf("simulator: unknown mode %q", mode)
+	if _, ok := s.Payment(id); !ok {
+		return simkit.ErrUnknown
+	}
+	return fmt.Errorf("%w: %s", simkit.ErrUnsupported, m)
 }
+
+// Show is the invoice's snapshot.
+func (s *Simulator) Show(id string) (any, bool) { return s.Payment(id) }
 
 func (s *Simulator) handlePayForm(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	mode := r.FormValue("mode")
-	if err := s.act(id, mode); err != nil {
-		http.Error(w, err.Error(), http.StatusConflict)
+	mode, err := simkit.PageMode(r)
+	if err == nil {
+		err = s.Act(id, mode)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), simkit.ErrorStatus(err))
 		return
 	}
 	p, _ := s.Payment(id)
 	s.mu.Lock()
 	success, fail := s.cfg.SuccessURL, s.cfg.FailURL
 	s.mu.Unlock()
-	target := "/pay/" + BareID(id)
+	target := "/pay/" + bareID(id)
 	switch {
 	case (p.Status == StatusPaid || p.Status == StatusOverpaid) && success != "":
 		target = success
@@ -838,35 +779,4 @@ func (s *Simulator) handlePayForm(w http.ResponseWriter, r *http.Request) {
 		target = fail
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
-}
-
-func (s *Simulator) handleSimGet(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.Payment(r.PathValue("id"))
-	if !ok {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
-		return
-	}
-	writeJSON(w, http.StatusOK, p)
-}
-
-func (s *Simulator) handleSimPay(w http.ResponseWriter, r *http.Request) {
-	s.simControl(w, r, r.URL.Query().Get("mode"))
-}
-
-func (s *Simulator) handleSimExpire(w http.ResponseWriter, r *http.Request) {
-	s.simControl(w, r, "expire")
-}
-
-func (s *Simulator) simControl(w http.ResponseWriter, r *http.Request, mode string) {
-	id := r.PathValue("id")
-	if err := s.act(id, mode); err != nil {
-		code := http.StatusConflict
-		if errors.Is(err, ErrSimNotFound) {
-			code = http.StatusNotFound
-		}
-		writeJSON(w, code, map[string]string{"error": err.Error()})
-		return
-	}
-	p, _ := s.Payment(id)
-	writeJSON(w, http.StatusOK, p)
 }

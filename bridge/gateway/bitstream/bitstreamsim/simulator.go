@@ -1,4 +1,4 @@
-package bitstream
+package bitstreamsim
 
 import (
 	"bytes"
@@ -17,11 +17,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wcbridge/wcbridge/bridge/gateway"
+	"github.com/wcbridge/wcbridge/bridge/gateway/simkit"
 )
 
-// SimulatorConfig configures a Simulator.
-type SimulatorConfig struct {
+// Config configures a Simulator.
+type Config struct {
 	// APIKey is the only Bearer key the simulator accepts.
 	APIKey string
 	// PublicURL is the base of the hosted pages the sessions' url points to
@@ -32,7 +32,7 @@ type SimulatorConfig struct {
 	// token missing here is refused as a currency. It is not the API's unit.
 	AssetDecimals map[string]int
 	// UnitDecimals is the scale of every amount in the API: 10^-8 of the
-	// token whatever the asset's decimals ("1 USDC" = "100000000", seed 004).
+	// token whatever the asset's decimals ("1 USDC" = "100000000" in the documented example).
 	UnitDecimals int
 	// SessionTTL is expiresAt − createdAt (1 hour in the documented example).
 	SessionTTL time.Duration
@@ -67,20 +67,20 @@ type SimulatorConfig struct {
 }
 
 // AssetDecimals returns the on-chain decimals of the tokens the simulator
-// offers: USDC 6 as in the documented session (seed 004); USDT 6, DAI, ETH
+// offers: USDC 6 as in the documented example session; USDT 6, DAI, ETH
 // and MATIC 18, BTC 8 as those tokens are. They say nothing about the
 // API's amounts, which are in 10^-8 units for every token.
 func AssetDecimals() map[string]int {
 	return map[string]int{"usdc": 6, "usdt": 6, "dai": 18, "eth": 18, "btc": 8, "matic": 18}
 }
 
-// DefaultSimulatorConfig returns a configuration good for a local demo.
-func DefaultSimulatorConfig() SimulatorConfig {
-	return SimulatorConfig{
+// DefaultConfig returns a configuration good for a local demo.
+func DefaultConfig() Config {
+	return Config{
 		APIKey:          "bs_test_simulator_key",
 		PublicURL:       "http://127.0.0.1:8089",
 		AssetDecimals:   AssetDecimals(),
-		UnitDecimals:    DefaultUnitDecimals,
+		UnitDecimals:    8,
 		SessionTTL:      time.Hour,
 		ChainID:         80001,
 		OrganizationID:  "ea2f521c-0f27-48bf-91f7-87dd8de98034",
@@ -96,20 +96,21 @@ func DefaultSimulatorConfig() SimulatorConfig {
 // statuses open, complete, incomplete and expired, signed webhooks with
 // retries, a hosted payment page and controls for tests.
 type Simulator struct {
-	gateway.Faults // FailNext, FailNextCreate, Hang
+	simkit.Faults // FailNext, FailNextCreate, Hang
 
 	mu       sync.Mutex
-	cfg      SimulatorConfig
+	cfg      Config
 	sessions map[string]*simSession
 	order    []string
 	calls    map[string]int
 	mux      *http.ServeMux
-	webhooks webhookSender
+	webhooks *simkit.Sender
+	last     map[string]signedEvent // last genuine webhook per session
 }
 
-// NewSimulator returns a simulator; zero fields of cfg take the defaults.
-func NewSimulator(cfg SimulatorConfig) *Simulator {
-	def := DefaultSimulatorConfig()
+// New returns a simulator; zero fields of cfg take the defaults.
+func New(cfg Config) *Simulator {
+	def := DefaultConfig()
 	if cfg.AssetDecimals == nil {
 		cfg.AssetDecimals = def.AssetDecimals
 	}
@@ -146,21 +147,25 @@ func NewSimulator(cfg SimulatorConfig) *Simulator {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	s := &Simulator{cfg: cfg, sessions: map[string]*simSession{}, calls: map[string]int{}}
-	s.webhooks.init(cfg.HTTPClient)
+	s := &Simulator{cfg: cfg, sessions: map[string]*simSession{}, calls: map[string]int{},
+		webhooks: simkit.NewSender(cfg.HTTPClient, cfg.Now), last: map[string]signedEvent{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/checkout/sessions", s.handleCreate)
 	mux.HandleFunc("GET /api/v1/checkout/sessions/{id}", s.handleGet)
 	mux.HandleFunc("GET /payment/checkout-session/{id}", s.handlePage)
 	mux.HandleFunc("POST /payment/checkout-session/{id}", s.handlePageAction)
-	mux.HandleFunc("GET /_sim/{id}", s.handleSimGet)
-	mux.HandleFunc("POST /_sim/{id}/{action}", s.handleSimAction)
+	simkit.Controls(mux, s)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{StatusCode: 404, Message: fmt.Sprintf("Cannot %s %s", r.Method, r.URL.Path), Error: "Not Found"})
 	})
 	s.mux = mux
 	return s
 }
+
+var _ simkit.Simulator = (*Simulator)(nil)
+
+// Name is the gateway's short name.
+func (s *Simulator) Name() string { return "bitstream" }
 
 // SetPublicURL sets the base of the hosted page URLs (after the server starts).
 func (s *Simulator) SetPublicURL(u string) {
@@ -173,7 +178,11 @@ func (s *Simulator) SetPublicURL(u string) {
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 // Close stops webhook delivery and waits for it.
-func (s *Simulator) Close() { s.webhooks.close() }
+func (s *Simulator) Close() { s.webhooks.Close() }
+
+// CreateCalls counts create requests that reached the simulator, failed
+// ones included.
+func (s *Simulator) CreateCalls() int { return s.Calls("create") }
 
 // Calls returns how many requests reached an operation: "create", "get".
 func (s *Simulator) Calls(op string) int {
@@ -182,8 +191,8 @@ func (s *Simulator) Calls(op string) int {
 	return s.calls[op]
 }
 
-// SimPayment is a snapshot of a simulated checkout session.
-type SimPayment struct {
+// Payment is a snapshot of a simulated checkout session.
+type Payment struct {
 	ID                string
 	Status            string // open, complete, expired
 	PaymentStatus     string // unpaid, paid
@@ -202,22 +211,22 @@ type SimPayment struct {
 }
 
 // Payment returns a snapshot of session id.
-func (s *Simulator) Payment(id string) (SimPayment, bool) {
+func (s *Simulator) Payment(id string) (Payment, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss, ok := s.sessions[id]
 	if !ok {
-		return SimPayment{}, false
+		return Payment{}, false
 	}
 	s.refresh(ss)
 	return ss.snapshot(), true
 }
 
 // Payments returns snapshots of all sessions, oldest first.
-func (s *Simulator) Payments() []SimPayment {
+func (s *Simulator) Payments() []Payment {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]SimPayment, 0, len(s.order))
+	out := make([]Payment, 0, len(s.order))
 	for _, id := range s.order {
 		ss := s.sessions[id]
 		s.refresh(ss)
@@ -226,9 +235,6 @@ func (s *Simulator) Payments() []SimPayment {
 	return out
 }
 
-// ErrSimUnknown is returned by the controls for an unknown session.
-var ErrSimUnknown = errors.New("simulator: unknown session")
-
 // Pay records an on-chain transfer of units (smallest units) to session id.
 // Payments add up; a late payment on an expired session still counts.
 func (s *Simulator) Pay(id string, units *big.Int) error {
@@ -236,7 +242,7 @@ func (s *Simulator) Pay(id string, units *big.Int) error {
 	defer s.mu.Unlock()
 	ss, ok := s.sessions[id]
 	if !ok {
-		return ErrSimUnknown
+		return simkit.ErrUnknown
 	}
 	if units == nil || units.Sign() <= 0 {
 		return errors.New("simulator: payment must be positive")
@@ -288,7 +294,7 @@ func (s *Simulator) payPercent(id string, pct int64) error {
 	}
 	s.mu.Unlock()
 	if !ok {
-		return ErrSimUnknown
+		return simkit.ErrUnknown
 	}
 	return s.Pay(id, units)
 }
@@ -299,7 +305,7 @@ func (s *Simulator) Expire(id string) error {
 	defer s.mu.Unlock()
 	ss, ok := s.sessions[id]
 	if !ok {
-		return ErrSimUnknown
+		return simkit.ErrUnknown
 	}
 	if ss.status == "open" || ss.status == "incomplete" {
 		ss.expiresAt = s.now()
@@ -315,7 +321,7 @@ func (s *Simulator) Cancel(id string) error {
 	defer s.mu.Unlock()
 	ss, ok := s.sessions[id]
 	if !ok {
-		return ErrSimUnknown
+		return simkit.ErrUnknown
 	}
 	if ss.status == "open" && ss.received.Sign() == 0 && ss.intentStatus != "canceled" {
 		ss.intentStatus = "canceled"
@@ -607,8 +613,8 @@ func (s *Simulator) newSession(req *simCreateRequest) *simSession {
 	return ss
 }
 
-func (ss *simSession) snapshot() SimPayment {
-	p := SimPayment{
+func (ss *simSession) snapshot() Payment {
+	p := Payment{
 		ID: ss.id, Status: ss.status, PaymentStatus: ss.paymentStatus, IntentStatus: ss.intentStatus,
 		Currency: ss.currency, AmountTotal: new(big.Int).Set(ss.total), AmountReceived: new(big.Int).Set(ss.received),
 		SuccessURL: ss.successURL, Metadata: ss.metadata, CreatedAt: ss.createdAt, ExpiresAt: ss.expiresAt,
@@ -628,7 +634,7 @@ func (ss *simSession) snapshot() SimPayment {
 	return p
 }
 
-// The session object, field for field in the documented order (seed 004).
+// The session object, field for field in the documented order (the example session of the create call).
 type simObject struct {
 	ID                        string            `json:"id"`
 	CreatedAt                 string            `json:"createdAt"`
@@ -864,42 +870,34 @@ func newUUID() string {
 
 // --- hosted page and controls ---
 
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Bitstream checkout (simulator)</title>
-<style>body{font-family:sans-serif;max-width:36em;margin:2em auto;line-height:1.5}
-button{margin:.2em;padding:.4em 1em}code{background:#eee;padding:0 .2em}</style></head>
-<body>
-<h1>Bitstream checkout <small>(simulator)</small></h1>
-<p><strong>{{.Name}}</strong></p>
+var pageBody = template.Must(template.New("body").Parse(`<p><strong>{{.Name}}</strong></p>
 <p>Amount: <strong id="amount">{{.Amount}} {{.Symbol}}</strong> ({{.Units}} units of 10<sup>-{{.Decimals}}</sup>)</p>
 <p>Send to <code>{{.Address}}</code> on chain {{.Chain}}.</p>
 <p>Status: <strong id="status">{{.Status}}</strong> / {{.PaymentStatus}}; received {{.Received}} {{.Symbol}}.</p>
-{{if .Open}}<p>The session expires at {{.ExpiresAt}}.</p>{{else if eq .Status "expired"}}<p id="expired">This checkout session <strong>expired at {{.ExpiresAt}}</strong>; it can no longer be paid.</p>{{end}}
-{{if .Open}}<form method="post">
-<button name="action" value="exact">Pay exact</button>
-<button name="action" value="under">Underpay ({{.Under}}%)</button>
-<button name="action" value="over">Overpay ({{.Over}}%)</button>
-<button name="action" value="expire">Let it expire</button>
-<button name="action" value="cancel">Cancel</button>
-</form>{{else}}<p><a href="{{.SuccessURL}}">Back to the shop</a></p>{{end}}
-</body></html>
-`))
+{{if .Open}}<p>The session expires at {{.ExpiresAt}}.</p>{{else if eq .Status "expired"}}<p id="expired">This checkout session <strong>expired at {{.ExpiresAt}}</strong>; it can no longer be paid.</p>{{end}}`))
 
 func (s *Simulator) handlePage(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	ss, ok := s.sessions[r.PathValue("id")]
 	var data map[string]any
+	var page simkit.Page
 	if ok {
 		s.refresh(ss)
 		dec := s.cfg.UnitDecimals
 		p := ss.snapshot()
+		open := (ss.status == "open" || ss.status == "incomplete") && ss.intentStatus != "canceled"
 		data = map[string]any{
-			"Name": p.Name, "Amount": FromUnits(ss.total, dec).String(), "Units": ss.total.String(),
+			"Name": p.Name, "Amount": fromUnits(ss.total, dec).String(), "Units": ss.total.String(),
 			"Decimals": dec, "Symbol": strings.ToUpper(ss.currency), "Address": fakeHex("deposit", ss.id, "", 40),
 			"Chain": s.cfg.ChainID, "Status": ss.status, "PaymentStatus": ss.paymentStatus,
-			"Received": FromUnits(ss.received, dec).String(), "ExpiresAt": ss.expiresAt.UTC().Format("15:04:05 UTC, Mon 2 Jan 2006"),
-			"Open": (ss.status == "open" || ss.status == "incomplete") && ss.intentStatus != "canceled", "Under": s.cfg.UnderpayPercent, "Over": s.cfg.OverpayPercent,
-			"SuccessURL": ss.successURL,
+			"Received": fromUnits(ss.received, dec).String(), "ExpiresAt": ss.expiresAt.UTC().Format("15:04:05 UTC, Mon 2 Jan 2006"),
+			"Open": open,
+		}
+		page = simkit.Page{Title: "Bitstream checkout (simulator)", Heading: "Bitstream checkout (simulator)"}
+		if open {
+			page.Buttons = append(simkit.StandardButtons(s.cfg.UnderpayPercent, s.cfg.OverpayPercent), simkit.Button{Mode: simkit.Cancel, Label: "Cancel"})
+		} else {
+			page.Back = ss.successURL
 		}
 	}
 	s.mu.Unlock()
@@ -907,27 +905,28 @@ func (s *Simulator) handlePage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "checkout session not found", http.StatusNotFound)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	pageTmpl.Execute(w, data)
+	var body strings.Builder
+	_ = pageBody.Execute(&body, data)
+	page.Body = template.HTML(body.String())
+	simkit.WritePage(w, page)
 }
 
 func (s *Simulator) handlePageAction(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	action := r.FormValue("action")
-	if err := s.act(id, action); err != nil {
-		code := http.StatusBadRequest
-		if errors.Is(err, ErrSimUnknown) {
-			code = http.StatusNotFound
-		}
-		http.Error(w, err.Error(), code)
+	mode, err := simkit.PageMode(r)
+	if err == nil {
+		err = s.Act(id, mode)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), simkit.ErrorStatus(err))
 		return
 	}
 	p, _ := s.Payment(id)
 	target := r.URL.Path
-	switch action {
-	case "exact", "under", "over":
+	switch mode {
+	case simkit.Exact, simkit.Under, simkit.Over, simkit.Rest, simkit.Late:
 		target = p.SuccessURL
-	case "cancel":
+	case simkit.Cancel:
 		if p.CancelURL != "" {
 			target = p.CancelURL
 		}
@@ -935,69 +934,64 @@ func (s *Simulator) handlePageAction(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-func (s *Simulator) act(id, action string) error {
-	switch action {
-	case "exact", "":
+// Act does m to session id. Money sent after expiry still counts (Late), and
+// a session short of its total can be topped up (Rest).
+func (s *Simulator) Act(id string, m simkit.Mode) error {
+	switch m {
+	case simkit.Exact, simkit.Late:
 		return s.PayExact(id)
-	case "under":
+	case simkit.Under:
 		return s.Underpay(id)
-	case "over":
+	case simkit.Over:
 		return s.Overpay(id)
-	case "expire":
+	case simkit.Rest:
+		return s.payRest(id)
+	case simkit.Expire:
 		return s.Expire(id)
-	case "cancel":
+	case simkit.Cancel:
 		return s.Cancel(id)
 	}
-	return fmt.Errorf("unknown action %q", action)
+	return fmt.Errorf("%w: %s", simkit.ErrUnsupported, m)
 }
 
-func (s *Simulator) handleSimGet(w http.ResponseWriter, r *http.Request) {
+// payRest pays what the session still lacks.
+func (s *Simulator) payRest(id string) error {
 	s.mu.Lock()
-	ss, ok := s.sessions[r.PathValue("id")]
-	var obj *simObject
+	ss, ok := s.sessions[id]
+	var units *big.Int
 	if ok {
-		s.refresh(ss)
-		obj = s.object(ss)
+		units = new(big.Int).Sub(ss.total, ss.received)
 	}
 	s.mu.Unlock()
 	if !ok {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown session"})
-		return
+		return simkit.ErrUnknown
 	}
-	writeJSON(w, http.StatusOK, obj)
+	if units.Sign() <= 0 {
+		return errors.New("simulator: nothing left to pay")
+	}
+	return s.Pay(id, units)
 }
 
-// handleSimAction serves POST /_sim/{id}/pay?mode=exact|under|over (or
-// amount=<units>), /_sim/{id}/expire and /_sim/{id}/cancel.
-func (s *Simulator) handleSimAction(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	var err error
-	switch action := r.PathValue("action"); action {
-	case "pay":
-		if a := r.URL.Query().Get("amount"); a != "" {
-			n, perr := parseUnits(a)
-			if perr != nil {
-				err = perr
-			} else {
-				err = s.Pay(id, n)
-			}
-		} else if mode := r.URL.Query().Get("mode"); mode == "" || mode == "exact" || mode == "under" || mode == "over" {
-			err = s.act(id, mode)
-		} else {
-			err = fmt.Errorf("unknown mode %q", mode)
-		}
-	case "expire", "cancel":
-		err = s.act(id, action)
-	default:
-		err = fmt.Errorf("unknown action %q", action)
+// PayAmount pays amount, an integer string of units (10^-8 of the token).
+func (s *Simulator) PayAmount(id, amount string) error {
+	n, err := parseUnits(amount)
+	if err == nil && n.Sign() <= 0 {
+		err = errors.New("amount must be positive")
 	}
 	if err != nil {
-		code := http.StatusBadRequest
-		if errors.Is(err, ErrSimUnknown) {
-			code = http.StatusNotFound
-		}
-		writeJSON(w, code, map[string]string{"error": err.Error()})
-		return
+		return errors.Join(simkit.ErrBadRequest, err)
 	}
-	s.handleSimGet(w, r)
+	return s.Pay(id, n)
+}
+
+// Show is the session object as the API returns it.
+func (s *Simulator) Show(id string) (any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.sessions[id]
+	if !ok {
+		return nil, false
+	}
+	s.refresh(ss)
+	return s.object(ss), true
 }

@@ -1,4 +1,4 @@
-package cryptocloud
+package cryptocloudsim
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
 )
 
 // call sends a raw API request to the simulator.
@@ -124,7 +125,7 @@ func TestSimulatorPayPage(t *testing.T) {
 		return resp
 	}
 	// Underpay stays on the page, which then offers to pay the rest.
-	if resp := post(p.URL, "under"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/pay/"+BareID(p.GatewayID) {
+	if resp := post(p.URL, "under"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/pay/"+cryptocloud.BareID(p.GatewayID) {
 		t.Errorf("underpay: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp, _ = http.Get(p.URL)
@@ -155,7 +156,7 @@ func TestSimulatorPayPage(t *testing.T) {
 		code   int
 		status string
 	}{
-		{"/_sim/" + BareID(p3.GatewayID) + "/pay?mode=over", 200, StatusOverpaid},
+		{"/_sim/" + cryptocloud.BareID(p3.GatewayID) + "/pay?mode=over", 200, StatusOverpaid},
 		{"/_sim/" + p3.GatewayID + "/pay?mode=exact", 409, ""},
 		{"/_sim/NOSUCH00/expire", 404, ""},
 	} {
@@ -163,7 +164,7 @@ func TestSimulatorPayPage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sp SimPayment
+		var sp Payment
 		json.NewDecoder(resp.Body).Decode(&sp)
 		resp.Body.Close()
 		if resp.StatusCode != step.code || (step.status != "" && sp.Status != step.status) {

@@ -1,4 +1,4 @@
-package bitstream
+package bitstreamsim
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream"
 )
 
 // receiver is a webhook endpoint that verifies with the client and fails
@@ -21,7 +22,7 @@ type receiver struct {
 	refused  []error
 }
 
-func startReceiver(t *testing.T, c *Client, fail int) (*receiver, string) {
+func startReceiver(t *testing.T, c *bitstream.Client, fail int) (*receiver, string) {
 	t.Helper()
 	rc := &receiver{fail: fail}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -67,9 +68,9 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // verifies), sends completed, expired and canceled events, and retries one
 // not answered 2xx.
 func TestSimulatorWebhooks(t *testing.T) {
-	c := newTestClient(t, "http://unused.test", func(c *Config) { c.WebhookSecret = testWebhookSecret }, fastOpts())
+	c := newTestClient(t, "http://unused.test", func(c *bitstream.Config) { c.WebhookSecret = testWebhookSecret }, fastOpts())
 	rc, url := startReceiver(t, c, 2)
-	sim, srv, _ := startSim(t, func(s *SimulatorConfig) {
+	sim, srv, _ := startSim(t, func(s *Config) {
 		s.WebhookURL, s.WebhookSecret, s.WebhookRetry = url, testWebhookSecret, 10*time.Millisecond
 	})
 	api := newTestClient(t, srv.URL, nil, fastOpts())
@@ -108,8 +109,8 @@ func TestSimulatorWebhooks(t *testing.T) {
 		}
 	}
 	attempts := 0
-	for _, d := range sim.Webhooks() {
-		if d.SessionID == paid {
+	for _, d := range sim.Callbacks() {
+		if d.ID == paid {
 			attempts++
 		}
 	}

@@ -1,8 +1,6 @@
-package streampay
+package streampaysim
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -15,12 +13,12 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/wcbridge/wcbridge/bridge/gateway"
+	"github.com/wcbridge/wcbridge/bridge/gateway/simkit"
 )
 
-// SimulatorConfig configures a Simulator. DefaultSimulatorConfig fills in
+// Config configures a Simulator. DefaultConfig fills in
 // what a demo needs.
-type SimulatorConfig struct {
+type Config struct {
 	// ClientIDs are the approved shops; any other client id gets 403.
 	ClientIDs []string
 	// SecretKey signs callbacks.
@@ -46,7 +44,7 @@ type SimulatorConfig struct {
 	// ShowErrCallback makes the status API answer ERR_CALLBACK while a
 	// callback is failing: the handling-callbacks page says the payment
 	// shows ERR_CALLBACK meanwhile (on by default in
-	// DefaultSimulatorConfig).
+	// DefaultConfig).
 	ShowErrCallback bool
 	// StatusLag is how long after its creation the status host does not know
 	// a payment yet (creation and status live on two hosts): it answers
@@ -68,10 +66,10 @@ type SimulatorConfig struct {
 	HTTPClient *http.Client
 }
 
-// DefaultSimulatorConfig is good for a demo: client id "demo-client",
+// DefaultConfig is good for a demo: client id "demo-client",
 // secret "demo-secret", 10-minute links, callbacks retried every 5 seconds.
-func DefaultSimulatorConfig() SimulatorConfig {
-	return SimulatorConfig{
+func DefaultConfig() Config {
+	return Config{
 		ClientIDs:       []string{"demo-client"},
 		SecretKey:       "demo-secret",
 		Lifetime:        10 * time.Minute,
@@ -89,8 +87,8 @@ const timeLayout = "2006-01-02T15:04:05-07:00"
 // yocto, 10^24; the docs' "1024" is a mangled 10^24).
 const tokenDecimals = 24
 
-// SimPayment is a snapshot of one simulated payment.
-type SimPayment struct {
+// Payment is a snapshot of one simulated payment.
+type Payment struct {
 	ID          string
 	ClientID    string
 	Name        string
@@ -116,48 +114,34 @@ type SimPayment struct {
 	Delivering bool
 }
 
-// Delivery is one callback attempt in the simulator's log.
-type Delivery struct {
-	PaymentID  string
-	Kind       string // "callback", "duplicate", "forged", "tampered", "wrong-secret", "stale"
-	Attempt    int
-	StatusCode int    // 0 when no answer arrived
-	Err        string // transport error
-	Body       []byte
-	At         time.Time
-}
-
 // Simulator is an in-memory StreamPay: the create, manual-create and status
 // endpoints, a hosted payment page, signed callbacks with retries, and
 // controls for tests and demos. It is an http.Handler.
 type Simulator struct {
-	gateway.Faults // FailNext, FailNextCreate, Hang
+	simkit.Faults // FailNext, FailNextCreate, Hang
 
-	cfg SimulatorConfig
+	cfg Config
 	mux *http.ServeMux
 
 	mu            sync.Mutex
 	payments      map[string]*simPayment
 	order         []string
-	deliveries    []Delivery
 	lastBody      map[string][]byte // last genuine callback per payment
 	createAttempt int
 	requests      int
 
-	done chan struct{}
-	once sync.Once
-	wg   sync.WaitGroup
+	sender *simkit.Sender
 }
 
 type simPayment struct {
-	SimPayment
+	Payment
 	delivering bool      // a delivery loop runs for it
 	again      bool      // paid again while delivering
 	knownAt    time.Time // when the status host learns of it (StatusLag)
 }
 
-// NewSimulator returns a simulator; call Close to stop callback delivery.
-func NewSimulator(cfg SimulatorConfig) *Simulator {
+// New returns a simulator; call Close to stop callback delivery.
+func New(cfg Config) *Simulator {
 	if cfg.Lifetime <= 0 {
 		cfg.Lifetime = 10 * time.Minute
 	}
@@ -190,7 +174,7 @@ func NewSimulator(cfg SimulatorConfig) *Simulator {
 		cfg:      cfg,
 		payments: map[string]*simPayment{},
 		lastBody: map[string][]byte{},
-		done:     make(chan struct{}),
+		sender:   simkit.NewSender(cfg.HTTPClient, cfg.Now),
 	}
 	m := http.NewServeMux()
 	m.HandleFunc("POST /api/v1/payment/{client_id}/page", s.api(s.handleCreatePage))
@@ -198,12 +182,15 @@ func NewSimulator(cfg SimulatorConfig) *Simulator {
 	m.HandleFunc("GET /api/v1/payment/{payment_id}", s.api(s.handleStatus))
 	m.HandleFunc("GET /pay/{id}", s.handlePage)
 	m.HandleFunc("POST /pay/{id}", s.handlePageAction)
-	m.HandleFunc("POST /_sim/{id}/pay", s.handleSimPay)
-	m.HandleFunc("POST /_sim/{id}/expire", s.handleSimExpire)
-	m.HandleFunc("GET /_sim/{id}", s.handleSimShow)
+	simkit.Controls(m, s)
 	s.mux = m
 	return s
 }
+
+var _ simkit.Simulator = (*Simulator)(nil)
+
+// Name is the gateway's short name.
+func (s *Simulator) Name() string { return "streampay" }
 
 // ServeHTTP serves the simulated API.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
@@ -224,14 +211,11 @@ func (s *Simulator) SetCallbackURL(u string) {
 }
 
 // Close stops callback delivery and waits for it.
-func (s *Simulator) Close() {
-	s.once.Do(func() { close(s.done) })
-	s.wg.Wait()
-}
+func (s *Simulator) Close() { s.sender.Close() }
 
-// CreateAttempts counts create calls that reached the simulator, failed
-// ones included.
-func (s *Simulator) CreateAttempts() int {
+// CreateCalls counts create calls that reached the simulator, failed ones
+// included.
+func (s *Simulator) CreateCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.createAttempt
@@ -245,21 +229,21 @@ func (s *Simulator) Requests() int {
 }
 
 // Payment returns a snapshot of a payment.
-func (s *Simulator) Payment(id string) (SimPayment, bool) {
+func (s *Simulator) Payment(id string) (Payment, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.payments[id]
 	if !ok {
-		return SimPayment{}, false
+		return Payment{}, false
 	}
 	return s.snapshot(p), true
 }
 
 // Payments lists snapshots of all payments, oldest first.
-func (s *Simulator) Payments() []SimPayment {
+func (s *Simulator) Payments() []Payment {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]SimPayment, 0, len(s.order))
+	out := make([]Payment, 0, len(s.order))
 	for _, id := range s.order {
 		out = append(out, s.snapshot(s.payments[id]))
 	}
@@ -267,14 +251,10 @@ func (s *Simulator) Payments() []SimPayment {
 }
 
 // Callbacks returns the delivery log.
-func (s *Simulator) Callbacks() []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Delivery(nil), s.deliveries...)
-}
+func (s *Simulator) Callbacks() []simkit.Delivery { return s.sender.Deliveries() }
 
-func (s *Simulator) snapshot(p *simPayment) SimPayment {
-	sp := p.SimPayment
+func (s *Simulator) snapshot(p *simPayment) Payment {
+	sp := p.Payment
 	sp.Status = s.statusLocked(p)
 	sp.Delivering = p.delivering
 	return sp
@@ -310,7 +290,7 @@ func (s *Simulator) payFraction(id, f string) error {
 	}
 	s.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("simulator: no payment %q", id)
+		return fmt.Errorf("%w: %q", simkit.ErrUnknown, id)
 	}
 	return s.Pay(id, usd)
 }
@@ -325,7 +305,7 @@ func (s *Simulator) Pay(id string, amountUSD ...decimal.Decimal) error {
 	defer s.mu.Unlock()
 	p, ok := s.payments[id]
 	if !ok {
-		return fmt.Errorf("simulator: no payment %q", id)
+		return fmt.Errorf("%w: %q", simkit.ErrUnknown, id)
 	}
 	if !p.ProcessedAt.IsZero() {
 		return fmt.Errorf("simulator: payment %q already completed", id)
@@ -363,7 +343,7 @@ func (s *Simulator) ExpireAt(id string, t time.Time) error {
 	defer s.mu.Unlock()
 	p, ok := s.payments[id]
 	if !ok {
-		return fmt.Errorf("simulator: no payment %q", id)
+		return fmt.Errorf("%w: %q", simkit.ErrUnknown, id)
 	}
 	p.ExpiryAt = t.UTC().Truncate(time.Second)
 	return nil
@@ -385,8 +365,8 @@ func (s *Simulator) SetStatusLag(d time.Duration) {
 }
 
 // callbackLocked builds the payment's callback as sent now.
-func (s *Simulator) callbackLocked(p *simPayment) Callback {
-	return Callback{
+func (s *Simulator) callbackLocked(p *simPayment) callback {
+	return callback{
 		PaymentID:         p.ID,
 		Amount:            p.AmountToken.String(),
 		AmountUSD:         p.AmountUSD.String(),
@@ -412,75 +392,45 @@ func (s *Simulator) startDeliveryLocked(p *simPayment) {
 	}
 	p.delivering = true
 	id := p.ID
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		start := s.cfg.Now()
-		for attempt := 1; ; attempt++ {
+	s.sender.Start(simkit.Job{
+		ID: id, Kind: "callback",
+		Retry: simkit.Retry{Interval: s.cfg.RetryInterval, MaxAttempts: s.cfg.MaxAttempts, For: s.cfg.RetryFor},
+		Build: func() (simkit.Post, error) {
 			s.mu.Lock()
+			defer s.mu.Unlock()
 			p := s.payments[id]
 			p.again = false
-			body := SignedPayload(s.callbackLocked(p), s.cfg.SecretKey)
+			body := signed(s.callbackLocked(p), s.cfg.SecretKey)
 			s.lastBody[id] = body
-			s.mu.Unlock()
-			code := s.deliver(id, "callback", attempt, body)
+			return s.postLocked(body), nil
+		},
+		Settled: func(code int, last bool) bool {
 			s.mu.Lock()
+			defer s.mu.Unlock()
+			p := s.payments[id]
 			switch {
 			case p.again: // paid again meanwhile: report the new figures
-				s.mu.Unlock()
-				attempt = 0
-				continue
+				return true
 			case code >= 200 && code < 300:
 				p.CallbackFailing, p.delivering = false, false
-				s.mu.Unlock()
-				return
-			case s.cfg.MaxAttempts > 0 && attempt >= s.cfg.MaxAttempts,
-				s.cfg.Now().Sub(start)+s.cfg.RetryInterval > s.cfg.RetryFor:
+			case last:
 				p.delivering = false // gives up; the status stays ERR_CALLBACK
-				s.mu.Unlock()
-				return
 			}
-			s.mu.Unlock()
-			select {
-			case <-s.done:
-				return
-			case <-time.After(s.cfg.RetryInterval):
-			}
-		}
-	}()
+			return false
+		},
+	})
 }
 
-// deliver POSTs one callback body and logs the attempt.
-func (s *Simulator) deliver(id, kind string, attempt int, body []byte) int {
+func (s *Simulator) postLocked(body []byte) simkit.Post {
+	return simkit.Post{URL: s.cfg.CallbackURL, ContentType: "application/json", Body: body}
+}
+
+// send POSTs one callback body once and logs the attempt.
+func (s *Simulator) send(id, kind string, body []byte) int {
 	s.mu.Lock()
-	target := s.cfg.CallbackURL
+	p := s.postLocked(body)
 	s.mu.Unlock()
-	d := Delivery{PaymentID: id, Kind: kind, Attempt: attempt, Body: body, At: s.cfg.Now()}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err == nil {
-		req.Header.Set("Content-Type", "application/json")
-		var resp *http.Response
-		if resp, err = s.cfg.HTTPClient.Do(req); err == nil {
-			resp.Body.Close()
-			d.StatusCode = resp.StatusCode
-		}
-	}
-	if err != nil {
-		d.Err = err.Error()
-	}
-	s.mu.Lock()
-	s.deliveries = append(s.deliveries, d)
-	s.mu.Unlock()
-	return d.StatusCode
+	return s.sender.Send(id, kind, "", 1, p)
 }
 
 // SendDuplicate re-sends the payment's last genuine callback verbatim,
@@ -492,13 +442,13 @@ func (s *Simulator) SendDuplicate(id string) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("simulator: no callback sent yet for %q", id)
 	}
-	return s.deliver(id, "duplicate", 1, body), nil
+	return s.send(id, "duplicate", body), nil
 }
 
 // SendForged sends, once, a callback for the payment claiming full payment
 // with a made-up signature.
 func (s *Simulator) SendForged(id string) (int, error) {
-	return s.sendVariant(id, "forged", func(c Callback) []byte {
+	return s.sendVariant(id, "forged", func(c callback) []byte {
 		c.ReceivedAmountUSD = c.AmountUSD
 		c.Signature = strings.Repeat("ab", 32)
 		b, _ := json.Marshal(c)
@@ -509,8 +459,8 @@ func (s *Simulator) SendForged(id string) (int, error) {
 // SendTampered sends, once, a genuinely signed callback whose received
 // amount was raised after signing.
 func (s *Simulator) SendTampered(id string) (int, error) {
-	return s.sendVariant(id, "tampered", func(c Callback) []byte {
-		c.Signature = Sign(c, s.cfg.SecretKey)
+	return s.sendVariant(id, "tampered", func(c callback) []byte {
+		c.Signature = sign(c, s.cfg.SecretKey)
 		c.ReceivedAmountUSD = "1" + c.ReceivedAmountUSD
 		b, _ := json.Marshal(c)
 		return b
@@ -519,21 +469,21 @@ func (s *Simulator) SendTampered(id string) (int, error) {
 
 // SendWrongSecret sends, once, a callback signed with another secret.
 func (s *Simulator) SendWrongSecret(id string) (int, error) {
-	return s.sendVariant(id, "wrong-secret", func(c Callback) []byte {
-		return SignedPayload(c, s.cfg.SecretKey+"-other")
+	return s.sendVariant(id, "wrong-secret", func(c callback) []byte {
+		return signed(c, s.cfg.SecretKey+"-other")
 	})
 }
 
 // SendStale sends, once, a genuinely signed callback dated three days ago.
 // StreamPay documents no freshness window, so a receiver should accept it.
 func (s *Simulator) SendStale(id string) (int, error) {
-	return s.sendVariant(id, "stale", func(c Callback) []byte {
+	return s.sendVariant(id, "stale", func(c callback) []byte {
 		c.CurrentDateTime = s.cfg.Now().UTC().Add(-72 * time.Hour).Format(timeLayout)
-		return SignedPayload(c, s.cfg.SecretKey)
+		return signed(c, s.cfg.SecretKey)
 	})
 }
 
-func (s *Simulator) sendVariant(id, kind string, build func(Callback) []byte) (int, error) {
+func (s *Simulator) sendVariant(id, kind string, build func(callback) []byte) (int, error) {
 	s.mu.Lock()
 	p, ok := s.payments[id]
 	var body []byte
@@ -542,9 +492,9 @@ func (s *Simulator) sendVariant(id, kind string, build func(Callback) []byte) (i
 	}
 	s.mu.Unlock()
 	if !ok {
-		return 0, fmt.Errorf("simulator: no payment %q", id)
+		return 0, fmt.Errorf("%w: %q", simkit.ErrUnknown, id)
 	}
-	return s.deliver(id, kind, 1, body), nil
+	return s.send(id, kind, body), nil
 }
 
 // api wraps an API handler with request counting, injected failures and
@@ -570,13 +520,7 @@ func (s *Simulator) api(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { simkit.WriteJSON(w, status, v) }
 
 // writeError answers {"error": msg}. StreamPay's error shape is not
 // documented; this one is an assumption.
@@ -613,19 +557,19 @@ func (s *Simulator) handleCreateManual(w http.ResponseWriter, r *http.Request) {
 }
 
 // create validates a create request and stores the payment.
-func (s *Simulator) create(w http.ResponseWriter, r *http.Request) (SimPayment, bool) {
+func (s *Simulator) create(w http.ResponseWriter, r *http.Request) (Payment, bool) {
 	s.mu.Lock()
 	ok := s.approved(r.PathValue("client_id"))
 	s.mu.Unlock()
 	if !ok {
 		writeError(w, http.StatusForbidden, "shop is not approved")
-		return SimPayment{}, false
+		return Payment{}, false
 	}
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	if err := dec.Decode(&raw); err != nil || raw == nil {
 		writeError(w, http.StatusBadRequest, "body must be a json object")
-		return SimPayment{}, false
+		return Payment{}, false
 	}
 	str := func(k string) (string, bool) {
 		v, ok := raw[k]
@@ -660,13 +604,13 @@ func (s *Simulator) create(w http.ResponseWriter, r *http.Request) (SimPayment, 
 			break
 		}
 		field = k
-		var n NumString // a JSON string or number, like the public clients send
-		if err := json.Unmarshal(v, &n); err != nil {
+		text, err := amountText(v)
+		if err != nil {
 			errs = append(errs, k+" must be a decimal")
 			continue
 		}
-		d, ok := n.Decimal()
-		if !ok || !d.IsPositive() {
+		d, err := decimal.NewFromString(text)
+		if err != nil || !d.IsPositive() {
 			errs = append(errs, k+" must be a positive decimal")
 			continue
 		}
@@ -677,12 +621,12 @@ func (s *Simulator) create(w http.ResponseWriter, r *http.Request) (SimPayment, 
 	}
 	if len(errs) > 0 {
 		writeError(w, http.StatusUnprocessableEntity, strings.Join(errs, "; "))
-		return SimPayment{}, false
+		return Payment{}, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.Now().UTC().Truncate(time.Second)
-	p := &simPayment{SimPayment: SimPayment{
+	p := &simPayment{Payment: Payment{
 		ID: randomID(22), ClientID: r.PathValue("client_id"),
 		Name: name, Description: desc, ReturnURL: ret, AmountField: field,
 		CreatedAt: now, ExpiryAt: now.Add(s.cfg.Lifetime),
@@ -704,7 +648,7 @@ func (s *Simulator) create(w http.ResponseWriter, r *http.Request) (SimPayment, 
 	}
 	s.payments[p.ID] = p
 	s.order = append(s.order, p.ID)
-	return p.SimPayment, true
+	return p.Payment, true
 }
 
 func (s *Simulator) pageURL(r *http.Request, id string) string {
@@ -736,29 +680,29 @@ func (s *Simulator) handleStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // objectLocked renders the PaymentObject as the status API shows it.
-func (s *Simulator) objectLocked(p *simPayment) PaymentObject {
+func (s *Simulator) objectLocked(p *simPayment) paymentObject {
 	const ts = timeLayout
 	smallest := p.AmountToken.Shift(tokenDecimals).Truncate(0).BigInt()
 	usdc := p.AmountUSD.Shift(6).Truncate(0).BigInt()
-	po := PaymentObject{
+	po := paymentObject{
 		PaymentID: p.ID,
 		Network:   s.cfg.Network,
 		Status:    s.statusLocked(p),
 		Address:   p.Address,
-		Addresses: []CoinObject{
+		Addresses: []coinObject{
 			{Blockchain: "solana", Address: p.Address, Contract: "wrap.strm", Token: s.cfg.Token,
-				Amount: NumString(smallest.String()), DisplayAmount: NumString(p.AmountToken.StringFixed(5)),
+				Amount: numString(smallest.String()), DisplayAmount: numString(p.AmountToken.StringFixed(5)),
 				Icon: "/img/currencies/strm.svg"},
 			{Blockchain: "solana", Address: p.Address, Contract: "usdc", Token: "USDC",
-				Amount: NumString(usdc.String()), DisplayAmount: NumString(p.AmountUSD.StringFixed(2)),
+				Amount: numString(usdc.String()), DisplayAmount: numString(p.AmountUSD.StringFixed(2)),
 				Icon: "/img/currencies/usdc.svg"},
 		},
-		Amount:           NumString(smallest.String()),
+		Amount:           numString(smallest.String()),
 		Name:             p.Name,
 		Description:      p.Description,
-		DisplayAmountUSD: NumString(p.AmountUSD.StringFixed(2)),
-		DisplayAmountEUR: NumString(p.AmountEUR.StringFixed(2)),
-		DisplayAmount:    NumString(p.AmountToken.StringFixed(5)),
+		DisplayAmountUSD: numString(p.AmountUSD.StringFixed(2)),
+		DisplayAmountEUR: numString(p.AmountEUR.StringFixed(2)),
+		DisplayAmount:    numString(p.AmountToken.StringFixed(5)),
 		LocalCurrency:    "usd",
 		ReturnURL:        p.ReturnURL,
 		ExpiryAt:         p.ExpiryAt.Format(ts),
@@ -775,41 +719,19 @@ func (s *Simulator) objectLocked(p *simPayment) PaymentObject {
 	return po
 }
 
-var pageTmpl = template.Must(template.New("page").Funcs(template.FuncMap{
+var pageBody = template.Must(template.New("body").Funcs(template.FuncMap{
 	"when": func(t time.Time) string { return t.UTC().Format("15:04:05 UTC, Mon 2 Jan 2006") },
-}).Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>StreamPay simulator – {{.Name}}</title>
-<style>body{font-family:sans-serif;max-width:32em;margin:2em auto;line-height:1.5}
-button{font-size:1em;margin:.3em .3em .3em 0;padding:.4em .8em}</style></head>
-<body>
-<h1>{{.Name}}</h1>
-{{with .Description}}<p>{{.}}</p>{{end}}
+}).Parse(`{{with .Description}}<p>{{.}}</p>{{end}}
 <p>Amount: <strong>{{.AmountUSD}} USD</strong> ({{.AmountToken}} {{.Token}})</p>
 {{if .Expired}}<p id="expired">Status: <strong id="status">{{.Status}}</strong>. This payment link <strong>expired at {{when .ExpiryAt}}</strong>; it can no longer be paid here.</p>
-<p><a href="{{.ReturnURL}}">Back to the shop</a></p>
 {{else if eq .Status "pending"}}<p>Status: <strong id="status">{{.Status}}</strong>; the link expires at {{when .ExpiryAt}}.</p>
 {{if .ReceivedUSD.IsPositive}}<p id="partial">Received so far: <strong>{{.ReceivedUSD}} USD</strong> of {{.AmountUSD}} USD.
 StreamPay waits for the full amount: the payment stays pending, and the shop hears nothing, until the rest
-arrives (or the link expires).</p>
-<form method="post" action="/pay/{{.ID}}">
-<button name="mode" value="rest">Pay the rest ({{.AmountUSD.Sub .ReceivedUSD}} USD)</button>
-<button name="mode" value="expire">Let it expire</button>
-</form>
-<p><a href="{{.ReturnURL}}">Back to the shop</a></p>
-{{else}}<form method="post" action="/pay/{{.ID}}">
-<button name="mode" value="exact">Pay exact</button>
-<button name="mode" value="under">Underpay (90%)</button>
-<button name="mode" value="over">Overpay (110%)</button>
-<button name="mode" value="expire">Let it expire</button>
-</form>{{end}}
-{{else}}<p>Status: <strong id="status">{{.Status}}</strong>.</p>
-<p><a href="{{.ReturnURL}}">Back to the shop</a></p>{{end}}
-<p><small>Simulated gateway: no real money moves.</small></p>
-</body></html>
-`))
+arrives (or the link expires).</p>{{end}}
+{{else}}<p>Status: <strong id="status">{{.Status}}</strong>.</p>{{end}}`))
 
 type pageData struct {
-	SimPayment
+	Payment
 	Token   string
 	Expired bool // past its expiry and not paid: nothing to pay here any more
 }
@@ -820,79 +742,68 @@ func (s *Simulator) handlePage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "payment not found", http.StatusNotFound)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	expired := p.ProcessedAt.IsZero() && !s.cfg.Now().Before(p.ExpiryAt)
-	_ = pageTmpl.Execute(w, pageData{SimPayment: p, Token: s.cfg.Token, Expired: expired})
+	d := pageData{Payment: p, Token: s.cfg.Token, Expired: p.ProcessedAt.IsZero() && !s.cfg.Now().Before(p.ExpiryAt)}
+	var body strings.Builder
+	_ = pageBody.Execute(&body, d)
+	page := simkit.Page{Title: "StreamPay simulator – " + p.Name, Heading: p.Name, Body: template.HTML(body.String()), Action: "/pay/" + p.ID}
+	switch {
+	case d.Expired || p.Status != StatusPending:
+		page.Back = p.ReturnURL
+	case p.ReceivedUSD.IsPositive():
+		page.Buttons = []simkit.Button{{Mode: simkit.Rest, Label: "Pay the rest (" + p.AmountUSD.Sub(p.ReceivedUSD).String() + " USD)"}, {Mode: simkit.Expire, Label: "Let it expire"}}
+		page.Back = p.ReturnURL
+	default:
+		page.Buttons = simkit.StandardButtons(90, 110)
+	}
+	simkit.WritePage(w, page)
 }
 
 func (s *Simulator) handlePageAction(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := s.act(id, r.FormValue("mode")); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	mode, err := simkit.PageMode(r)
+	if err == nil {
+		err = s.Act(id, mode)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), simkit.ErrorStatus(err))
 		return
 	}
 	p, _ := s.Payment(id)
-	if r.FormValue("mode") != "expire" && p.Status != StatusPending && p.Status != StatusNotFound {
+	if mode != simkit.Expire && p.Status != StatusPending && p.Status != StatusNotFound {
 		http.Redirect(w, r, p.ReturnURL, http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, "/pay/"+id, http.StatusSeeOther)
 }
 
-func (s *Simulator) act(id, mode string) error {
-	switch mode {
-	case "exact":
+// Act does m to payment id. A late payment is a payment in full: StreamPay
+// completes a payment whenever the money arrives, expired or not. StreamPay
+// documents no cancel.
+func (s *Simulator) Act(id string, m simkit.Mode) error {
+	switch m {
+	case simkit.Exact, simkit.Late:
 		return s.PayExact(id)
-	case "under":
+	case simkit.Under:
 		return s.Underpay(id)
-	case "over":
+	case simkit.Over:
 		return s.Overpay(id)
-	case "rest":
+	case simkit.Rest:
 		return s.Pay(id)
-	case "expire":
+	case simkit.Expire:
 		return s.Expire(id)
 	}
-	return fmt.Errorf("mode must be exact, under, over, rest or expire")
+	return fmt.Errorf("%w: %s", simkit.ErrUnsupported, m)
 }
 
-func (s *Simulator) handleSimPay(w http.ResponseWriter, r *http.Request) {
-	mode := r.URL.Query().Get("mode")
-	if mode == "" {
-		mode = "exact"
-	}
-	if mode == "expire" {
-		writeError(w, http.StatusBadRequest, "use /_sim/{id}/expire")
-		return
-	}
-	s.simControl(w, r, mode)
-}
-
-func (s *Simulator) handleSimExpire(w http.ResponseWriter, r *http.Request) {
-	s.simControl(w, r, "expire")
-}
-
-func (s *Simulator) simControl(w http.ResponseWriter, r *http.Request, mode string) {
-	id := r.PathValue("id")
-	if _, ok := s.Payment(id); !ok {
-		writeError(w, http.StatusNotFound, "payment not found")
-		return
-	}
-	if err := s.act(id, mode); err != nil {
-		writeError(w, http.StatusConflict, err.Error())
-		return
-	}
-	s.handleSimShow(w, r)
-}
-
-func (s *Simulator) handleSimShow(w http.ResponseWriter, r *http.Request) {
+// Show is the payment as the status API shows it.
+func (s *Simulator) Show(id string) (any, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.payments[r.PathValue("id")]
+	p, ok := s.payments[id]
 	if !ok {
-		writeError(w, http.StatusNotFound, "payment not found")
-		return
+		return nil, false
 	}
-	writeJSON(w, http.StatusOK, s.objectLocked(p))
+	return s.objectLocked(p), true
 }
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -1,4 +1,4 @@
-package bitstream
+package bitstreamsim
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/gateway/simkit"
 )
 
 // noRedirect lets tests see the hosted page's redirects.
@@ -25,7 +26,7 @@ func doReq(t *testing.T, method, u, auth, body string) (int, http.Header, string
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	if method == http.MethodPost && strings.HasPrefix(body, "action=") {
+	if method == http.MethodPost && strings.HasPrefix(body, "mode=") {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	resp, err := noRedirect.Do(req)
@@ -122,21 +123,21 @@ func TestSimulatorHostedPage(t *testing.T) {
 
 	redirects := []struct {
 		action string
-		to     func(p SimPayment) string
+		to     func(p Payment) string
 		want   bridge.PaymentStatus
 	}{
-		{"exact", func(p SimPayment) string { return p.SuccessURL }, bridge.PaymentPaid},
-		{"under", func(p SimPayment) string { return p.SuccessURL }, bridge.PaymentUnderpaid},
-		{"over", func(p SimPayment) string { return p.SuccessURL }, bridge.PaymentOverpaid},
-		{"cancel", func(p SimPayment) string { return p.CancelURL }, bridge.PaymentCancelled},
-		{"expire", func(p SimPayment) string { return "/payment/checkout-session/" + p.ID }, bridge.PaymentExpired},
+		{"exact", func(p Payment) string { return p.SuccessURL }, bridge.PaymentPaid},
+		{"under", func(p Payment) string { return p.SuccessURL }, bridge.PaymentUnderpaid},
+		{"over", func(p Payment) string { return p.SuccessURL }, bridge.PaymentOverpaid},
+		{"cancel", func(p Payment) string { return p.CancelURL }, bridge.PaymentCancelled},
+		{"expire", func(p Payment) string { return "/payment/checkout-session/" + p.ID }, bridge.PaymentExpired},
 	}
 	for i, tt := range redirects {
 		t.Run(tt.action, func(t *testing.T) {
 			if i > 0 {
 				id, page = newPage(t)
 			}
-			code, hdr, _ := doReq(t, "POST", page, "", "action="+tt.action)
+			code, hdr, _ := doReq(t, "POST", page, "", "mode="+tt.action)
 			p, _ := sim.Payment(id)
 			if code != http.StatusSeeOther || hdr.Get("Location") != tt.to(p) {
 				t.Fatalf("%d to %q, want 303 to %q", code, hdr.Get("Location"), tt.to(p))
@@ -155,7 +156,7 @@ func TestSimulatorHostedPage(t *testing.T) {
 	if code, _, _ := doReq(t, "GET", srv.URL+"/payment/checkout-session/nope", "", ""); code != 404 {
 		t.Fatalf("unknown page: %d", code)
 	}
-	if code, _, _ := doReq(t, "POST", page, "", "action=steal"); code != 400 {
+	if code, _, _ := doReq(t, "POST", page, "", "mode=steal"); code != 400 {
 		t.Fatalf("unknown action: %d", code)
 	}
 }
@@ -182,7 +183,7 @@ func TestSimulatorControlEndpoint(t *testing.T) {
 				t.Fatal(err)
 			}
 			code, _, body := doReq(t, "POST", srv.URL+"/_sim/"+url.PathEscape(gp.GatewayID)+"/"+tt.path, "", "")
-			if code != 200 || !strings.Contains(body, `"id": "`+gp.GatewayID+`"`) {
+			if code != 200 || !strings.Contains(body, `"id":"`+gp.GatewayID+`"`) {
 				t.Fatalf("%d %s", code, body)
 			}
 			if st, err := c.PaymentState(ctx, gp.GatewayID); err != nil || st.Status != tt.want {
@@ -204,13 +205,13 @@ func TestSimulatorControlEndpoint(t *testing.T) {
 	if p, _ := sim.Payment(gp.GatewayID); p.Status != "open" || p.AmountReceived.Sign() != 0 {
 		t.Fatalf("refused controls changed the session: %+v", p)
 	}
-	if code, _, body := doReq(t, "GET", srv.URL+"/_sim/"+gp.GatewayID, "", ""); code != 200 || !strings.Contains(body, `"status": "open"`) {
+	if code, _, body := doReq(t, "GET", srv.URL+"/_sim/"+gp.GatewayID, "", ""); code != 200 || !strings.Contains(body, `"status":"open"`) {
 		t.Fatalf("snapshot: %d %s", code, body)
 	}
 }
 
 func TestSimulatorControls(t *testing.T) {
-	sim, srv, clk := startSim(t, func(c *SimulatorConfig) { c.SessionTTL = 10 * time.Minute })
+	sim, srv, clk := startSim(t, func(c *Config) { c.SessionTTL = 10 * time.Minute })
 	c := newTestClient(t, srv.URL, nil, fastOpts())
 	c.Now = clk.Now
 	noLifetime := orderRequest("1")
@@ -240,7 +241,7 @@ func TestSimulatorControls(t *testing.T) {
 		"expire": sim.Expire("nope"),
 		"cancel": sim.Cancel("nope"),
 	} {
-		if err != ErrSimUnknown {
+		if err != simkit.ErrUnknown {
 			t.Errorf("%s on unknown id: %v", name, err)
 		}
 	}

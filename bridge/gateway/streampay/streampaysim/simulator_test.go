@@ -1,4 +1,4 @@
-package streampay_test
+package streampaysim_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
+	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
 func post(t *testing.T, u, body string) (int, []byte) {
@@ -119,7 +120,7 @@ func TestSimulatorHostedPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	sp, _ := e.sim.Payment(gp.GatewayID)
-	if sp.Status != streampay.StatusCompleted || !sp.ReceivedUSD.Equal(dec("12.34")) {
+	if sp.Status != streampaysim.StatusCompleted || !sp.ReceivedUSD.Equal(dec("12.34")) {
 		t.Fatalf("after top-up: %+v", sp)
 	}
 	gp2, err := e.client.CreatePayment(ctx, usdRequest("1"))
@@ -128,7 +129,7 @@ func TestSimulatorHostedPage(t *testing.T) {
 	}
 	resp = form(gp2.GatewayID, "exact")
 	sp2, _ := e.sim.Payment(gp2.GatewayID)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != sp2.ReturnURL || sp2.Status != streampay.StatusCompleted {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != sp2.ReturnURL || sp2.Status != streampaysim.StatusCompleted {
 		t.Fatalf("pay exact: %d to %q, status %s", resp.StatusCode, resp.Header.Get("Location"), sp2.Status)
 	}
 	gp3, err := e.client.CreatePayment(ctx, usdRequest("1"))
@@ -207,13 +208,13 @@ func TestSimulatorCallbackRetries(t *testing.T) {
 			t.Errorf("attempt %d does not verify: %v", i+1, err)
 		}
 	}
-	if sp, _ := e.sim.Payment(gp.GatewayID); sp.CallbackFailing || sp.Status != streampay.StatusCompleted {
+	if sp, _ := e.sim.Payment(gp.GatewayID); sp.CallbackFailing || sp.Status != streampaysim.StatusCompleted {
 		t.Errorf("after delivery: %+v (ERR_CALLBACK is off by default)", sp)
 	}
 }
 
 func TestSimulatorGivesUp(t *testing.T) {
-	e := newEnv(t, func(s *streampay.SimulatorConfig, _ *streampay.Config, _ *gateway.Options) {
+	e := newEnv(t, func(s *streampaysim.Config, _ *streampay.Config, _ *gateway.Options) {
 		s.MaxAttempts = 3
 		s.ShowErrCallback = true
 	})
@@ -229,7 +230,7 @@ func TestSimulatorGivesUp(t *testing.T) {
 	if n := len(e.sim.Callbacks()); n != 3 {
 		t.Errorf("attempts: got %d, want 3", n)
 	}
-	if sp, _ := e.sim.Payment(gp.GatewayID); sp.Status != streampay.StatusErrCallback {
+	if sp, _ := e.sim.Payment(gp.GatewayID); sp.Status != streampaysim.StatusErrCallback {
 		t.Errorf("status after giving up: %q, want ERR_CALLBACK", sp.Status)
 	}
 }
@@ -244,7 +245,7 @@ func TestSimulatorRetryForLimit(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e := newEnv(t, func(s *streampay.SimulatorConfig, _ *streampay.Config, _ *gateway.Options) {
+	e := newEnv(t, func(s *streampaysim.Config, _ *streampay.Config, _ *gateway.Options) {
 		s.Now = clock
 		s.RetryInterval = interval
 		s.RetryFor = 100 * time.Millisecond
@@ -276,7 +277,7 @@ func TestSimulatorRetryForLimit(t *testing.T) {
 }
 
 func TestSimulatorCloseStopsDelivery(t *testing.T) {
-	e := newEnv(t, func(s *streampay.SimulatorConfig, _ *streampay.Config, _ *gateway.Options) {
+	e := newEnv(t, func(s *streampaysim.Config, _ *streampay.Config, _ *gateway.Options) {
 		s.RetryInterval = time.Hour
 	})
 	e.rc.failFirst = 100
@@ -302,7 +303,7 @@ func TestSimulatorClock(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e := newEnv(t, func(s *streampay.SimulatorConfig, _ *streampay.Config, _ *gateway.Options) {
+	e := newEnv(t, func(s *streampaysim.Config, _ *streampay.Config, _ *gateway.Options) {
 		s.Now = clock
 		s.Lifetime = 30 * time.Minute
 	})
@@ -316,13 +317,13 @@ func TestSimulatorClock(t *testing.T) {
 	mu.Lock()
 	now = now.Add(29 * time.Minute)
 	mu.Unlock()
-	if sp, _ := e.sim.Payment(gp.GatewayID); sp.Status != streampay.StatusPending {
+	if sp, _ := e.sim.Payment(gp.GatewayID); sp.Status != streampaysim.StatusPending {
 		t.Fatalf("before expiry: %s", sp.Status)
 	}
 	mu.Lock()
 	now = now.Add(time.Minute)
 	mu.Unlock()
-	if sp, _ := e.sim.Payment(gp.GatewayID); sp.Status != streampay.StatusNotFound {
+	if sp, _ := e.sim.Payment(gp.GatewayID); sp.Status != streampaysim.StatusNotFound {
 		t.Fatalf("at expiry: %s", sp.Status)
 	}
 }
@@ -339,20 +340,10 @@ func TestSimulatorHang(t *testing.T) {
 	}
 }
 
-func TestDefaultSimulatorConfig(t *testing.T) {
-	cfg := streampay.DefaultSimulatorConfig()
+func TestDefaultConfig(t *testing.T) {
+	cfg := streampaysim.DefaultConfig()
 	if len(cfg.ClientIDs) == 0 || cfg.SecretKey == "" || cfg.Lifetime != 10*time.Minute || cfg.RetryFor != 72*time.Hour {
 		t.Errorf("default config: %+v", cfg)
-	}
-	sim := streampay.NewSimulator(cfg)
-	defer sim.Close()
-	c, err := streampay.New(streampay.Config{ClientID: cfg.ClientIDs[0], SecretKey: cfg.SecretKey}, gateway.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb := sampleCallback
-	if _, err := c.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, streampay.SignedPayload(cb, cfg.SecretKey)); err != nil {
-		t.Errorf("demo secret does not verify: %v", err)
 	}
 }
 
@@ -364,7 +355,7 @@ func TestSimulatorStatusLagAndErrCallback(t *testing.T) {
 	ctx := context.Background()
 	for _, as404 := range []bool{false, true} {
 		t.Run(map[bool]string{false: "200", true: "404"}[as404], func(t *testing.T) {
-			e := newEnv(t, func(s *streampay.SimulatorConfig, _ *streampay.Config, _ *gateway.Options) {
+			e := newEnv(t, func(s *streampaysim.Config, _ *streampay.Config, _ *gateway.Options) {
 				s.StatusLag, s.NotFound404, s.ShowErrCallback = 300*time.Millisecond, as404, true
 			})
 			e.rc.failFirst = 1000
