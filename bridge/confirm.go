@@ -6,8 +6,7 @@ import (
 )
 
 // BatchConfirmer is implemented by gateways whose callbacks are confirmed by
-// a status read that takes many payments at once (CryptoCloud's
-// invoice/merchant/info, 100 ids per call).
+// a status read that takes many payments at once (e.g. 100 ids per call).
 type BatchConfirmer interface {
 	// ConfirmCallbacks confirms verified callbacks with as few calls as the
 	// API allows: one state or one error per event, in order.

@@ -9,7 +9,8 @@ import (
 // Gateway is what the bridge needs from a payment gateway. Implementations
 // live in bridge/gateway/<name>.
 type Gateway interface {
-	// Name is the gateway's short name: "streampay", "cryptocloud", "bitstream".
+	// Name is the gateway's short name, as in configuration and callback
+	// paths.
 	Name() string
 	// Capabilities tells what the gateway can do.
 	Capabilities() Capabilities
@@ -39,9 +40,9 @@ type BatchGateway interface {
 }
 
 // Canceler is implemented by gateways that can make a payment unpayable
-// before it expires (CryptoCloud's invoice/merchant/canceled). StreamPay and
-// Bitstream document no cancel: their payments stay payable until they
-// expire, and a payment arriving after that is handled as a late payment.
+// before it expires. A gateway without a cancel leaves its payments payable
+// until they expire, and a payment arriving after that is handled as a late
+// payment.
 type Canceler interface {
 	// CancelPayment cancels the payment at the gateway; it fails for a
 	// payment that has already received money.
@@ -96,15 +97,15 @@ type GatewayState struct {
 	// they are decimals. A payment created at another scale has them
 	// rescaled to its own.
 	UnitScale int
-	// NotFound says the gateway does not know the payment (StreamPay's
-	// not_found); Status is then PaymentExpired. Before the payment's expiry
+	// NotFound says the gateway does not know the payment (a gateway that
+	// answers "not found" for expired payments); Status is then PaymentExpired. Before the payment's expiry
 	// (the gateway's ExpiresAt where it says one, else the payment's own)
 	// plus ExpiryGrace this means "not known here yet": nothing changes and
 	// the payment is looked at again.
 	NotFound bool
 	// KeepPolling says the gateway has more to tell about a payment that is
-	// otherwise final (StreamPay's ERR_CALLBACK: paid, its callback with the
-	// amounts still being retried): the reconciler keeps looking at it.
+	// otherwise final (e.g. paid, while its callback with the amounts is
+	// still being retried): the reconciler keeps looking at it.
 	KeepPolling bool
 	// Attention is something the shop should look at although the report
 	// counts (e.g. the gateway cannot deliver its callbacks); it becomes the

@@ -7,7 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// StorageMode is how a WooCommerce store keeps its orders (data-model §1).
+// StorageMode is how a WooCommerce store keeps its orders (docs/woocommerce-tables.md §1).
 type StorageMode string
 
 const (
@@ -98,7 +98,7 @@ type OrderUpdate struct {
 	// doing nothing: one note per event that always says the latest.
 	ReplaceNote bool
 	// PaymentMethod the order must have (the WooCommerce gateway id, e.g.
-	// "wcbridge_streampay"); another method is refused with ErrPaymentMethod.
+	// PaymentMethodPrefix + the gateway's name); another method is refused with ErrPaymentMethod.
 	PaymentMethod string
 	TransactionID string // set on paid outcomes when not empty
 	Note          string // the order note; required

@@ -91,7 +91,7 @@ type Payment struct {
 	Amount    Money // what the order asked, in the order's currency
 	Received  Money // what arrived, converted to the order's currency (zero until known)
 	// GatewayAmount and GatewayReceived are the gateway's own figures in one
-	// comparable unit (e.g. USD for StreamPay, the token for Bitstream).
+	// comparable unit (e.g. USD, or the token paid with).
 	GatewayAmount   Money
 	GatewayReceived Money
 	// UnitScale is the scale of the gateway's integer amounts this payment

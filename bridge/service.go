@@ -70,6 +70,9 @@ type Service struct {
 	// OnOutcome, when set, is told each payment status applied to an order
 	// (metrics).
 	OnOutcome func(gateway string, status PaymentStatus)
+	// Titles names a gateway in order notes by its display title; default
+	// (or "") its short name.
+	Titles func(gateway string) string
 	// Rejections keeps refused callbacks in memory (default: one log line
 	// per gateway per minute).
 	Rejections *Rejections
@@ -341,7 +344,7 @@ func (s *Service) retire(ctx context.Context, p *Payment, next PaymentStatus) (*
 }
 
 // cancelAtGateway makes a payment that nobody should pay any more unpayable
-// where the gateway allows it (CryptoCloud). Best effort: a failure (the
+// where the gateway allows it (a Canceler). Best effort: a failure (the
 // payment received money meanwhile, the gateway is down) leaves the payment
 // watched, and whatever arrives on it is applied as a late payment.
 func (s *Service) cancelAtGateway(ctx context.Context, p *Payment, why string) {
@@ -503,7 +506,7 @@ func (s *Service) applyState(ctx context.Context, p *Payment, st *GatewayState, 
 		}
 		if received.IsZero() && next == PaymentPaid {
 			// The gateway vouches that the amount asked arrived without
-			// saying how much (StreamPay's status API): at least that much.
+			// saying how much: at least that much.
 			received = q.Amount
 		}
 		if !received.IsZero() && (q.Received.IsZero() || received.Amount.GreaterThan(q.Received.Amount)) {
@@ -663,7 +666,7 @@ func (s *Service) noteNotCounted(ctx context.Context, p *Payment) (OrderUpdate, 
 		Outcome:       OutcomeNote,
 		EventID:       fmt.Sprintf("wcbridge:%d:not-counted", p.ID),
 		PaymentMethod: PaymentMethodPrefix + p.Gateway,
-		Note:          fmt.Sprintf("%s payment %s: %s.", gatewayTitle(p.Gateway), p.GatewayID, p.LastError),
+		Note:          fmt.Sprintf("%s payment %s: %s.", s.gatewayTitle(p.Gateway), p.GatewayID, p.LastError),
 	}
 	s.Logger.Warn("gateway reported a payment that does not count", "order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway, "reason", p.LastError)
 	res, err := s.Orders.ApplyOrder(ctx, u)
@@ -731,7 +734,7 @@ func (s *Service) applyOrder(ctx context.Context, p *Payment, prev PaymentStatus
 		// report with other figures replaces the note's text.
 		u2.Outcome, u2.EventID, u2.Meta, u2.LateOutcome, u2.LateNote, u2.TransactionID = OutcomeNote, fmt.Sprintf("wcbridge:%d:second", p.ID), nil, "", "", ""
 		u2.ReplaceNote = true
-		u2.Note = fmt.Sprintf("A second payment was received via %s (payment %s, %s) for an order that was already paid. Please check and refund it if needed.", gatewayTitle(p.Gateway), p.GatewayID, moneyText(p.Received, p.Amount))
+		u2.Note = fmt.Sprintf("A second payment was received via %s (payment %s, %s) for an order that was already paid. Please check and refund it if needed.", s.gatewayTitle(p.Gateway), p.GatewayID, moneyText(p.Received, p.Amount))
 		return s.applyNote(ctx, p, u, u2)
 	}
 	return u, res, nil
@@ -770,7 +773,7 @@ func (s *Service) switchedMethod(ctx context.Context, p *Payment, u OrderUpdate)
 	}
 	u.PaymentMethod = o.PaymentMethod
 	if strings.HasPrefix(o.PaymentMethod, PaymentMethodPrefix) {
-		u.Note += fmt.Sprintf(" The order had since been switched to %s; this payment was made with %s.", gatewayTitle(strings.TrimPrefix(o.PaymentMethod, PaymentMethodPrefix)), gatewayTitle(p.Gateway))
+		u.Note += fmt.Sprintf(" The order had since been switched to %s; this payment was made with %s.", s.gatewayTitle(strings.TrimPrefix(o.PaymentMethod, PaymentMethodPrefix)), s.gatewayTitle(p.Gateway))
 		return u, nil
 	}
 	u.Note = fmt.Sprintf("%s The order had since been switched to the payment method %q, so its status was not changed: please complete the order or refund this payment.", u.Note, o.PaymentMethod)
@@ -804,7 +807,7 @@ func (s *Service) orderUpdate(ctx context.Context, p *Payment, prev PaymentStatu
 	if p.TxRef != "" {
 		u.Meta["_wcbridge_tx_ref"] = p.TxRef
 	}
-	title := gatewayTitle(p.Gateway)
+	title := s.gatewayTitle(p.Gateway)
 	ref := p.GatewayID
 	if p.TxRef != "" {
 		ref += ", transaction " + p.TxRef
@@ -934,14 +937,12 @@ func (s *Service) notification(p *Payment, u OrderUpdate, res *OrderResult) *Not
 	return &Notification{EventID: u.EventID, OrderID: p.OrderID, Payload: payload, NextAttempt: s.now()}
 }
 
-func gatewayTitle(name string) string {
-	switch name {
-	case "streampay":
-		return "StreamPay"
-	case "cryptocloud":
-		return "CryptoCloud"
-	case "bitstream":
-		return "Bitstream"
+// gatewayTitle is the gateway's title for order notes.
+func (s *Service) gatewayTitle(name string) string {
+	if s.Titles != nil {
+		if t := s.Titles(name); t != "" {
+			return t
+		}
 	}
 	return name
 }

@@ -46,7 +46,7 @@ type GatewayStatus struct {
 
 // reachableProbeID is a payment id no gateway has: asking for it shows
 // whether the gateway answers at all. Letters and digits only, so that no
-// client refuses it before asking (CryptoCloud ids are alphanumeric).
+// client refuses it before asking (some gateways' ids are alphanumeric).
 const reachableProbeID = "wcbridgeprobe0000"
 
 // Status reports the storage mode, each gateway's configuration and

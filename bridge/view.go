@@ -17,8 +17,8 @@ type PaymentView struct {
 	Received         string `json:"received"`
 	Shortfall        string `json:"shortfall"`
 	Excess           string `json:"excess"`
-	// The gateway's own figures, in its unit (a token's human units for
-	// Bitstream, USD for StreamPay and CryptoCloud); empty when unknown.
+	// The gateway's own figures, in its unit (a token's human units, or
+	// USD); empty when unknown.
 	GatewayAmount   string     `json:"gateway_amount,omitempty"`
 	GatewayReceived string     `json:"gateway_received,omitempty"`
 	GatewayCurrency string     `json:"gateway_currency,omitempty"`

@@ -170,9 +170,9 @@ func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool,
 	}
 	ev, verr := gw.VerifyCallback(http.Header{"Content-Type": {cb.ContentType}}, cb.Body)
 	if verr != nil {
-		// Verified on receipt; a token that has since expired (CryptoCloud's
-		// last five minutes) or a signature header that was not kept
-		// (Bitstream) no longer verifies. The gateway's status API is the
+		// Verified on receipt; a token that has since expired (some last
+		// five minutes) or a signature header that was not kept no longer
+		// verifies. The gateway's status API is the
 		// source of truth, so the payment id is all that is needed.
 		ev = &CallbackEvent{Gateway: cb.Gateway, GatewayID: cb.PaymentKey}
 	}
@@ -212,7 +212,7 @@ func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool,
 	}
 	if notKnownYet(p, st, s.now()) {
 		// The callback came before the gateway's status host knows the
-		// payment (StreamPay reads on another host than it creates): try
+		// payment (a gateway may read on another host than it creates): try
 		// again, so what the callback says is confirmed, not dropped.
 		return false, "payment not known to the gateway's status API yet", ErrUnavailable
 	}

@@ -888,7 +888,7 @@ func (cfg *Config) Validate() []error {
 // WordPress; this keeps a default from deciding it silently.)
 func (cfg *Config) pinnedCredentialEndpoints() []error {
 	var errs []error
-	for _, gw := range []string{"streampay", "cryptocloud", "bitstream"} {
+	for _, gw := range gatewayNames {
 		prefix := "gateways." + gw + "."
 		var creds, endpoints []string
 		for _, f := range cfg.fields() {

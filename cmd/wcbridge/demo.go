@@ -212,9 +212,13 @@ var demoOrders = []struct {
 
 // demoGatewayTitles are the payment methods' titles, as the plugin's
 // defaults name them at checkout.
-var demoGatewayTitles = map[string]string{
-	"streampay": "Crypto (StreamPay)", "cryptocloud": "Crypto (CryptoCloud)", "bitstream": "Stablecoins (Bitstream)",
-}
+var demoGatewayTitles = func() map[string]string {
+	m := map[string]string{}
+	for _, g := range knownGateways {
+		m[g.Name] = g.MethodTitle
+	}
+	return m
+}()
 
 func seedDemoStore(ctx context.Context, db *wootest.DB, mode bridge.StorageMode) ([]int64, error) {
 	var ids []int64

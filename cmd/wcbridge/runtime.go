@@ -92,8 +92,14 @@ func newRuntimeConfig(base *Config, st settingsStore, opts gateway.Options, logg
 	return r
 }
 
-// gatewayNames are the gateways wcbridge knows.
-var gatewayNames = []string{"streampay", "cryptocloud", "bitstream"}
+// gatewayNames are the gateways wcbridge knows, in the registry's order.
+var gatewayNames = func() []string {
+	names := make([]string, len(knownGateways))
+	for i, g := range knownGateways {
+		names[i] = g.Name
+	}
+	return names
+}()
 
 // Names lists every gateway wcbridge knows.
 func (r *runtimeConfig) Names() []string { return gatewayNames }
@@ -217,9 +223,9 @@ func buildGateways(c *Config, opts gateway.Options) (map[string]bridge.Gateway, 
 		gws[name] = g
 	}
 	g := c.Gateways
-	add("streampay", g.StreamPay.Enabled, func() (bridge.Gateway, error) { return streampay.New(g.StreamPay.Config, opts) })
-	add("cryptocloud", g.CryptoCloud.Enabled, func() (bridge.Gateway, error) { return cryptocloud.New(g.CryptoCloud.Config, opts) })
-	add("bitstream", g.Bitstream.Enabled, func() (bridge.Gateway, error) { return bitstream.New(g.Bitstream.Config, opts) })
+	add(streampay.Name, g.StreamPay.Enabled, func() (bridge.Gateway, error) { return streampay.New(g.StreamPay.Config, opts) })
+	add(cryptocloud.Name, g.CryptoCloud.Enabled, func() (bridge.Gateway, error) { return cryptocloud.New(g.CryptoCloud.Config, opts) })
+	add(bitstream.Name, g.Bitstream.Enabled, func() (bridge.Gateway, error) { return bitstream.New(g.Bitstream.Config, opts) })
 	return gws, problems
 }
 

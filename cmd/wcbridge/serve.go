@@ -128,7 +128,7 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 		Notifier: api.NewNotifier(func() string { return notifyURL(rt.Current()) }, secret, wpTransport),
 		Policy:   rt.Policy, Now: now, Logger: logger, CheckDelay: o.CheckDelay, CreateTimeout: o.CreateTimeout,
 		CallbackWorkers: cfg.Workers.Callbacks, Notifiers: cfg.Workers.Notifications, NotificationBatch: cfg.Workers.NotificationBatch,
-		LeaseFor: o.LeaseFor, NotifyBudget: o.NotifyBudget,
+		LeaseFor: o.LeaseFor, NotifyBudget: o.NotifyBudget, Titles: gatewayTitle,
 		Owner: fmt.Sprintf("%s-%d-%s", hostname, os.Getpid(), strings.ReplaceAll(now().UTC().Format("150405.000"), ".", "")),
 	})
 	trusted, _ := parseNetworks(cfg.Server.TrustedProxies) // validated with the config

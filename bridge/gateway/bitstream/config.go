@@ -10,6 +10,13 @@ import (
 // Name is the gateway's short name.
 const Name = "bitstream"
 
+// Title is how order notes and pages name the gateway.
+const Title = "Bitstream"
+
+// MethodTitle is the payment method's default title at checkout, as the
+// plugin names it.
+const MethodTitle = "Stablecoins (Bitstream)"
+
 // DefaultBaseURL is the documented API base. The documentation calls it the
 // test environment; a production host is not documented.
 const DefaultBaseURL = "https://api.bitstream.dev/api/v1"
@@ -24,7 +31,7 @@ const DefaultCurrency = "usdc"
 // DefaultUnitDecimals is the scale of every amount in Bitstream's API:
 // integers of 10^-8 of the token, whatever the token's on-chain decimals.
 // The documentation creates a session "to accept 1 USDC" with unitAmount
-// "100000000" (seed 004), and Copperx's WooCommerce plugin, whose API
+// "100000000" (the documented example), and Copperx's WooCommerce plugin, whose API
 // Bitstream's is, sends the USDC amount times 10^8
 // (wordpress.org plugin "copperx"). The addresses[].asset.decimals
 // of a session (6 for USDC) is the token's on-chain precision, not this.

@@ -19,6 +19,13 @@ import (
 // Name is the gateway's name in configuration, logs and the database.
 const Name = "cryptocloud"
 
+// Title is how order notes and pages name the gateway.
+const Title = "CryptoCloud"
+
+// MethodTitle is the payment method's default title at checkout, as the
+// plugin names it.
+const MethodTitle = "Crypto (CryptoCloud)"
+
 var (
 	_ bridge.Gateway      = (*Client)(nil)
 	_ bridge.BatchGateway = (*Client)(nil)

@@ -20,6 +20,13 @@ import (
 // Name is the gateway's short name.
 const Name = "streampay"
 
+// Title is how order notes and pages name the gateway.
+const Title = "StreamPay"
+
+// MethodTitle is the payment method's default title at checkout, as the
+// plugin names it.
+const MethodTitle = "Crypto (StreamPay)"
+
 // Documented base URLs: creation and status live on different hosts.
 const (
 	DefaultCreateURL = "https://pay.streampayments.app/api/v1"
