@@ -14,7 +14,7 @@ import (
 )
 
 // ApplyOrder applies one outcome to one order in one transaction, following
-// the per-mode checklist of data-model §12: lock the authoritative row, check
+// the per-mode checklist of docs/woocommerce-tables.md §7: lock the authoritative row, check
 // type, payment method, idempotency and the status transition, then write the
 // authoritative copy and, when sync is on, the other copy with identical
 // values and the same instant, so WooCommerce's sync sees them as equal.
@@ -80,7 +80,7 @@ func validate(u bridge.OrderUpdate) error {
 	return nil
 }
 
-// Statuses an outcome may start from (data-model §6, §7.1). A paid order
+// Statuses an outcome may start from (docs/woocommerce-tables.md §5, §6). A paid order
 // never goes back to on-hold, failed or cancelled. On-hold may follow
 // cancelled: money arrived for an order WooCommerce's unpaid-order timer
 // had cancelled, and the shop must look at it.
@@ -312,7 +312,7 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 
 // instant picks T: the requested time (or now) in whole UTC seconds, moved
 // to one second after the newer copy's modified time when it is not later,
-// because sync lets a copy that is as new or newer win (data-model §4.1).
+// because sync lets a copy that is as new or newer win (docs/woocommerce-tables.md §3).
 func (s *Store) instant(want time.Time, copies ...*copyState) time.Time {
 	if want.IsZero() {
 		want = s.opts.Now()
@@ -555,7 +555,7 @@ func (m metaTable) write(ctx context.Context, tx *sql.Tx, owner int64, meta map[
 }
 
 // addNote writes an order note the way WC_Order::add_order_note() does for a
-// system note (data-model §5) and counts it on the order's post.
+// system note (docs/woocommerce-tables.md §4) and counts it on the order's post.
 func (s *Store) addNote(ctx context.Context, tx *sql.Tx, st *site, c change, note string, customer bool) (int64, error) {
 	res, err := tx.ExecContext(ctx, "INSERT INTO "+s.t("comments")+` (comment_post_ID, comment_author, comment_author_email,
  comment_author_url, comment_author_IP, comment_date, comment_date_gmt, comment_content, comment_karma, comment_approved,

@@ -112,7 +112,7 @@ func isHPOS(m bridge.StorageMode) bool {
 // unprefixed strips the wc- prefix of a stored status.
 func unprefixed(status string) string { return strings.TrimPrefix(status, "wc-") }
 
-// prefixed is the status as WooCommerce stores it (data-model §6).
+// prefixed is the status as WooCommerce stores it (docs/woocommerce-tables.md §5).
 func prefixed(status string) string {
 	switch status {
 	case "auto-draft", "draft", "trash":

@@ -107,7 +107,7 @@ func (s *Store) Prefix() string { return s.prefix }
 // t returns the prefixed name of a WooCommerce table.
 func (s *Store) t(name string) string { return s.prefix + name }
 
-// Option names (data-model §1).
+// Option names (docs/woocommerce-tables.md §1).
 const (
 	optHPOSEnabled = "woocommerce_custom_orders_table_enabled"
 	optHPOSSync    = "woocommerce_custom_orders_table_data_sync_enabled"
@@ -179,7 +179,7 @@ func (s *Store) detect(ctx context.Context) (*detection, error) {
 	return d, nil
 }
 
-// modeOf decides the mode from the two option values (data-model §1): both
+// modeOf decides the mode from the two option values (docs/woocommerce-tables.md §1): both
 // are compared strictly with "yes", as WooCommerce does.
 func modeOf(enabled, sync string) bridge.StorageMode {
 	switch {

@@ -22,7 +22,7 @@ import (
 // The callback storm (docs/BENCHMARKS.md): N orders, each with a paid
 // StreamPay payment, are completed by N genuine signed callbacks sent at
 // concurrency C to the real `wcbridge serve` binary running in its own
-// process. In the same run, the floor (issue 13's definition): per order
+// process. In the same run, the floor: per order
 // one transaction of SELECT ... FOR UPDATE on wc_orders, UPDATE wc_orders,
 // UPDATE wc_order_operational_data, INSERT the note into comments, UPDATE
 // the payment row, COMMIT, issued by a bare loop at the same concurrency on
@@ -179,7 +179,7 @@ type floorResult struct {
 	roundTrips, commits float64
 }
 
-// stormFloor is the floor of issue 13: per order one transaction of the
+// stormFloor is the floor: per order one transaction of the
 // writes that make an order paid, issued by a bare loop at concurrency conc
 // with the sidecar's own connection settings, straight to the database. A
 // few more orders done the same way through a sqlCounter check its round

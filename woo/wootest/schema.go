@@ -10,8 +10,8 @@ import (
 	"github.com/wcbridge/wcbridge/bridge"
 )
 
-// The DDL below is written from the column lists in the project's WooCommerce
-// data-model notes (§2, §3, §9) and WordPress core's documented tables. Every
+// The DDL below is written from the column lists of WooCommerce's order data
+// stores and WordPress core's schema.php (docs/woocommerce-tables.md §2). Every
 // statement is its own Exec: the driver refuses multi-statements by default.
 // Zero-date defaults are kept out: WordPress declares them, but neither
 // MariaDB's NO_ZERO_DATE nor the embedded engine accept them everywhere, and
