@@ -105,7 +105,7 @@ func TestSimulatorsApart(t *testing.T) {
 // simulators; serve's code paths never do, nor does any other package.
 func TestServeWithoutSimulators(t *testing.T) {
 	isSim := func(imp string) bool {
-		return strings.HasPrefix(imp, module) && (strings.HasSuffix(imp, "sim") || strings.HasSuffix(imp, "/simkit"))
+		return strings.HasPrefix(imp, module) && (strings.HasSuffix(imp, "sim") || strings.HasSuffix(imp, "/simkit") || strings.HasSuffix(imp, "/gatewaytest"))
 	}
 	for file, imps := range fileImports(t, "../cmd/wcbridge") {
 		if file == "simulate.go" || strings.HasPrefix(file, "demo") {

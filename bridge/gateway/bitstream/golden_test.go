@@ -4,87 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream/bitstreamsim"
+	"github.com/wcbridge/wcbridge/bridge/gateway/gatewaytest"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
-
-// golden compares got (JSON, indented for reading) with testdata/name.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, bytes.TrimSpace(got), "", "  "); err != nil {
-		t.Fatalf("%s: not JSON: %v\n%s", name, err, got)
-	}
-	buf.WriteByte('\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it)\ngot:\n%s\nwant:\n%s", name, buf.Bytes(), want)
-	}
-}
-
-// recorder keeps what passes between the client and the simulator.
-type recorder struct {
-	next http.Handler
-	mu   sync.Mutex
-	ex   []exchange
-}
-
-type exchange struct {
-	method, path, auth, contentType string
-	reqBody, respBody               []byte
-	status                          int
-}
-
-func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	rw := httptest.NewRecorder()
-	rec.next.ServeHTTP(rw, r)
-	rec.mu.Lock()
-	rec.ex = append(rec.ex, exchange{r.Method, r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), body, rw.Body.Bytes(), rw.Code})
-	rec.mu.Unlock()
-	for k, v := range rw.Header() {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(rw.Code)
-	w.Write(rw.Body.Bytes())
-}
-
-func (rec *recorder) last(t *testing.T) exchange {
-	t.Helper()
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.ex) == 0 {
-		t.Fatal("no exchange recorded")
-	}
-	return rec.ex[len(rec.ex)-1]
-}
-
-func startRecorded(t *testing.T, mutate func(*bitstreamsim.Config)) (*bitstreamsim.Simulator, *recorder, string) {
+func startRecorded(t *testing.T, mutate func(*bitstreamsim.Config)) (*bitstreamsim.Simulator, *gatewaytest.Recorder, string) {
 	t.Helper()
 	clk := newClock()
 	cfg := bitstreamsim.DefaultConfig()
@@ -97,7 +31,7 @@ func startRecorded(t *testing.T, mutate func(*bitstreamsim.Config)) (*bitstreams
 		mutate(&cfg)
 	}
 	sim := bitstreamsim.New(cfg)
-	rec := &recorder{next: sim}
+	rec := &gatewaytest.Recorder{Next: sim}
 	srv := httptest.NewServer(rec)
 	t.Cleanup(srv.Close)
 	return sim, rec, srv.URL
@@ -112,18 +46,18 @@ func TestGoldenWireFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := rec.last(t)
-	if ex.method != "POST" || ex.path != "/api/v1/checkout/sessions" || ex.auth != "Bearer "+testKey || ex.contentType != "application/json" {
-		t.Fatalf("sent %s %s auth %q type %q", ex.method, ex.path, ex.auth, ex.contentType)
+	ex := rec.Last(t)
+	if ex.Method != "POST" || ex.Path != "/api/v1/checkout/sessions" || ex.Auth != "Bearer "+testKey || ex.ContentType != "application/json" {
+		t.Fatalf("sent %s %s auth %q type %q", ex.Method, ex.Path, ex.Auth, ex.ContentType)
 	}
-	golden(t, "create_request.golden.json", ex.reqBody)
-	golden(t, "create_response.golden.json", ex.respBody)
+	gatewaytest.Golden(t, "create_request.golden.json", ex.Request)
+	gatewaytest.Golden(t, "create_response.golden.json", ex.Response)
 
 	if _, err := c.PaymentState(ctx, gp.GatewayID); err != nil {
 		t.Fatal(err)
 	}
-	if ex := rec.last(t); ex.method != "GET" || ex.path != "/api/v1/checkout/sessions/"+gp.GatewayID || ex.auth != "Bearer "+testKey {
-		t.Fatalf("status read %s %s auth %q", ex.method, ex.path, ex.auth)
+	if ex := rec.Last(t); ex.Method != "GET" || ex.Path != "/api/v1/checkout/sessions/"+gp.GatewayID || ex.Auth != "Bearer "+testKey {
+		t.Fatalf("status read %s %s auth %q", ex.Method, ex.Path, ex.Auth)
 	}
 	if err := sim.PayExact(gp.GatewayID); err != nil {
 		t.Fatal(err)
@@ -131,7 +65,7 @@ func TestGoldenWireFormats(t *testing.T) {
 	if _, err := c.PaymentState(ctx, gp.GatewayID); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "session_paid.golden.json", rec.last(t).respBody)
+	gatewaytest.Golden(t, "session_paid.golden.json", rec.Last(t).Response)
 
 	gp2, err := c.CreatePayment(ctx, orderRequest("1"))
 	if err != nil {
@@ -142,7 +76,7 @@ func TestGoldenWireFormats(t *testing.T) {
 	if st, err := c.PaymentState(ctx, gp2.GatewayID); err != nil || st.Status != bridge.PaymentUnderpaid {
 		t.Fatalf("state %+v, %v", st, err)
 	}
-	golden(t, "session_underpaid_expired.golden.json", rec.last(t).respBody)
+	gatewaytest.Golden(t, "session_underpaid_expired.golden.json", rec.Last(t).Response)
 
 	// Only the documented fields, when the assumed ones are turned off.
 	off := false
@@ -150,15 +84,15 @@ func TestGoldenWireFormats(t *testing.T) {
 	if _, err := c2.CreatePayment(ctx, orderRequest("1")); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "create_request_documented_only.golden.json", rec.last(t).reqBody)
+	gatewaytest.Golden(t, "create_request_documented_only.golden.json", rec.Last(t).Request)
 
 	// Error shapes.
 	bad := newTestClient(t, url, func(c *Config) { c.APIKey = "wrong-key-123" }, fastOpts())
 	bad.CreatePayment(ctx, orderRequest("1"))
-	if ex := rec.last(t); ex.status != 401 {
-		t.Fatalf("status %d, want 401", ex.status)
+	if ex := rec.Last(t); ex.Status != 401 {
+		t.Fatalf("status %d, want 401", ex.Status)
 	} else {
-		golden(t, "error_401.golden.json", ex.respBody)
+		gatewaytest.Golden(t, "error_401.golden.json", ex.Response)
 	}
 	req, _ := http.NewRequest("POST", url+"/api/v1/checkout/sessions", strings.NewReader(`{"lineItems":{"data":[{"priceData":{"currency":"xyz","unitAmount":"1.5","productData":{}}}]}}`))
 	req.Header.Set("Authorization", "Bearer "+testKey)
@@ -167,10 +101,10 @@ func TestGoldenWireFormats(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if ex := rec.last(t); ex.status != 400 {
-		t.Fatalf("status %d, want 400", ex.status)
+	if ex := rec.Last(t); ex.Status != 400 {
+		t.Fatalf("status %d, want 400", ex.Status)
 	} else {
-		golden(t, "error_400.golden.json", ex.respBody)
+		gatewaytest.Golden(t, "error_400.golden.json", ex.Response)
 	}
 }
 

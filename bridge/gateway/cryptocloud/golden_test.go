@@ -3,8 +3,6 @@ package cryptocloud
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,62 +15,8 @@ import (
 
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud/cryptocloudsim"
+	"github.com/wcbridge/wcbridge/bridge/gateway/gatewaytest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name, or rewrites it under -update.
-// JSON is compared indented, so the files stay readable.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	if json.Valid(got) {
-		var buf bytes.Buffer
-		if err := json.Indent(&buf, got, "", "  "); err != nil {
-			t.Fatal(err)
-		}
-		buf.WriteByte('\n')
-		got = buf.Bytes()
-	}
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden file:\n got: %s\nwant: %s", name, got, want)
-	}
-}
-
-// recorder keeps the bodies of requests passing to the simulator and of
-// its answers.
-type recorder struct {
-	next http.Handler
-	mu   sync.Mutex
-	reqs map[string][]byte
-	resp map[string][]byte
-}
-
-func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	rw := httptest.NewRecorder()
-	rec.next.ServeHTTP(rw, r)
-	rec.mu.Lock()
-	rec.reqs[r.URL.Path] = body
-	rec.resp[r.URL.Path] = rw.Body.Bytes()
-	rec.mu.Unlock()
-	for k, v := range rw.Header() {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(rw.Code)
-	w.Write(rw.Body.Bytes())
-}
 
 func TestGoldenWireFormats(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -96,7 +40,7 @@ func TestGoldenWireFormats(t *testing.T) {
 		cfg.PostbackFormat = format
 		n = 0
 		sim := cryptocloudsim.New(cfg)
-		rec := &recorder{next: sim, reqs: map[string][]byte{}, resp: map[string][]byte{}}
+		rec := &gatewaytest.Recorder{Next: sim}
 		srv := httptest.NewServer(rec)
 		sim.SetPublicURL("https://pay.cryptocloud.test") // stable links in the golden files
 		c, err := New(Config{APIKey: testKey, ShopID: testShop, SecretKey: testSecret, BaseURL: srv.URL, Locale: "en",
@@ -118,20 +62,20 @@ func TestGoldenWireFormats(t *testing.T) {
 		sim.Close()
 
 		if format == cryptocloudsim.FormatJSON {
-			golden(t, "create_request.json", rec.reqs["/v2/invoice/create"])
-			golden(t, "create_response.json", rec.resp["/v2/invoice/create"])
-			golden(t, "info_request.json", rec.reqs["/v2/invoice/merchant/info"])
-			golden(t, "info_response_overpaid.json", rec.resp["/v2/invoice/merchant/info"])
-			golden(t, "postback.json", postbacks["application/json"])
+			gatewaytest.Golden(t, "create_request.json", rec.ForPath(t, "/v2/invoice/create").Request)
+			gatewaytest.Golden(t, "create_response.json", rec.ForPath(t, "/v2/invoice/create").Response)
+			gatewaytest.Golden(t, "info_request.json", rec.ForPath(t, "/v2/invoice/merchant/info").Request)
+			gatewaytest.Golden(t, "info_response_overpaid.json", rec.ForPath(t, "/v2/invoice/merchant/info").Response)
+			gatewaytest.Golden(t, "postback.json", postbacks["application/json"])
 
 			p2 := mustCreate(t, c, "wc-1002-1", "10", "USD")
 			if err := c.CancelPayment(ctx, p2.GatewayID); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "cancel_request.json", rec.reqs["/v2/invoice/merchant/canceled"])
-			golden(t, "cancel_response.json", rec.resp["/v2/invoice/merchant/canceled"])
+			gatewaytest.Golden(t, "cancel_request.json", rec.ForPath(t, "/v2/invoice/merchant/canceled").Request)
+			gatewaytest.Golden(t, "cancel_response.json", rec.ForPath(t, "/v2/invoice/merchant/canceled").Response)
 		} else {
-			golden(t, "postback_form.txt", postbacks["application/x-www-form-urlencoded"])
+			gatewaytest.Golden(t, "postback_form.txt", postbacks["application/x-www-form-urlencoded"])
 		}
 		srv.Close()
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,89 +11,27 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
+	"github.com/wcbridge/wcbridge/bridge/gateway/gatewaytest"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name, or rewrites it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run with -update to create): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden file:\n got: %s\nwant: %s", name, got, want)
-	}
-}
-
-func indent(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		t.Fatalf("not json: %v: %s", err, b)
-	}
-	out.WriteByte('\n')
-	return out.Bytes()
-}
-
-// recorder sits in front of the simulator and keeps what each call sent
-// and received.
-type recorder struct {
-	mu    sync.Mutex
-	sent  [][]byte
-	paths []string
-	got   [][]byte
-}
-
-func (rec *recorder) wrap(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(b))
-		rw := httptest.NewRecorder()
-		h.ServeHTTP(rw, r)
-		rec.mu.Lock()
-		rec.sent = append(rec.sent, b)
-		rec.paths = append(rec.paths, r.Method+" "+r.URL.Path)
-		rec.got = append(rec.got, rw.Body.Bytes())
-		rec.mu.Unlock()
-		for k, v := range rw.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rw.Code)
-		_, _ = w.Write(rw.Body.Bytes())
-	})
-}
-
 var fixedNow = time.Date(2022, 8, 10, 21, 51, 19, 0, time.UTC)
 
 // goldenEnv is a simulator on a fixed clock behind a recorder.
-func goldenEnv(t *testing.T, native bool) (*streampaysim.Simulator, *streampay.Client, *recorder, string) {
+func goldenEnv(t *testing.T, native bool) (*streampaysim.Simulator, *streampay.Client, *gatewaytest.Recorder, string) {
 	t.Helper()
 	sim := streampaysim.New(streampaysim.Config{
 		ClientIDs: []string{testClientID}, SecretKey: testSecret,
 		Now: func() time.Time { return fixedNow },
 	})
-	rec := &recorder{}
-	srv := httptest.NewServer(rec.wrap(sim))
+	rec := &gatewaytest.Recorder{Next: sim}
+	srv := httptest.NewServer(rec)
 	t.Cleanup(func() { srv.Close(); sim.Close() })
 	sim.SetPublicURL("https://sim.example")
 	c, err := streampay.New(streampay.Config{ClientID: testClientID, SecretKey: testSecret, CreateURL: srv.URL + "/api/v1", StatusURL: srv.URL + "/api/v1",
@@ -136,13 +73,14 @@ func TestGoldenCreateRequests(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(rec.sent) != 1 || rec.paths[0] != "POST /api/v1/payment/"+testClientID+"/page" {
-				t.Fatalf("calls: %v", rec.paths)
+			ex := rec.Exchanges()
+			if len(ex) != 1 || ex[0].Method != "POST" || ex[0].Path != "/api/v1/payment/"+testClientID+"/page" {
+				t.Fatalf("calls: %+v", ex)
 			}
-			golden(t, tt.file, append(append([]byte{}, rec.sent[0]...), '\n'))
+			gatewaytest.Golden(t, tt.file, ex[0].Request)
 			sp, _ := sim.Payment(gp.GatewayID)
 			if tt.file == "create_usd.request.json" {
-				golden(t, "create_page.response.json", indent(t, normalise(rec.got[0], sp)))
+				gatewaytest.Golden(t, "create_page.response.json", normalise(ex[0].Response, sp))
 			}
 		})
 	}
@@ -168,8 +106,9 @@ func TestGoldenSimulatorAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	sp, _ := sim.Payment(gp.GatewayID)
-	golden(t, "status_pending.response.json", indent(t, normalise(rec.got[1], sp)))
-	golden(t, "status_completed.response.json", indent(t, normalise(rec.got[2], sp)))
+	ex := rec.Exchanges()
+	gatewaytest.Golden(t, "status_pending.response.json", normalise(ex[1].Response, sp))
+	gatewaytest.Golden(t, "status_completed.response.json", normalise(ex[2].Response, sp))
 
 	// The manual create call answers the full PaymentObject.
 	resp, err := http.Post(base+"/api/v1/payment/"+testClientID, "application/json",
@@ -184,13 +123,13 @@ func TestGoldenSimulatorAnswers(t *testing.T) {
 		t.Fatalf("manual create: %d %s", resp.StatusCode, b)
 	}
 	sp2, _ := sim.Payment(po.PaymentID)
-	golden(t, "create_manual.response.json", indent(t, normalise(b, sp2)))
+	gatewaytest.Golden(t, "create_manual.response.json", normalise(b, sp2))
 }
 
 // TestGoldenCallback pins the callback wire format: what a signed payload
 // looks like, and that the simulator sends exactly the documented fields.
 func TestGoldenCallback(t *testing.T) {
-	golden(t, "callback.json", append(streampay.SignedPayload(sampleCallback, "topsecret"), '\n'))
+	gatewaytest.Golden(t, "callback.json", streampay.SignedPayload(sampleCallback, "topsecret"))
 	b, err := os.ReadFile(filepath.Join("testdata", "callback.json"))
 	if err != nil {
 		t.Fatal(err)
