@@ -145,9 +145,6 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("bad timestamp %q", truncate(s, 40))
 }
 
-// formatTime writes a timestamp the way CryptoCloud does.
-func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000") }
-
 // firstTx returns the first transaction hash of tx_list when it is a list of
 // strings or of objects with a hash field; its shape is not documented.
 func firstTx(raw json.RawMessage) string {

@@ -103,5 +103,3 @@ func orderRequest(total string) bridge.CreatePaymentRequest {
 		Lifetime:    time.Hour,
 	}
 }
-
-func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
