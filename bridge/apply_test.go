@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -319,5 +320,76 @@ func TestReconcileKeepsWatching(t *testing.T) {
 	}
 	if n := len(c.orders.notesOf(1)); n != 1 {
 		t.Fatalf("%d notes, want 1", n)
+	}
+}
+
+// A report read before the payment was paid, applied while the paid
+// outcome has reached the order but not yet the payment's row (another
+// worker between its two writes): the order is never told an expiry,
+// cancellation or underpayment after it was paid, and the payment ends
+// paid with one note and one notification.
+func TestApplyStateStaleReportWhilePaidIsApplied(t *testing.T) {
+	for _, stale := range []GatewayState{
+		{GatewayID: "sp1", Status: PaymentExpired},
+		{GatewayID: "sp1", Status: PaymentCancelled},
+		{GatewayID: "sp1", Status: PaymentUnderpaid, Amount: usdAmount("40"), Received: usdAmount("30")},
+	} {
+		t.Run(string(stale.Status), func(t *testing.T) {
+			c := newCore(t)
+			c.order(1, "40.00")
+			p := c.payment(1, "sp1", PaymentPending, "40.00") // both workers read it pending
+			var staleErr error
+			ran := false
+			c.orders.afterApply = func(u OrderUpdate) {
+				if ran || u.Outcome != OutcomePaid {
+					return
+				}
+				ran = true
+				_, staleErr = c.svc.ApplyState(ctx, p, &stale)
+			}
+			got, err := c.svc.ApplyState(ctx, p, &GatewayState{GatewayID: "sp1", Status: PaymentPaid, Amount: usdAmount("40"), Received: usdAmount("40")})
+			if err != nil || staleErr != nil {
+				t.Fatalf("paid: %v; stale %s: %v", err, stale.Status, staleErr)
+			}
+			if !ran {
+				t.Fatal("the stale report was not applied between the two writes")
+			}
+			if got.Status != PaymentPaid || got.AppliedStatus != PaymentPaid {
+				t.Fatalf("payment %s applied %s, want paid applied paid", got.Status, got.AppliedStatus)
+			}
+			if stored, _ := c.payments.Payment(ctx, p.ID); stored.Status != PaymentPaid || stored.AppliedStatus != PaymentPaid {
+				t.Fatalf("stored payment %s applied %s, want paid applied paid", stored.Status, stored.AppliedStatus)
+			}
+			o, _ := c.orders.Order(ctx, 1)
+			notes := c.orders.notesOf(1)
+			if o.Status != StatusProcessing || len(notes) != 1 || !strings.Contains(notes[0], "Payment of 40 USD received") {
+				t.Fatalf("order %s, notes %q; want processing with the payment note only", o.Status, notes)
+			}
+			if o.Meta["_wcbridge_payment_status"] != "paid" {
+				t.Fatalf("_wcbridge_payment_status = %q, want paid", o.Meta["_wcbridge_payment_status"])
+			}
+			if ev := c.payments.events(); len(ev) != 1 || ev[0] != "wcbridge:1:paid" {
+				t.Fatalf("notifications %q, want the paid one only", ev)
+			}
+		})
+	}
+}
+
+// An outcome is superseded by those of the statuses the payment cannot
+// move from to its own: nothing after paid or overpaid, no expiry after a
+// cancellation and no cancellation after an expiry; a late payment still
+// follows an expiry.
+func TestSupersededBy(t *testing.T) {
+	want := map[PaymentStatus]string{
+		PaymentUnderpaid: "[wcbridge:5:paid wcbridge:5:overpaid]",
+		PaymentPaid:      "[wcbridge:5:overpaid]",
+		PaymentOverpaid:  "[]",
+		PaymentExpired:   "[wcbridge:5:paid wcbridge:5:overpaid wcbridge:5:cancelled]",
+		PaymentCancelled: "[wcbridge:5:paid wcbridge:5:overpaid wcbridge:5:expired]",
+	}
+	for st, w := range want {
+		if got := fmt.Sprint(supersededBy(&Payment{ID: 5, Status: st})); got != w {
+			t.Errorf("%s: got %s, want %s", st, got, w)
+		}
 	}
 }

@@ -121,6 +121,9 @@ var (
 	// ErrLeaseLost is a replica recording the result of work whose lease ran
 	// out and was taken by another replica: the other one records its own.
 	ErrLeaseLost = &Error{Code: ECONFLICT, Message: "lease no longer held"}
+	// ErrSuperseded is an order update made stale by a later status of the
+	// same payment that reached the order first (OrderUpdate.SupersededBy).
+	ErrSuperseded = &Error{Code: ECONFLICT, Message: "a later status of the payment has reached the order"}
 )
 
 // NewLease returns a lease id for one claim by owner (a replica's name):

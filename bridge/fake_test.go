@@ -23,6 +23,9 @@ type fakeOrders struct {
 	orders map[int64]*Order
 	events map[int64]map[string]bool
 	notes  map[int64][]fakeNote
+	// afterApply, when set, runs after each update that was written, before
+	// ApplyOrder returns: what another worker does in that instant.
+	afterApply func(u OrderUpdate)
 }
 
 type fakeNote struct {
@@ -61,7 +64,15 @@ func (f *fakeOrders) Order(_ context.Context, id int64) (*Order, error) {
 
 func (f *fakeOrders) StorageMode(context.Context) (StorageMode, error) { return StorageHPOS, nil }
 
-func (f *fakeOrders) ApplyOrder(_ context.Context, u OrderUpdate) (*OrderResult, error) {
+func (f *fakeOrders) ApplyOrder(ctx context.Context, u OrderUpdate) (*OrderResult, error) {
+	res, err := f.apply(u)
+	if err == nil && !res.Duplicate && f.afterApply != nil {
+		f.afterApply(u)
+	}
+	return res, err
+}
+
+func (f *fakeOrders) apply(u OrderUpdate) (*OrderResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	o, ok := f.orders[u.OrderID]
@@ -83,6 +94,11 @@ func (f *fakeOrders) ApplyOrder(_ context.Context, u OrderUpdate) (*OrderResult,
 			}
 		}
 		return res, nil
+	}
+	for _, e := range u.SupersededBy {
+		if f.events[o.ID][e] {
+			return nil, ErrSuperseded
+		}
 	}
 	if from == StatusCancelled && u.LateOutcome != "" {
 		u.Outcome, u.Note = u.LateOutcome, u.Note+" "+u.LateNote

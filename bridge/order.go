@@ -115,6 +115,13 @@ type OrderUpdate struct {
 	LateNote    string
 	Meta        map[string]string // bridge order meta to upsert (keys start with _wcbridge_)
 	At          time.Time         // the instant to stamp; zero means now
+
+	// SupersededBy lists events that make this update stale once any of
+	// them has reached the order: the outcomes of the payment's later
+	// statuses, applied meanwhile by a worker that read a newer report.
+	// Checked under the order's lock, after EventID: a stale update writes
+	// nothing and returns ErrSuperseded.
+	SupersededBy []string
 }
 
 // OrderResult reports what an OrderUpdate did.
@@ -133,7 +140,9 @@ type Orders interface {
 	// ApplyOrder applies one outcome atomically and idempotently. A paid,
 	// completed or refunded order is never moved backwards: such a change
 	// returns ErrOrderStatus and writes nothing. A paid outcome on an order
-	// that is already paid returns Changed=false and writes nothing.
+	// that is already paid returns Changed=false and writes nothing. An
+	// update one of whose SupersededBy events the order has returns
+	// ErrSuperseded and writes nothing.
 	ApplyOrder(ctx context.Context, u OrderUpdate) (*OrderResult, error)
 	// StorageMode detects the store's current storage mode.
 	StorageMode(ctx context.Context) (StorageMode, error)

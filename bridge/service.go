@@ -542,6 +542,18 @@ func (s *Service) applyState(ctx context.Context, p *Payment, st *GatewayState, 
 	case fresh && st.NotCounted != "" && p.LastError != st.NotCounted:
 		u, res, err = s.noteNotCounted(ctx, &want)
 	}
+	if errors.Is(err, ErrSuperseded) {
+		// p was read before another worker applied a later status of the
+		// payment to the order (and before it recorded it on the payment):
+		// this report is older than what the order knows and changes
+		// nothing, neither the order nor the payment.
+		s.Logger.Info("stale report not applied: a later status of the payment has reached the order",
+			"order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway, "status", want.Status)
+		if q, err := s.Payments.Payment(ctx, p.ID); err == nil {
+			return q, nil
+		}
+		return p, nil
+	}
 	if err != nil {
 		return p, err
 	}
@@ -699,6 +711,8 @@ func (s *Service) applyOrder(ctx context.Context, p *Payment, prev PaymentStatus
 		res, err = s.Orders.ApplyOrder(ctx, u)
 	}
 	switch {
+	case errors.Is(err, ErrSuperseded):
+		return u, nil, err
 	case errors.Is(err, ErrOrderStatus):
 		// The order moved on (refunded, completed by hand, ...). Money that
 		// arrived is still worth a note: nothing is dropped silently.
@@ -754,6 +768,8 @@ func (s *Service) noteOnly(ctx context.Context, p *Payment, u OrderUpdate, extra
 func (s *Service) applyNote(ctx context.Context, p *Payment, u, u2 OrderUpdate) (OrderUpdate, *OrderResult, error) {
 	res, err := s.Orders.ApplyOrder(ctx, u2)
 	switch {
+	case errors.Is(err, ErrSuperseded):
+		return u, nil, err
 	case errors.Is(err, ErrOrderStatus):
 		return u, &OrderResult{}, nil
 	case err != nil:
@@ -786,7 +802,8 @@ func (s *Service) switchedMethod(ctx context.Context, p *Payment, u OrderUpdate)
 func (s *Service) orderUpdate(ctx context.Context, p *Payment, prev PaymentStatus, policy Policy) (OrderUpdate, bool, error) {
 	u := OrderUpdate{
 		OrderID:       p.OrderID,
-		EventID:       fmt.Sprintf("wcbridge:%d:%s", p.ID, p.Status),
+		EventID:       outcomeEvent(p.ID, p.Status),
+		SupersededBy:  supersededBy(p),
 		PaymentMethod: PaymentMethodPrefix + p.Gateway,
 		PaidStatus:    policy.PaidStatus,
 		Meta: map[string]string{
@@ -883,6 +900,24 @@ func (s *Service) orderUpdate(ctx context.Context, p *Payment, prev PaymentStatu
 		return u, true, nil
 	}
 	return u, false, nil
+}
+
+// outcomeEvent is the event id of the order outcome of payment id's status.
+func outcomeEvent(id int64, st PaymentStatus) string { return fmt.Sprintf("wcbridge:%d:%s", id, st) }
+
+// supersededBy lists the outcomes of p's own statuses that make the outcome
+// of its current status stale once they have reached the order: those of
+// the statuses p cannot move from to the current one. An expiry never
+// follows a payment (paid, then a report read before it said "expired"),
+// while a late payment may follow an expiry.
+func supersededBy(p *Payment) []string {
+	var out []string
+	for _, st := range []PaymentStatus{PaymentUnderpaid, PaymentPaid, PaymentOverpaid, PaymentExpired, PaymentCancelled} {
+		if st != p.Status && !st.CanMove(p.Status) {
+			out = append(out, outcomeEvent(p.ID, st))
+		}
+	}
+	return out
 }
 
 // gatewayFigures shows the gateway's own figures where they are in another

@@ -194,9 +194,11 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 		return nil, fmt.Errorf("payment method %q, want %q: %w", auth.method, u.PaymentMethod, bridge.ErrPaymentMethod)
 	}
 	from := unprefixed(auth.status)
-	if dup, err := s.hasEvent(ctx, tx, auth.hpos, u.OrderID, u.EventID); err != nil {
+	dup, superseded, err := s.hasEvent(ctx, tx, auth.hpos, u.OrderID, u.EventID, u.SupersededBy)
+	if err != nil {
 		return nil, err
-	} else if dup {
+	}
+	if dup {
 		// Report the transition the event made, so a notification re-queued
 		// after a crash still tells WordPress where the order came from.
 		res := &bridge.OrderResult{Duplicate: true, From: from, To: from}
@@ -214,6 +216,9 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 			}
 		}
 		return res, nil
+	}
+	if superseded != "" {
+		return nil, fmt.Errorf("event %s already applied: %w", superseded, bridge.ErrSuperseded)
 	}
 	if from == bridge.StatusCancelled && u.LateOutcome != "" {
 		u.Outcome = u.LateOutcome
@@ -367,16 +372,43 @@ func (s *Store) lockPost(ctx context.Context, tx *sql.Tx, id int64) (*copyState,
 	return &c, nil
 }
 
-func (s *Store) hasEvent(ctx context.Context, tx *sql.Tx, hpos bool, id int64, event string) (bool, error) {
-	q := "SELECT COUNT(*) FROM " + s.t("postmeta") + " WHERE post_id = ? AND meta_key = ? AND meta_value = ?"
+// hasEvent reports, in one query, whether the order has event (dup) and
+// which of later, if any, it has (superseded: the first found).
+func (s *Store) hasEvent(ctx context.Context, tx *sql.Tx, hpos bool, id int64, event string, later []string) (dup bool, superseded string, err error) {
+	events := append([]any{event}, anySlice(later)...)
+	in := "?" + strings.Repeat(", ?", len(later))
+	q := "SELECT meta_value FROM " + s.t("postmeta") + " WHERE post_id = ? AND meta_key = ? AND meta_value IN (" + in + ")"
 	if hpos {
-		q = "SELECT COUNT(*) FROM " + s.t("wc_orders_meta") + " WHERE order_id = ? AND meta_key = ? AND meta_value = ?"
+		q = "SELECT meta_value FROM " + s.t("wc_orders_meta") + " WHERE order_id = ? AND meta_key = ? AND meta_value IN (" + in + ")"
 	}
-	var n int
-	if err := tx.QueryRowContext(ctx, q, id, EventMetaKey, event).Scan(&n); err != nil {
-		return false, fmt.Errorf("check event: %w", err)
+	rows, err := tx.QueryContext(ctx, q, append([]any{id, EventMetaKey}, events...)...)
+	if err != nil {
+		return false, "", fmt.Errorf("check event: %w", err)
 	}
-	return n > 0, nil
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return false, "", fmt.Errorf("check event: %w", err)
+		}
+		if v == event {
+			dup = true
+		} else if superseded == "" {
+			superseded = v
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, "", fmt.Errorf("check event: %w", err)
+	}
+	return dup, superseded, nil
+}
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
 
 // eventTransition reads the status change an applied event made, from its

@@ -3,6 +3,7 @@ package woo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -516,6 +517,45 @@ func TestApplyOrderNeverBackwards(t *testing.T) {
 						diff(t, state(t, f.Store, id), before)
 					})
 				}
+			}
+		})
+	}
+}
+
+// TestApplyOrderSuperseded: an update whose SupersededBy names an event
+// the order already has (a later status of the same payment, applied by a
+// worker that read a newer report) writes nothing, not even a note, and
+// says so with ErrSuperseded; the event itself already applied is still a
+// duplicate; other payments' events do not count.
+func TestApplyOrderSuperseded(t *testing.T) {
+	for _, mode := range modes {
+		t.Run("mode="+string(mode), func(t *testing.T) {
+			f := newFixture(t, mode, "wp_")
+			id := f.seed(t, wootest.OrderSeed{Items: physical})
+			if _, err := f.woo.ApplyOrder(context.Background(), paidUpdate(id, "wcbridge:7:paid")); err != nil {
+				t.Fatal(err)
+			}
+			before := state(t, f.Store, id)
+			later := []string{"wcbridge:7:paid", "wcbridge:7:overpaid", "wcbridge:7:cancelled"}
+			for _, oc := range []bridge.OrderOutcome{bridge.OutcomeNote, bridge.OutcomeCancelled} {
+				_, err := f.woo.ApplyOrder(context.Background(), bridge.OrderUpdate{OrderID: id, Outcome: oc, EventID: "wcbridge:7:expired",
+					SupersededBy: later, PaymentMethod: method, Note: "The StreamPay payment sp1 expired without payment."})
+				if !errors.Is(err, bridge.ErrSuperseded) || !strings.Contains(fmt.Sprint(err), "wcbridge:7:paid") {
+					t.Errorf("%s after paid: err = %v, want ErrSuperseded naming wcbridge:7:paid", oc, err)
+				}
+				diff(t, state(t, f.Store, id), before)
+			}
+			// The paid event again is a duplicate, whatever it lists.
+			u := paidUpdate(id, "wcbridge:7:paid")
+			u.SupersededBy = []string{"wcbridge:7:overpaid"}
+			if res, err := f.woo.ApplyOrder(context.Background(), u); err != nil || !res.Duplicate {
+				t.Errorf("paid again = %+v, %v; want a duplicate", res, err)
+			}
+			// Another payment's later events are not this one's.
+			res, err := f.woo.ApplyOrder(context.Background(), bridge.OrderUpdate{OrderID: id, Outcome: bridge.OutcomeNote, EventID: "wcbridge:8:expired",
+				SupersededBy: []string{"wcbridge:8:paid", "wcbridge:8:overpaid"}, PaymentMethod: method, Note: "Payment sp2 expired."})
+			if err != nil || res.NoteID == 0 {
+				t.Errorf("another payment's expiry = %+v, %v; want its note written", res, err)
 			}
 		})
 	}
