@@ -201,8 +201,8 @@ func TestFaultCallbacksOutOfOrder(t *testing.T) {
 			if err := d.pay(h, gid); err != nil {
 				t.Fatal(err)
 			}
-			h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
-			h.waitDelivered(10 * time.Second)
+			h.waitStatus(id, bridge.StatusProcessing, 30*time.Second)
+			h.waitDelivered(30 * time.Second)
 			p, _ := h.sims.StreamPay.Payment(gid)
 			amount := bridge.Money{Amount: decimal.RequireFromString("50"), Currency: "USD"}
 			if d.name == "streampay" {
@@ -239,7 +239,7 @@ func TestFaultCallbacksOutOfOrder(t *testing.T) {
 					t.Fatalf("%s: payment moved to %s", l.name, st)
 				}
 			}
-			waitFor(t, "the out-of-order callbacks to be processed", 10*time.Second, func() bool {
+			waitFor(t, "the out-of-order callbacks to be processed", 30*time.Second, func() bool {
 				return h.woo.Count(t, "wcbridge_callbacks", "verified = 1 AND applied_at IS NULL") == 0
 			})
 			h.settledInvariants([]int64{id}, false)

@@ -293,11 +293,16 @@ func (h *harness) waitCallbacks(within time.Duration) {
 	})
 }
 
-// waitDelivered waits until WordPress received every queued notification.
+// waitDelivered waits until every outcome that reached a payment is
+// recorded as applied (which queues its notification) and WordPress
+// received every queued notification. An order's status changes before its
+// payment's outcome is recorded, so an empty outbox alone may only mean
+// that the notification is not queued yet.
 func (h *harness) waitDelivered(within time.Duration) {
 	h.t.Helper()
-	waitFor(h.t, "every notification to reach WordPress", within, func() bool {
-		return h.woo.Count(h.t, "wcbridge_outbox", "delivered_at IS NULL") == 0
+	waitFor(h.t, "every outcome recorded and every notification to reach WordPress", within, func() bool {
+		return h.woo.Count(h.t, "wcbridge_payments", "status NOT IN ('creating', 'pending', 'failed') AND applied_status <> status") == 0 &&
+			h.woo.Count(h.t, "wcbridge_outbox", "delivered_at IS NULL") == 0
 	})
 }
 
