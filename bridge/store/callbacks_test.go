@@ -257,14 +257,21 @@ func TestLastCallbacks(t *testing.T) {
 // lease ends, by the database's clock whatever the replicas' clocks say.
 func TestCallbackInFlightIsLeftAlone(t *testing.T) {
 	ctx := context.Background()
-	s, clk, _ := newStore(t)
-	const grace = 300 * time.Millisecond
+	s, clk, db := newStore(t)
+	const grace = time.Minute
 	c, _ := record(t, s, &bridge.Callback{Gateway: "streampay", Body: []byte(`{"x":1}`), Verified: true, Lease: "me/1", LeaseFor: grace})
+	if !leaseHeld(t, db, "wcbridge_callbacks", c.ID, grace) {
+		t.Fatal("the in-flight callback is not leased for its grace by the database's clock")
+	}
 	clk.Add(time.Hour)
 	if got, _ := s.ClaimCallbacks(ctx, "other", 10, time.Minute); len(got) != 0 {
 		t.Fatalf("claimed an in-flight callback: %v", callbackIDs(got))
 	}
-	time.Sleep(grace + 100*time.Millisecond)
+	// The grace passes on the database's clock: its end is moved to now.
+	if _, err := db.Exec("UPDATE wp_wcbridge_callbacks SET lease_until = UTC_TIMESTAMP(6) WHERE id = ?", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitLeaseEnded(t, db, "wcbridge_callbacks", c.ID)
 	got, _ := s.ClaimCallbacks(ctx, "other", 10, time.Minute)
 	if len(got) != 1 || got[0].ID != c.ID {
 		t.Fatalf("after the grace: claimed %v, want [%d]", callbackIDs(got), c.ID)

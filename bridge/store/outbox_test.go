@@ -137,7 +137,7 @@ func TestOutboxRetryNow(t *testing.T) {
 // holds it.
 func TestNotificationLeases(t *testing.T) {
 	ctx := context.Background()
-	s, clk, _ := newStore(t)
+	s, clk, db := newStore(t)
 	var ids []int64
 	for i := range 2 {
 		n := &bridge.Notification{EventID: fmt.Sprintf("lease-%d", i), OrderID: int64(70 + i), Payload: []byte(`{}`)}
@@ -146,17 +146,27 @@ func TestNotificationLeases(t *testing.T) {
 		}
 		ids = append(ids, n.ID)
 	}
-	const lease = 300 * time.Millisecond
-	a, err := s.ClaimNotifications(ctx, "a", 10, lease)
+	a, err := s.ClaimNotifications(ctx, "a", 10, time.Minute)
 	if err != nil || len(a) != 2 {
 		t.Fatalf("claim a = %v, %v", notificationIDs(a), err)
 	}
+	for _, id := range ids {
+		if !leaseHeld(t, db, "wcbridge_outbox", id, time.Minute) {
+			t.Fatalf("notification %d: not leased for a minute by the database's clock", id)
+		}
+	}
 	// The replicas' clocks do not matter: moving this one's changes nothing.
 	clk.Add(time.Hour)
-	if got, _ := s.ClaimNotifications(ctx, "b", 10, lease); len(got) != 0 {
+	if got, _ := s.ClaimNotifications(ctx, "b", 10, time.Minute); len(got) != 0 {
 		t.Fatalf("claim b while a holds them = %v, want none", notificationIDs(got))
 	}
-	time.Sleep(lease + 100*time.Millisecond)
+	// a's last renewal is short, and ends by the database's clock.
+	if held, err := s.RenewNotifications(ctx, a[0].Lease, ids, 50*time.Millisecond); err != nil || len(held) != 2 {
+		t.Fatalf("renew a = %v, %v", held, err)
+	}
+	for _, id := range ids {
+		waitLeaseEnded(t, db, "wcbridge_outbox", id)
+	}
 	b, err := s.ClaimNotifications(ctx, "b", 10, time.Minute)
 	if err != nil || len(b) != 2 {
 		t.Fatalf("claim b after a's lease ended = %v, %v", notificationIDs(b), err)
@@ -186,7 +196,7 @@ func TestNotificationLeases(t *testing.T) {
 // renewal keeps what the lease still holds and says what it does not.
 func TestFinishDeliveredAndRenew(t *testing.T) {
 	ctx := context.Background()
-	s, _, _ := newStore(t)
+	s, _, db := newStore(t)
 	var ids []int64
 	for i := range 4 {
 		n := &bridge.Notification{EventID: fmt.Sprintf("many-%d", i), OrderID: int64(80 + i), Payload: []byte(`{}`)}
@@ -205,7 +215,7 @@ func TestFinishDeliveredAndRenew(t *testing.T) {
 	if held, err := s.RenewNotifications(ctx, lease, ids, time.Minute); err != nil || len(held) != 4 {
 		t.Fatalf("renew = %v, %v; want all 4", held, err)
 	}
-	time.Sleep(short + 100*time.Millisecond)
+	time.Sleep(short + 100*time.Millisecond) // past the first lease's end
 	if got, _ := s.ClaimNotifications(ctx, "b", 10, time.Minute); len(got) != 0 {
 		t.Fatalf("b claimed %v while a's renewed lease holds", notificationIDs(got))
 	}
@@ -220,14 +230,14 @@ func TestFinishDeliveredAndRenew(t *testing.T) {
 	if n, _ := s.Backlog(ctx); n != 2 {
 		t.Fatalf("backlog = %d, want 2", n)
 	}
-	// ids[3] is taken over by b once a's lease on it ends.
-	if held, _ := s.RenewNotifications(ctx, lease, ids[2:3], short); len(held) != 1 {
+	// ids[3] is taken over by b once a's lease on it ends; ids[2]'s holds.
+	if held, _ := s.RenewNotifications(ctx, lease, ids[2:3], time.Minute); len(held) != 1 {
 		t.Fatalf("renew ids[2] = %v", held)
 	}
 	if _, err := s.RenewNotifications(ctx, lease, ids[3:], 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	waitLeaseEnded(t, db, "wcbridge_outbox", ids[3])
 	b, _ := s.ClaimNotifications(ctx, "b", 10, time.Minute)
 	if fmt.Sprint(notificationIDs(b)) != fmt.Sprint(ids[3:]) {
 		t.Fatalf("b claimed %v, want %v", notificationIDs(b), ids[3:])

@@ -269,6 +269,40 @@ func TestUnavailable(t *testing.T) {
 	}
 }
 
+// leaseHeld reports whether the row of table (without prefix) is leased
+// until a time still ahead by the database's clock, and by no more than
+// d: leases are taken on the database's clock, whatever the store's says.
+func leaseHeld(t *testing.T, db *wootest.DB, table string, id int64, d time.Duration) bool {
+	t.Helper()
+	var held bool
+	err := db.QueryRow("SELECT COALESCE(lease_until > UTC_TIMESTAMP(6) AND lease_until <= DATE_ADD(UTC_TIMESTAMP(6), INTERVAL ? MICROSECOND), FALSE) FROM wp_"+table+" WHERE id = ?",
+		d.Microseconds(), id).Scan(&held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return held
+}
+
+// waitLeaseEnded waits until the lease on the row of table has ended by
+// the database's clock.
+func waitLeaseEnded(t *testing.T, db *wootest.DB, table string, id int64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ended bool
+		if err := db.QueryRow("SELECT COALESCE(lease_until <= UTC_TIMESTAMP(6), TRUE) FROM wp_"+table+" WHERE id = ?", id).Scan(&ended); err != nil {
+			t.Fatal(err)
+		}
+		if ended {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lease on %s %d did not end", table, id)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func requireReal(t *testing.T, why string) {
 	t.Helper()
 	wootest.RequireReal(t, why)
