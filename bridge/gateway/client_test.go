@@ -93,11 +93,13 @@ func TestCreationRetriedWhenNeverSent(t *testing.T) {
 
 func TestCreationNotRetriedOnTimeout(t *testing.T) {
 	var calls atomic.Int32
+	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
-		time.Sleep(300 * time.Millisecond)
+		<-release // no answer before the test ends: only the client's timeout ends the call
 	}))
 	defer srv.Close()
+	defer close(release)
 	c := gateway.NewClient("testgw", gateway.Options{RetryMax: 3, RetryWaitMin: time.Millisecond, Timeout: 50 * time.Millisecond})
 	_, err := c.PostCreate(context.Background(), "create payment", srv.URL, nil, []byte(`{}`))
 	if err == nil || !strings.Contains(err.Error(), "did not answer in time") {

@@ -453,7 +453,9 @@ func TestCreateRetries(t *testing.T) {
 		}()
 		defer func() { <-started; srv.Close() }()
 		opts := fastOptions
-		opts.RetryMax, opts.RetryWaitMin, opts.RetryWaitMax = 20, 30*time.Millisecond, 30*time.Millisecond
+		// Retried for up to 6 s: the server starts after 100 ms, later on a
+		// loaded machine.
+		opts.RetryMax, opts.RetryWaitMin, opts.RetryWaitMax = 200, 30*time.Millisecond, 30*time.Millisecond
 		c, _ := New(testConfig("http://"+addr), opts)
 		if _, err := c.CreatePayment(context.Background(), createReq("r", "5", "USD")); err != nil {
 			t.Fatalf("create after refused connections: %v", err)
