@@ -336,13 +336,19 @@ func TestE2EMoneyOnFailedPayment(t *testing.T) {
 // checkoutWithin sends a signed checkout and gives up after timeout, as the
 // plugin does; it returns the status (0 when it gave up) and the answer.
 func (h *harness) checkoutWithin(id int64, key, gateway string, timeout time.Duration) (int, map[string]any) {
-	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return h.checkoutCtx(ctx, id, key, gateway)
+}
+
+// checkoutCtx is checkoutWithin giving up when ctx ends.
+func (h *harness) checkoutCtx(ctx context.Context, id int64, key, gateway string) (int, map[string]any) {
 	body, _ := json.Marshal(map[string]any{"order_id": id, "gateway": gateway, "order_key": key,
 		"return_url": "http://shop.test/r", "cancel_url": "http://shop.test/c"})
-	req, _ := http.NewRequest("POST", h.sidecars[0].url+"/v1/checkout", bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, "POST", h.sidecars[0].url+"/v1/checkout", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	api.Sign([]byte(testSecret), time.Now(), "POST", "/v1/checkout", body).Set(req.Header)
-	resp, err := (&http.Client{Timeout: timeout}).Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, nil
 	}
@@ -356,27 +362,38 @@ func (h *harness) checkoutWithin(id int64, key, gateway string, timeout time.Dur
 // deadline for the gateway ends first and it answers (503, "try again");
 // when the plugin gives up first, the payment is still recorded as failed
 // at once (not left "creating" for two minutes), so the next checkout
-// creates a new payment; a checkout while another is creating is told
-// "in_progress" (the plugin: "try again in a moment").
+// creates a new payment. (TestE2ECheckoutWhileCreating: a checkout while
+// another is creating.)
 func TestE2EGatewaySlowerThanThePlugin(t *testing.T) {
-	h := newHarness(t, withCreateTimeout(400*time.Millisecond))
+	h := newHarness(t, withCreateTimeout(2*time.Second))
 	sp := h.sims.StreamPay
 
-	// The sidecar's deadline ends first: an answer, not a timeout.
+	// The sidecar's deadline ends first: an answer within the plugin's
+	// patience (here 10 s), not a timeout, while the gateway still hangs.
 	id, key := h.order("streampay", usd("10.00"))
-	sp.Hang(2 * time.Second)
+	sp.Hang(time.Minute)
 	start := time.Now()
-	status, body := h.checkoutWithin(id, key, "streampay", 5*time.Second)
-	if status != http.StatusServiceUnavailable || errorCode(body) != "unavailable" || time.Since(start) > 1500*time.Millisecond {
+	status, body := h.checkoutWithin(id, key, "streampay", 10*time.Second)
+	if status != http.StatusServiceUnavailable || errorCode(body) != "unavailable" {
 		t.Fatalf("slow gateway: %d %v after %v, want 503 unavailable before the plugin gives up", status, body, time.Since(start))
 	}
+	t.Logf("slow gateway: answered after %v (the sidecar's deadline: 2s)", time.Since(start).Round(time.Millisecond))
 	if row := h.paymentRow(id); row["status"] != "failed" {
 		t.Fatalf("payment %s after the deadline, want failed", row["status"])
 	}
 
-	// The plugin gives up first: the row is recorded all the same.
+	// The plugin gives up first, while the sidecar waits for the gateway:
+	// the row is recorded all the same.
 	id2, key2 := h.order("streampay", usd("11.00"))
-	if status, _ := h.checkoutWithin(id2, key2, "streampay", 100*time.Millisecond); status != 0 {
+	ctx, giveUp := context.WithCancel(context.Background())
+	defer giveUp()
+	answer := make(chan int, 1)
+	go func() { status, _ := h.checkoutCtx(ctx, id2, key2, "streampay"); answer <- status }()
+	waitFor(t, "the checkout to wait for the gateway", 10*time.Second, func() bool {
+		return h.woo.Count(t, "wcbridge_payments", "order_id = ? AND status = 'creating'", id2) == 1
+	})
+	giveUp()
+	if status := <-answer; status != 0 {
 		t.Fatalf("the impatient client got an answer: %d", status)
 	}
 	h.waitPayment(id2, "the abandoned creation to be recorded", func(r map[string]string) bool { return r["status"] == "failed" })
@@ -384,16 +401,24 @@ func TestE2EGatewaySlowerThanThePlugin(t *testing.T) {
 	if status, body := h.checkoutWithin(id2, key2, "streampay", 5*time.Second); status != http.StatusOK {
 		t.Fatalf("checkout after an abandoned one: %d %v, want a new payment", status, body)
 	}
+}
 
-	// A checkout while another one waits for the gateway.
+// A checkout while another one for the order waits for the gateway is told
+// "in_progress" (the plugin: "try again in a moment"); the first one ends
+// well. The gateway takes 5 s, within the default deadline (8 s), so the
+// second checkout arrives while the first is creating even on a loaded
+// machine.
+func TestE2ECheckoutWhileCreating(t *testing.T) {
+	h := newHarness(t)
+	sp := h.sims.StreamPay
 	id3, key3 := h.order("streampay", usd("12.00"))
-	sp.Hang(300 * time.Millisecond) // within the 400ms deadline
+	sp.Hang(5 * time.Second)
 	first := make(chan int, 1)
-	go func() { s, _ := h.checkoutWithin(id3, key3, "streampay", 5*time.Second); first <- s }()
-	waitFor(t, "the first checkout to reserve the payment", 2*time.Second, func() bool {
+	go func() { s, _ := h.checkoutWithin(id3, key3, "streampay", 10*time.Second); first <- s }()
+	waitFor(t, "the first checkout to reserve the payment", 5*time.Second, func() bool {
 		return h.woo.Count(t, "wcbridge_payments", "order_id = ? AND status = 'creating'", id3) == 1
 	})
-	status, body = h.checkoutWithin(id3, key3, "streampay", 5*time.Second)
+	status, body := h.checkoutWithin(id3, key3, "streampay", 5*time.Second)
 	if status != http.StatusConflict || errorCode(body) != "in_progress" {
 		t.Fatalf("second checkout: %d %v, want 409 in_progress", status, body)
 	}
