@@ -323,11 +323,12 @@ func TestReconcileKeepsWatching(t *testing.T) {
 	}
 }
 
-// A report read before the payment was paid, applied while the paid
-// outcome has reached the order but not yet the payment's row (another
-// worker between its two writes): the order is never told an expiry,
-// cancellation or underpayment after it was paid, and the payment ends
-// paid with one note and one notification.
+// A report read before the payment was paid, applied by another worker
+// while the paid outcome is being applied (it has reached the order, not
+// yet committed): the other worker waits for the payment's row lock and
+// then finds it paid, so the order is never told an expiry, cancellation
+// or underpayment after it was paid, and the payment ends paid with one
+// note and one notification.
 func TestApplyStateStaleReportWhilePaidIsApplied(t *testing.T) {
 	for _, stale := range []GatewayState{
 		{GatewayID: "sp1", Status: PaymentExpired},
@@ -340,14 +341,21 @@ func TestApplyStateStaleReportWhilePaidIsApplied(t *testing.T) {
 			p := c.payment(1, "sp1", PaymentPending, "40.00") // both workers read it pending
 			var staleErr error
 			ran := false
+			staleDone := make(chan struct{})
 			c.orders.afterApply = func(u OrderUpdate) {
 				if ran || u.Outcome != OutcomePaid {
 					return
 				}
 				ran = true
-				_, staleErr = c.svc.ApplyState(ctx, p, &stale)
+				go func() {
+					defer close(staleDone)
+					_, staleErr = c.svc.ApplyState(ctx, p, &stale)
+				}()
 			}
 			got, err := c.svc.ApplyState(ctx, p, &GatewayState{GatewayID: "sp1", Status: PaymentPaid, Amount: usdAmount("40"), Received: usdAmount("40")})
+			if ran {
+				<-staleDone
+			}
 			if err != nil || staleErr != nil {
 				t.Fatalf("paid: %v; stale %s: %v", err, stale.Status, staleErr)
 			}

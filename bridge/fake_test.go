@@ -126,6 +126,42 @@ func (f *fakeOrders) apply(u OrderUpdate) (*OrderResult, error) {
 	return &OrderResult{Changed: to != from, From: from, To: to, NoteID: int64(len(f.notes[o.ID])), At: time.Unix(1766300000, 0)}, nil
 }
 
+type fakeOrdersState struct {
+	orders map[int64]Order
+	events map[int64]map[string]bool
+	notes  map[int64][]fakeNote
+}
+
+func (f *fakeOrders) snapshot() fakeOrdersState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := fakeOrdersState{orders: map[int64]Order{}, events: map[int64]map[string]bool{}, notes: map[int64][]fakeNote{}}
+	for id, o := range f.orders {
+		c := *o
+		c.Meta = map[string]string{}
+		for k, v := range o.Meta {
+			c.Meta[k] = v
+		}
+		st.orders[id] = c
+		st.events[id] = map[string]bool{}
+		for e := range f.events[id] {
+			st.events[id][e] = true
+		}
+		st.notes[id] = append([]fakeNote(nil), f.notes[id]...)
+	}
+	return st
+}
+
+func (f *fakeOrders) restore(st fakeOrdersState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, o := range st.orders {
+		*f.orders[id] = o
+		f.events[id] = st.events[id]
+		f.notes[id] = st.notes[id]
+	}
+}
+
 func (f *fakeOrders) notesOf(id int64) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -206,6 +242,12 @@ func (f *fakePayments) PaymentByReference(_ context.Context, ref string) (*Payme
 func (f *fakePayments) OrderPayments(_ context.Context, orderID int64) ([]*Payment, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.orderPayments(orderID), nil
+}
+
+// orderPayments is OrderPayments for a caller holding f.mu (an
+// UpdatePayment's fn).
+func (f *fakePayments) orderPayments(orderID int64) []*Payment {
 	var out []*Payment
 	for _, p := range f.payments {
 		if p.OrderID == orderID {
@@ -214,7 +256,7 @@ func (f *fakePayments) OrderPayments(_ context.Context, orderID int64) ([]*Payme
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
-	return out, nil
+	return out
 }
 
 func (f *fakePayments) UpdatePayment(_ context.Context, id int64, fn func(p *Payment) (*Notification, error)) (*Payment, error) {
@@ -246,6 +288,51 @@ func (f *fakePayments) UpdatePayment(_ context.Context, id int64, fn func(p *Pay
 	}
 	c := p
 	return &c, nil
+}
+
+// fakeApplier runs each ApplyPayment alone (the row lock) and keeps what fn
+// did only when it succeeds: the orders are copied before and put back
+// after a failure, as a rolled back transaction leaves them.
+type fakeApplier struct {
+	mu       sync.Mutex
+	orders   *fakeOrders
+	payments *fakePayments
+	applied  []AppliedCallback // the callbacks recorded applied
+}
+
+func (a *fakeApplier) ApplyPayment(ctx context.Context, ref PaymentRef, cb *AppliedCallback, fn ApplyFunc) (*Payment, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id := ref.ID
+	if id == 0 {
+		p, err := a.payments.PaymentByGatewayID(ctx, ref.Gateway, ref.GatewayID)
+		if err != nil {
+			return nil, err
+		}
+		id = p.ID
+	}
+	saved := a.orders.snapshot()
+	p, err := a.payments.UpdatePayment(ctx, id, func(p *Payment) (*Notification, error) { return fn(ctx, fakeOrderTx{a}, p) })
+	if err != nil {
+		a.orders.restore(saved)
+		return nil, err
+	}
+	if cb != nil {
+		a.applied = append(a.applied, *cb)
+	}
+	return p, nil
+}
+
+type fakeOrderTx struct{ a *fakeApplier }
+
+func (t fakeOrderTx) Order(ctx context.Context, id int64) (*Order, error) {
+	return t.a.orders.Order(ctx, id)
+}
+func (t fakeOrderTx) ApplyOrder(ctx context.Context, u OrderUpdate) (*OrderResult, error) {
+	return t.a.orders.ApplyOrder(ctx, u)
+}
+func (t fakeOrderTx) OrderPayments(ctx context.Context, orderID int64) ([]*Payment, error) {
+	return t.a.payments.orderPayments(orderID), nil
 }
 
 func (f *fakePayments) ClaimDue(_ context.Context, _ string, flt PaymentFilter, _ time.Duration) ([]*Payment, error) {
@@ -371,7 +458,8 @@ func newCore(t *testing.T) *core {
 	t.Helper()
 	c := &core{orders: newFakeOrders(), payments: newFakePayments(), gw: &fakeGateway{states: map[string]*GatewayState{}},
 		clock: &testClock{t: time.Date(2026, 11, 21, 17, 0, 0, 0, time.UTC)}}
-	c.svc = NewService(Service{Orders: c.orders, Payments: c.payments, Gateways: fakeGateways{c.gw}, Now: c.clock.Now, Owner: "test"})
+	c.svc = NewService(Service{Orders: c.orders, Payments: c.payments, Applier: &fakeApplier{orders: c.orders, payments: c.payments},
+		Gateways: fakeGateways{c.gw}, Now: c.clock.Now, Owner: "test"})
 	return c
 }
 

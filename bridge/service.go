@@ -49,8 +49,11 @@ const PaymentMethodPrefix = "wcbridge_"
 // reports to the payment and the order exactly once, reconcile payments the
 // callbacks missed, and deliver notifications to WordPress.
 type Service struct {
-	Orders    Orders
-	Payments  Payments
+	Orders   Orders
+	Payments Payments
+	// Applier applies gateway reports, each in one transaction with its
+	// order change, notification and callback.
+	Applier   Applier
 	Callbacks Callbacks
 	Outbox    Outbox
 	Gateways  Gateways
@@ -285,12 +288,17 @@ func (s *Service) livePayment(ctx context.Context, orderID int64) (*Payment, err
 	if err != nil {
 		return nil, err
 	}
+	return livePaymentOf(ps), nil
+}
+
+// livePaymentOf returns the payment of ps that holds the live slot, if any.
+func livePaymentOf(ps []*Payment) *Payment {
 	for _, p := range ps {
 		if p.Status.Live() {
-			return p, nil
+			return p
 		}
 	}
-	return nil, nil
+	return nil
 }
 
 // reuseOrRetire decides what to do with the order's live payment at a new
@@ -473,20 +481,28 @@ func contains(list []string, v string) bool {
 
 // ApplyState records what the gateway reported for the payment p (a recent
 // read; it is re-read under lock) and, when its status moved, applies the
-// outcome to the order, then marks the payment applied and queues the
-// notification for WordPress in one transaction. Safe to call concurrently
-// and repeatedly with the same report: statuses only move forward and the
-// order update is idempotent by event id, so a crash between the order
-// update and the payment's is healed by the next look (callback sweep or
-// reconciler).
+// outcome to the order, marks the payment applied and queues the
+// notification for WordPress, all in one transaction. Safe to call
+// concurrently and repeatedly with the same report: statuses only move
+// forward and the order update is idempotent by event id.
 func (s *Service) ApplyState(ctx context.Context, p *Payment, st *GatewayState) (*Payment, error) {
-	return s.applyState(ctx, p, st, true)
+	return s.applyState(ctx, PaymentRef{ID: p.ID}, p, st, true, nil)
 }
 
-// applyState is ApplyState; fresh is false when st is the payment's own
+// errNotKnownYet aborts applying a report that says the gateway does not
+// know the payment yet while it may still be paid (notKnownYet).
+var errNotKnownYet = errors.New("payment not known to the gateway's status API yet")
+
+// applyState is ApplyState for the payment ref names. p is a recent read of
+// it, or nil when it was not read: then it is looked at only under lock, a
+// report that changes nothing writes nothing (the payment is returned as
+// read), and one that says the gateway does not know the payment yet is
+// refused with errNotKnownYet. fresh is false when st is the payment's own
 // status re-applied (applyToOrder), which says nothing new about what the
-// shop should look at or whether to keep polling.
-func (s *Service) applyState(ctx context.Context, p *Payment, st *GatewayState, fresh bool) (*Payment, error) {
+// shop should look at or whether to keep polling. cb, when not nil, is the
+// callback that brought st: it is recorded applied in the same transaction
+// (cb.recorded says it was).
+func (s *Service) applyState(ctx context.Context, ref PaymentRef, p *Payment, st *GatewayState, fresh bool, cb *AppliedCallback) (*Payment, error) {
 	policy := s.Policy()
 	now := s.now()
 	merge := func(q *Payment) {
@@ -528,70 +544,94 @@ func (s *Service) applyState(ctx context.Context, p *Payment, st *GatewayState, 
 			}
 		}
 	}
-	want := *p
-	merge(&want)
-	if !want.ApplyDue() && samePayment(&want, p) {
-		return p, nil // nothing new: no write
-	}
-	var u OrderUpdate
-	var res *OrderResult
-	var err error
-	switch {
-	case want.ApplyDue():
-		u, res, err = s.applyOrder(ctx, &want, p.Status, policy)
-	case fresh && st.NotCounted != "" && p.LastError != st.NotCounted:
-		u, res, err = s.noteNotCounted(ctx, &want)
-	}
-	if errors.Is(err, ErrSuperseded) {
-		// p was read before another worker applied a later status of the
-		// payment to the order (and before it recorded it on the payment):
-		// this report is older than what the order knows and changes
-		// nothing, neither the order nor the payment.
-		s.Logger.Info("stale report not applied: a later status of the payment has reached the order",
-			"order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway, "status", want.Status)
-		if q, err := s.Payments.Payment(ctx, p.ID); err == nil {
-			return q, nil
+	if p != nil {
+		want := *p
+		merge(&want)
+		if !want.ApplyDue() && samePayment(&want, p) {
+			return p, nil // nothing new: no write
 		}
-		return p, nil
 	}
-	if err != nil {
-		return p, err
-	}
-	updated, err := s.Payments.UpdatePayment(ctx, p.ID, func(q *Payment) (*Notification, error) {
+	// errNothingNew rolls back a transaction that found nothing to write.
+	errNothingNew := errors.New("nothing new")
+	// What the transaction did, for the log lines once it committed (fn
+	// may run more than once: each run starts afresh).
+	var (
+		before  Payment // as read under lock
+		res     *OrderResult
+		applied PaymentStatus // the status applied to the order, if any
+	)
+	updated, err := s.Applier.ApplyPayment(ctx, ref, cb, func(ctx context.Context, tx OrderTx, q *Payment) (*Notification, error) {
+		res, applied = nil, ""
+		old := *q
+		before = old
+		if p == nil && notKnownYet(q, st, now) {
+			return nil, errNotKnownYet
+		}
 		merge(q)
-		if res == nil || q.Status != want.Status {
-			return nil, nil // nothing applied, or another report moved it on meanwhile
+		if p == nil && !q.ApplyDue() && samePayment(q, &old) {
+			return nil, errNothingNew
 		}
-		if want.ApplyDue() {
-			q.AppliedStatus = want.Status
+		if cb != nil {
+			cb.Reason = fmt.Sprintf("applied: payment %s", q.Status)
+		}
+		var u OrderUpdate
+		var err error
+		switch {
+		case q.ApplyDue():
+			u, res, err = s.applyOrder(ctx, tx, q, old.Status, policy)
+		case fresh && st.NotCounted != "" && old.LastError != st.NotCounted:
+			u, res, err = s.noteNotCounted(ctx, tx, q)
+		}
+		if errors.Is(err, ErrSuperseded) {
+			// A later status of the payment has reached the order, though
+			// not its row (written before both went in one transaction):
+			// this report is older than what the order knows and changes
+			// nothing, neither the order nor the payment.
+			s.Logger.Info("stale report not applied: a later status of the payment has reached the order",
+				"order_id", q.OrderID, "payment_id", q.ID, "gateway", q.Gateway, "status", q.Status)
+			return nil, errNothingNew
+		}
+		if err != nil || res == nil {
+			return nil, err
+		}
+		if q.ApplyDue() {
+			q.AppliedStatus, applied = q.Status, q.Status
 		}
 		if !res.Changed && res.NoteID == 0 && !res.Duplicate {
 			return nil, nil
 		}
 		return s.notification(q, u, res), nil
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errNothingNew):
+		return &before, nil
+	case err != nil && p != nil:
 		return p, fmt.Errorf("apply state to payment %d: %w", p.ID, err)
+	case err != nil:
+		return nil, fmt.Errorf("apply state to payment %s %s: %w", ref.Gateway, ref.GatewayID, err)
 	}
-	if res != nil && want.ApplyDue() && updated.AppliedStatus == want.Status && !res.Duplicate && (res.Changed || res.NoteID != 0) {
+	if cb != nil {
+		cb.recorded = true
+	}
+	if applied != "" && !res.Duplicate && (res.Changed || res.NoteID != 0) {
 		// One line per outcome that reached an order: what a shop owner
 		// looks for when a customer asks about an order.
 		s.Logger.Info("outcome applied", "order_id", updated.OrderID, "gateway", updated.Gateway, "payment_id", updated.ID,
 			"gateway_payment_id", updated.GatewayID, "status", updated.Status, "order_status", res.To,
 			"amount", updated.Amount.String(), "received", updated.Received.String())
 	}
-	if p.UnitScale == 0 && st.UnitScale != 0 && updated.UnitScale != st.UnitScale {
-		s.Logger.Warn("payment created at an earlier unit scale keeps it", "order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway,
+	if before.UnitScale == 0 && st.UnitScale != 0 && updated.UnitScale != st.UnitScale {
+		s.Logger.Warn("payment created at an earlier unit scale keeps it", "order_id", updated.OrderID, "payment_id", updated.ID, "gateway", updated.Gateway,
 			"gateway_payment_id", updated.GatewayID, "unit_scale", updated.UnitScale, "configured_unit_scale", st.UnitScale,
 			"asked", updated.GatewayAmount.String())
 	}
-	if p.Status == PaymentFailed && updated.Status.Money() {
+	if before.Status == PaymentFailed && updated.Status.Money() {
 		s.Logger.Warn("money arrived on a payment whose creation had failed; applied to its order",
-			"order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway, "gateway_payment_id", updated.GatewayID,
+			"order_id", updated.OrderID, "payment_id", updated.ID, "gateway", updated.Gateway, "gateway_payment_id", updated.GatewayID,
 			"status", updated.Status, "received", updated.Received.String())
 	}
-	if res != nil && want.ApplyDue() && s.OnOutcome != nil {
-		s.OnOutcome(updated.Gateway, want.Status)
+	if applied != "" && s.OnOutcome != nil {
+		s.OnOutcome(updated.Gateway, applied)
 	}
 	return updated, nil
 }
@@ -667,12 +707,12 @@ func notKnownYet(q *Payment, st *GatewayState, now time.Time) bool {
 // applyToOrder applies a payment whose status has not reached its order
 // yet (a failure left it unapplied), then marks it applied.
 func (s *Service) applyToOrder(ctx context.Context, p *Payment) (*Payment, error) {
-	return s.applyState(ctx, p, &GatewayState{Status: p.Status}, false)
+	return s.applyState(ctx, PaymentRef{ID: p.ID}, p, &GatewayState{Status: p.Status}, false, nil)
 }
 
 // noteNotCounted tells the shop, once per payment, that the gateway reported
 // money that does not count (st.NotCounted, kept in p.LastError).
-func (s *Service) noteNotCounted(ctx context.Context, p *Payment) (OrderUpdate, *OrderResult, error) {
+func (s *Service) noteNotCounted(ctx context.Context, tx OrderTx, p *Payment) (OrderUpdate, *OrderResult, error) {
 	u := OrderUpdate{
 		OrderID:       p.OrderID,
 		Outcome:       OutcomeNote,
@@ -681,7 +721,7 @@ func (s *Service) noteNotCounted(ctx context.Context, p *Payment) (OrderUpdate, 
 		Note:          fmt.Sprintf("%s payment %s: %s.", s.gatewayTitle(p.Gateway), p.GatewayID, p.LastError),
 	}
 	s.Logger.Warn("gateway reported a payment that does not count", "order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway, "reason", p.LastError)
-	res, err := s.Orders.ApplyOrder(ctx, u)
+	res, err := tx.ApplyOrder(ctx, u)
 	switch {
 	case errors.Is(err, ErrPaymentMethod), errors.Is(err, ErrOrderStatus):
 		return u, nil, nil // the order moved on; the payment's last error still says it
@@ -695,20 +735,20 @@ func (s *Service) noteNotCounted(ctx context.Context, p *Payment) (OrderUpdate, 
 // before the report being applied. A nil result means the order was not to
 // be touched (or its status does not allow it); the payment is then marked
 // applied all the same.
-func (s *Service) applyOrder(ctx context.Context, p *Payment, prev PaymentStatus, policy Policy) (OrderUpdate, *OrderResult, error) {
-	u, skip, err := s.orderUpdate(ctx, p, prev, policy)
+func (s *Service) applyOrder(ctx context.Context, tx OrderTx, p *Payment, prev PaymentStatus, policy Policy) (OrderUpdate, *OrderResult, error) {
+	u, skip, err := s.orderUpdate(ctx, tx, p, prev, policy)
 	if err != nil || skip {
 		return u, &OrderResult{}, err
 	}
-	res, err := s.Orders.ApplyOrder(ctx, u)
+	res, err := tx.ApplyOrder(ctx, u)
 	if errors.Is(err, ErrPaymentMethod) {
 		// The customer switched the order to another payment method (the
 		// order-pay page) after this payment was made, and paid it anyway.
 		// The money still counts for the order.
-		if u, err = s.switchedMethod(ctx, p, u); err != nil {
+		if u, err = s.switchedMethod(ctx, tx, p, u); err != nil {
 			return u, nil, err
 		}
-		res, err = s.Orders.ApplyOrder(ctx, u)
+		res, err = tx.ApplyOrder(ctx, u)
 	}
 	switch {
 	case errors.Is(err, ErrSuperseded):
@@ -717,7 +757,7 @@ func (s *Service) applyOrder(ctx context.Context, p *Payment, prev PaymentStatus
 		// The order moved on (refunded, completed by hand, ...). Money that
 		// arrived is still worth a note: nothing is dropped silently.
 		if p.Status.Money() {
-			return s.noteOnly(ctx, p, u, "The order's status did not allow it to change, so only this note was added: please check the order and refund if needed.")
+			return s.noteOnly(ctx, tx, p, u, "The order's status did not allow it to change, so only this note was added: please check the order and refund if needed.")
 		}
 		s.Logger.Info("order status does not allow payment outcome; recorded only", "order_id", p.OrderID, "payment_id", p.ID, "status", p.Status, "err", err)
 		return u, &OrderResult{}, nil
@@ -727,7 +767,7 @@ func (s *Service) applyOrder(ctx context.Context, p *Payment, prev PaymentStatus
 		// Already paid: by this payment (a crash after the order update, or
 		// a larger amount reported since), or by another one, which makes
 		// this a second payment.
-		o, err := s.Orders.Order(ctx, p.OrderID)
+		o, err := tx.Order(ctx, p.OrderID)
 		if err != nil {
 			return u, nil, fmt.Errorf("load order %d: %w", p.OrderID, err)
 		}
@@ -738,7 +778,7 @@ func (s *Service) applyOrder(ctx context.Context, p *Payment, prev PaymentStatus
 			// since: the excess is noted, with the payment's figures.
 			u2 := u
 			u2.Outcome, u2.LateOutcome, u2.LateNote, u2.TransactionID = OutcomeNote, "", "", ""
-			return s.applyNote(ctx, p, u, u2)
+			return s.applyNote(ctx, tx, p, u, u2)
 		case pid == "" || pid == p.GatewayID:
 			return u, res, nil
 		}
@@ -749,24 +789,24 @@ func (s *Service) applyOrder(ctx context.Context, p *Payment, prev PaymentStatus
 		u2.Outcome, u2.EventID, u2.Meta, u2.LateOutcome, u2.LateNote, u2.TransactionID = OutcomeNote, fmt.Sprintf("wcbridge:%d:second", p.ID), nil, "", "", ""
 		u2.ReplaceNote = true
 		u2.Note = fmt.Sprintf("A second payment was received via %s (payment %s, %s) for an order that was already paid. Please check and refund it if needed.", s.gatewayTitle(p.Gateway), p.GatewayID, moneyText(p.Received, p.Amount))
-		return s.applyNote(ctx, p, u, u2)
+		return s.applyNote(ctx, tx, p, u, u2)
 	}
 	return u, res, nil
 }
 
 // noteOnly writes u's note (with extra appended) without changing the
 // order's status.
-func (s *Service) noteOnly(ctx context.Context, p *Payment, u OrderUpdate, extra string) (OrderUpdate, *OrderResult, error) {
+func (s *Service) noteOnly(ctx context.Context, tx OrderTx, p *Payment, u OrderUpdate, extra string) (OrderUpdate, *OrderResult, error) {
 	u2 := u
 	u2.Outcome, u2.LateOutcome, u2.LateNote, u2.TransactionID = OutcomeNote, "", "", ""
 	u2.Note = strings.TrimSpace(u.Note + " " + extra)
 	s.Logger.Warn("money arrived for an order whose status does not allow the outcome; noted", "order_id", p.OrderID, "payment_id", p.ID, "gateway", p.Gateway, "status", p.Status)
-	return s.applyNote(ctx, p, u, u2)
+	return s.applyNote(ctx, tx, p, u, u2)
 }
 
 // applyNote applies the note-only update u2 made in place of u.
-func (s *Service) applyNote(ctx context.Context, p *Payment, u, u2 OrderUpdate) (OrderUpdate, *OrderResult, error) {
-	res, err := s.Orders.ApplyOrder(ctx, u2)
+func (s *Service) applyNote(ctx context.Context, tx OrderTx, p *Payment, u, u2 OrderUpdate) (OrderUpdate, *OrderResult, error) {
+	res, err := tx.ApplyOrder(ctx, u2)
 	switch {
 	case errors.Is(err, ErrSuperseded):
 		return u, nil, err
@@ -782,8 +822,8 @@ func (s *Service) applyNote(ctx context.Context, p *Payment, u, u2 OrderUpdate) 
 // was made: the outcome is applied all the same, with a note saying which
 // gateway the money came through; an order now to be paid outside
 // wcbridge only gets the note, for the shop to decide.
-func (s *Service) switchedMethod(ctx context.Context, p *Payment, u OrderUpdate) (OrderUpdate, error) {
-	o, err := s.Orders.Order(ctx, p.OrderID)
+func (s *Service) switchedMethod(ctx context.Context, tx OrderTx, p *Payment, u OrderUpdate) (OrderUpdate, error) {
+	o, err := tx.Order(ctx, p.OrderID)
 	if err != nil {
 		return u, fmt.Errorf("load order %d: %w", p.OrderID, err)
 	}
@@ -799,7 +839,7 @@ func (s *Service) switchedMethod(ctx context.Context, p *Payment, u OrderUpdate)
 
 // orderUpdate builds the order outcome for p's status, or skip=true when the
 // order is not to be touched; prev is p's status before this report.
-func (s *Service) orderUpdate(ctx context.Context, p *Payment, prev PaymentStatus, policy Policy) (OrderUpdate, bool, error) {
+func (s *Service) orderUpdate(ctx context.Context, tx OrderTx, p *Payment, prev PaymentStatus, policy Policy) (OrderUpdate, bool, error) {
 	u := OrderUpdate{
 		OrderID:       p.OrderID,
 		EventID:       outcomeEvent(p.ID, p.Status),
@@ -876,12 +916,14 @@ func (s *Service) orderUpdate(ctx context.Context, p *Payment, prev PaymentStatu
 		}
 	case PaymentExpired, PaymentCancelled:
 		// Never cancel an order another payment is now paying.
-		if live, err := s.livePayment(ctx, p.OrderID); err != nil {
+		ps, err := tx.OrderPayments(ctx, p.OrderID)
+		if err != nil {
 			return u, false, err
-		} else if live != nil && live.ID != p.ID {
+		}
+		if live := livePaymentOf(ps); live != nil && live.ID != p.ID {
 			return u, true, nil
 		}
-		o, err := s.Orders.Order(ctx, p.OrderID)
+		o, err := tx.Order(ctx, p.OrderID)
 		if err != nil {
 			return u, false, fmt.Errorf("load order %d: %w", p.OrderID, err)
 		}

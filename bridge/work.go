@@ -164,9 +164,17 @@ const unknownPaymentWait = 15 * time.Minute
 // it. It returns whether it is done; a false result with an error means
 // "retry later".
 func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool, reason string, err error) {
+	done, reason, _, err = s.processCallback(ctx, cb)
+	return done, reason, err
+}
+
+// processCallback is ProcessCallback; rec, when its transaction recorded
+// the callback applied, says so (rec.recorded) and whether the lease was
+// still held.
+func (s *Service) processCallback(ctx context.Context, cb *Callback) (done bool, reason string, rec *AppliedCallback, err error) {
 	gw, err := s.Gateways.Gateway(cb.Gateway)
 	if err != nil {
-		return false, "gateway not available", err
+		return false, "gateway not available", nil, err
 	}
 	ev, verr := gw.VerifyCallback(http.Header{"Content-Type": {cb.ContentType}}, cb.Body)
 	if verr != nil {
@@ -176,17 +184,54 @@ func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool,
 		// source of truth, so the payment id is all that is needed.
 		ev = &CallbackEvent{Gateway: cb.Gateway, GatewayID: cb.PaymentKey}
 	}
+	if cb.ID != 0 {
+		// Recorded applied in the transaction that applies it.
+		rec = &AppliedCallback{ID: cb.ID, Lease: cb.Lease}
+	}
+	var (
+		st        *GatewayState
+		confirmed bool // st and cerr hold the gateway's answer
+		cerr      error
+	)
+	if ev.GatewayID != "" {
+		// The usual case: the gateway's answer first, then the payment it
+		// names, read under lock in the transaction that applies it.
+		st, cerr = s.confirm(ctx, gw, ev)
+		confirmed = true
+		switch {
+		case cerr == nil:
+			p, err := s.applyState(ctx, PaymentRef{Gateway: cb.Gateway, GatewayID: ev.GatewayID}, nil, st, true, rec)
+			switch {
+			case err == nil:
+				return true, fmt.Sprintf("applied: payment %s", p.Status), rec, nil
+			case errors.Is(err, errNotKnownYet):
+				// The callback came before the gateway's status host knows
+				// the payment (a gateway may read on another host than it
+				// creates): try again, so what the callback says is
+				// confirmed, not dropped.
+				return false, "payment not known to the gateway's status API yet", nil, ErrUnavailable
+			case !errors.Is(err, ErrPaymentNotFound):
+				return false, "apply failed", nil, err
+			}
+			// Not known by the gateway's id: found another way below.
+		case !errors.Is(cerr, ErrPaymentNotFound):
+			return false, "confirmation failed", nil, cerr
+		}
+	}
 	p, err := s.findCallbackPayment(ctx, cb, ev)
-	var st *GatewayState
 	if errors.Is(err, ErrPaymentNotFound) && ev.GatewayID != "" && ev.GatewayID == cb.PaymentKey {
 		// Not known by the gateway's id: a payment whose creation failed at
 		// our end never learnt it. The gateway's own record, read back from
 		// its API, names our reference.
-		st, err = s.confirm(ctx, gw, ev)
+		if !confirmed {
+			st, cerr = s.confirm(ctx, gw, ev)
+			confirmed = true
+		}
+		err = cerr
 		switch {
 		case errors.Is(err, ErrPaymentNotFound):
 		case err != nil:
-			return false, "confirmation failed", err
+			return false, "confirmation failed", nil, err
 		case st.OrderRef == "":
 			err = ErrPaymentNotFound
 		default:
@@ -195,32 +240,32 @@ func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool,
 	}
 	if errors.Is(err, ErrPaymentNotFound) {
 		if s.now().Sub(cb.ReceivedAt) < unknownPaymentWait {
-			return false, "payment not known yet", err
+			return false, "payment not known yet", nil, err
 		}
 		s.Logger.Warn("callback for an unknown payment ignored", "gateway", cb.Gateway, "gateway_payment_id", cb.PaymentKey)
-		return true, "unknown payment", nil
+		return true, "unknown payment", nil, nil
 	} else if err != nil {
-		return false, "database error", err
+		return false, "database error", nil, err
 	}
 	if ev.GatewayID == "" {
 		ev.GatewayID = p.GatewayID
 	}
-	if st == nil {
+	if confirmed && cerr != nil {
+		return false, "confirmation failed", nil, cerr
+	} else if !confirmed {
 		if st, err = s.confirm(ctx, gw, ev); err != nil {
-			return false, "confirmation failed", err
+			return false, "confirmation failed", nil, err
 		}
 	}
 	if notKnownYet(p, st, s.now()) {
-		// The callback came before the gateway's status host knows the
-		// payment (a gateway may read on another host than it creates): try
-		// again, so what the callback says is confirmed, not dropped.
-		return false, "payment not known to the gateway's status API yet", ErrUnavailable
+		// As above: the gateway's status host does not know it yet.
+		return false, "payment not known to the gateway's status API yet", nil, ErrUnavailable
 	}
-	p, err = s.ApplyState(ctx, p, st)
+	p, err = s.applyState(ctx, PaymentRef{ID: p.ID}, p, st, true, rec)
 	if err != nil {
-		return false, "apply failed", err
+		return false, "apply failed", nil, err
 	}
-	return true, fmt.Sprintf("applied: payment %s", p.Status), nil
+	return true, fmt.Sprintf("applied: payment %s", p.Status), rec, nil
 }
 
 func (s *Service) findCallbackPayment(ctx context.Context, cb *Callback, ev *CallbackEvent) (*Payment, error) {
@@ -253,7 +298,13 @@ func retryDelay(attempts int) time.Duration {
 }
 
 func (s *Service) finishCallback(ctx context.Context, cb *Callback) {
-	done, reason, err := s.ProcessCallback(ctx, cb)
+	done, reason, rec, err := s.processCallback(ctx, cb)
+	if rec != nil && rec.recorded {
+		if rec.LeaseLost {
+			s.Logger.Info("callback taken over by another replica before its result was recorded", "callback_id", cb.ID, "applied", true)
+		}
+		return
+	}
 	if err != nil {
 		s.Logger.Warn("callback processing failed; will retry", "gateway", cb.Gateway, "callback_id", cb.ID, "reason", reason, "err", err)
 	}

@@ -29,7 +29,7 @@ func (s *Store) ApplyOrder(ctx context.Context, u bridge.OrderUpdate) (*bridge.O
 	}
 	for attempt := 0; ; attempt++ {
 		res, err := s.applyOnce(ctx, d, u)
-		if err != nil && retryable(err) && attempt < s.opts.Retries {
+		if err != nil && retryable(err) && attempt < s.opts.Retries && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
@@ -41,6 +41,40 @@ func (s *Store) ApplyOrder(ctx context.Context, u bridge.OrderUpdate) (*bridge.O
 		}
 		return res, nil
 	}
+}
+
+// ApplyOrderTx is ApplyOrder inside tx, a transaction of the caller's that
+// writes other tables too (bridge.Applier): nothing is committed or retried
+// here. A failure leaves nothing written by it in tx.
+func (s *Store) ApplyOrderTx(ctx context.Context, tx *sql.Tx, u bridge.OrderUpdate) (*bridge.OrderResult, error) {
+	if err := validate(u); err != nil {
+		return nil, fmt.Errorf("woo: apply %s to order %d: %w", u.Outcome, u.OrderID, err)
+	}
+	d, err := s.mode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.applyTx(ctx, tx, d, u)
+	if err != nil {
+		return nil, fmt.Errorf("woo: apply %s to order %d: %w", u.Outcome, u.OrderID, mapErr(err))
+	}
+	return res, nil
+}
+
+func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdate) (*bridge.OrderResult, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	res, err := s.applyTx(ctx, tx, d, u)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 func validate(u bridge.OrderUpdate) error {
@@ -124,6 +158,20 @@ type copyState struct {
 	modified time.Time
 	paid     bool // has a paid date
 	opRow    bool // HPOS: the operational data row exists
+	// meta holds the first row of each meta key the update may write, and
+	// event whether the update's event is recorded on this copy: all read
+	// in one statement after the lock.
+	meta  map[string]metaRow
+	event bool
+	// superseded is the first of the update's SupersededBy events found
+	// on this copy, "" when none is.
+	superseded string
+}
+
+// metaRow is a meta key's first row.
+type metaRow struct {
+	id    int64
+	value string
 }
 
 // change is what is written to every copy.
@@ -140,22 +188,20 @@ type change struct {
 	transition  string // "<event> <from> <to>" when the status changed
 }
 
-func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdate) (*bridge.OrderResult, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-
+func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, d *detection, u bridge.OrderUpdate) (*bridge.OrderResult, error) {
 	// The row lock is taken first, so that InnoDB's read view of every
 	// plain SELECT that follows is made after a competing applier committed.
-	var auth, mirror *copyState
+	keys := metaKeys(u.Meta)
+	var (
+		auth, mirror *copyState
+		err          error
+	)
 	if isHPOS(d.mode) {
-		if auth, err = s.lockHPOS(ctx, tx, u.OrderID); err != nil {
+		if auth, err = s.lockHPOS(ctx, tx, u.OrderID, keys, u.EventID, u.SupersededBy); err != nil {
 			return nil, err
 		}
 		if d.mode == bridge.StorageHPOSSync {
-			p, err := s.lockPost(ctx, tx, u.OrderID)
+			p, err := s.lockPost(ctx, tx, u.OrderID, keys, u.EventID, u.SupersededBy)
 			if err != nil {
 				return nil, err
 			}
@@ -166,14 +212,14 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 			}
 		}
 	} else {
-		if auth, err = s.lockPost(ctx, tx, u.OrderID); err != nil {
+		if auth, err = s.lockPost(ctx, tx, u.OrderID, keys, u.EventID, u.SupersededBy); err != nil {
 			return nil, err
 		}
 		if auth != nil && auth.typ == placeholderType {
 			auth = nil
 		}
 		if auth != nil && d.mode == bridge.StoragePostsSync && d.tables["wc_orders"] {
-			h, err := s.lockHPOS(ctx, tx, u.OrderID)
+			h, err := s.lockHPOS(ctx, tx, u.OrderID, keys, u.EventID, u.SupersededBy)
 			if err != nil {
 				return nil, err
 			}
@@ -194,11 +240,7 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 		return nil, fmt.Errorf("payment method %q, want %q: %w", auth.method, u.PaymentMethod, bridge.ErrPaymentMethod)
 	}
 	from := unprefixed(auth.status)
-	dup, superseded, err := s.hasEvent(ctx, tx, auth.hpos, u.OrderID, u.EventID, u.SupersededBy)
-	if err != nil {
-		return nil, err
-	}
-	if dup {
+	if auth.event {
 		// Report the transition the event made, so a notification re-queued
 		// after a crash still tells WordPress where the order came from.
 		res := &bridge.OrderResult{Duplicate: true, From: from, To: from}
@@ -211,14 +253,11 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 			if res.NoteID, err = s.replaceNote(ctx, tx, u.OrderID, u.EventID, strings.TrimSpace(u.Note)); err != nil {
 				return nil, err
 			}
-			if err := tx.Commit(); err != nil {
-				return nil, err
-			}
 		}
 		return res, nil
 	}
-	if superseded != "" {
-		return nil, fmt.Errorf("event %s already applied: %w", superseded, bridge.ErrSuperseded)
+	if auth.superseded != "" {
+		return nil, fmt.Errorf("event %s already applied: %w", auth.superseded, bridge.ErrSuperseded)
 	}
 	if from == bridge.StatusCancelled && u.LateOutcome != "" {
 		u.Outcome = u.LateOutcome
@@ -272,18 +311,22 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 	if paid {
 		c.txn = u.TransactionID
 	}
+	// What belongs to the order rather than to one copy rides on the
+	// authoritative copy's update: the note count on the post and the
+	// analytics row.
+	extra := orderExtras{noteCount: true, stats: changed && d.tables["wc_order_stats"], newlyPaid: paid && !auth.paid}
 	for _, cp := range []*copyState{auth, mirror} {
 		if cp == nil {
 			continue
 		}
-		guard := ""
+		guard, x := "", orderExtras{}
 		if cp == auth {
-			guard = auth.status
+			guard, x = auth.status, extra
 		}
 		if cp.hpos {
-			err = s.writeHPOS(ctx, tx, cp, c, guard)
+			err = s.writeHPOS(ctx, tx, cp, c, guard, x)
 		} else {
-			err = s.writePost(ctx, tx, cp, c, guard)
+			err = s.writePost(ctx, tx, cp, c, guard, x)
 		}
 		if err != nil {
 			return nil, err
@@ -304,15 +347,24 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 			return nil, fmt.Errorf("mark note: %w", err)
 		}
 	}
-	if changed && d.tables["wc_order_stats"] {
-		if err := s.updateStats(ctx, tx, c, paid && !auth.paid); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
-	}
 	return &bridge.OrderResult{Changed: changed, From: from, To: to, NoteID: noteID, At: at}, nil
+}
+
+// orderExtras are the writes that go with the authoritative copy's update.
+type orderExtras struct {
+	noteCount bool // one more note counted on the order's post (wp_update_comment_count)
+	stats     bool // the analytics row follows the status
+	newlyPaid bool // and gets the paid date
+}
+
+// metaKeys lists the keys of meta in a stable order.
+func metaKeys(meta map[string]string) []string {
+	keys := make([]string, 0, len(meta))
+	for k := range meta {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // instant picks T: the requested time (or now) in whole UTC seconds, moved
@@ -332,7 +384,9 @@ func (s *Store) instant(want time.Time, copies ...*copyState) time.Time {
 }
 
 // lockHPOS locks the wc_orders row and reads the copy; nil when missing.
-func (s *Store) lockHPOS(ctx context.Context, tx *sql.Tx, id int64) (*copyState, error) {
+// keys are the meta keys the update may write, event its event id and later
+// its SupersededBy events: the copy's meta is read with them (metaTable.read).
+func (s *Store) lockHPOS(ctx context.Context, tx *sql.Tx, id int64, keys []string, event string, later []string) (*copyState, error) {
 	c := copyState{hpos: true}
 	var updated, paid dbTime
 	var opID sql.NullInt64
@@ -347,11 +401,19 @@ func (s *Store) lockHPOS(ctx context.Context, tx *sql.Tx, id int64) (*copyState,
 	}
 	c.modified = updated.t
 	c.opRow, c.paid = opID.Valid, opID.Valid && paid.ok
+	if c.meta, c.event, c.superseded, err = hposMeta.read(ctx, tx, s, id, keys, event, later); err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 
-// lockPost locks the posts row and reads the copy; nil when missing.
-func (s *Store) lockPost(ctx context.Context, tx *sql.Tx, id int64) (*copyState, error) {
+// postKeys are the postmeta keys a posts copy reads besides the update's
+// own: its payment method and paid date, and the keys writePost sets.
+var postKeys = []string{"_payment_method", "_date_paid", "_paid_date", "_transaction_id", "_date_completed", "_completed_date"}
+
+// lockPost locks the posts row and reads the copy; nil when missing. keys
+// and event are as for lockHPOS.
+func (s *Store) lockPost(ctx context.Context, tx *sql.Tx, id int64, keys []string, event string, later []string) (*copyState, error) {
 	var c copyState
 	var modified dbTime
 	err := tx.QueryRowContext(ctx, "SELECT post_type, post_status, post_modified_gmt FROM "+s.t("posts")+" WHERE ID = ? FOR UPDATE", id).
@@ -362,53 +424,14 @@ func (s *Store) lockPost(ctx context.Context, tx *sql.Tx, id int64) (*copyState,
 		return nil, fmt.Errorf("lock post: %w", err)
 	}
 	c.modified = modified.t
-	meta, err := metaRows(ctx, tx, "SELECT meta_key, meta_value FROM "+s.t("postmeta")+" WHERE post_id = ? AND meta_key IN ('_payment_method', '_date_paid', '_paid_date') ORDER BY meta_id", id)
-	if err != nil {
-		return nil, fmt.Errorf("read post meta: %w", err)
+	if c.meta, c.event, c.superseded, err = postMeta.read(ctx, tx, s, id, append(append([]string{}, postKeys...), keys...), event, later); err != nil {
+		return nil, err
 	}
-	c.method = meta["_payment_method"]
-	n, _ := strconv.ParseInt(meta["_date_paid"], 10, 64)
-	c.paid = n > 0 || (meta["_date_paid"] == "" && meta["_paid_date"] != "")
+	c.method = c.meta["_payment_method"].value
+	datePaid, paidDate := c.meta["_date_paid"].value, c.meta["_paid_date"].value
+	n, _ := strconv.ParseInt(datePaid, 10, 64)
+	c.paid = n > 0 || (datePaid == "" && paidDate != "")
 	return &c, nil
-}
-
-// hasEvent reports, in one query, whether the order has event (dup) and
-// which of later, if any, it has (superseded: the first found).
-func (s *Store) hasEvent(ctx context.Context, tx *sql.Tx, hpos bool, id int64, event string, later []string) (dup bool, superseded string, err error) {
-	events := append([]any{event}, anySlice(later)...)
-	in := "?" + strings.Repeat(", ?", len(later))
-	q := "SELECT meta_value FROM " + s.t("postmeta") + " WHERE post_id = ? AND meta_key = ? AND meta_value IN (" + in + ")"
-	if hpos {
-		q = "SELECT meta_value FROM " + s.t("wc_orders_meta") + " WHERE order_id = ? AND meta_key = ? AND meta_value IN (" + in + ")"
-	}
-	rows, err := tx.QueryContext(ctx, q, append([]any{id, EventMetaKey}, events...)...)
-	if err != nil {
-		return false, "", fmt.Errorf("check event: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return false, "", fmt.Errorf("check event: %w", err)
-		}
-		if v == event {
-			dup = true
-		} else if superseded == "" {
-			superseded = v
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return false, "", fmt.Errorf("check event: %w", err)
-	}
-	return dup, superseded, nil
-}
-
-func anySlice(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }
 
 // eventTransition reads the status change an applied event made, from its
@@ -438,47 +461,55 @@ func likePrefix(s string) string {
 	return r.Replace(s) + "%"
 }
 
-// writeHPOS writes c to the HPOS copy. With a guard, the wc_orders update is
-// conditional on the status read under lock and must hit exactly one row.
-func (s *Store) writeHPOS(ctx context.Context, tx *sql.Tx, cp *copyState, c change, guard string) error {
-	q := "UPDATE " + s.t("wc_orders") + " SET status = ?, date_updated_gmt = ?"
+// writeHPOS writes c to the HPOS copy: the order row, its operational row
+// and x, in one statement, and its meta in another. With a guard, the
+// update is conditional on the status read under lock and must hit the row.
+func (s *Store) writeHPOS(ctx context.Context, tx *sql.Tx, cp *copyState, c change, guard string, x orderExtras) error {
+	tables := s.t("wc_orders") + " o"
+	set := "o.status = ?, o.date_updated_gmt = ?"
 	args := []any{c.status, c.at}
 	if c.txn != "" {
-		q += ", transaction_id = ?"
+		set += ", o.transaction_id = ?"
 		args = append(args, c.txn)
 	}
-	q += " WHERE id = ?"
+	if (c.paid && !cp.paid) || c.completed {
+		tables += " LEFT JOIN " + s.t("wc_order_operational_data") + " op ON op.order_id = o.id"
+		if c.paid && !cp.paid {
+			set += ", op.date_paid_gmt = COALESCE(op.date_paid_gmt, ?)"
+			args = append(args, c.at)
+		}
+		if c.completed {
+			set += ", op.date_completed_gmt = ?"
+			args = append(args, c.at)
+		}
+	}
+	tables, set, args = s.withExtras(tables, set, args, "o.id", x, c)
+	q := "UPDATE " + tables + " SET " + set + " WHERE o.id = ?"
 	args = append(args, c.id)
 	if guard != "" {
-		q += " AND status = ?"
+		q += " AND o.status = ?"
 		args = append(args, guard)
 	}
-	if err := execOne(ctx, tx, q, args...); err != nil {
+	if err := execHit(ctx, tx, q, args...); err != nil {
 		return fmt.Errorf("update order: %w", err)
 	}
-	if c.paid && !cp.paid {
-		if _, err := tx.ExecContext(ctx, "UPDATE "+s.t("wc_order_operational_data")+" SET date_paid_gmt = ? WHERE order_id = ? AND date_paid_gmt IS NULL", c.at, c.id); err != nil {
-			return fmt.Errorf("set paid date: %w", err)
-		}
-	}
-	if c.completed {
-		if _, err := tx.ExecContext(ctx, "UPDATE "+s.t("wc_order_operational_data")+" SET date_completed_gmt = ? WHERE order_id = ?", c.at, c.id); err != nil {
-			return fmt.Errorf("set completed date: %w", err)
-		}
-	}
-	m := metaTable{table: s.t("wc_orders_meta"), id: "id", owner: "order_id"}
-	return m.write(ctx, tx, c.id, c.meta, c.event, c.transition)
+	return hposMeta.write(ctx, tx, s, c.id, cp.meta, c.meta, c.event, c.transition)
 }
 
-// writePost writes c to the posts copy: the post row and its postmeta.
-func (s *Store) writePost(ctx context.Context, tx *sql.Tx, cp *copyState, c change, guard string) error {
-	q := "UPDATE " + s.t("posts") + " SET post_status = ?, post_modified = ?, post_modified_gmt = ? WHERE ID = ?"
-	args := []any{c.status, c.atLocal, c.at, c.id}
+// writePost writes c to the posts copy: the post row and x in one
+// statement, its postmeta in another.
+func (s *Store) writePost(ctx context.Context, tx *sql.Tx, cp *copyState, c change, guard string, x orderExtras) error {
+	tables := s.t("posts") + " p"
+	set := "p.post_status = ?, p.post_modified = ?, p.post_modified_gmt = ?"
+	args := []any{c.status, c.atLocal, c.at}
+	tables, set, args = s.withExtras(tables, set, args, "p.ID", x, c)
+	q := "UPDATE " + tables + " SET " + set + " WHERE p.ID = ?"
+	args = append(args, c.id)
 	if guard != "" {
-		q += " AND post_status = ?"
+		q += " AND p.post_status = ?"
 		args = append(args, guard)
 	}
-	if err := execOne(ctx, tx, q, args...); err != nil {
+	if err := execHit(ctx, tx, q, args...); err != nil {
 		return fmt.Errorf("update post: %w", err)
 	}
 	meta := map[string]string{}
@@ -494,14 +525,43 @@ func (s *Store) writePost(ctx context.Context, tx *sql.Tx, cp *copyState, c chan
 	if c.completed {
 		meta["_date_completed"], meta["_completed_date"] = c.unix, c.atLocal
 	}
-	m := metaTable{table: s.t("postmeta"), id: "meta_id", owner: "post_id"}
-	return m.write(ctx, tx, c.id, meta, c.event, c.transition)
+	return postMeta.write(ctx, tx, s, c.id, cp.meta, meta, c.event, c.transition)
 }
 
-// execOne runs an update that must change exactly one row. T is always
-// later than the stored modified time, so a matched row is a changed row
-// whether or not the DSN sets clientFoundRows.
-func execOne(ctx context.Context, tx *sql.Tx, q string, args ...any) error {
+// withExtras adds x's writes to an update of tables whose order id is idCol:
+// the note count on the order's post (the same row when tables is posts)
+// and the analytics row, which WooCommerce's import would move only after
+// its own save hooks, which a SQL write never fires.
+func (s *Store) withExtras(tables, set string, args []any, idCol string, x orderExtras, c change) (string, string, []any) {
+	if x.noteCount {
+		if idCol == "p.ID" {
+			set += ", p.comment_count = p.comment_count + 1"
+		} else {
+			tables += " LEFT JOIN " + s.t("posts") + " np ON np.ID = " + idCol
+			set += ", np.comment_count = np.comment_count + 1"
+		}
+	}
+	if x.stats {
+		tables += " LEFT JOIN " + s.t("wc_order_stats") + " st ON st.order_id = " + idCol
+		set += ", st.status = ?"
+		args = append(args, c.status)
+		if x.newlyPaid {
+			set += ", st.date_paid = ?"
+			args = append(args, c.atLocal)
+		}
+		if c.completed {
+			set += ", st.date_completed = ?"
+			args = append(args, c.atLocal)
+		}
+	}
+	return tables, set, args
+}
+
+// execHit runs an update that must hit the copy's row. T is always later
+// than the stored modified time, so a matched row is a changed row whether
+// or not the DSN sets clientFoundRows; the rows joined to it change only
+// with it, so no row changed means the row was not matched.
+func execHit(ctx context.Context, tx *sql.Tx, q string, args ...any) error {
 	res, err := tx.ExecContext(ctx, q, args...)
 	if err != nil {
 		return err
@@ -510,8 +570,8 @@ func execOne(ctx context.Context, tx *sql.Tx, q string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	if n != 1 {
-		return fmt.Errorf("%d rows changed, want 1: %w", n, bridge.ErrOrderStatus)
+	if n == 0 {
+		return fmt.Errorf("no row changed: %w", bridge.ErrOrderStatus)
 	}
 	return nil
 }
@@ -523,71 +583,92 @@ type metaTable struct {
 	table, id, owner string
 }
 
-func (m metaTable) write(ctx context.Context, tx *sql.Tx, owner int64, meta map[string]string, event, transition string) error {
-	keys := make([]string, 0, len(meta))
-	for k := range meta {
-		keys = append(keys, k)
+var (
+	hposMeta = metaTable{table: "wc_orders_meta", id: "id", owner: "order_id"}
+	postMeta = metaTable{table: "postmeta", id: "meta_id", owner: "post_id"}
+)
+
+// read returns the first row of each of keys for owner, whether event is
+// recorded for it, and the first of later that is (superseded), in one
+// statement.
+func (m metaTable) read(ctx context.Context, tx *sql.Tx, s *Store, owner int64, keys []string, event string, later []string) (first map[string]metaRow, dup bool, superseded string, err error) {
+	args := []any{owner, EventMetaKey, event}
+	for _, e := range later {
+		args = append(args, e)
 	}
-	slices.Sort(keys) // a stable order of statements keeps lock order stable
-	// One read finds the first row of every key; one insert adds the
-	// missing keys and the event record; a key whose value changed is
-	// updated in its first row.
-	type row struct {
-		id    int64
-		value string
-	}
-	first := map[string]row{}
+	where := m.owner + " = ? AND ((meta_key = ? AND meta_value IN (" + placeholders(1+len(later)) + "))"
 	if len(keys) > 0 {
-		args := []any{owner}
+		where += " OR meta_key IN (" + placeholders(len(keys)) + ")"
 		for _, k := range keys {
 			args = append(args, k)
 		}
-		rows, err := tx.QueryContext(ctx, "SELECT "+m.id+", meta_key, COALESCE(meta_value, '') FROM "+m.table+" WHERE "+m.owner+" = ? AND meta_key IN ("+placeholders(len(keys))+") ORDER BY "+m.id, args...)
-		if err != nil {
-			return fmt.Errorf("read meta: %w", err)
+	}
+	// No ORDER BY: on a small table it makes the server scan the primary
+	// key instead of using the owner's index. The first row is the lowest id.
+	rows, err := tx.QueryContext(ctx, "SELECT "+m.id+", meta_key, COALESCE(meta_value, '') FROM "+s.t(m.table)+" WHERE "+where+")", args...)
+	if err != nil {
+		return nil, false, "", fmt.Errorf("read meta: %w", err)
+	}
+	defer rows.Close()
+	first = map[string]metaRow{}
+	supersededID := int64(0)
+	for rows.Next() {
+		var r metaRow
+		var k string
+		if err := rows.Scan(&r.id, &k, &r.value); err != nil {
+			return nil, false, "", fmt.Errorf("read meta: %w", err)
 		}
-		for rows.Next() {
-			var r row
-			var k string
-			if err := rows.Scan(&r.id, &k, &r.value); err != nil {
-				rows.Close()
-				return fmt.Errorf("read meta: %w", err)
+		if k == EventMetaKey {
+			switch {
+			case r.value == event:
+				dup = true
+			case slices.Contains(later, r.value) && (superseded == "" || r.id < supersededID):
+				superseded, supersededID = r.value, r.id
 			}
-			if _, seen := first[k]; !seen {
-				first[k] = r
-			}
+			continue
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read meta: %w", err)
+		if f, ok := first[k]; !ok || r.id < f.id {
+			first[k] = r
 		}
 	}
-	insert := "INSERT INTO " + m.table + " (" + m.owner + ", meta_key, meta_value) VALUES (?, ?, ?)"
+	if err := rows.Err(); err != nil {
+		return nil, false, "", fmt.Errorf("read meta: %w", err)
+	}
+	return first, dup, superseded, nil
+}
+
+// write records event (and transition) and sets meta in one statement: a key
+// missing from first (read by read) is inserted, a key whose first row holds
+// another value is updated in that row, through its primary key.
+func (m metaTable) write(ctx context.Context, tx *sql.Tx, s *Store, owner int64, first map[string]metaRow, meta map[string]string, event, transition string) error {
+	q := "INSERT INTO " + s.t(m.table) + " (" + m.id + ", " + m.owner + ", meta_key, meta_value) VALUES (NULL, ?, ?, ?)"
 	args := []any{owner, EventMetaKey, event}
 	if transition != "" {
-		insert += ", (?, ?, ?)"
+		q += ", (NULL, ?, ?, ?)"
 		args = append(args, owner, TransitionMetaKey, transition)
 	}
-	for _, k := range keys {
+	for _, k := range metaKeys(meta) {
 		r, ok := first[k]
 		switch {
 		case !ok:
-			insert += ", (?, ?, ?)"
+			q += ", (NULL, ?, ?, ?)"
 			args = append(args, owner, k, meta[k])
 		case r.value != meta[k]:
-			if _, err := tx.ExecContext(ctx, "UPDATE "+m.table+" SET meta_value = ? WHERE "+m.id+" = ?", meta[k], r.id); err != nil {
-				return fmt.Errorf("write meta %s: %w", k, err)
-			}
+			q += ", (?, ?, ?, ?)"
+			args = append(args, r.id, owner, k, meta[k])
 		}
 	}
-	if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
+	// Only the rows named by id can collide, on the primary key.
+	q += " ON DUPLICATE KEY UPDATE meta_value = VALUES(meta_value)"
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("write meta and event: %w", err)
 	}
 	return nil
 }
 
 // addNote writes an order note the way WC_Order::add_order_note() does for a
-// system note (docs/woocommerce-tables.md §4) and counts it on the order's post.
+// system note (docs/woocommerce-tables.md §4); the authoritative copy's
+// update counts it on the order's post (orderExtras).
 func (s *Store) addNote(ctx context.Context, tx *sql.Tx, st *site, c change, note string, customer bool) (int64, error) {
 	res, err := tx.ExecContext(ctx, "INSERT INTO "+s.t("comments")+` (comment_post_ID, comment_author, comment_author_email,
  comment_author_url, comment_author_IP, comment_date, comment_date_gmt, comment_content, comment_karma, comment_approved,
@@ -604,9 +685,6 @@ func (s *Store) addNote(ctx context.Context, tx *sql.Tx, st *site, c change, not
 		if _, err := tx.ExecContext(ctx, "INSERT INTO "+s.t("commentmeta")+" (comment_id, meta_key, meta_value) VALUES (?, 'is_customer_note', '1')", id); err != nil {
 			return 0, fmt.Errorf("mark customer note: %w", err)
 		}
-	}
-	if _, err := tx.ExecContext(ctx, "UPDATE "+s.t("posts")+" SET comment_count = comment_count + 1 WHERE ID = ?", c.id); err != nil {
-		return 0, fmt.Errorf("count note: %w", err)
 	}
 	return id, nil
 }
@@ -631,26 +709,6 @@ func (s *Store) replaceNote(ctx context.Context, tx *sql.Tx, orderID int64, even
 		return 0, fmt.Errorf("replace note: %w", err)
 	}
 	return id, nil
-}
-
-// updateStats moves the analytics row along, which WooCommerce's import would
-// do only after its own save hooks, which a SQL write never fires (§9).
-func (s *Store) updateStats(ctx context.Context, tx *sql.Tx, c change, newlyPaid bool) error {
-	q := "UPDATE " + s.t("wc_order_stats") + " SET status = ?"
-	args := []any{c.status}
-	if newlyPaid {
-		q += ", date_paid = ?"
-		args = append(args, c.atLocal)
-	}
-	if c.completed {
-		q += ", date_completed = ?"
-		args = append(args, c.atLocal)
-	}
-	q += " WHERE order_id = ?"
-	if _, err := tx.ExecContext(ctx, q, append(args, c.id)...); err != nil {
-		return fmt.Errorf("update analytics: %w", err)
-	}
-	return nil
 }
 
 // statusLabel is WooCommerce's English label of a status, used in the

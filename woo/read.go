@@ -85,6 +85,15 @@ func (d dbTime) ptr() *time.Time {
 
 // Order reads an order from the authoritative storage of the current mode.
 func (s *Store) Order(ctx context.Context, id int64) (*bridge.Order, error) {
+	return s.order(ctx, s.db, id)
+}
+
+// OrderTx is Order read inside tx.
+func (s *Store) OrderTx(ctx context.Context, tx *sql.Tx, id int64) (*bridge.Order, error) {
+	return s.order(ctx, tx, id)
+}
+
+func (s *Store) order(ctx context.Context, q querier, id int64) (*bridge.Order, error) {
 	d, err := s.mode(ctx)
 	if err != nil {
 		return nil, err
@@ -92,12 +101,12 @@ func (s *Store) Order(ctx context.Context, id int64) (*bridge.Order, error) {
 	st := d.site
 	var o *bridge.Order
 	if isHPOS(d.mode) {
-		o, err = s.readHPOS(ctx, s.db, id)
+		o, err = s.readHPOS(ctx, q, id)
 	} else {
-		o, err = s.readPosts(ctx, s.db, st.loc, id)
+		o, err = s.readPosts(ctx, q, st.loc, id)
 	}
 	if err == nil {
-		o.Items, err = s.readItems(ctx, s.db, d, id)
+		o.Items, err = s.readItems(ctx, q, d, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("woo: read order %d: %w", id, mapErr(err))

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -282,5 +283,75 @@ func TestCallbackInFlightIsLeftAlone(t *testing.T) {
 	}
 	if c, _ := s.Callback(ctx, c.ID); c.AppliedAt == nil {
 		t.Fatal("the late replica's result was not recorded")
+	}
+}
+
+// TestUpdatePaymentTxRecordsCallback: the callback that brought a report is
+// recorded applied in the payment's transaction, its lease checked as
+// FinishCallback checks it; a failed round writes nothing.
+func TestUpdatePaymentTxRecordsCallback(t *testing.T) {
+	ctx := context.Background()
+	s, clk, _ := newStore(t)
+	np := newPayment(t, 7, bridge.PaymentPending)
+	np.GatewayID = "SP-7"
+	p, err := s.CreatePayment(ctx, np)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leased := func(body, lease string) *bridge.Callback {
+		c, _ := record(t, s, &bridge.Callback{Gateway: "streampay", Body: []byte(body), Verified: true, PaymentKey: "SP-7", Lease: lease, LeaseFor: time.Minute})
+		return c
+	}
+	paid := func(_ *sql.Tx, q *bridge.Payment) (*bridge.Notification, error) {
+		q.Status = bridge.PaymentPaid
+		return &bridge.Notification{EventID: fmt.Sprintf("wcbridge:%d:paid", q.ID), Payload: []byte(`{}`)}, nil
+	}
+
+	// A failed round: nothing written, the callback still unapplied.
+	c1 := leased(`{"n":1}`, "a/1")
+	clk.Add(time.Second)
+	boom := errors.New("boom")
+	if _, err := s.UpdatePaymentTx(ctx, bridge.PaymentRef{ID: p.ID}, &bridge.AppliedCallback{ID: c1.ID, Lease: c1.Lease, Reason: "applied"}, func(*sql.Tx, *bridge.Payment) (*bridge.Notification, error) {
+		return nil, boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("failing fn: err = %v, want it back", err)
+	}
+	if c, _ := s.Callback(ctx, c1.ID); c.AppliedAt != nil || c.Attempts != 0 {
+		t.Fatalf("callback after a failed round = applied %v attempts %d, want untouched", c.AppliedAt, c.Attempts)
+	}
+
+	// Held lease: applied, counted, released, with the payment and the
+	// notification.
+	cb := &bridge.AppliedCallback{ID: c1.ID, Lease: c1.Lease, Reason: "applied: payment paid"}
+	got, err := s.UpdatePaymentTx(ctx, bridge.PaymentRef{ID: p.ID}, cb, paid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.Callback(ctx, c1.ID)
+	if got.Status != bridge.PaymentPaid || cb.LeaseLost || c.AppliedAt == nil || c.Attempts != 1 || c.Reason != "applied: payment paid" {
+		t.Fatalf("held lease: payment %s, lease lost %v, callback applied %v attempts %d reason %q", got.Status, cb.LeaseLost, c.AppliedAt, c.Attempts, c.Reason)
+	}
+	if n, _ := s.Backlog(ctx); n != 1 {
+		t.Fatalf("notifications queued = %d, want 1", n)
+	}
+
+	// Lost lease (another replica claimed the callback): applied all the
+	// same, the other's claim untouched, and said so.
+	c2 := leased(`{"n":2}`, "b/2")
+	clk.Add(time.Second)
+	cb = &bridge.AppliedCallback{ID: c2.ID, Lease: "a/3", Reason: "applied: payment paid"}
+	// By the gateway's id this time.
+	if _, err := s.UpdatePaymentTx(ctx, bridge.PaymentRef{Gateway: "streampay", GatewayID: "SP-7"}, cb, func(_ *sql.Tx, q *bridge.Payment) (*bridge.Notification, error) {
+		q.LastError = "seen again"
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = s.Callback(ctx, c2.ID)
+	if !cb.LeaseLost || c.AppliedAt == nil || c.Attempts != 0 {
+		t.Fatalf("lost lease: lease lost %v, callback applied %v attempts %d; want applied, not counted, lease lost", cb.LeaseLost, c.AppliedAt, c.Attempts)
+	}
+	if err := s.FinishCallback(ctx, c2.ID, "b/2", "other", false, clk.Now()); err != nil {
+		t.Fatalf("the other replica's lease was touched: %v", err)
 	}
 }

@@ -259,7 +259,7 @@ func (s *Store) queryPayments(ctx context.Context, query string, args ...any) ([
 }
 
 // queryAll runs query and scans every row with scan.
-func queryAll[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+func queryAll[T any](ctx context.Context, db querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, dbError(err)
@@ -283,34 +283,53 @@ func queryAll[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, err
 // When the server picks the transaction as a deadlock victim, the whole round,
 // fn included, runs again (at most twice more).
 func (s *Store) UpdatePayment(ctx context.Context, id int64, fn func(p *bridge.Payment) (*bridge.Notification, error)) (*bridge.Payment, error) {
+	return s.UpdatePaymentTx(ctx, bridge.PaymentRef{ID: id}, nil, func(_ *sql.Tx, p *bridge.Payment) (*bridge.Notification, error) { return fn(p) })
+}
+
+// UpdatePaymentTx is UpdatePayment for a caller that writes more in the
+// same transaction: fn gets the transaction, in which it may write other
+// tables (WooCommerce's: see bridge.Applier), and cb, when not nil, is
+// recorded applied in it too. A lock wait timeout, like a deadlock, runs
+// the whole round again.
+func (s *Store) UpdatePaymentTx(ctx context.Context, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error)) (*bridge.Payment, error) {
+	id := ref.ID
 	for attempt := 0; ; attempt++ {
-		p, err := s.updatePayment(ctx, id, fn)
+		p, err := s.updatePayment(ctx, ref, cb, fn)
 		// A deadlock rolled everything back, fn's effects included, so the
 		// whole round may run again.
-		if isDeadlock(err) && attempt < 2 {
+		if (isDeadlock(err) || isLockWaitTimeout(err)) && attempt < 2 && ctx.Err() == nil {
 			continue
 		}
-		if err != nil {
+		if err != nil && id == 0 {
+			return nil, fmt.Errorf("update payment %s %s: %w", ref.Gateway, ref.GatewayID, dbError(err))
+		} else if err != nil {
 			return nil, fmt.Errorf("update payment %d: %w", id, dbError(err))
 		}
 		return p, nil
 	}
 }
 
-func (s *Store) updatePayment(ctx context.Context, id int64, fn func(p *bridge.Payment) (*bridge.Notification, error)) (*bridge.Payment, error) {
+func (s *Store) updatePayment(ctx context.Context, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error)) (*bridge.Payment, error) {
+	where, args := "id = ?", []any{ref.ID}
+	if ref.ID == 0 {
+		if ref.GatewayID == "" {
+			return nil, bridge.ErrPaymentNotFound
+		}
+		where, args = "gateway = ? AND gateway_id = ?", []any{ref.Gateway, ref.GatewayID}
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer rollback(tx)
-	old, err := scanPayment(tx.QueryRowContext(ctx, "SELECT "+paymentCols+" FROM "+s.payments+" WHERE id = ? FOR UPDATE", id))
+	old, err := scanPayment(tx.QueryRowContext(ctx, "SELECT "+paymentCols+" FROM "+s.payments+" WHERE "+where+" FOR UPDATE", args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, bridge.ErrPaymentNotFound
 	} else if err != nil {
 		return nil, err
 	}
 	p := *old
-	notify, err := fn(&p)
+	notify, err := fn(tx, &p)
 	if err != nil {
 		return nil, err
 	}
@@ -330,17 +349,29 @@ func (s *Store) updatePayment(ctx context.Context, id int64, fn func(p *bridge.P
 	}
 
 	live := liveSlot(&p)
-	err = s.writePayment(ctx, tx, &p, live)
+	held, err := s.writePayment(ctx, tx, &p, live, cb)
 	if isDup(err) && live.Valid && !old.Status.Live() {
 		// An expired or cancelled payment got a late partial payment while a
 		// newer attempt holds the order's live slot. The money must be
 		// recorded; the newer attempt keeps the slot.
 		s.log.Warn("payment became live while another holds the order's slot",
 			"payment_id", p.ID, "order_id", p.OrderID, "status", p.Status)
-		err = s.writePayment(ctx, tx, &p, sql.NullInt64{})
+		held, err = s.writePayment(ctx, tx, &p, sql.NullInt64{}, cb)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if cb != nil && !held {
+		// Another replica holds the callback now (or the payment row did
+		// not change, which leaves the count ambiguous): that it was applied
+		// is recorded all the same, without touching the other's lease.
+		res, err := tx.ExecContext(ctx, "UPDATE "+s.callbacks+" SET applied_at = ?, reason = ? WHERE id = ? AND applied_at IS NULL",
+			dt(p.UpdatedAt), clip(cb.Reason, 255), cb.ID)
+		if err != nil {
+			return nil, fmt.Errorf("record callback %d applied: %w", cb.ID, err)
+		}
+		n, _ := res.RowsAffected()
+		cb.LeaseLost = n == 1
 	}
 	if notify != nil {
 		if notify.OrderID == 0 {
@@ -356,20 +387,48 @@ func (s *Store) updatePayment(ctx context.Context, id int64, fn func(p *bridge.P
 	return &p, nil
 }
 
-func (s *Store) writePayment(ctx context.Context, tx *sql.Tx, p *bridge.Payment, live sql.NullInt64) error {
-	_, err := tx.ExecContext(ctx, "UPDATE "+s.payments+` SET gateway_id = ?, status = ?,
-	amount = ?, currency = ?, received = ?, received_currency = ?,
-	gateway_amount = ?, gateway_currency = ?, gateway_received = ?, gateway_received_currency = ?, unit_scale = ?,
-	tx_ref = ?, pay_url = ?, expires_at = ?, updated_at = ?,
-	applied_status = ?, next_check_at = ?, due = ?, checks = ?, last_error = ?, live_order_id = ?, watch = ?
-WHERE id = ?`,
-		nullString(p.GatewayID), string(p.Status),
+// OrderPaymentsTx is OrderPayments read inside tx.
+func (s *Store) OrderPaymentsTx(ctx context.Context, tx *sql.Tx, orderID int64) ([]*bridge.Payment, error) {
+	ps, err := queryAll(ctx, tx, scanPayment, "SELECT "+paymentCols+" FROM "+s.payments+" WHERE order_id = ? ORDER BY id DESC", orderID)
+	if err != nil {
+		return nil, fmt.Errorf("order %d payments: %w", orderID, err)
+	}
+	return ps, nil
+}
+
+// writePayment writes p and, when cb is not nil, records cb applied in the
+// same statement (a join on the callback's id and lease); held says whether
+// cb's lease was still held, so that it was recorded.
+func (s *Store) writePayment(ctx context.Context, tx *sql.Tx, p *bridge.Payment, live sql.NullInt64, cb *bridge.AppliedCallback) (held bool, err error) {
+	table, join, set, args := s.payments, "", "", []any{}
+	if cb != nil {
+		// Every payment write changes updated_at, so the rows changed are
+		// the payment and, when the lease still held it, the callback.
+		table = s.payments + " p LEFT JOIN " + s.callbacks + " c ON c.id = ? AND c.lease_owner <=> ?"
+		join, set = "p.", ", c.applied_at = ?, c.reason = ?, c.attempts = c.attempts + 1, c.lease_until = NULL, c.lease_owner = NULL"
+		args = append(args, cb.ID, nullString(cb.Lease))
+	}
+	q := "UPDATE " + table + " SET " + join + "gateway_id = ?, " + join + "status = ?, " +
+		join + "amount = ?, " + join + "currency = ?, " + join + "received = ?, " + join + "received_currency = ?, " +
+		join + "gateway_amount = ?, " + join + "gateway_currency = ?, " + join + "gateway_received = ?, " + join + "gateway_received_currency = ?, " + join + "unit_scale = ?, " +
+		join + "tx_ref = ?, " + join + "pay_url = ?, " + join + "expires_at = ?, " + join + "updated_at = ?, " +
+		join + "applied_status = ?, " + join + "next_check_at = ?, " + join + "due = ?, " + join + "checks = ?, " + join + "last_error = ?, " + join + "live_order_id = ?, " + join + "watch = ?" +
+		set + " WHERE " + join + "id = ?"
+	args = append(args, nullString(p.GatewayID), string(p.Status),
 		p.Amount.Amount, p.Amount.Currency, p.Received.Amount, p.Received.Currency,
 		p.GatewayAmount.Amount, p.GatewayAmount.Currency, p.GatewayReceived.Amount, p.GatewayReceived.Currency, nullScale(p.UnitScale),
 		clip(p.TxRef, 191), p.PayURL, dt(p.ExpiresAt), dt(p.UpdatedAt),
-		string(p.AppliedStatus), dt(p.NextCheckAt), due(p), p.Checks, clip(p.LastError, 1024), live, p.Watch,
-		p.ID)
-	return err
+		string(p.AppliedStatus), dt(p.NextCheckAt), due(p), p.Checks, clip(p.LastError, 1024), live, p.Watch)
+	if cb != nil {
+		args = append(args, dt(p.UpdatedAt), clip(cb.Reason, 255))
+	}
+	args = append(args, p.ID)
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil || cb == nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 2, err
 }
 
 // defaultLimit bounds a claim whose caller gave no limit.

@@ -271,5 +271,12 @@ func isDeadlock(err error) bool {
 	return errors.As(err, &me) && me.Number == errDeadlock
 }
 
+// isLockWaitTimeout reports whether err is a lock wait that timed out; the
+// transaction is rolled back and may run again.
+func isLockWaitTimeout(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == errLockWaitTimeout
+}
+
 // rollback ends tx after a failure; its own error adds nothing.
 func rollback(tx *sql.Tx) { _ = tx.Rollback() }

@@ -124,7 +124,7 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 	hostname, _ := os.Hostname()
 	secret := func() []byte { return []byte(cfg.Plugin.SharedSecret) }
 	svc := bridge.NewService(bridge.Service{
-		Orders: ws, Payments: st, Callbacks: st, Outbox: st, Gateways: rt,
+		Orders: ws, Payments: st, Applier: applier{store: st, woo: ws}, Callbacks: st, Outbox: st, Gateways: rt,
 		Notifier: api.NewNotifier(func() string { return notifyURL(rt.Current()) }, secret, wpTransport),
 		Policy:   rt.Policy, Now: now, Logger: logger, CheckDelay: o.CheckDelay, CreateTimeout: o.CreateTimeout,
 		CallbackWorkers: cfg.Workers.Callbacks, Notifiers: cfg.Workers.Notifications, NotificationBatch: cfg.Workers.NotificationBatch,

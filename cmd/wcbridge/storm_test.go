@@ -22,11 +22,12 @@ import (
 // The callback storm (docs/BENCHMARKS.md): N orders, each with a paid
 // StreamPay payment, are completed by N genuine signed callbacks sent at
 // concurrency C to the real `wcbridge serve` binary running in its own
-// process. In the same run, the floor: per order
-// one transaction of SELECT ... FOR UPDATE on wc_orders, UPDATE wc_orders,
-// UPDATE wc_order_operational_data, INSERT the note into comments, UPDATE
-// the payment row, COMMIT, issued by a bare loop at the same concurrency on
-// the same database, with no HTTP. Each line reports both and their ratio.
+// process. In the same run, the floor: the least writing that makes an
+// order paid, per order one transaction of SELECT ... FOR UPDATE on
+// wc_orders, UPDATE wc_orders, UPDATE wc_order_operational_data, INSERT the
+// note into comments, UPDATE the payment row, COMMIT, issued by a bare loop
+// at the same concurrency on the same database, with no HTTP. Each line
+// reports both and their ratio.
 // A second, smaller storm through a counting proxy gives the database round
 // trips, statements and write commits per callback.
 //
@@ -179,9 +180,10 @@ type floorResult struct {
 	roundTrips, commits float64
 }
 
-// stormFloor is the floor: per order one transaction of the
-// writes that make an order paid, issued by a bare loop at concurrency conc
-// with the sidecar's own connection settings, straight to the database. A
+// stormFloor is the floor: per order one transaction of the writes that
+// make an order paid (and its payment row), issued by a bare loop at
+// concurrency conc with the sidecar's own connection settings, straight to
+// the database. A
 // few more orders done the same way through a sqlCounter check its round
 // trips and commits.
 func stormFloor(b *testing.B, conc int) floorResult {
