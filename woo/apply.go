@@ -45,12 +45,14 @@ func (s *Store) ApplyOrder(ctx context.Context, u bridge.OrderUpdate) (*bridge.O
 
 // ApplyOrderTx is ApplyOrder inside tx, a transaction of the caller's that
 // writes other tables too (bridge.Applier): nothing is committed or retried
-// here. A failure leaves nothing written by it in tx.
+// here, and the storage mode is the last one detected (CurrentMode). A
+// refusal (ErrOrderStatus, ErrPaymentMethod, ErrSuperseded, ...) leaves
+// nothing written in tx.
 func (s *Store) ApplyOrderTx(ctx context.Context, tx *sql.Tx, u bridge.OrderUpdate) (*bridge.OrderResult, error) {
 	if err := validate(u); err != nil {
 		return nil, fmt.Errorf("woo: apply %s to order %d: %w", u.Outcome, u.OrderID, err)
 	}
-	d, err := s.mode(ctx)
+	d, err := s.modeInTx(ctx)
 	if err != nil {
 		return nil, err
 	}

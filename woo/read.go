@@ -88,13 +88,18 @@ func (s *Store) Order(ctx context.Context, id int64) (*bridge.Order, error) {
 	return s.order(ctx, s.db, id)
 }
 
-// OrderTx is Order read inside tx.
+// OrderTx is Order read inside tx, with the last storage mode detected
+// (see ApplyOrderTx).
 func (s *Store) OrderTx(ctx context.Context, tx *sql.Tx, id int64) (*bridge.Order, error) {
 	return s.order(ctx, tx, id)
 }
 
 func (s *Store) order(ctx context.Context, q querier, id int64) (*bridge.Order, error) {
-	d, err := s.mode(ctx)
+	mode := s.mode
+	if q != querier(s.db) {
+		mode = s.modeInTx
+	}
+	d, err := mode(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -138,6 +138,32 @@ func (s *Store) mode(ctx context.Context) (*detection, error) {
 	return s.detect(ctx)
 }
 
+// CurrentMode is the storage mode, detected again when the last detection
+// is older than ModeTTL. A caller about to apply orders in a transaction of
+// its own (ApplyOrderTx) calls it first: inside the transaction the last
+// detection is used as it is.
+func (s *Store) CurrentMode(ctx context.Context) (bridge.StorageMode, error) {
+	d, err := s.mode(ctx)
+	if err != nil {
+		return "", err
+	}
+	return d.mode, nil
+}
+
+// modeInTx is the storage mode for work inside a caller's transaction: the
+// last detection, however old, so that no second connection is taken
+// while the transaction holds one (with a small pool, every connection may
+// be held by such a transaction). Only before any detection does it detect.
+func (s *Store) modeInTx(ctx context.Context) (*detection, error) {
+	s.mu.Lock()
+	d := s.detected
+	s.mu.Unlock()
+	if d != nil {
+		return d, nil
+	}
+	return s.mode(ctx)
+}
+
 func (s *Store) detect(ctx context.Context) (*detection, error) {
 	tables, err := s.tableSet(ctx)
 	if err != nil {

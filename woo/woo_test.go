@@ -694,3 +694,46 @@ func TestApplyOrderOnHoldAfterTimerCancelled(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyOrderTxHoldsOneConnection: inside a caller's transaction, reads
+// and writes of orders take no second connection, even when the storage
+// mode is due to be detected again: with one connection in the pool, held
+// by the transaction, they complete (a second one would wait forever).
+func TestApplyOrderTxHoldsOneConnection(t *testing.T) {
+	for _, mode := range modes {
+		t.Run("mode="+string(mode), func(t *testing.T) {
+			f := newFixture(t, mode, "wp_")
+			id := f.seed(t, wootest.OrderSeed{Items: physical})
+			db := f.Store.DB.DB
+			s, err := woo.New(db, "wp_", woo.Options{ModeTTL: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a guard, not a measure
+			defer cancel()
+			if got, err := s.CurrentMode(ctx); err != nil || got != mode {
+				t.Fatalf("current mode = %s, %v; want %s", got, err, mode)
+			}
+			db.SetMaxOpenConns(1)
+			time.Sleep(5 * time.Millisecond) // the detection is now older than ModeTTL
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			if o, err := s.OrderTx(ctx, tx, id); err != nil || o.Status != bridge.StatusPending {
+				t.Fatalf("order in tx = %+v, %v; want it pending", o, err)
+			}
+			res, err := s.ApplyOrderTx(ctx, tx, paidUpdate(id, "wcbridge:3:paid"))
+			if err != nil || !res.Changed || res.To != bridge.StatusProcessing {
+				t.Fatalf("apply in tx = %+v, %v; want changed to processing", res, err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if o, err := s.Order(ctx, id); err != nil || o.Status != bridge.StatusProcessing {
+				t.Fatalf("order after commit = %+v, %v; want processing", o, err)
+			}
+		})
+	}
+}

@@ -21,6 +21,11 @@ type applier struct {
 var _ bridge.Applier = applier{}
 
 func (a applier) ApplyPayment(ctx context.Context, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn bridge.ApplyFunc) (*bridge.Payment, error) {
+	// The storage mode is brought up to date before the transaction takes
+	// a connection: inside it, nothing may wait for a second one.
+	if _, err := a.woo.CurrentMode(ctx); err != nil {
+		return nil, err
+	}
 	return a.store.UpdatePaymentTx(ctx, ref, cb, func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error) {
 		return fn(ctx, orderTx{a: a, tx: tx}, p)
 	})
