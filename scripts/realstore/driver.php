@@ -704,9 +704,11 @@ try {
 
 	// 7. The hold-stock timer.
 	if ( rs_want( 'holdstock' ) ) {
-		rs_say( 'WooCommerce\'s unpaid-order job against a live crypto payment' );
-		$h = (array) rs_http( 'POST', $rs['url'] . '/wp-json/wcbridge-rs/v1/unpaid-job', array( 'order_id' => $c['id'] ) )['json'];
-		rs_check( false === $h['wc_10_0'] && false === $h['wc_10_6'] && 'pending' === $h['after_job'], 'kept: with 10.0\'s rule, with 10.6\'s (Store API orders too), and by the job itself', $h );
+		rs_say( 'WooCommerce\'s unpaid-order job against a live crypto payment (and an order whose hold ran out)' );
+		$control = rs_checkout( 'bitstream', $mug );
+		$h       = (array) rs_http( 'POST', $rs['url'] . '/wp-json/wcbridge-rs/v1/unpaid-job', array( 'order_id' => $c['id'], 'control_id' => $control['id'] ) )['json'];
+		rs_check( false === $h['wc_10_0'] && false === $h['wc_10_6'] && 'pending' === $h['after_job'], 'kept: with 10.0\'s rule, with 10.6\'s (Store API orders too), and by the job run from Action Scheduler as 10.1 runs it', $h );
+		rs_check( true === $h['control_wc_10_6'] && 'complete' === $h['action'] && 'cancelled' === $h['control_after_job'], 'the same job cancels an order whose hold ran out (10.6\'s rule): the job did run', $h );
 	}
 
 	// 8. WordPress down; the shop cancels the order meanwhile; WordPress back.

@@ -199,8 +199,11 @@ add_action(
 			)
 		);
 		// WooCommerce's unpaid-order job against an order last changed two
-		// hours ago: would it cancel it? With 10.0's rule (classic checkout
-		// orders), with 10.6's (Store API orders too), and by running the job.
+		// hours ago whose crypto payment is live, beside a control order
+		// whose hold has run out: would the job cancel them? With 10.0's rule
+		// (classic checkout orders), with 10.6's (Store API orders too), and
+		// by running the job the way 10.1 runs it, as an Action Scheduler
+		// action. The control proves the job really ran and cancels.
 		register_rest_route(
 			'wcbridge-rs/v1',
 			'/unpaid-job',
@@ -209,20 +212,28 @@ add_action(
 				'permission_callback' => '__return_true',
 				'callback'            => static function ( $request ) {
 					global $wpdb;
-					$p     = (array) $request->get_json_params();
-					$order = wc_get_order( (int) ( $p['order_id'] ?? 0 ) );
-					if ( ! $order ) {
+					$p       = (array) $request->get_json_params();
+					$order   = wc_get_order( (int) ( $p['order_id'] ?? 0 ) );
+					$control = wc_get_order( (int) ( $p['control_id'] ?? 0 ) );
+					if ( ! $order || ! $control ) {
 						return new WP_Error( 'not_found', 'no order', array( 'status' => 404 ) );
 					}
-					$out = array(
-						'created_via' => $order->get_created_via(),
-						'wc_10_0'     => (bool) apply_filters( 'woocommerce_cancel_unpaid_order', 'checkout' === $order->get_created_via(), $order ),
-						'wc_10_6'     => (bool) apply_filters( 'woocommerce_cancel_unpaid_order', in_array( $order->get_created_via(), array( 'checkout', 'store-api' ), true ), $order ),
-					);
+					// The control's payment expired long ago: its hold is over.
+					$control->update_meta_data( '_wcbridge_hold_until', gmdate( 'Y-m-d\TH:i:s\Z', time() - 60 ) );
+					$control->save();
+					$rule_10_0 = static fn( $o ) => 'checkout' === $o->get_created_via();
+					$rule_10_6 = static fn( $o ) => in_array( $o->get_created_via(), array( 'checkout', 'store-api' ), true );
+					$out       = array( 'created_via' => $order->get_created_via() );
+					foreach ( array( '' => $order, 'control_' => $control ) as $prefix => $o ) {
+						$out[ $prefix . 'wc_10_0' ] = (bool) apply_filters( 'woocommerce_cancel_unpaid_order', $rule_10_0( $o ), $o );
+						$out[ $prefix . 'wc_10_6' ] = (bool) apply_filters( 'woocommerce_cancel_unpaid_order', $rule_10_6( $o ), $o );
+					}
 					$old = gmdate( 'Y-m-d H:i:s', time() - 7200 );
-					$wpdb->query( $wpdb->prepare( "UPDATE {$wpdb->prefix}wc_orders SET date_updated_gmt = %s WHERE id = %d", $old, $order->get_id() ) );
-					$wpdb->query( $wpdb->prepare( "UPDATE {$wpdb->posts} SET post_modified = %s, post_modified_gmt = %s WHERE ID = %d AND post_type = 'shop_order'", get_date_from_gmt( $old ), $old, $order->get_id() ) );
-					WCBridge\Finisher::clear_order_caches( $order->get_id() );
+					foreach ( array( $order, $control ) as $o ) {
+						$wpdb->query( $wpdb->prepare( "UPDATE {$wpdb->prefix}wc_orders SET date_updated_gmt = %s WHERE id = %d", $old, $o->get_id() ) );
+						$wpdb->query( $wpdb->prepare( "UPDATE {$wpdb->posts} SET post_modified = %s, post_modified_gmt = %s WHERE ID = %d AND post_type = 'shop_order'", get_date_from_gmt( $old ), $old, $o->get_id() ) );
+						WCBridge\Finisher::clear_order_caches( $o->get_id() );
+					}
 					// As 10.6 decides: Store API orders count as checkout orders.
 					add_filter(
 						'woocommerce_cancel_unpaid_order',
@@ -232,9 +243,14 @@ add_action(
 						1,
 						2
 					);
-					do_action( 'woocommerce_cancel_unpaid_orders' );
-					WCBridge\Finisher::clear_order_caches( $order->get_id() );
-					$out['after_job'] = wc_get_order( $order->get_id() )->get_status();
+					// As 10.1 runs it: an Action Scheduler action, processed by its runner.
+					$action           = as_schedule_single_action( time() - 1, 'woocommerce_cancel_unpaid_orders', array(), 'wcbridge-realstore' );
+					ActionScheduler::runner()->process_action( $action, 'wcbridge-realstore' );
+					$out['action']    = ActionScheduler::store()->get_status( (string) $action );
+					foreach ( array( '' => $order, 'control_' => $control ) as $prefix => $o ) {
+						WCBridge\Finisher::clear_order_caches( $o->get_id() );
+						$out[ $prefix . 'after_job' ] = wc_get_order( $o->get_id() )->get_status();
+					}
 					return $out;
 				},
 			)
