@@ -9,7 +9,7 @@
  * Requires PHP:         8.1
  * Requires Plugins:     woocommerce
  * WC requires at least: 8.2
- * WC tested up to:      10.0
+ * WC tested up to:      10.0.2
  * Author:               wcbridge
  * License:              GPL-2.0-or-later
  * License URI:          https://www.gnu.org/licenses/gpl-2.0.html
