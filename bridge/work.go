@@ -596,7 +596,7 @@ func (s *Service) DeliverNotifications(ctx context.Context, limit int) (int, err
 }
 
 // DefaultNotifyBudget is the longest a request to WordPress may take, retry
-// included (api.NewNotifier: two attempts of 10 seconds and a wait): a
+// included (wordpress.NewNotifier: two attempts of 10 seconds and a wait): a
 // request is sent only while the lease on its notifications has at least
 // this much left.
 const DefaultNotifyBudget = 22 * time.Second

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/pluginsig"
 )
 
 // requireSignature verifies the plugin's HMAC signature over the raw request
@@ -30,8 +31,8 @@ func (s *Server) requireSignature(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.cfg.Secret != nil {
 			secret = s.cfg.Secret()
 		}
-		signed := SignedFrom(r.Header)
-		if err := Verify(secret, signed, r.Method, r.URL.RequestURI(), body, s.cfg.Now(), s.cfg.SignatureWindow); err != nil {
+		signed := pluginsig.SignedFrom(r.Header)
+		if err := pluginsig.Verify(secret, signed, r.Method, r.URL.RequestURI(), body, s.cfg.Now(), s.cfg.SignatureWindow); err != nil {
 			s.logRejectedRequest(c, err)
 			return err
 		}
@@ -48,7 +49,7 @@ func (s *Server) requireSignature(next echo.HandlerFunc) echo.HandlerFunc {
 // this replica's memory for every request, and in the database, across
 // replicas, for those that change something. A captured request can thus
 // not be sent again, and a replayed settings change cannot undo a newer one.
-func (s *Server) checkReplay(c echo.Context, signed Signed) error {
+func (s *Server) checkReplay(c echo.Context, signed pluginsig.Signed) error {
 	r := c.Request()
 	expires := signed.Expires(s.cfg.SignatureWindow)
 	if s.seen.seen(signed.RequestID, expires, s.cfg.Now()) {

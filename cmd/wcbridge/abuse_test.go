@@ -13,11 +13,11 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
-	"github.com/wcbridge/wcbridge/bridge/api"
 	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
 	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud/cryptocloudsim"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
+	"github.com/wcbridge/wcbridge/bridge/pluginsig"
 )
 
 // sqlish are strings that would do harm if any of them reached SQL as text.
@@ -67,10 +67,10 @@ func (r abuseReq) send(t *testing.T, base string) (int, []byte) {
 		if r.signPath != "" {
 			p = r.signPath
 		}
-		id := api.NewRequestID()
-		req.Header.Set(api.HeaderTimestamp, fmt.Sprint(ts))
-		req.Header.Set(api.HeaderRequestID, id)
-		req.Header.Set(api.HeaderSignature, api.Signature(secret, ts, id, r.method, p, r.body))
+		id := pluginsig.NewRequestID()
+		req.Header.Set(pluginsig.HeaderTimestamp, fmt.Sprint(ts))
+		req.Header.Set(pluginsig.HeaderRequestID, id)
+		req.Header.Set(pluginsig.HeaderSignature, pluginsig.Signature(secret, ts, id, r.method, p, r.body))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

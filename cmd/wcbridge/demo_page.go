@@ -18,7 +18,7 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
-	"github.com/wcbridge/wcbridge/bridge/api"
+	"github.com/wcbridge/wcbridge/bridge/pluginsig"
 	"github.com/wcbridge/wcbridge/woo/wootest"
 )
 
@@ -202,7 +202,7 @@ func (d *demo) handleNotify(w http.ResponseWriter, r *http.Request) {
 		FromStatus string `json:"from_status"`
 		ToStatus   string `json:"to_status"`
 	}
-	verr := api.Verify(d.secret, api.SignedFrom(r.Header), r.Method, r.URL.RequestURI(), body, time.Now(), 5*time.Minute)
+	verr := pluginsig.Verify(d.secret, pluginsig.SignedFrom(r.Header), r.Method, r.URL.RequestURI(), body, time.Now(), 5*time.Minute)
 	if verr == nil {
 		verr = json.Unmarshal(body, &msg)
 	}
@@ -242,7 +242,7 @@ func (d *demo) call(ctx context.Context, method, path string, body any) (int, ma
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	api.Sign(d.secret, time.Now(), method, path, raw).Set(req.Header)
+	pluginsig.Sign(d.secret, time.Now(), method, path, raw).Set(req.Header)
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)

@@ -15,13 +15,13 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
-	"github.com/wcbridge/wcbridge/bridge/api"
 	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream/bitstreamsim"
 	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
 	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud/cryptocloudsim"
 	"github.com/wcbridge/wcbridge/bridge/gateway/simkit"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
+	"github.com/wcbridge/wcbridge/bridge/pluginsig"
 	"github.com/wcbridge/wcbridge/woo/wootest"
 )
 
@@ -675,7 +675,7 @@ func TestE2EPluginRequestsMustBeSigned(t *testing.T) {
 	// Signed for one body, sent with another.
 	req, _ := http.NewRequest("POST", h.sidecars[0].url+"/v1/checkout", bytes.NewReader(bytes.Replace(body, []byte("streampay"), []byte("cryptocloud"), 1)))
 	req.Header.Set("Content-Type", "application/json")
-	api.Sign([]byte(testSecret), time.Unix(now, 0), "POST", "/v1/checkout", body).Set(req.Header)
+	pluginsig.Sign([]byte(testSecret), time.Unix(now, 0), "POST", "/v1/checkout", body).Set(req.Header)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

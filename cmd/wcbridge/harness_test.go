@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
-	"github.com/wcbridge/wcbridge/bridge/api"
+	"github.com/wcbridge/wcbridge/bridge/pluginsig"
+	"github.com/wcbridge/wcbridge/bridge/wordpress"
 	"github.com/wcbridge/wcbridge/woo/wootest"
 )
 
@@ -324,10 +325,10 @@ func (c *pluginClient) raw(method, path string, body []byte, contentType string,
 		req.Header.Set("Content-Type", contentType)
 	}
 	if secret != nil {
-		id := api.NewRequestID()
-		req.Header.Set(api.HeaderTimestamp, fmt.Sprint(ts))
-		req.Header.Set(api.HeaderRequestID, id)
-		req.Header.Set(api.HeaderSignature, api.Signature(secret, ts, id, method, path, body))
+		id := pluginsig.NewRequestID()
+		req.Header.Set(pluginsig.HeaderTimestamp, fmt.Sprint(ts))
+		req.Header.Set(pluginsig.HeaderRequestID, id)
+		req.Header.Set(pluginsig.HeaderSignature, pluginsig.Signature(secret, ts, id, method, path, body))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -380,8 +381,8 @@ func newFakeWordPress(t testing.TB) *fakeWordPress {
 			http.NotFound(w, r)
 			return
 		}
-		signed := api.SignedFrom(r.Header)
-		if err := api.Verify([]byte(testSecret), signed, r.Method, r.URL.RequestURI(), body, time.Now(), 5*time.Minute); err != nil {
+		signed := pluginsig.SignedFrom(r.Header)
+		if err := pluginsig.Verify([]byte(testSecret), signed, r.Method, r.URL.RequestURI(), body, time.Now(), 5*time.Minute); err != nil {
 			t.Errorf("notification with a bad signature: %v", err)
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
@@ -414,7 +415,7 @@ func newFakeWordPress(t testing.TB) *fakeWordPress {
 			return
 		}
 		wp.batches++
-		results := make([]api.BatchResult, len(batch.Events))
+		results := make([]wordpress.BatchResult, len(batch.Events))
 		for i, n := range batch.Events {
 			results[i] = wp.finish(n)
 		}
@@ -427,14 +428,14 @@ func newFakeWordPress(t testing.TB) *fakeWordPress {
 
 // finish records one event, or refuses it as the plugin does for an order
 // deleted in WordPress (wp.mu held).
-func (wp *fakeWordPress) finish(n map[string]any) api.BatchResult {
+func (wp *fakeWordPress) finish(n map[string]any) wordpress.BatchResult {
 	id, _ := n["event_id"].(string)
 	if oid, _ := n["order_id"].(float64); wp.gone[int64(oid)] {
-		return api.BatchResult{EventID: id, Status: http.StatusGone, Code: "order_gone", Message: "order not found"}
+		return wordpress.BatchResult{EventID: id, Status: http.StatusGone, Code: "order_gone", Message: "order not found"}
 	}
 	wp.events[id]++
 	wp.bodies = append(wp.bodies, n)
-	return api.BatchResult{EventID: id, OK: true, Finished: wp.events[id] == 1}
+	return wordpress.BatchResult{EventID: id, OK: true, Finished: wp.events[id] == 1}
 }
 
 func (wp *fakeWordPress) setDown(down bool) {

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wcbridge/wcbridge/bridge/api"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
+	"github.com/wcbridge/wcbridge/bridge/pluginsig"
 )
 
 // latencyAPI and latencyWordPress are the delays the real world adds: a
@@ -105,12 +105,12 @@ func latencyBaseline(b *testing.B, h *harness, statusURL, wpURL string, conc int
 			return err
 		}
 		body := fmt.Appendf(nil, `{"event_id":"baseline:%d","order_id":%d,"outcome":"note"}`, i, 1_000_000+i)
-		ts, id := time.Now().Unix(), api.NewRequestID()
+		ts, id := time.Now().Unix(), pluginsig.NewRequestID()
 		req, _ := http.NewRequest(http.MethodPost, notify, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(api.HeaderTimestamp, fmt.Sprint(ts))
-		req.Header.Set(api.HeaderRequestID, id)
-		req.Header.Set(api.HeaderSignature, api.Signature([]byte(testSecret), ts, id, http.MethodPost, "/wp-json/wcbridge/v1/notify", body))
+		req.Header.Set(pluginsig.HeaderTimestamp, fmt.Sprint(ts))
+		req.Header.Set(pluginsig.HeaderRequestID, id)
+		req.Header.Set(pluginsig.HeaderSignature, pluginsig.Signature([]byte(testSecret), ts, id, http.MethodPost, "/wp-json/wcbridge/v1/notify", body))
 		resp, err := client.Do(req)
 		if err != nil {
 			return err

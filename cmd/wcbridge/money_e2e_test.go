@@ -21,8 +21,8 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
-	"github.com/wcbridge/wcbridge/bridge/api"
 	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream/bitstreamsim"
+	"github.com/wcbridge/wcbridge/bridge/pluginsig"
 	"github.com/wcbridge/wcbridge/woo/wootest"
 )
 
@@ -347,7 +347,7 @@ func (h *harness) checkoutCtx(ctx context.Context, id int64, key, gateway string
 		"return_url": "http://shop.test/r", "cancel_url": "http://shop.test/c"})
 	req, _ := http.NewRequestWithContext(ctx, "POST", h.sidecars[0].url+"/v1/checkout", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	api.Sign([]byte(testSecret), time.Now(), "POST", "/v1/checkout", body).Set(req.Header)
+	pluginsig.Sign([]byte(testSecret), time.Now(), "POST", "/v1/checkout", body).Set(req.Header)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, nil

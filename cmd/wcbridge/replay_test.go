@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wcbridge/wcbridge/bridge/api"
+	"github.com/wcbridge/wcbridge/bridge/pluginsig"
 )
 
 // captured is a signed request as an eavesdropper would keep it.
 type captured struct {
 	method, path string
 	body         []byte
-	signed       api.Signed
+	signed       pluginsig.Signed
 }
 
 func capture(t *testing.T, method, path string, v any) captured {
@@ -27,7 +27,7 @@ func capture(t *testing.T, method, path string, v any) captured {
 			t.Fatal(err)
 		}
 	}
-	return captured{method, path, body, api.Sign([]byte(testSecret), time.Now(), method, path, body)}
+	return captured{method, path, body, pluginsig.Sign([]byte(testSecret), time.Now(), method, path, body)}
 }
 
 // sendTo sends the captured request, byte for byte, to base.

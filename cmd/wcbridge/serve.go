@@ -20,6 +20,7 @@ import (
 	"github.com/wcbridge/wcbridge/bridge/api"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 	"github.com/wcbridge/wcbridge/bridge/store"
+	"github.com/wcbridge/wcbridge/bridge/wordpress"
 	"github.com/wcbridge/wcbridge/woo"
 	"golang.org/x/net/netutil"
 )
@@ -125,7 +126,7 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 	secret := func() []byte { return []byte(cfg.Plugin.SharedSecret) }
 	svc := bridge.NewService(bridge.Service{
 		Orders: ws, Payments: st, Applier: applier{store: st, woo: ws}, Callbacks: st, Outbox: st, Gateways: rt,
-		Notifier: api.NewNotifier(func() string { return notifyURL(rt.Current()) }, secret, wpTransport),
+		Notifier: wordpress.NewNotifier(func() string { return notifyURL(rt.Current()) }, secret, wpTransport),
 		Policy:   rt.Policy, Now: now, Logger: logger, CheckDelay: o.CheckDelay, CreateTimeout: o.CreateTimeout,
 		CallbackWorkers: cfg.Workers.Callbacks, Notifiers: cfg.Workers.Notifications, NotificationBatch: cfg.Workers.NotificationBatch,
 		LeaseFor: o.LeaseFor, NotifyBudget: o.NotifyBudget, Titles: gatewayTitle,

@@ -1,4 +1,7 @@
-package api
+// Package pluginsig is the signature the sidecar and the WordPress plugin put
+// on their requests to each other (docs/plugin-api.md): pure functions over
+// the method, path, body, timestamp and request id.
+package pluginsig
 
 import (
 	"crypto/hmac"

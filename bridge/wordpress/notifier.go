@@ -1,4 +1,7 @@
-package api
+// Package wordpress is the sidecar's outgoing adapter to the WordPress
+// plugin: it delivers the outbox's notifications to the plugin's notify
+// endpoint, signed with pluginsig.
+package wordpress
 
 import (
 	"bytes"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/pluginsig"
 )
 
 // Notifier delivers outbox notifications to the plugin's notify endpoint,
@@ -205,7 +209,7 @@ func (n *Notifier) sign(r *http.Request) error {
 	if !ok {
 		return fmt.Errorf("notify wordpress: request to sign carries no signing data")
 	}
-	Sign(n.Secret(), n.Now(), http.MethodPost, s.path, s.body).Set(r.Header)
+	pluginsig.Sign(n.Secret(), n.Now(), http.MethodPost, s.path, s.body).Set(r.Header)
 	return nil
 }
 

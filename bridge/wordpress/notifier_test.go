@@ -1,4 +1,4 @@
-package api_test
+package wordpress_test
 
 import (
 	"context"
@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
-	"github.com/wcbridge/wcbridge/bridge/api"
+	"github.com/wcbridge/wcbridge/bridge/pluginsig"
+	"github.com/wcbridge/wcbridge/bridge/wordpress"
 )
 
 // TestNotifierTellsWordPressDownFromRefusal: only a failure of WordPress
@@ -44,7 +45,7 @@ func TestNotifierTellsWordPressDownFromRefusal(t *testing.T) {
 				_, _ = w.Write([]byte(c.body))
 			}))
 			defer srv.Close()
-			n := api.NewNotifier(func() string { return srv.URL + "/wp-json/wcbridge/v1/notify" }, func() []byte { return []byte("s") }, nil)
+			n := wordpress.NewNotifier(func() string { return srv.URL + "/wp-json/wcbridge/v1/notify" }, func() []byte { return []byte("s") }, nil)
 			err := n.Notify(context.Background(), &bridge.Notification{EventID: "e", OrderID: 1, Payload: []byte(`{}`)})
 			if got := err == nil; got != c.ok {
 				t.Fatalf("err = %v, want ok=%v", err, c.ok)
@@ -62,7 +63,7 @@ func TestNotifierTellsWordPressDownFromRefusal(t *testing.T) {
 		srv := httptest.NewServer(http.NotFoundHandler())
 		url := srv.URL
 		srv.Close()
-		n := api.NewNotifier(func() string { return url + "/wp-json/wcbridge/v1/notify" }, func() []byte { return []byte("s") }, nil)
+		n := wordpress.NewNotifier(func() string { return url + "/wp-json/wcbridge/v1/notify" }, func() []byte { return []byte("s") }, nil)
 		if err := n.Notify(context.Background(), &bridge.Notification{EventID: "e", Payload: []byte(`{}`)}); !errors.Is(err, bridge.ErrWordPressDown) {
 			t.Fatalf("err = %v, want ErrWordPressDown", err)
 		}
@@ -84,7 +85,7 @@ func TestNotifyBatch(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests++
 		body, _ := io.ReadAll(r.Body)
-		if err := api.Verify(secret, api.SignedFrom(r.Header), r.Method, r.URL.RequestURI(), body, time.Now(), time.Minute); err != nil {
+		if err := pluginsig.Verify(secret, pluginsig.SignedFrom(r.Header), r.Method, r.URL.RequestURI(), body, time.Now(), time.Minute); err != nil {
 			t.Errorf("batch signature: %v", err)
 		}
 		var in struct {
@@ -97,7 +98,7 @@ func TestNotifyBatch(t *testing.T) {
 			`{"event_id":"c","ok":false,"status":410,"code":"order_gone","message":"order not found"}]}`))
 	}))
 	defer srv.Close()
-	n := api.NewNotifier(func() string { return srv.URL + "/wp-json/wcbridge/v1/notify" }, func() []byte { return secret }, nil)
+	n := wordpress.NewNotifier(func() string { return srv.URL + "/wp-json/wcbridge/v1/notify" }, func() []byte { return secret }, nil)
 	errs := n.NotifyBatch(context.Background(), ns)
 	if requests != 1 {
 		t.Fatalf("%d requests for a batch of 4, want 1", requests)
@@ -127,7 +128,7 @@ func TestNotifyBatch(t *testing.T) {
 				_, _ = w.Write([]byte(c.body))
 			}))
 			defer srv.Close()
-			n := api.NewNotifier(func() string { return srv.URL + "/wp-json/wcbridge/v1/notify" }, func() []byte { return secret }, nil)
+			n := wordpress.NewNotifier(func() string { return srv.URL + "/wp-json/wcbridge/v1/notify" }, func() []byte { return secret }, nil)
 			for i, err := range n.NotifyBatch(context.Background(), ns) {
 				if !errors.Is(err, c.want) {
 					t.Errorf("event %d: %v, want %v", i, err, c.want)
