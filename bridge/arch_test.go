@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
@@ -148,5 +149,32 @@ func TestCoreNamesNoGateway(t *testing.T) {
 				t.Errorf("%s names the gateway %s", e.Name(), brand)
 			}
 		}
+	}
+}
+
+// TestAPIUsesItsOwnInterface: the HTTP server depends on the small Service
+// interface it declares, never on the core's concrete *bridge.Service.
+func TestAPIUsesItsOwnInterface(t *testing.T) {
+	fset := token.NewFileSet()
+	entries, err := os.ReadDir("api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join("api", e.Name()), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok {
+				if x, ok := sel.X.(*ast.Ident); ok && x.Name == "bridge" && (sel.Sel.Name == "Service" || sel.Sel.Name == "NewService") {
+					t.Errorf("api/%s uses bridge.%s at %s", e.Name(), sel.Sel.Name, fset.Position(sel.Pos()))
+				}
+			}
+			return true
+		})
 	}
 }

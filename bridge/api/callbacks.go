@@ -20,13 +20,13 @@ import (
 // 503 so the gateway retries.
 func (s *Server) handleCallback(c echo.Context) error {
 	name := c.Param("gateway")
-	if !known(s.service.Gateways.Names(), name) {
+	if !known(s.service.GatewayNames(), name) {
 		return bridge.ErrUnknownGateway
 	}
 	req := c.Request()
 	body, err := readCapped(req.Body, s.cfg.MaxCallbackBytes)
 	if err != nil {
-		s.service.Rejections.Add(name, bridge.Rejection{At: s.cfg.Now().UTC(), Reason: "body too large", RemoteAddr: c.RealIP()}, nil)
+		s.service.RecordRejection(name, bridge.Rejection{At: s.cfg.Now().UTC(), Reason: "body too large", RemoteAddr: c.RealIP()})
 		s.metrics.rejected(name, "body too large")
 		return err
 	}
@@ -69,7 +69,7 @@ func (s *Server) callbackTurn(next echo.HandlerFunc) echo.HandlerFunc {
 			defer func() { <-s.callbacks }()
 			return next(c)
 		case <-wait.C:
-			if name := c.Param("gateway"); known(s.service.Gateways.Names(), name) {
+			if name := c.Param("gateway"); known(s.service.GatewayNames(), name) {
 				s.metrics.callbacks.WithLabelValues(name, "busy").Inc()
 			}
 			c.Response().Header().Set("Retry-After", "1")
@@ -100,8 +100,8 @@ func (s *Server) callbackLimit() echo.MiddlewareFunc {
 		IdentifierExtractor: func(c echo.Context) (string, error) { return clientKey(c.RealIP()), nil },
 		DenyHandler: func(c echo.Context, _ string, _ error) error {
 			name := c.Param("gateway")
-			if known(s.service.Gateways.Names(), name) {
-				s.service.Rejections.AddLimited(name)
+			if known(s.service.GatewayNames(), name) {
+				s.service.RecordRateLimited(name)
 				s.metrics.callbacks.WithLabelValues(name, "rate_limited").Inc()
 			}
 			c.Response().Header().Set("Retry-After", "1")

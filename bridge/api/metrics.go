@@ -2,7 +2,6 @@ package api
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/wcbridge/wcbridge/bridge"
 )
 
 type metrics struct {
@@ -19,7 +18,7 @@ func (m *metrics) rejected(gateway, reason string) {
 
 // newMetrics registers the sidecar's metrics. Backlog and lag are the values the
 // background loop last measured.
-func newMetrics(reg *prometheus.Registry, svc *bridge.Service) *metrics {
+func newMetrics(reg *prometheus.Registry, svc Service) *metrics {
 	m := &metrics{
 		payments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wcbridge_payments_applied_total",

@@ -84,10 +84,26 @@ type Config struct {
 	MaxConcurrentCallbacks int
 }
 
+// Service is what the server needs of the core; *bridge.Service is it.
+type Service interface {
+	StartCheckout(ctx context.Context, r bridge.CheckoutRequest) (*bridge.CheckoutResult, error)
+	OrderPayment(ctx context.Context, orderID int64) (*bridge.OrderPaymentView, error)
+	Recheck(ctx context.Context, orderID int64) (*bridge.OrderPaymentView, error)
+	CancelOrderPayments(ctx context.Context, orderID int64) (*bridge.OrderPaymentView, error)
+	Status(ctx context.Context, callbackURL func(string) string, probe bool) *bridge.StatusReport
+	ReceiveCallback(ctx context.Context, r bridge.CallbackRequest) (*bridge.CallbackResult, error)
+	GatewayNames() []string
+	RecordRejection(gateway string, r bridge.Rejection)
+	RecordRateLimited(gateway string)
+	ObserveOutcomes(f func(gateway string, status bridge.PaymentStatus))
+	ReconcileLag() time.Duration
+	OutboxBacklog() int64
+}
+
 // Server is the HTTP server.
 type Server struct {
 	Echo      *echo.Echo
-	service   *bridge.Service
+	service   Service
 	cfg       Config
 	metrics   *metrics
 	seen      *seenIDs
@@ -100,7 +116,7 @@ type Server struct {
 }
 
 // NewServer builds the server and its routes.
-func NewServer(svc *bridge.Service, cfg Config) *Server {
+func NewServer(svc Service, cfg Config) *Server {
 	if cfg.SignatureWindow <= 0 {
 		cfg.SignatureWindow = 5 * time.Minute
 	}
@@ -127,13 +143,9 @@ func NewServer(svc *bridge.Service, cfg Config) *Server {
 	}
 	s := &Server{Echo: echo.New(), service: svc, cfg: cfg, seen: newSeenIDs(), callbacks: make(chan struct{}, cfg.MaxConcurrentCallbacks)}
 	s.metrics = newMetrics(cfg.Registry, svc)
-	prev := svc.OnOutcome
-	svc.OnOutcome = func(gateway string, st bridge.PaymentStatus) {
+	svc.ObserveOutcomes(func(gateway string, st bridge.PaymentStatus) {
 		s.metrics.payments.WithLabelValues(gateway, string(st)).Inc()
-		if prev != nil {
-			prev(gateway, st)
-		}
-	}
+	})
 	e := s.Echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

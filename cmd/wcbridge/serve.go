@@ -143,6 +143,8 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 	return &App{Config: cfg, Runtime: rt, Service: svc, Server: srv, Store: st, Woo: ws, Logger: logger, db: db, now: now}, nil
 }
 
+var _ api.Service = (*bridge.Service)(nil)
+
 // requireStore refuses a database without a usable WooCommerce install
 // under the prefix: every problem `check` would report, at once.
 func requireStore(ctx context.Context, ws *woo.Store) error {
