@@ -70,12 +70,13 @@ func TestImportDirection(t *testing.T) {
 		}
 	}
 	adapters := map[string]string{
-		"api": "api", "wordpress": "wordpress", "store": "store", "woo": "../woo", "pluginsig": "pluginsig",
+		"api": "api", "wordpress": "wordpress", "store": "store", "woo": "../woo", "pluginsig": "pluginsig", "mysqlkit": "mysqlkit",
 		"streampay": "gateway/streampay", "cryptocloud": "gateway/cryptocloud", "bitstream": "gateway/bitstream",
 	}
 	// Shared plumbing an adapter may use besides the core: the gateways'
-	// HTTP client and the plugin protocol's signature.
-	allowed := map[string]bool{module + "/bridge": true, module + "/bridge/gateway": true, module + "/bridge/pluginsig": true}
+	// HTTP client, the plugin protocol's signature and the MySQL kit.
+	allowed := map[string]bool{module + "/bridge": true, module + "/bridge/gateway": true,
+		module + "/bridge/pluginsig": true, module + "/bridge/mysqlkit": true}
 	for name, dir := range adapters {
 		for _, imp := range imports(t, dir) {
 			if strings.HasPrefix(imp, module) && !allowed[imp] {
@@ -120,7 +121,7 @@ func TestServeWithoutSimulators(t *testing.T) {
 			}
 		}
 	}
-	for _, dir := range []string{".", "api", "wordpress", "pluginsig", "store", "../woo", "gateway", "gateway/streampay", "gateway/cryptocloud", "gateway/bitstream"} {
+	for _, dir := range []string{".", "api", "wordpress", "pluginsig", "mysqlkit", "store", "../woo", "gateway", "gateway/streampay", "gateway/cryptocloud", "gateway/bitstream"} {
 		for _, imp := range imports(t, dir) {
 			if isSim(imp) {
 				t.Errorf("%s imports %s", dir, imp)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/mysqlkit"
 )
 
 // ApplyOrder applies one outcome to one order in one transaction, following
@@ -29,7 +30,7 @@ func (s *Store) ApplyOrder(ctx context.Context, u bridge.OrderUpdate) (*bridge.O
 	}
 	for attempt := 0; ; attempt++ {
 		res, err := s.applyOnce(ctx, d, u)
-		if err != nil && retryable(err) && attempt < s.opts.Retries && ctx.Err() == nil {
+		if err != nil && mysqlkit.Retryable(err) && attempt < s.opts.Retries && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
@@ -401,8 +402,8 @@ func (s *Store) lockHPOS(ctx context.Context, tx *sql.Tx, id int64, keys []strin
 	} else if err != nil {
 		return nil, fmt.Errorf("lock order: %w", err)
 	}
-	c.modified = updated.t
-	c.opRow, c.paid = opID.Valid, opID.Valid && paid.ok
+	c.modified = updated.Time
+	c.opRow, c.paid = opID.Valid, opID.Valid && paid.Valid
 	if c.meta, c.event, c.superseded, err = hposMeta.read(ctx, tx, s, id, keys, event, later); err != nil {
 		return nil, err
 	}
@@ -425,7 +426,7 @@ func (s *Store) lockPost(ctx context.Context, tx *sql.Tx, id int64, keys []strin
 	} else if err != nil {
 		return nil, fmt.Errorf("lock post: %w", err)
 	}
-	c.modified = modified.t
+	c.modified = modified.Time
 	if c.meta, c.event, c.superseded, err = postMeta.read(ctx, tx, s, id, append(append([]string{}, postKeys...), keys...), event, later); err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/mysqlkit"
 )
 
 // MetaPrefix starts every order meta key the bridge owns.
@@ -28,60 +29,9 @@ const TransitionMetaKey = MetaPrefix + "transition"
 
 const dateFormat = "2006-01-02 15:04:05"
 
-// dbTime scans a DATETIME whatever the DSN's parseTime and loc say, keeping
-// the wall clock: WordPress stores naive datetimes, UTC in *_gmt columns and
-// site-local elsewhere. Zero dates ('0000-00-00 00:00:00') read as unset.
-type dbTime struct {
-	t  time.Time // wall clock, in UTC
-	ok bool
-}
-
-func (d *dbTime) Scan(v any) error {
-	*d = dbTime{}
-	switch v := v.(type) {
-	case nil:
-		return nil
-	case time.Time:
-		if v.Year() < 1000 {
-			return nil
-		}
-		d.t = time.Date(v.Year(), v.Month(), v.Day(), v.Hour(), v.Minute(), v.Second(), 0, time.UTC)
-	case []byte:
-		return d.parse(string(v))
-	case string:
-		return d.parse(v)
-	default:
-		return fmt.Errorf("datetime: cannot scan %T", v)
-	}
-	d.ok = true
-	return nil
-}
-
-func (d *dbTime) parse(s string) error {
-	if len(s) < len(dateFormat) || strings.HasPrefix(s, "0000-00-00") {
-		return nil
-	}
-	t, err := time.Parse(dateFormat, s[:len(dateFormat)])
-	if err != nil {
-		return fmt.Errorf("datetime %q: %w", s, err)
-	}
-	d.t, d.ok = t, true
-	return nil
-}
-
-// in reads the wall clock as a time in loc (for site-local columns).
-func (d dbTime) in(loc *time.Location) time.Time {
-	t := d.t
-	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, loc).UTC()
-}
-
-func (d dbTime) ptr() *time.Time {
-	if !d.ok {
-		return nil
-	}
-	t := d.t
-	return &t
-}
+// dbTime scans a DATETIME (mysqlkit.Time): WordPress stores naive
+// datetimes, UTC in *_gmt columns and site-local elsewhere.
+type dbTime = mysqlkit.Time
 
 // Order reads an order from the authoritative storage of the current mode.
 func (s *Store) Order(ctx context.Context, id int64) (*bridge.Order, error) {
@@ -157,7 +107,7 @@ func (s *Store) readHPOS(ctx context.Context, q querier, id int64) (*bridge.Orde
 	if o.Total, err = parseAmount(total.String); err != nil {
 		return nil, err
 	}
-	o.CreatedAt, o.ModifiedAt, o.PaidAt = created.t, updated.t, paid.ptr()
+	o.CreatedAt, o.ModifiedAt, o.PaidAt = created.Time, updated.Time, paid.Ptr()
 	meta, err := metaRows(ctx, q, "SELECT meta_key, meta_value FROM "+s.t("wc_orders_meta")+" WHERE order_id = ? ORDER BY id", id)
 	if err != nil {
 		return nil, err
@@ -188,7 +138,7 @@ func (s *Store) readPosts(ctx context.Context, q querier, loc *time.Location, id
 		return nil, err
 	}
 	o.Status = unprefixed(o.Status)
-	o.CreatedAt, o.ModifiedAt = created.t, modified.t
+	o.CreatedAt, o.ModifiedAt = created.Time, modified.Time
 	meta, err := metaRows(ctx, q, "SELECT meta_key, meta_value FROM "+s.t("postmeta")+" WHERE post_id = ? ORDER BY meta_id", id)
 	if err != nil {
 		return nil, err
@@ -221,10 +171,10 @@ func postsDate(unix, legacy string, loc *time.Location) (*time.Time, error) {
 		return &t, nil
 	}
 	var d dbTime
-	if err := d.parse(legacy); err != nil || !d.ok {
+	if err := d.Scan(legacy); err != nil || !d.Valid {
 		return nil, err
 	}
-	t := d.in(loc)
+	t := d.In(loc)
 	return &t, nil
 }
 

@@ -7,21 +7,16 @@ package woo
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
-	"errors"
 	"fmt"
 	"net"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 	_ "time/tzdata" // the site timezone must resolve on hosts without zoneinfo
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/mysqlkit"
 )
 
 var _ bridge.Orders = (*Store)(nil)
@@ -63,16 +58,9 @@ type detection struct {
 	at     time.Time
 }
 
-var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,40}$`)
-
 // ValidPrefix reports whether prefix is a table prefix WordPress accepts.
 // Table names are built by concatenation, so nothing else may pass.
-func ValidPrefix(prefix string) error {
-	if !prefixRE.MatchString(prefix) {
-		return bridge.Errorf(bridge.EINVALID, "table prefix %q invalid: want 1-40 of A-Z a-z 0-9 _", prefix)
-	}
-	return nil
-}
+func ValidPrefix(prefix string) error { return mysqlkit.ValidPrefix(prefix) }
 
 // New returns a Store on db for the tables named with prefix (e.g. "wp_").
 func New(db *sql.DB, prefix string, o Options) (*Store, error) {
@@ -347,39 +335,13 @@ func noteEmail(siteURL string) string {
 	return "woocommerce@" + host
 }
 
-// MySQL error numbers the store acts on.
-const (
-	errLockWaitTimeout = 1205
-	errDeadlock        = 1213
-	errNoSuchTable     = 1146
-	errBadField        = 1054
-)
-
-// retryable reports whether a transaction that failed with err may be run
-// again as a whole.
-func retryable(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == errDeadlock || me.Number == errLockWaitTimeout)
-}
-
 // mapErr turns driver errors into the core's sentinels where a caller acts
-// on them: a database that is down or busy is ErrUnavailable (retry later), a
+// on them: mysqlkit.Err's (ErrUnavailable to retry later, a conflict), and a
 // missing table or column is ErrStorageUnsupported.
 func mapErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	var me *mysql.MySQLError
-	var ne net.Error
-	switch {
-	case errors.As(err, &me) && (me.Number == errDeadlock || me.Number == errLockWaitTimeout):
-		return fmt.Errorf("%w: %w", bridge.ErrUnavailable, err)
-	case errors.As(err, &me) && (me.Number == errNoSuchTable || me.Number == errBadField):
+	switch mysqlkit.Number(err) {
+	case mysqlkit.ErrNoSuchTable, mysqlkit.ErrBadField:
 		return fmt.Errorf("%w: %w", bridge.ErrStorageUnsupported, err)
-	case errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
-		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, sql.ErrConnDone), errors.As(err, &ne):
-		return fmt.Errorf("%w: %w", bridge.ErrUnavailable, err)
 	}
-	return err
+	return mysqlkit.Err(err)
 }

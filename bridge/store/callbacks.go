@@ -33,7 +33,7 @@ func scanCallback(r scanner) (*bridge.Callback, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.ReceivedAt, c.AppliedAt = received.Time, applied.ptr()
+	c.ReceivedAt, c.AppliedAt = received.Time, applied.Ptr()
 	return &c, nil
 }
 
@@ -234,7 +234,7 @@ func (s *Store) LastCallbacks(ctx context.Context) (map[string]bridge.CallbackSu
 			return nil, fmt.Errorf("last callbacks: %w", err)
 		}
 		sum := out[gw]
-		sum.LastAccepted = at.ptr()
+		sum.LastAccepted = at.Ptr()
 		out[gw] = sum
 	}
 	if err := rows.Err(); err != nil {

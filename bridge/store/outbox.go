@@ -26,7 +26,7 @@ func scanNotification(r scanner) (*bridge.Notification, error) {
 		return nil, err
 	}
 	n.Payload = []byte(payload)
-	n.NextAttempt, n.CreatedAt, n.DeliveredAt = next.Time, created.Time, delivered.ptr()
+	n.NextAttempt, n.CreatedAt, n.DeliveredAt = next.Time, created.Time, delivered.Ptr()
 	return &n, nil
 }
 
@@ -115,7 +115,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, owner string, limit int,
 		n := &bridge.Notification{}
 		err := r.Scan(&n.ID, &n.EventID, &n.OrderID, &payload, &n.Attempts, &next, &delivered, &n.LastError, &created, &c.firstID, &c.firstNext)
 		n.Payload = []byte(payload)
-		n.NextAttempt, n.CreatedAt, n.DeliveredAt = next.Time, created.Time, delivered.ptr()
+		n.NextAttempt, n.CreatedAt, n.DeliveredAt = next.Time, created.Time, delivered.Ptr()
 		c.n = n
 		return c, err
 	}, "SELECT "+prefixed("o", notificationCols)+", "+first("e.id")+", "+first("e.next_attempt_at")+" FROM "+s.outbox+" o"+

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/mysqlkit"
 )
 
 // paymentCols is the column list every payment read selects, in scanPayment's order.
@@ -292,21 +293,19 @@ func (s *Store) UpdatePayment(ctx context.Context, id int64, fn func(p *bridge.P
 // recorded applied in it too. A lock wait timeout, like a deadlock, runs
 // the whole round again.
 func (s *Store) UpdatePaymentTx(ctx context.Context, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error)) (*bridge.Payment, error) {
-	id := ref.ID
-	for attempt := 0; ; attempt++ {
-		p, err := s.updatePayment(ctx, ref, cb, fn)
-		// A deadlock rolled everything back, fn's effects included, so the
-		// whole round may run again.
-		if (isDeadlock(err) || isLockWaitTimeout(err)) && attempt < 2 && ctx.Err() == nil {
-			continue
-		}
-		if err != nil && id == 0 {
-			return nil, fmt.Errorf("update payment %s %s: %w", ref.Gateway, ref.GatewayID, dbError(err))
-		} else if err != nil {
-			return nil, fmt.Errorf("update payment %d: %w", id, dbError(err))
-		}
-		return p, nil
+	var p *bridge.Payment
+	// A deadlock or a lock wait timeout rolled everything back, fn's
+	// effects included, so the whole round may run again.
+	err := mysqlkit.Retry(ctx, 2, func() (err error) {
+		p, err = s.updatePayment(ctx, ref, cb, fn)
+		return err
+	})
+	if err != nil && ref.ID == 0 {
+		return nil, fmt.Errorf("update payment %s %s: %w", ref.Gateway, ref.GatewayID, dbError(err))
+	} else if err != nil {
+		return nil, fmt.Errorf("update payment %d: %w", ref.ID, dbError(err))
 	}
+	return p, nil
 }
 
 func (s *Store) updatePayment(ctx context.Context, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error)) (*bridge.Payment, error) {
@@ -502,19 +501,18 @@ func (s *Store) claim(ctx context.Context, table, where string, args []any, orde
 	in, inArgs := inIDs(found)
 	q := "UPDATE " + table + " SET lease_owner = ?, lease_until = " + leaseEnd(d) + " WHERE " + in + " AND " + where
 	qargs := append(append([]any{lease}, inArgs...), args...)
-	for attempt := 0; ; attempt++ {
-		res, err := s.db.ExecContext(ctx, q, qargs...)
-		if isDeadlock(err) && attempt < 2 {
-			continue
-		}
-		if err != nil {
-			return nil, "", dbError(err)
-		}
-		if n, err := res.RowsAffected(); err == nil && n == 0 {
-			return nil, "", nil // others took them all
-		}
-		return found, lease, nil
+	var res sql.Result
+	err = mysqlkit.Retry(ctx, 2, func() (err error) {
+		res, err = s.db.ExecContext(ctx, q, qargs...)
+		return err
+	})
+	if err != nil {
+		return nil, "", dbError(err)
 	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return nil, "", nil // others took them all
+	}
+	return found, lease, nil
 }
 
 // Reschedule writes the reconciler's plans, grouped so that payments with

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/mysqlkit"
 )
 
 // versionRow is the settings row that counts saves. Its name cannot be a
@@ -105,13 +106,12 @@ var ErrNoSealer = &bridge.Error{Code: bridge.ECONFLICT, Message: "secrets.key is
 // encrypted before they are written; without a sealer they are refused
 // (ErrNoSealer). fn's error is returned as is and nothing is written.
 func (s *Store) UpdateSettings(ctx context.Context, fn func(cur *SettingsState) (map[string]string, error)) (*SettingsState, error) {
-	for attempt := 0; ; attempt++ {
-		st, err := s.updateSettings(ctx, fn)
-		if isDeadlock(err) && attempt < 2 {
-			continue
-		}
-		return st, err
-	}
+	var st *SettingsState
+	err := mysqlkit.Retry(ctx, 2, func() (err error) {
+		st, err = s.updateSettings(ctx, fn)
+		return err
+	})
+	return st, err
 }
 
 func (s *Store) updateSettings(ctx context.Context, fn func(cur *SettingsState) (map[string]string, error)) (*SettingsState, error) {

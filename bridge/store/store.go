@@ -11,18 +11,16 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/mysqlkit"
 )
 
 // Store implements the core's storage interfaces on MySQL/MariaDB.
@@ -54,18 +52,14 @@ type Options struct {
 	Secret func(name string) bool
 }
 
-// validPrefix is what WordPress itself accepts for $table_prefix; the prefix
-// is spliced into SQL as an identifier, so nothing else may pass.
-var validPrefix = regexp.MustCompile(`^[A-Za-z0-9_]{1,40}$`)
-
 // Open returns a Store on db for the WordPress table prefix (e.g. "wp_").
 // The DSN must have parseTime=true; times are stored and read as UTC.
 func Open(db *sql.DB, prefix string, o Options) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("open store: nil db")
 	}
-	if !validPrefix.MatchString(prefix) {
-		return nil, bridge.Errorf(bridge.EINVALID, "table prefix must match %s", validPrefix)
+	if err := mysqlkit.ValidPrefix(prefix); err != nil {
+		return nil, err
 	}
 	s := &Store{db: db, prefix: prefix, now: o.Now, log: o.Logger, sealer: o.Sealer, secret: o.Secret}
 	if s.secret == nil {
@@ -142,58 +136,12 @@ func inIDs(ids []int64) (string, []any) {
 	return "id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ")", args
 }
 
-// dbTime is a DATETIME(6) column holding UTC, whatever loc the DSN names:
-// written as text (the driver would convert a time.Time to the DSN's loc)
-// and read back by taking the wall clock as UTC. The zero time is NULL.
-type dbTime struct{ time.Time }
-
-const dbTimeLayout = "2006-01-02 15:04:05.999999"
+// dbTime scans a DATETIME(6) column holding UTC, whatever loc the DSN
+// names (mysqlkit.Time); dt writes one (the zero time is NULL).
+type dbTime = mysqlkit.Time
 
 // dt wraps t as a query argument.
-func dt(t time.Time) dbTime { return dbTime{t} }
-
-// Value implements driver.Valuer.
-func (t dbTime) Value() (driver.Value, error) {
-	if t.IsZero() {
-		return nil, nil
-	}
-	return stamp(t.Time).Format(dbTimeLayout), nil
-}
-
-// Scan implements sql.Scanner.
-func (t *dbTime) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		t.Time = time.Time{}
-	case time.Time:
-		t.Time = time.Date(v.Year(), v.Month(), v.Day(), v.Hour(), v.Minute(), v.Second(), v.Nanosecond(), time.UTC)
-	case []byte:
-		return t.parse(string(v))
-	case string:
-		return t.parse(v)
-	default:
-		return fmt.Errorf("scan %T into a time", src)
-	}
-	return nil
-}
-
-func (t *dbTime) parse(s string) error {
-	v, err := time.ParseInLocation(dbTimeLayout, s, time.UTC)
-	if err != nil {
-		return fmt.Errorf("scan time: %w", err)
-	}
-	t.Time = v
-	return nil
-}
-
-// ptr returns the time, or nil for NULL.
-func (t dbTime) ptr() *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.Time
-	return &u
-}
+func dt(t time.Time) mysqlkit.UTC { return mysqlkit.UTC(t) }
 
 // clip cuts s to at most n runes so a long text fits its VARCHAR(n) column
 // under strict SQL mode instead of failing the whole write.
@@ -205,77 +153,21 @@ func clip(s string, n int) string {
 	return string(r[:n])
 }
 
-// MySQL server error numbers the store reacts to.
-const (
-	errDupEntry        = 1062
-	errDupColumn       = 1060
-	errLockWaitTimeout = 1205
-	errDeadlock        = 1213
-	errTooManyConns    = 1040
-	errServerShutdown  = 1053
-	errReadOnly        = 1290
-)
-
-// errConflict is the generic conflict for a duplicate key the caller did not
-// anticipate (e.g. a reused reference).
-var errConflict = &bridge.Error{Code: bridge.ECONFLICT, Message: "already exists"}
-
-// dbError turns driver errors into core sentinels: a duplicate key into a
-// conflict, a lost connection, a lock timeout or a deadlock into
-// ErrUnavailable (retry later). The driver's text stays in the chain for
-// logs; bridge.ErrorMessage never shows it to callers.
-func dbError(err error) error {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		switch me.Number {
-		case errDupEntry:
-			return &bridge.Error{Code: errConflict.Code, Message: errConflict.Message, Err: err}
-		case errLockWaitTimeout, errDeadlock, errTooManyConns, errServerShutdown, errReadOnly:
-			return unavailable(err)
-		}
-		return err
-	}
-	var ne net.Error
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, sql.ErrConnDone) || errors.As(err, &ne) {
-		return unavailable(err)
-	}
-	return err
-}
-
-func unavailable(err error) error {
-	return &bridge.Error{Code: bridge.ErrUnavailable.Code, Message: bridge.ErrUnavailable.Message, Err: err}
-}
+// dbError turns driver errors into core sentinels (mysqlkit.Err): a
+// duplicate key into a conflict, a lost connection, a lock timeout or a
+// deadlock into ErrUnavailable (retry later).
+func dbError(err error) error { return mysqlkit.Err(err) }
 
 // isDup reports whether err is a duplicate-key error.
-func isDup(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && me.Number == errDupEntry
-}
+func isDup(err error) bool { return mysqlkit.IsDup(err) }
 
 // isDupColumn reports whether err is an ALTER TABLE adding a column that
 // exists: the migration ran before and its record was lost. The embedded
 // engine of the tests and the demo reports it as a generic error (1105).
 func isDupColumn(err error) bool {
 	var me *mysql.MySQLError
-	return errors.As(err, &me) && (me.Number == errDupColumn ||
+	return errors.As(err, &me) && (me.Number == mysqlkit.ErrDupColumn ||
 		me.Number == 1105 && strings.HasPrefix(me.Message, "Column ") && strings.HasSuffix(me.Message, " already exists"))
-}
-
-// isDeadlock reports whether err is a deadlock the server resolved by
-// rolling our statement back; retrying it is safe.
-func isDeadlock(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && me.Number == errDeadlock
-}
-
-// isLockWaitTimeout reports whether err is a lock wait that timed out; the
-// transaction is rolled back and may run again.
-func isLockWaitTimeout(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && me.Number == errLockWaitTimeout
 }
 
 // rollback ends tx after a failure; its own error adds nothing.
