@@ -637,9 +637,10 @@ func TestE2ETwoSidecarsOneDatabase(t *testing.T) {
 		ids = append(ids, id)
 	}
 	for _, id := range ids {
-		h.waitStatus(id, bridge.StatusProcessing, 15*time.Second)
+		h.waitStatus(id, bridge.StatusProcessing, 30*time.Second)
 	}
-	time.Sleep(500 * time.Millisecond) // let both replicas finish their passes
+	h.waitDelivered(30 * time.Second)
+	time.Sleep(500 * time.Millisecond) // let a second note or notification show itself
 	for _, id := range ids {
 		if notes := h.notes(id); len(notes) != 1 {
 			t.Errorf("order %d has %d notes with two sidecars, want 1: %q", id, len(notes), notes)

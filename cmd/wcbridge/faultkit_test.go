@@ -184,6 +184,17 @@ func (s dbSnapshot) diff(s2 dbSnapshot) string {
 // arrive twice, which the plugin ignores by event id; it must still arrive.
 func (h *harness) settledInvariants(ids []int64, allowRedelivery bool) {
 	h.t.Helper()
+	// The work settles with every outcome recorded on its payment, every
+	// verified callback finished and every notification delivered: wait
+	// for that (a loaded machine takes a while), then check everything.
+	settled := func() bool {
+		return h.woo.Count(h.t, "wcbridge_payments", "status NOT IN ('creating', 'pending', 'failed') AND applied_status <> status") == 0 &&
+			h.woo.Count(h.t, "wcbridge_callbacks", "verified = 1 AND applied_at IS NULL") == 0 &&
+			h.woo.Count(h.t, "wcbridge_outbox", "delivered_at IS NULL") == 0
+	}
+	for deadline := time.Now().Add(45 * time.Second); !settled() && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
 	for _, id := range ids {
 		st := h.orderStatus(id)
 		if st != bridge.StatusProcessing && st != bridge.StatusCompleted {
