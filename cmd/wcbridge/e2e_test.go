@@ -842,13 +842,34 @@ func TestE2EMetricsAndHealth(t *testing.T) {
 	if code, _ := get("/readyz"); code != http.StatusOK {
 		t.Errorf("readyz %d", code)
 	}
-	waitFor(t, "metrics", 5*time.Second, func() bool {
+	want := []string{
+		`wcbridge_callbacks_total{gateway="streampay",result="accepted"} 1`,
+		`wcbridge_callbacks_total{gateway="streampay",result="rejected"} 1`,
+		`wcbridge_payments_applied_total{gateway="streampay",status="paid"} 1`,
+		"wcbridge_outbox_backlog", "wcbridge_reconcile_lag_seconds",
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
 		_, m := get("/metrics")
-		return strings.Contains(m, `wcbridge_callbacks_total{gateway="streampay",result="accepted"} 1`) &&
-			strings.Contains(m, `wcbridge_callbacks_total{gateway="streampay",result="rejected"} 1`) &&
-			strings.Contains(m, `wcbridge_payments_applied_total{gateway="streampay",status="paid"} 1`) &&
-			strings.Contains(m, "wcbridge_outbox_backlog") && strings.Contains(m, "wcbridge_reconcile_lag_seconds")
-	})
+		var missing []string
+		for _, w := range want {
+			if !strings.Contains(m, w) {
+				missing = append(missing, w)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			var ours []string
+			for _, l := range strings.Split(m, "\n") {
+				if strings.HasPrefix(l, "wcbridge_") {
+					ours = append(ours, l)
+				}
+			}
+			t.Fatalf("metrics: missing %q; wcbridge lines:\n%s", missing, strings.Join(ours, "\n"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if code, body := get("/v1/status"); code != http.StatusUnauthorized || !strings.Contains(body, "unauthorized") {
 		t.Errorf("unsigned /v1/status: %d %s", code, body)
 	}

@@ -565,6 +565,11 @@ func TestE2ESecondPaymentOneNote(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the first payment to expire", 10*time.Second, func() bool { return contains(h.notes(id), "expired without payment") })
+	// The note is written before the payment's row records the expiry; until
+	// then a checkout would reuse the payment.
+	h.waitPayment(id, "the expiry recorded on the payment", func(r map[string]string) bool {
+		return r["status"] == "expired" && r["applied_status"] == "expired"
+	})
 	second := gatewayPaymentID(h.checkout(id, key, "streampay"))
 	if err := sp.PayExact(second); err != nil {
 		t.Fatal(err)
