@@ -9,10 +9,12 @@ import (
 	"time"
 )
 
-// batchGateway confirms in batches, slowly, and records each call's size.
+// batchGateway confirms in batches, slowly, and records each call's size;
+// gate, when set, runs at the start of each call.
 type batchGateway struct {
 	mu    sync.Mutex
 	sizes []int
+	gate  func()
 }
 
 func (g *batchGateway) Name() string { return "batchy" }
@@ -35,6 +37,9 @@ func (g *batchGateway) ConfirmCallbacks(_ context.Context, evs []*CallbackEvent)
 	g.mu.Lock()
 	g.sizes = append(g.sizes, len(evs))
 	g.mu.Unlock()
+	if g.gate != nil {
+		g.gate()
+	}
 	time.Sleep(30 * time.Millisecond) // a status API far away
 	states := make([]*GatewayState, len(evs))
 	errs := make([]error, len(evs))
@@ -55,6 +60,27 @@ func TestConfirmBatches(t *testing.T) {
 	s := NewService(Service{})
 	g := &batchGateway{}
 	const n = 60
+	// The status API answers once every callback has arrived (is in a call
+	// or waiting for one): "at once", however slowly a loaded machine
+	// starts the callers.
+	arrived := func() bool {
+		b := s.confirming.of("batchy")
+		b.mu.Lock()
+		waiting := len(b.pending)
+		b.mu.Unlock()
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		in := 0
+		for _, k := range g.sizes {
+			in += k
+		}
+		return in+waiting >= n
+	}
+	g.gate = func() {
+		for deadline := time.Now().Add(30 * time.Second); !arrived() && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
