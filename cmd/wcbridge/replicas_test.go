@@ -11,8 +11,10 @@ import (
 
 // TestReplicasDeliverOnce: three replicas share one outbox of 300
 // notifications and WordPress takes half a second per request, longer in
-// all than a lease (shortened here to 1.5 s so that leases run out during
-// the test, as 30 s ones do with a slow WordPress). A replica sends a request
+// all than a lease (shortened here to 2.5 s so that leases run out during
+// the test, as 30 s ones do with a slow WordPress; a claim of 16 at 4
+// requests at a time takes 2 s, past the 1.3 s after which the 1.2 s budget
+// of a request makes a renewal due). A replica sends a request
 // only while its lease covers it, renewing it first when needed, and leaves
 // what another replica took over: every event reaches WordPress exactly
 // once, and each order's events in the order they were queued.
@@ -33,7 +35,9 @@ func TestReplicasDeliverOnce(t *testing.T) {
 	}
 	wp := newDelayProxy(t, h.wp.srv.URL, 500*time.Millisecond)
 	h.env = append(h.env, "WCBRIDGE_WORDPRESS_URL="+wp.URL(), "WCBRIDGE_WORKERS_NOTIFICATIONS=4", "WCBRIDGE_WORKERS_NOTIFICATION_BATCH=1")
-	h.leaseFor, h.notifyBudget = 1500*time.Millisecond, 700*time.Millisecond
+	// The budget leaves a request 0.7 s beyond WordPress's 0.5 s on a loaded
+	// machine; a request that overran it could be taken over and sent twice.
+	h.leaseFor, h.notifyBudget = 2500*time.Millisecond, 1200*time.Millisecond
 	for range 3 {
 		h.startSidecar(nil)
 	}
