@@ -475,7 +475,13 @@ func TestE2EStreamPayNotFoundBeforeExpiry(t *testing.T) {
 			if excess != 1 || len(notes) > 2 {
 				t.Fatalf("notes %q: want the callback's amounts confirmed, the excess noted once", notes)
 			}
-			if n := h.woo.Count(t, "wcbridge_callbacks", "gateway = 'streampay' AND applied_at IS NOT NULL"); n != 1 {
+			// The callback is marked applied after its outcome reached the
+			// payment.
+			applied := func() int {
+				return h.woo.Count(t, "wcbridge_callbacks", "gateway = 'streampay' AND applied_at IS NOT NULL")
+			}
+			waitFor(t, "the callback marked applied", 30*time.Second, func() bool { return applied() >= 1 })
+			if n := applied(); n != 1 {
 				t.Fatalf("%d callbacks applied, want 1", n)
 			}
 		})
