@@ -142,7 +142,8 @@ func TestCreateTimeoutNotRetried(t *testing.T) {
 func TestContextCancelStopsRetries(t *testing.T) {
 	sim, srv, _ := startSim(t, nil)
 	opts := fastOpts()
-	opts.RetryWaitMin, opts.RetryWaitMax = time.Second, time.Second
+	// A retry waits a minute; the context ends after 150 ms.
+	opts.RetryWaitMin, opts.RetryWaitMax = time.Minute, time.Minute
 	c := newTestClient(t, srv.URL, nil, opts)
 	sim.FailNext(100, http.StatusInternalServerError)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
@@ -151,8 +152,8 @@ func TestContextCancelStopsRetries(t *testing.T) {
 	if _, err := c.PaymentState(ctx, "00000000-0000-4000-8000-000000000001"); err == nil {
 		t.Fatal("want an error")
 	}
-	if time.Since(start) > 900*time.Millisecond {
-		t.Fatal("retries went on after the context ended")
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("retries went on after the context ended (%v)", d)
 	}
 }
 
