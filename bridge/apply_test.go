@@ -18,7 +18,7 @@ func TestApplyStateMoneyOnFailedPayment(t *testing.T) {
 	c := newCore(t)
 	c.order(1, "40.00")
 	p := c.payment(1, "", PaymentFailed, "40.00")
-	got, err := c.svc.ApplyState(ctx, p, &GatewayState{GatewayID: "gw1", Status: PaymentPaid, Amount: usdAmount("40"), Received: usdAmount("40")})
+	got, err := c.svc.RecordGatewayState(ctx, p, &GatewayState{GatewayID: "gw1", Status: PaymentPaid, Amount: usdAmount("40"), Received: usdAmount("40")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestApplyStatePaidThenOverpaid(t *testing.T) {
 	c := newCore(t)
 	c.order(1, "40.00")
 	p := c.payment(1, "sp1", PaymentPending, "40.00")
-	p, err := c.svc.ApplyState(ctx, p, &GatewayState{GatewayID: "sp1", Status: PaymentPaid})
+	p, err := c.svc.RecordGatewayState(ctx, p, &GatewayState{GatewayID: "sp1", Status: PaymentPaid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestApplyStatePaidThenOverpaid(t *testing.T) {
 	}
 	overpaid := &GatewayState{GatewayID: "sp1", Status: PaymentPaid, Amount: usdAmount("40.00"), Received: usdAmount("44.00")}
 	for i := 0; i < 2; i++ { // the same callback twice
-		if p, err = c.svc.ApplyState(ctx, p, overpaid); err != nil {
+		if p, err = c.svc.RecordGatewayState(ctx, p, overpaid); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -72,7 +72,7 @@ func TestApplyStatePaidThenOverpaid(t *testing.T) {
 		t.Fatalf("notifications %q", ev)
 	}
 	// A later amountless "paid" moves nothing back.
-	if p, err = c.svc.ApplyState(ctx, p, &GatewayState{GatewayID: "sp1", Status: PaymentPaid}); err != nil || p.Status != PaymentOverpaid {
+	if p, err = c.svc.RecordGatewayState(ctx, p, &GatewayState{GatewayID: "sp1", Status: PaymentPaid}); err != nil || p.Status != PaymentOverpaid {
 		t.Fatalf("paid after overpaid: %s %v", p.Status, err)
 	}
 }
@@ -84,15 +84,15 @@ func TestApplyStateSecondPaymentOneNote(t *testing.T) {
 	c := newCore(t)
 	c.order(1, "9.99")
 	first := c.payment(1, "spA", PaymentPending, "9.99")
-	if _, err := c.svc.ApplyState(ctx, first, &GatewayState{GatewayID: "spA", Status: PaymentPaid}); err != nil {
+	if _, err := c.svc.RecordGatewayState(ctx, first, &GatewayState{GatewayID: "spA", Status: PaymentPaid}); err != nil {
 		t.Fatal(err)
 	}
 	second := c.payment(1, "spB", PaymentExpired, "9.99")
-	second, err := c.svc.ApplyState(ctx, second, &GatewayState{GatewayID: "spB", Status: PaymentPaid})
+	second, err := c.svc.RecordGatewayState(ctx, second, &GatewayState{GatewayID: "spB", Status: PaymentPaid})
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err = c.svc.ApplyState(ctx, second, &GatewayState{GatewayID: "spB", Status: PaymentPaid, Amount: usdAmount("10.89"), Received: usdAmount("20.70")})
+	second, err = c.svc.RecordGatewayState(ctx, second, &GatewayState{GatewayID: "spB", Status: PaymentPaid, Amount: usdAmount("10.89"), Received: usdAmount("20.70")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestApplyStateNotCounted(t *testing.T) {
 	st := &GatewayState{GatewayID: "INV-1", Status: PaymentPending, Test: true, NotCounted: "paid in test mode: not counted; turn on allow_test_mode to count test payments"}
 	var err error
 	for i := 0; i < 3; i++ {
-		if p, err = c.svc.ApplyState(ctx, p, st); err != nil {
+		if p, err = c.svc.RecordGatewayState(ctx, p, st); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -151,7 +151,7 @@ func TestApplyStateMoneyOnPaidOrderIsNoted(t *testing.T) {
 	c.orders.orders[1].Status = StatusCompleted
 	c.orders.orders[1].Meta["_wcbridge_payment_id"] = "spA"
 	p := c.payment(1, "spB", PaymentExpired, "40.00")
-	p, err := c.svc.ApplyState(ctx, p, &GatewayState{GatewayID: "spB", Status: PaymentUnderpaid, Amount: usdAmount("40"), Received: usdAmount("10")})
+	p, err := c.svc.RecordGatewayState(ctx, p, &GatewayState{GatewayID: "spB", Status: PaymentUnderpaid, Amount: usdAmount("40"), Received: usdAmount("10")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestApplyStateKeepsUnitScale(t *testing.T) {
 			q := c.payments.payments[p.ID]
 			q.Gateway, q.UnitScale, q.GatewayAmount = "streampay", tc.scale, tc.asked
 			p, _ = c.payments.Payment(ctx, p.ID)
-			got, err := c.svc.ApplyState(ctx, p, &GatewayState{GatewayID: "bs1", Status: PaymentPaid, UnitScale: 8,
+			got, err := c.svc.RecordGatewayState(ctx, p, &GatewayState{GatewayID: "bs1", Status: PaymentPaid, UnitScale: 8,
 				Amount: token(tc.reportAsked), Received: token(tc.reportGot)})
 			if err != nil {
 				t.Fatal(err)
@@ -266,17 +266,17 @@ func TestApplyStateNotFoundBeforeExpiry(t *testing.T) {
 		notFound,
 		{GatewayID: "sp1", Status: PaymentExpired, NotFound: true, ExpiresAt: c.clock.Now().Add(10 * time.Minute)},
 	} {
-		got, err := c.svc.ApplyState(ctx, p, st)
+		got, err := c.svc.RecordGatewayState(ctx, p, st)
 		if err != nil || got.Status != PaymentPending || len(c.orders.notesOf(1)) != 0 {
 			t.Fatalf("not found before expiry: %s, %v, notes %q", got.Status, err, c.orders.notesOf(1))
 		}
 	}
 	c.clock.Add(11 * time.Minute) // past expiry, within the grace
-	if got, _ := c.svc.ApplyState(ctx, p, notFound); got.Status != PaymentPending {
+	if got, _ := c.svc.RecordGatewayState(ctx, p, notFound); got.Status != PaymentPending {
 		t.Fatalf("within the grace: %s", got.Status)
 	}
 	c.clock.Add(2 * time.Minute)
-	got, err := c.svc.ApplyState(ctx, p, notFound)
+	got, err := c.svc.RecordGatewayState(ctx, p, notFound)
 	if err != nil || got.Status != PaymentExpired {
 		t.Fatalf("after expiry and grace: %s, %v", got.Status, err)
 	}
@@ -287,7 +287,7 @@ func TestApplyStateNotFoundBeforeExpiry(t *testing.T) {
 	// The gateway says the payment expired long ago: expired at once.
 	c.order(2, "10.00")
 	p2 := c.payment(2, "sp2", PaymentPending, "10.00")
-	got, err = c.svc.ApplyState(ctx, p2, &GatewayState{GatewayID: "sp2", Status: PaymentExpired, NotFound: true, ExpiresAt: c.clock.Now().Add(-5 * time.Minute)})
+	got, err = c.svc.RecordGatewayState(ctx, p2, &GatewayState{GatewayID: "sp2", Status: PaymentExpired, NotFound: true, ExpiresAt: c.clock.Now().Add(-5 * time.Minute)})
 	if err != nil || got.Status != PaymentExpired {
 		t.Fatalf("gateway's own expiry long past: %s, %v", got.Status, err)
 	}
@@ -349,10 +349,10 @@ func TestApplyStateStaleReportWhilePaidIsApplied(t *testing.T) {
 				ran = true
 				go func() {
 					defer close(staleDone)
-					_, staleErr = c.svc.ApplyState(ctx, p, &stale)
+					_, staleErr = c.svc.RecordGatewayState(ctx, p, &stale)
 				}()
 			}
-			got, err := c.svc.ApplyState(ctx, p, &GatewayState{GatewayID: "sp1", Status: PaymentPaid, Amount: usdAmount("40"), Received: usdAmount("40")})
+			got, err := c.svc.RecordGatewayState(ctx, p, &GatewayState{GatewayID: "sp1", Status: PaymentPaid, Amount: usdAmount("40"), Received: usdAmount("40")})
 			if ran {
 				<-staleDone
 			}

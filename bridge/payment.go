@@ -280,3 +280,27 @@ type Outbox interface {
 	// Backlog counts undelivered notifications.
 	Backlog(ctx context.Context) (int, error)
 }
+
+// Shortfall is what is still missing on an underpaid payment.
+func (p *Payment) Shortfall() decimal.Decimal {
+	if p.Status != PaymentUnderpaid || p.Received.IsZero() {
+		return decimal.Zero
+	}
+	d := p.Amount.Amount.Sub(p.Received.Amount)
+	if d.IsNegative() {
+		return decimal.Zero
+	}
+	return d
+}
+
+// Excess is what was paid beyond the order total.
+func (p *Payment) Excess() decimal.Decimal {
+	if p.Received.IsZero() {
+		return decimal.Zero
+	}
+	d := p.Received.Amount.Sub(p.Amount.Amount)
+	if d.IsNegative() {
+		return decimal.Zero
+	}
+	return d
+}
