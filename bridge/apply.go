@@ -26,7 +26,7 @@ type Applier interface {
 	// not nil) is recorded applied with cb.Reason, and the transaction
 	// commits. When the server picks the transaction as a deadlock victim or
 	// a lock wait times out, everything is rolled back and fn runs again in
-	// a new transaction (a few times). ID, OrderID, Gateway, Reference,
+	// a new transaction (a few times). ID, OrderID, Gateway, OrderRef,
 	// CreatedAt and PaidStatus cannot be changed.
 	ApplyPayment(ctx context.Context, ref PaymentRef, cb *AppliedCallback, fn ApplyFunc) (*Payment, error)
 }

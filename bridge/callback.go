@@ -256,7 +256,7 @@ func (s *Service) findCallbackPayment(ctx context.Context, cb *Callback, ev *Cal
 		}
 	}
 	if ev.OrderRef != "" {
-		p, err := s.Payments.PaymentByReference(ctx, ev.OrderRef)
+		p, err := s.Payments.PaymentByOrderRef(ctx, ev.OrderRef)
 		if err == nil && p.Gateway != cb.Gateway {
 			return nil, ErrPaymentNotFound
 		}

@@ -83,7 +83,7 @@ func (s *Service) StartCheckout(ctx context.Context, r CheckoutRequest) (*Checko
 		p := &Payment{
 			OrderID:     order.ID,
 			Gateway:     r.Gateway,
-			Reference:   fmt.Sprintf("wc%d-%s", order.ID, randomHex(6)),
+			OrderRef:    fmt.Sprintf("wc%d-%s", order.ID, randomHex(6)),
 			Status:      PaymentCreating,
 			Amount:      Money{Amount: order.Total, Currency: order.Currency},
 			ExpiresAt:   now.Add(policy.Lifetime),
@@ -259,7 +259,7 @@ func (s *Service) createAtGateway(ctx context.Context, gw Gateway, o *Order, p *
 	defer cancel()
 	gp, gerr := gw.CreatePayment(gctx, CreatePaymentRequest{
 		OrderID:     o.ID,
-		Reference:   p.Reference,
+		OrderRef:    p.OrderRef,
 		Amount:      p.Amount,
 		Email:       o.BillingEmail,
 		Description: fmt.Sprintf("Order #%d", o.ID),

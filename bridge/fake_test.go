@@ -235,8 +235,8 @@ func (f *fakePayments) PaymentByGatewayID(_ context.Context, gateway, id string)
 	return f.find(func(p *Payment) bool { return p.Gateway == gateway && p.GatewayID == id && id != "" })
 }
 
-func (f *fakePayments) PaymentByReference(_ context.Context, ref string) (*Payment, error) {
-	return f.find(func(p *Payment) bool { return p.Reference == ref })
+func (f *fakePayments) PaymentByOrderRef(_ context.Context, ref string) (*Payment, error) {
+	return f.find(func(p *Payment) bool { return p.OrderRef == ref })
 }
 
 func (f *fakePayments) OrderPayments(_ context.Context, orderID int64) ([]*Payment, error) {
@@ -470,7 +470,7 @@ func (c *core) order(id int64, total string) {
 
 func (c *core) payment(orderID int64, gid string, status PaymentStatus, total string) *Payment {
 	now := c.clock.Now()
-	return c.payments.put(&Payment{OrderID: orderID, Gateway: "streampay", GatewayID: gid, Reference: "ref-" + gid, Status: status,
+	return c.payments.put(&Payment{OrderID: orderID, Gateway: "streampay", GatewayID: gid, OrderRef: "ref-" + gid, Status: status,
 		Amount: Money{Amount: decimal.RequireFromString(total), Currency: "USD"}, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute), NextCheckAt: now})
 }
 

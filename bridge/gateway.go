@@ -59,7 +59,7 @@ type Capabilities struct {
 // CreatePaymentRequest is what the bridge asks a gateway to create.
 type CreatePaymentRequest struct {
 	OrderID     int64
-	Reference   string // unique per attempt; sent as the gateway's order id where it has one
+	OrderRef    string // our reference, unique per attempt; sent as the gateway's order id where it has one (echoed as GatewayState.OrderRef)
 	Amount      Money  // the order total in the order's currency
 	Email       string
 	Description string // e.g. "Order #123 at Shop"

@@ -19,7 +19,7 @@ func TestNotificationGolden(t *testing.T) {
 	c := newCore(t)
 	at := time.Date(2026, 11, 21, 17, 55, 0, 0, time.UTC)
 	p := &Payment{
-		ID: 42, OrderID: 123, Gateway: "streampay", GatewayID: "LqaUrQimtgTe9iF3Knv8Ld", Reference: "wc123-abc",
+		ID: 42, OrderID: 123, Gateway: "streampay", GatewayID: "LqaUrQimtgTe9iF3Knv8Ld", OrderRef: "wc123-abc",
 		Status: PaymentOverpaid, Amount: usdAmount("25.00"), Received: usdAmount("27.50"),
 		GatewayAmount: Money{Amount: d("25"), Currency: "usdc"}, GatewayReceived: Money{Amount: d("27.5"), Currency: "usdc"}, UnitScale: 8,
 		TxRef:     "9HKi\x01\"Smrj\\\u2028\xff",

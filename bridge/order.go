@@ -147,3 +147,19 @@ type Orders interface {
 	// StorageMode detects the store's current storage mode.
 	StorageMode(ctx context.Context) (StorageMode, error)
 }
+
+// Order meta keys whose names are easy to confuse. They keep the names of the
+// first version, so the orders of a shop that upgrades keep working;
+// docs/plugin-api.md ("Order meta") lists every key and who writes it.
+const (
+	// MetaGatewayPaymentID holds the gateway's id of the payment the order's
+	// status comes from (Payment.GatewayID). The sidecar owns it: it writes
+	// it with every outcome it applies and reads it to tell a second payment
+	// from the one that paid. The plugin writes it once at checkout, before
+	// any outcome, so the order shows where the customer was sent.
+	MetaGatewayPaymentID = "_wcbridge_payment_id"
+	// MetaSidecarPaymentID holds the sidecar's own id of the payment
+	// (Payment.ID, the plugin API's payment.id), written by the plugin at
+	// checkout. Its key says "ref" for history: it is not Payment.OrderRef.
+	MetaSidecarPaymentID = "_wcbridge_payment_ref"
+)

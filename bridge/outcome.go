@@ -71,7 +71,7 @@ func (s *Service) updateOrder(ctx context.Context, tx OrderTx, p *Payment, prev 
 		if err != nil {
 			return u, nil, fmt.Errorf("load order %d: %w", p.OrderID, err)
 		}
-		pid := o.Meta["_wcbridge_payment_id"]
+		pid := o.Meta[MetaGatewayPaymentID]
 		switch {
 		case pid == p.GatewayID && p.Status == PaymentOverpaid:
 			// This payment paid the order; a verified larger amount came
@@ -148,7 +148,7 @@ func (s *Service) orderUpdate(ctx context.Context, tx OrderTx, p *Payment, prev 
 		PaidStatus:    policy.PaidStatus,
 		Meta: map[string]string{
 			"_wcbridge_gateway":        p.Gateway,
-			"_wcbridge_payment_id":     p.GatewayID,
+			MetaGatewayPaymentID:       p.GatewayID,
 			"_wcbridge_payment_status": string(p.Status),
 			"_wcbridge_amount":         p.Amount.Amount.String(),
 			"_wcbridge_currency":       p.Amount.Currency,

@@ -86,10 +86,13 @@ type Payment struct {
 	OrderID   int64
 	Gateway   string
 	GatewayID string // the gateway's payment id; "" while creating
-	Reference string // our unique reference for this attempt, sent to the gateway where it takes one
-	Status    PaymentStatus
-	Amount    Money // what the order asked, in the order's currency
-	Received  Money // what arrived, converted to the order's currency (zero until known)
+	// OrderRef is our unique reference for this attempt, sent to the gateway
+	// as its order id where it takes one. (The order meta
+	// _wcbridge_payment_ref holds ID, not this: see MetaSidecarPaymentID.)
+	OrderRef string
+	Status   PaymentStatus
+	Amount   Money // what the order asked, in the order's currency
+	Received Money // what arrived, converted to the order's currency (zero until known)
 	// GatewayAmount and GatewayReceived are the gateway's own figures in one
 	// comparable unit (e.g. USD, or the token paid with).
 	GatewayAmount   Money
@@ -150,8 +153,8 @@ type Payments interface {
 	Payment(ctx context.Context, id int64) (*Payment, error)
 	// PaymentByGatewayID finds a payment by the gateway's id.
 	PaymentByGatewayID(ctx context.Context, gateway, gatewayID string) (*Payment, error)
-	// PaymentByReference finds a payment by our reference.
-	PaymentByReference(ctx context.Context, reference string) (*Payment, error)
+	// PaymentByOrderRef finds a payment by our reference.
+	PaymentByOrderRef(ctx context.Context, reference string) (*Payment, error)
 	// OrderPayments lists an order's payments, newest first.
 	OrderPayments(ctx context.Context, orderID int64) ([]*Payment, error)
 	// UpdatePayment reads the payment locked, lets fn change it, and writes

@@ -33,7 +33,7 @@ func scanPayment(r scanner) (*bridge.Payment, error) {
 		gAmount, gReceive decimal.Decimal
 		unitScale         sql.NullInt16
 	)
-	err := r.Scan(&p.ID, &p.OrderID, &p.Gateway, &gatewayID, &p.Reference, &status,
+	err := r.Scan(&p.ID, &p.OrderID, &p.Gateway, &gatewayID, &p.OrderRef, &status,
 		&amount, &p.Amount.Currency, &received, &p.Received.Currency,
 		&gAmount, &p.GatewayAmount.Currency, &gReceive, &p.GatewayReceived.Currency, &unitScale,
 		&p.TxRef, &p.PayURL, &expires, &created, &updated,
@@ -85,7 +85,7 @@ func checkPayment(p *bridge.Payment) error {
 	if p.Gateway == "" || len(p.Gateway) > 32 {
 		return bridge.Errorf(bridge.EINVALID, "gateway name must have 1 to 32 characters")
 	}
-	if p.Reference == "" || len(p.Reference) > 64 {
+	if p.OrderRef == "" || len(p.OrderRef) > 64 {
 		return bridge.Errorf(bridge.EINVALID, "payment reference must have 1 to 64 characters")
 	}
 	if len(p.GatewayID) > 191 {
@@ -163,7 +163,7 @@ func (s *Store) CreatePayment(ctx context.Context, p *bridge.Payment) (*bridge.P
 	tx_ref, pay_url, expires_at, created_at, updated_at,
 	applied_status, next_check_at, due, checks, last_error, live_order_id, paid_status, watch)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			p.OrderID, p.Gateway, nullString(p.GatewayID), p.Reference, string(p.Status),
+			p.OrderID, p.Gateway, nullString(p.GatewayID), p.OrderRef, string(p.Status),
 			p.Amount.Amount, p.Amount.Currency, p.Received.Amount, p.Received.Currency,
 			p.GatewayAmount.Amount, p.GatewayAmount.Currency, p.GatewayReceived.Amount, p.GatewayReceived.Currency, nullScale(p.UnitScale),
 			clip(p.TxRef, 191), p.PayURL, dt(p.ExpiresAt), dt(p.CreatedAt), dt(p.UpdatedAt),
@@ -200,7 +200,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 
 func (s *Store) paymentExists(ctx context.Context, p *bridge.Payment) (bool, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+s.payments+
-		" WHERE reference = ? OR (gateway = ? AND gateway_id = ?)", p.Reference, p.Gateway, nullString(p.GatewayID)).Scan(&n)
+		" WHERE reference = ? OR (gateway = ? AND gateway_id = ?)", p.OrderRef, p.Gateway, nullString(p.GatewayID)).Scan(&n)
 	return n > 0, dbError(err)
 }
 
@@ -237,8 +237,8 @@ func (s *Store) PaymentByGatewayID(ctx context.Context, gateway, gatewayID strin
 	return p, nil
 }
 
-// PaymentByReference finds a payment by our reference.
-func (s *Store) PaymentByReference(ctx context.Context, reference string) (*bridge.Payment, error) {
+// PaymentByOrderRef finds a payment by our reference.
+func (s *Store) PaymentByOrderRef(ctx context.Context, reference string) (*bridge.Payment, error) {
 	p, err := s.onePayment(ctx, "reference = ?", reference)
 	if err != nil {
 		return nil, fmt.Errorf("payment by reference: %w", err)
@@ -280,7 +280,7 @@ func queryAll[T any](ctx context.Context, db querier, scan func(scanner) (T, err
 // UpdatePayment reads payment id under a row lock, lets fn change a copy and
 // writes it back with fn's notification, all in one transaction. Concurrent
 // updates of one payment run one after the other, each seeing the last one's
-// result. ID, OrderID, Gateway, Reference and CreatedAt cannot be changed.
+// result. ID, OrderID, Gateway, OrderRef and CreatedAt cannot be changed.
 // When the server picks the transaction as a deadlock victim, the whole round,
 // fn included, runs again (at most twice more).
 func (s *Store) UpdatePayment(ctx context.Context, id int64, fn func(p *bridge.Payment) (*bridge.Notification, error)) (*bridge.Payment, error) {
@@ -334,7 +334,7 @@ func (s *Store) updatePayment(ctx context.Context, ref bridge.PaymentRef, cb *br
 	}
 	// Identity is not fn's to change: a payment is one attempt, through one
 	// gateway, for one order.
-	p.ID, p.OrderID, p.Gateway, p.Reference, p.CreatedAt, p.PaidStatus = old.ID, old.OrderID, old.Gateway, old.Reference, old.CreatedAt, old.PaidStatus
+	p.ID, p.OrderID, p.Gateway, p.OrderRef, p.CreatedAt, p.PaidStatus = old.ID, old.OrderID, old.Gateway, old.OrderRef, old.CreatedAt, old.PaidStatus
 	if p.Status != old.Status && !old.Status.CanMove(p.Status) {
 		return nil, fmt.Errorf("%s to %s: %w", old.Status, p.Status, bridge.ErrPaymentStatus)
 	}

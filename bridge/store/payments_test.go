@@ -29,12 +29,12 @@ func newPayment(t *testing.T, orderID int64, status bridge.PaymentStatus) *bridg
 	t.Helper()
 	refN++
 	return &bridge.Payment{
-		OrderID:   orderID,
-		Gateway:   "streampay",
-		Reference: fmt.Sprintf("wcb-%d-%d", orderID, refN),
-		Status:    status,
-		Amount:    bridge.Money{Amount: dec(t, "49.90"), Currency: "EUR"},
-		PayURL:    "https://pay.example/i/1",
+		OrderID:  orderID,
+		Gateway:  "streampay",
+		OrderRef: fmt.Sprintf("wcb-%d-%d", orderID, refN),
+		Status:   status,
+		Amount:   bridge.Money{Amount: dec(t, "49.90"), Currency: "EUR"},
+		PayURL:   "https://pay.example/i/1",
 	}
 }
 
@@ -61,14 +61,14 @@ func samePayment(t *testing.T, got, want *bridge.Payment) {
 	money("GatewayReceived", got.GatewayReceived, want.GatewayReceived)
 	type plain struct {
 		ID, OrderID                          int64
-		Gateway, GatewayID, Reference        string
+		Gateway, GatewayID, OrderRef         string
 		Status, AppliedStatus                bridge.PaymentStatus
 		TxRef, PayURL, LastError             string
 		ExpiresAt, CreatedAt, UpdatedAt, Nxt time.Time
 		Checks                               int
 	}
 	pl := func(p *bridge.Payment) plain {
-		return plain{p.ID, p.OrderID, p.Gateway, p.GatewayID, p.Reference, p.Status, p.AppliedStatus,
+		return plain{p.ID, p.OrderID, p.Gateway, p.GatewayID, p.OrderRef, p.Status, p.AppliedStatus,
 			p.TxRef, p.PayURL, p.LastError, p.ExpiresAt, p.CreatedAt, p.UpdatedAt, p.NextCheckAt, p.Checks}
 	}
 	if g, w := pl(got), pl(want); g != w {
@@ -109,7 +109,7 @@ func TestPaymentRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	samePayment(t, byGW, &want)
-	byRef, err := s.PaymentByReference(ctx, p.Reference)
+	byRef, err := s.PaymentByOrderRef(ctx, p.OrderRef)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestPaymentRoundTrip(t *testing.T) {
 		"id":             errOnly(s.Payment(ctx, 999)),
 		"gateway id":     errOnly(s.PaymentByGatewayID(ctx, "cryptocloud", "sp_9f8e7d")),
 		"empty gw id":    errOnly(s.PaymentByGatewayID(ctx, "streampay", "")),
-		"reference":      errOnly(s.PaymentByReference(ctx, "nope")),
+		"reference":      errOnly(s.PaymentByOrderRef(ctx, "nope")),
 		"update missing": errOnly(s.UpdatePayment(ctx, 999, func(*bridge.Payment) (*bridge.Notification, error) { return nil, nil })),
 	} {
 		if !errors.Is(err, bridge.ErrPaymentNotFound) {
@@ -164,7 +164,7 @@ func TestCreatePaymentValidation(t *testing.T) {
 		"status paid":     func(p *bridge.Payment) { p.Status = bridge.PaymentPaid },
 		"status unknown":  func(p *bridge.Payment) { p.Status = "weird" },
 		"no gateway":      func(p *bridge.Payment) { p.Gateway = "" },
-		"no reference":    func(p *bridge.Payment) { p.Reference = "" },
+		"no reference":    func(p *bridge.Payment) { p.OrderRef = "" },
 		"long currency":   func(p *bridge.Payment) { p.Amount.Currency = "ABCDEFGHIJKLMNOPQ" },
 		"applied unknown": func(p *bridge.Payment) { p.AppliedStatus = "x" },
 	} {
@@ -183,7 +183,7 @@ func TestCreatePaymentValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := newPayment(t, 3, bridge.PaymentPending)
-	again.Reference = first.Reference
+	again.OrderRef = first.OrderRef
 	_, err := s.CreatePayment(ctx, again)
 	if bridge.ErrorCode(err) != bridge.ECONFLICT || errors.Is(err, bridge.ErrLivePayment) {
 		t.Fatalf("reused reference: err = %v, want a conflict that is not ErrLivePayment", err)
@@ -286,13 +286,13 @@ func TestUpdatePayment(t *testing.T) {
 		p.Status = bridge.PaymentPending
 		p.GatewayID = "sp_500"
 		p.GatewayAmount = bridge.Money{Amount: dec(t, "52.123456789012345678"), Currency: "USDT"}
-		p.ID, p.OrderID, p.Gateway, p.Reference = 9999, 9999, "other", "other" // ignored
+		p.ID, p.OrderID, p.Gateway, p.OrderRef = 9999, 9999, "other", "other" // ignored
 		return &bridge.Notification{EventID: "pay-500-pending", Payload: []byte(`{"status":"pending"}`)}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != p.ID || got.OrderID != 500 || got.Gateway != "streampay" || got.Reference != p.Reference || !got.UpdatedAt.Equal(clk.Now().Truncate(time.Microsecond)) {
+	if got.ID != p.ID || got.OrderID != 500 || got.Gateway != "streampay" || got.OrderRef != p.OrderRef || !got.UpdatedAt.Equal(clk.Now().Truncate(time.Microsecond)) {
 		t.Fatalf("updated payment id %d order %d updated %v", got.ID, got.OrderID, got.UpdatedAt)
 	}
 	read, err := s.PaymentByGatewayID(ctx, "streampay", "sp_500")

@@ -322,7 +322,7 @@ func TestTimesStoredAsUTC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.CreatePayment(ctx, &bridge.Payment{OrderID: 1, Gateway: "streampay", Reference: "r1", Status: bridge.PaymentPending})
+	p, err := s.CreatePayment(ctx, &bridge.Payment{OrderID: 1, Gateway: "streampay", OrderRef: "r1", Status: bridge.PaymentPending})
 	if err != nil {
 		t.Fatal(err)
 	}

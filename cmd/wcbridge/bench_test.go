@@ -26,7 +26,7 @@ func BenchmarkCheckout(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		req := bridge.CreatePaymentRequest{OrderID: 1, Reference: "bench", Amount: bridge.Money{Amount: decimal.RequireFromString("25.00"), Currency: "USD"},
+		req := bridge.CreatePaymentRequest{OrderID: 1, OrderRef: "bench", Amount: bridge.Money{Amount: decimal.RequireFromString("25.00"), Currency: "USD"},
 			ReturnURL: "http://shop.test/r", CancelURL: "http://shop.test/c", Lifetime: time.Hour}
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {

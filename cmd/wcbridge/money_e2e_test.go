@@ -93,7 +93,7 @@ func TestE2EBitstreamPaymentKeepsItsScale(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().UTC()
 	if _, err := h.sidecars[0].app.Store.CreatePayment(ctx, &bridge.Payment{
-		OrderID: id, Gateway: "bitstream", GatewayID: sid, Reference: "wc-legacy-1", Status: bridge.PaymentPending,
+		OrderID: id, Gateway: "bitstream", GatewayID: sid, OrderRef: "wc-legacy-1", Status: bridge.PaymentPending,
 		Amount:        bridge.Money{Amount: decimal.RequireFromString("19.99"), Currency: "USD"},
 		GatewayAmount: bridge.Money{Amount: decimal.RequireFromString("19.99"), Currency: "usdc"},
 		PayURL:        "http://pay.test/" + sid, ExpiresAt: now.Add(time.Hour), CreatedAt: now, NextCheckAt: now,

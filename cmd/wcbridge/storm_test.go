@@ -200,7 +200,7 @@ func stormFloor(b *testing.B, conc int) floorResult {
 	for i := range jobs {
 		id, _ := h.order("streampay", usd("25.00"))
 		p, err := app.Store.CreatePayment(ctx, &bridge.Payment{OrderID: id, Gateway: "streampay", GatewayID: fmt.Sprintf("floor-%d", i),
-			Reference: fmt.Sprintf("floor-ref-%d", i), Status: bridge.PaymentPending,
+			OrderRef: fmt.Sprintf("floor-ref-%d", i), Status: bridge.PaymentPending,
 			Amount: bridge.Money{Amount: mustDec("25.00"), Currency: "USD"}, ExpiresAt: now.Add(time.Hour), NextCheckAt: now.Add(time.Hour)})
 		if err != nil {
 			b.Fatal(err)

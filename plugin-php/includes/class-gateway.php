@@ -202,6 +202,9 @@ abstract class Gateway extends \WC_Payment_Gateway {
 
 		$payment = isset( $answer['payment'] ) && is_array( $answer['payment'] ) ? $answer['payment'] : array();
 		$order->update_meta_data( '_wcbridge_gateway', (string) ( $payment['gateway'] ?? $this->gateway ) );
+		// _wcbridge_payment_ref holds the sidecar's payment id (payment.id), not the
+		// reference sent to the gateway. _wcbridge_payment_id is the gateway's id: the
+		// sidecar owns it and rewrites it with every outcome (docs/plugin-api.md, "Order meta").
 		$order->update_meta_data( '_wcbridge_payment_ref', (string) ( $payment['id'] ?? '' ) );
 		$order->update_meta_data( '_wcbridge_payment_id', (string) ( $payment['gateway_payment_id'] ?? '' ) );
 		$order->update_meta_data( '_wcbridge_hold_until', (string) ( $answer['hold_until'] ?? '' ) );

@@ -145,14 +145,14 @@ func (c *Client) createRequest(r bridge.CreatePaymentRequest, tok string, units 
 		LineItems: lineItems{Data: []lineItem{{PriceData: priceData{
 			Currency:    tok,
 			UnitAmount:  units.String(),
-			ProductData: productData{Name: name, Description: "Reference " + r.Reference},
+			ProductData: productData{Name: name, Description: "Reference " + r.OrderRef},
 		}}}},
 	}
 	if boolOr(c.cfg.SendCancelURL, true) {
 		req.CancelURL = r.CancelURL
 	}
 	if boolOr(c.cfg.SendClientReference, true) {
-		req.ClientReferenceID = r.Reference
+		req.ClientReferenceID = r.OrderRef
 		req.Metadata = map[string]string{"order_id": strconv.FormatInt(r.OrderID, 10)}
 	}
 	if boolOr(c.cfg.SendExpiresAt, true) && r.Lifetime > 0 {

@@ -88,7 +88,7 @@ func newTestClient(t *testing.T, srvURL string, mutate func(*Config), opts gatew
 func orderRequest(total string) bridge.CreatePaymentRequest {
 	return bridge.CreatePaymentRequest{
 		OrderID:     123,
-		Reference:   "wc-123-1",
+		OrderRef:    "wc-123-1",
 		Amount:      bridge.Money{Amount: decimal.RequireFromString(total), Currency: "USD"},
 		Email:       "buyer@example.com",
 		Description: "Order #123 at Example Shop",

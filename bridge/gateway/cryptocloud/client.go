@@ -104,7 +104,7 @@ func (c *Client) newCreateRequest(r bridge.CreatePaymentRequest) (*createRequest
 	}
 	req := &createRequest{
 		ShopID: c.cfg.ShopID, Amount: r.Amount.Amount.String(), Currency: cur,
-		OrderID: r.Reference, Email: r.Email,
+		OrderID: r.OrderRef, Email: r.Email,
 	}
 	var add createFields
 	if r.Lifetime > 0 {

@@ -50,7 +50,7 @@ func startSim(t *testing.T, cfg cryptocloudsim.Config) (*cryptocloudsim.Simulato
 
 func createReq(ref, amount, currency string) bridge.CreatePaymentRequest {
 	return bridge.CreatePaymentRequest{
-		OrderID: 42, Reference: ref, Email: "buyer@example.com", Description: "Order #42 at Shop",
+		OrderID: 42, OrderRef: ref, Email: "buyer@example.com", Description: "Order #42 at Shop",
 		Amount:   bridge.Money{Amount: decimal.RequireFromString(amount), Currency: currency},
 		Lifetime: 90 * time.Minute,
 	}

@@ -213,10 +213,10 @@ func (c *Client) createBody(r bridge.CreatePaymentRequest) ([]byte, bridge.Money
 		return nil, bridge.Money{}, bridge.Errorf(bridge.EINVALID, "streampay: amount must be positive, got %s", amt)
 	}
 	req := createRequest{
-		Name:        fmt.Sprintf("Order #%d (%s)", r.OrderID, r.Reference),
+		Name:        fmt.Sprintf("Order #%d (%s)", r.OrderID, r.OrderRef),
 		Description: r.Description,
 	}
-	ret, err := withRef(r.ReturnURL, r.Reference)
+	ret, err := withRef(r.ReturnURL, r.OrderRef)
 	if err != nil {
 		return nil, bridge.Money{}, bridge.Errorf(bridge.EINVALID, "streampay: bad return url")
 	}

@@ -47,7 +47,7 @@ func startSim(t *testing.T, cfg Config) (*Simulator, *cryptocloud.Client, *httpt
 
 func createReq(ref, amount, currency string) bridge.CreatePaymentRequest {
 	return bridge.CreatePaymentRequest{
-		OrderID: 42, Reference: ref, Email: "buyer@example.com", Description: "Order #42 at Shop",
+		OrderID: 42, OrderRef: ref, Email: "buyer@example.com", Description: "Order #42 at Shop",
 		Amount:   bridge.Money{Amount: decimal.RequireFromString(amount), Currency: currency},
 		Lifetime: 90 * time.Minute,
 	}

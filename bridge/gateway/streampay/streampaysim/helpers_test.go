@@ -122,7 +122,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 func usdRequest(amount string) bridge.CreatePaymentRequest {
 	return bridge.CreatePaymentRequest{
 		OrderID:     42,
-		Reference:   "wcb-42-1",
+		OrderRef:    "wcb-42-1",
 		Amount:      bridge.Money{Amount: decimal.RequireFromString(amount), Currency: "USD"},
 		Email:       "buyer@example.com",
 		Description: "Order #42 at Test Shop",
