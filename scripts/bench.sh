@@ -21,9 +21,11 @@ machine() {
 }
 machine | tee "$out"
 
+failed=()
 run() { # pattern benchtime
 	if echo "$1" | grep -Eq "$only"; then
-		go test -run '^$' -bench "^$1\$" -benchtime "$2" -count "$count" -timeout 0 ./cmd/wcbridge/ | tee -a "$out"
+		# A failing benchmark is reported at the end; the others still run.
+		go test -run '^$' -bench "^$1\$" -benchtime "$2" -count "$count" -timeout 0 ./cmd/wcbridge/ | tee -a "$out" || failed+=("$1")
 		echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (after $1)" | tee -a "$out"
 	fi
 }
@@ -68,6 +70,7 @@ END {
 		line("storm c=" cs[c] ": round trips per callback", m(b, "round_trips/cb"), "", m(b, "floor_round_trips/tx"), "floor per tx", "<= 12")
 		line("storm c=" cs[c] ": write commits per callback", m(b, "commits/cb"), "", m(b, "floor_commits/tx"), "floor per tx", "<= 1")
 		line("storm c=" cs[c] ": sidecar CPU per callback", m(b, "sidecar_cpu_ms/cb"), "ms", "", "", "")
+		line("storm c=" cs[c] ": callbacks sent again (503)", m(b, "callbacks_resent"), "", "", "", "")
 	}
 	b = "BenchmarkLatency"
 	if (b in seen) {
@@ -91,7 +94,12 @@ END {
 		line("burst: orders paid/s", m(b, "orders_paid/s"), "orders/s", "", "", "")
 		line("burst: orders finished/s", m(b, "orders_finished/s"), "orders/s", "", "", "")
 		line("burst: receipt to paid p99", m(b, "paid_p99_ms"), "ms", "", "", "")
+		line("burst: callbacks sent again (503)", m(b, "callbacks_resent"), "", "", "", "")
 	}
 	b = "BenchmarkCheckout/sidecar"
 	if (b in seen) line("checkout through the sidecar p50", m(b, "checkout_p50_ms"), "ms", "", "", "")
 }' "$out"
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "FAILED: ${failed[*]} (see $out)"
+	exit 1
+fi

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -282,23 +283,39 @@ func freeAddr(tb testing.TB) string {
 
 // sendCallbacks posts the bodies to the sidecar at addr, conc at a time,
 // and returns each answer's latency; any answer but 200 fails b.
-func sendCallbacks(b *testing.B, addr string, bodies [][]byte, conc int) []time.Duration {
+func sendCallbacks(b *testing.B, addr string, bodies [][]byte, conc int) (answer []time.Duration, retried int) {
 	b.Helper()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc, MaxIdleConns: conc}}
 	defer client.CloseIdleConnections()
 	url := "http://" + addr + "/v1/callbacks/streampay"
-	return concurrently(b, len(bodies), conc, func(i int) error {
-		resp, err := client.Post(url, "application/json", bytes.NewReader(bodies[i]))
-		if err != nil {
-			return err
+	var again atomic.Int64
+	answer = concurrently(b, len(bodies), conc, func(i int) error {
+		// As a gateway does, a callback refused for now (503 or 429 with
+		// Retry-After: more at once than the sidecar admits) is sent again
+		// after the wait it asks for; its time runs until it is accepted.
+		for attempt := 0; ; attempt++ {
+			resp, err := client.Post(url, "application/json", bytes.NewReader(bodies[i]))
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode == http.StatusOK:
+				return nil
+			case (resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests) && attempt < 20:
+				again.Add(1)
+				wait := time.Second
+				if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+					wait = time.Duration(s) * time.Second
+				}
+				time.Sleep(wait)
+			default:
+				return fmt.Errorf("callback answered %d", resp.StatusCode)
+			}
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("callback answered %d", resp.StatusCode)
-		}
-		return nil
 	})
+	return answer, int(again.Load())
 }
 
 // waitOrders waits until every order is processing, sampling the sidecar's

@@ -58,7 +58,7 @@ func BenchmarkLatency(b *testing.B) {
 
 	b.StartTimer()
 	start := time.Now()
-	answer := sendCallbacks(b, addr, bodies, conc)
+	answer, retried := sendCallbacks(b, addr, bodies, conc)
 	paidAt, _ := waitOrders(b, h, ids, pid, 5*time.Minute)
 	notifiedAt := waitNotified(b, h.wp, b.N, 5*time.Minute, nil)
 	b.StopTimer()
@@ -66,6 +66,7 @@ func BenchmarkLatency(b *testing.B) {
 		b.Fatalf("%d events reached WordPress twice", n)
 	}
 	b.ReportMetric(float64(b.N)/paidAt.Sub(start).Seconds(), "orders_paid/s")
+	b.ReportMetric(float64(retried), "callbacks_resent")
 	b.ReportMetric(float64(b.N)/notifiedAt.Sub(start).Seconds(), "orders_finished/s")
 	b.ReportMetric(notifiedAt.Sub(paidAt).Seconds(), "finish_lag_s")
 	b.ReportMetric(float64(status.conns.Load()), "status_api_tcp_conns")

@@ -58,6 +58,7 @@ func BenchmarkStorm(b *testing.B) {
 			b.ReportMetric(run.sidecarCPU, "sidecar_cpu_ms/cb")
 			b.ReportMetric(run.idleMB, "rss_idle_MB")
 			b.ReportMetric(run.peakMB, "rss_peak_MB")
+			b.ReportMetric(float64(run.resent), "callbacks_resent")
 		})
 	}
 }
@@ -108,6 +109,7 @@ type stormResult struct {
 	roundTrips, statements, commits float64 // per callback, counted runs only
 	sidecarCPU                      float64 // ms per callback
 	idleMB, peakMB                  float64
+	resent                          int // callbacks sent again after a 503 or 429
 }
 
 // stormSidecar sends n genuine callbacks at concurrency conc to a fresh
@@ -138,13 +140,13 @@ func stormSidecar(b *testing.B, bin string, conc, n int, counted bool) stormResu
 		b.StartTimer()
 	}
 	start := time.Now()
-	answer := sendCallbacks(b, addr, bodies, conc)
+	answer, retried := sendCallbacks(b, addr, bodies, conc)
 	answered := time.Since(start)
 	paidAt, peakDuring := waitOrders(b, h, ids, pid, 3*time.Minute)
 	if !counted {
 		b.StopTimer()
 	}
-	r := stormResult{answer: answer}
+	r := stormResult{answer: answer, resent: retried}
 	all := paidAt.Sub(start)
 	r.paidPerSec = float64(n) / all.Seconds()
 	r.answeredPerSec = float64(n) / answered.Seconds()
