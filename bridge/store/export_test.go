@@ -15,3 +15,9 @@ func MigrationNames(t testing.TB) []string {
 	}
 	return names
 }
+
+// ClaimNotificationsQuery is the SELECT a notification claim runs, with its
+// parameters: now, then the limit (for tests that EXPLAIN it).
+func (s *Store) ClaimNotificationsQuery() string {
+	return claimQuery(s.outbox, dueNotifications, dueNotificationsOrder)
+}

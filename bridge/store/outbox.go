@@ -83,6 +83,17 @@ func (s *Store) Notification(ctx context.Context, id int64) (*bridge.Notificatio
 	return n, nil
 }
 
+// dueNotifications and dueNotificationsOrder select the notifications a
+// claim takes. Both follow the claim index (delivered_at, next_attempt_at,
+// and the primary key InnoDB appends): the equality on delivered_at IS NULL
+// and the range on next_attempt_at read the undelivered, due entries only,
+// already in the claim's order, so the delivered history, however long, is
+// never read (TestClaimNotificationsSkipsHistory).
+const (
+	dueNotifications      = "delivered_at IS NULL AND next_attempt_at <= ?"
+	dueNotificationsOrder = "next_attempt_at, id"
+)
+
 // ClaimNotifications leases up to limit undelivered notifications that are
 // due and that nobody holds, oldest due first. WordPress hears of an order's
 // events in the order they were queued: a notification whose order has an
@@ -91,7 +102,7 @@ func (s *Store) Notification(ctx context.Context, id int64) (*bridge.Notificatio
 // be tried when the earlier one is.
 func (s *Store) ClaimNotifications(ctx context.Context, owner string, limit int, lease time.Duration) ([]*bridge.Notification, error) {
 	now := s.nowUTC()
-	ids, id, err := s.claim(ctx, s.outbox, "delivered_at IS NULL AND next_attempt_at <= ?", []any{dt(now)}, "next_attempt_at, id", limit, owner, lease)
+	ids, id, err := s.claim(ctx, s.outbox, dueNotifications, []any{dt(now)}, dueNotificationsOrder, limit, owner, lease)
 	if err != nil || len(ids) == 0 {
 		return nil, wrapErr("claim notifications", err)
 	}

@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -333,5 +335,108 @@ func TestClaimNotificationsConcurrent(t *testing.T) {
 		if k != 1 {
 			t.Errorf("notification %d claimed %d times", id, k)
 		}
+	}
+}
+
+// A claim reads the due notifications, not the delivered history: with
+// 50,000 delivered rows in the table, the claim's plan is a range on the
+// claim index and the session's Handler_read_* counters grow by what was
+// due, not by the history.
+func TestClaimNotificationsSkipsHistory(t *testing.T) {
+	requireReal(t, "the history is made with MariaDB's sequence engine and read with its Handler_read_* counters")
+	ctx := context.Background()
+	s, clk, db := newStore(t)
+	// One connection: the counters below are this session's.
+	db.DB.SetMaxOpenConns(1)
+	db.DB.SetMaxIdleConns(1)
+	const history = 50_000
+	if _, err := db.DB.ExecContext(ctx, "INSERT INTO wp_wcbridge_outbox (event_id, order_id, payload, attempts, next_attempt_at, delivered_at, created_at) "+
+		"SELECT CONCAT('old-', seq), seq MOD 20000, '{}', 1, ?, ?, ? FROM seq_1_to_50000",
+		clk.Now().Add(-time.Hour), clk.Now().Add(-time.Hour), clk.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DB.ExecContext(ctx, "ANALYZE TABLE wp_wcbridge_outbox"); err != nil {
+		t.Fatal(err)
+	}
+	reads := func() int64 {
+		rows, err := db.DB.QueryContext(ctx, "SHOW SESSION STATUS LIKE 'Handler_read%'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var sum int64
+		for rows.Next() {
+			var name string
+			var v int64
+			if err := rows.Scan(&name, &v); err != nil {
+				t.Fatal(err)
+			}
+			sum += v
+		}
+		return sum
+	}
+	r0 := reads()
+	showCost := reads() - r0 // SHOW STATUS reads its own rows
+
+	// Nothing due: a first claim (the session's first statements on the
+	// table also read its definition), then the measured one.
+	if got, err := s.ClaimNotifications(ctx, "a", 100, time.Minute); err != nil || len(got) != 0 {
+		t.Fatalf("claim with nothing due = %v, %v", notificationIDs(got), err)
+	}
+	r0 = reads()
+	if got, err := s.ClaimNotifications(ctx, "a", 100, time.Minute); err != nil || len(got) != 0 {
+		t.Fatalf("claim with nothing due = %v, %v", notificationIDs(got), err)
+	}
+	if idle := reads() - r0 - showCost; idle > 5 {
+		t.Errorf("a claim with nothing due read %d rows over a delivered history of %d, want at most 5", idle, history)
+	}
+
+	const due = 3
+	for i := range due {
+		if err := s.Enqueue(ctx, &bridge.Notification{EventID: fmt.Sprintf("new-%d", i), OrderID: int64(30000 + i), Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r0 = reads()
+	got, err := s.ClaimNotifications(ctx, "a", 100, time.Minute)
+	if err != nil || len(got) != due {
+		t.Fatalf("claim = %v, %v; want the %d due", notificationIDs(got), err, due)
+	}
+	// Per claimed row: its candidate entry, its row locked and changed, read
+	// back, and its order's first undelivered entry (twice); a few more for
+	// the statements' ends.
+	if n := reads() - r0 - showCost; n > 20*due {
+		t.Errorf("claiming %d notifications read %d rows over a delivered history of %d, want at most %d", due, n, history, 20*due)
+	}
+
+	rows, err := db.DB.QueryContext(ctx, "EXPLAIN "+s.ClaimNotificationsQuery(), clk.Now(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		plan := map[string]string{}
+		for i, c := range cols {
+			plan[c] = vals[i].String
+		}
+		t.Logf("EXPLAIN claim: type=%s key=%s rows=%s extra=%s", plan["type"], plan["key"], plan["rows"], plan["Extra"])
+		if plan["type"] != "range" && plan["type"] != "ref" && plan["type"] != "ref_or_null" {
+			t.Errorf("claim plan is %q on %q, want a range or lookup on an index: %v", plan["type"], plan["key"], plan)
+		}
+		if r, _ := strconv.Atoi(plan["rows"]); r > 100 {
+			t.Errorf("claim plan expects to read %d rows, want at most the due ones: %v", r, plan)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -489,14 +489,14 @@ func (s *Store) claim(ctx context.Context, table, where string, args []any, orde
 	if limit <= 0 {
 		limit = defaultLimit
 	}
-	where += " AND " + leaseFree
 	found, err := queryAll(ctx, s.db, func(r scanner) (int64, error) {
 		var id int64
 		return id, r.Scan(&id)
-	}, "SELECT id FROM "+table+" WHERE "+where+" ORDER BY "+order+" LIMIT ?", append(append([]any{}, args...), limit)...)
+	}, claimQuery(table, where, order), append(append([]any{}, args...), limit)...)
 	if err != nil || len(found) == 0 {
 		return nil, "", err
 	}
+	where += " AND " + leaseFree
 	lease := bridge.NewLease(owner)
 	in, inArgs := inIDs(found)
 	q := "UPDATE " + table + " SET lease_owner = ?, lease_until = " + leaseEnd(d) + " WHERE " + in + " AND " + where
@@ -513,6 +513,13 @@ func (s *Store) claim(ctx context.Context, table, where string, args []any, orde
 		return nil, "", nil // others took them all
 	}
 	return found, lease, nil
+}
+
+// claimQuery is the SELECT with which a claim finds its candidates: the rows
+// matching where that nobody holds, in order, at most a limit of them (the
+// last parameter).
+func claimQuery(table, where, order string) string {
+	return "SELECT id FROM " + table + " WHERE " + where + " AND " + leaseFree + " ORDER BY " + order + " LIMIT ?"
 }
 
 // Reschedule writes the reconciler's plans, grouped so that payments with

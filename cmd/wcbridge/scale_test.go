@@ -208,7 +208,7 @@ func explainIdle(b *testing.B, h *harness) {
 	for name, q := range map[string]string{
 		"due payments":      "SELECT id FROM {p}wcbridge_payments WHERE due = 1 AND next_check_at <= ? AND (lease_until IS NULL OR lease_until <= UTC_TIMESTAMP(6)) ORDER BY next_check_at, id LIMIT 100",
 		"due callbacks":     "SELECT id FROM {p}wcbridge_callbacks WHERE verified = 1 AND applied_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= UTC_TIMESTAMP(6)) ORDER BY next_attempt_at, id LIMIT 100",
-		"due notifications": "SELECT id FROM {p}wcbridge_outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= UTC_TIMESTAMP(6)) ORDER BY id LIMIT 100",
+		"due notifications": "SELECT id FROM {p}wcbridge_outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= UTC_TIMESTAMP(6)) ORDER BY next_attempt_at, id LIMIT 100",
 	} {
 		plan := h.woo.Rows(b, "EXPLAIN "+q, now)
 		for _, p := range plan {
