@@ -664,13 +664,20 @@ func TestE2EFailedPollDoesNotParkThePayment(t *testing.T) {
 	}
 	reads := bs.Calls("get")
 	bs.FailNext(4, http.StatusInternalServerError) // one look: the first try and the client's 3 retries
-	start := time.Now()
-	h.waitStatus(id, bridge.StatusProcessing, 20*time.Second)
-	d := time.Since(start)
-	if d > 15*time.Second {
-		t.Fatalf("the payment was seen %v after one failed look", d)
-	}
-	t.Logf("paid session seen %v after one failed look (regular pace: 1h; the old back-off on 40 looks: 30m)", d.Round(100*time.Millisecond))
+	// The failed look plans the next one by the consecutive failures (one:
+	// seconds), not by the 40 looks before it (the old back-off: 30 min) nor
+	// by the regular pace (1 h). Read from the plan, not from a stopwatch.
+	waitFor(t, "the failed look's plan", 30*time.Second, func() bool {
+		r := h.woo.Row(t, "SELECT failures, TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), next_check_at) AS wait FROM {p}wcbridge_payments WHERE order_id = ? ORDER BY id DESC LIMIT 1", id)
+		if r["failures"] != "1" {
+			return false
+		}
+		if w, err := strconv.Atoi(r["wait"]); err != nil || w > 60 {
+			t.Fatalf("after one failed look the next is planned in %s s, want seconds", r["wait"])
+		}
+		return true
+	})
+	h.waitStatus(id, bridge.StatusProcessing, 90*time.Second)
 	if n := bs.Calls("get") - reads; n < 5 {
 		t.Fatalf("%d reads, want the failed look (4) and a good one", n)
 	}
