@@ -1,4 +1,4 @@
-package streampay_test
+package streampay
 
 import (
 	"context"
@@ -12,10 +12,9 @@ import (
 
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
-	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 )
 
-var sampleCallback = streampay.Callback{
+var sampleCallback = Callback{
 	PaymentID:         "LqaUrQimtgTe9iF3Knv8Ld",
 	Amount:            "0.16638",
 	AmountUSD:         "1.00",
@@ -28,11 +27,11 @@ var sampleCallback = streampay.Callback{
 // computed hash of the literal string.
 func TestSignKnownVector(t *testing.T) {
 	lit := "Amount=0.16638;AmountUsd=1.00;CurrentDateTime=2022-08-10T21:52:41+00:00;PaymentID=LqaUrQimtgTe9iF3Knv8Ld;ReceivedAmount=0.16638;ReceivedAmountUsd=1.00;SecretKey=topsecret"
-	if got := streampay.SigningString(sampleCallback, "topsecret"); got != lit {
+	if got := SigningString(sampleCallback, "topsecret"); got != lit {
 		t.Fatalf("signing string:\n got %s\nwant %s", got, lit)
 	}
 	sum := sha256.Sum256([]byte(lit))
-	if got, want := streampay.Sign(sampleCallback, "topsecret"), hex.EncodeToString(sum[:]); got != want {
+	if got, want := Sign(sampleCallback, "topsecret"), hex.EncodeToString(sum[:]); got != want {
 		t.Fatalf("sign: got %s, want %s", got, want)
 	}
 }
@@ -54,8 +53,8 @@ func mutate(t *testing.T, body []byte, fn func(m map[string]any)) []byte {
 
 func TestVerifyCallbackVectors(t *testing.T) {
 	const secret = "topsecret"
-	good := streampay.SignedPayload(sampleCallback, secret)
-	sig := streampay.Sign(sampleCallback, secret)
+	good := SignedPayload(sampleCallback, secret)
+	sig := Sign(sampleCallback, secret)
 	tests := []struct {
 		name   string
 		body   []byte
@@ -65,40 +64,40 @@ func TestVerifyCallbackVectors(t *testing.T) {
 		{"valid", good, secret, nil},
 		{"valid upper-case hex", mutate(t, good, func(m map[string]any) { m["signature"] = strings.ToUpper(sig) }), secret, nil},
 		{"valid with unknown extra field", mutate(t, good, func(m map[string]any) { m["extra"] = "x" }), secret, nil},
-		{"old current_datetime still valid (no window documented)", streampay.SignedPayload(func() streampay.Callback {
+		{"old current_datetime still valid (no window documented)", SignedPayload(func() Callback {
 			c := sampleCallback
 			c.CurrentDateTime = "2020-01-01T00:00:00+00:00"
 			return c
 		}(), secret), secret, nil},
-		{"wrong secret", streampay.SignedPayload(sampleCallback, "other"), secret, streampay.ErrMismatch},
-		{"empty secret configured", good, "", streampay.ErrNoSecret},
-		{"tampered received_amount_usd", mutate(t, good, func(m map[string]any) { m["received_amount_usd"] = "100.00" }), secret, streampay.ErrMismatch},
-		{"tampered payment_id", mutate(t, good, func(m map[string]any) { m["payment_id"] = "Other" }), secret, streampay.ErrMismatch},
-		{"re-formatted amount", mutate(t, good, func(m map[string]any) { m["amount_usd"] = "1.0" }), secret, streampay.ErrMismatch},
-		{"amount as number", mutate(t, good, func(m map[string]any) { m["amount_usd"] = 1.00 }), secret, streampay.ErrMalformed},
-		{"signature not hex", mutate(t, good, func(m map[string]any) { m["signature"] = "zz" + sig[2:] }), secret, streampay.ErrMismatch},
-		{"signature truncated", mutate(t, good, func(m map[string]any) { m["signature"] = sig[:62] }), secret, streampay.ErrMismatch},
-		{"signature empty", mutate(t, good, func(m map[string]any) { m["signature"] = "" }), secret, streampay.ErrNotSigned},
-		{"signature missing", mutate(t, good, func(m map[string]any) { delete(m, "signature") }), secret, streampay.ErrNotSigned},
-		{"not json", []byte("payment_id=x&signature=y"), secret, streampay.ErrMalformed},
-		{"json array", []byte(`[1,2]`), secret, streampay.ErrMalformed},
-		{"trailing data", append(append([]byte{}, good...), []byte(` {}`)...), secret, streampay.ErrMalformed},
-		{"empty body", nil, secret, streampay.ErrMalformed},
-		{"negative amount signed", streampay.SignedPayload(func() streampay.Callback {
+		{"wrong secret", SignedPayload(sampleCallback, "other"), secret, ErrMismatch},
+		{"empty secret configured", good, "", ErrNoSecret},
+		{"tampered received_amount_usd", mutate(t, good, func(m map[string]any) { m["received_amount_usd"] = "100.00" }), secret, ErrMismatch},
+		{"tampered payment_id", mutate(t, good, func(m map[string]any) { m["payment_id"] = "Other" }), secret, ErrMismatch},
+		{"re-formatted amount", mutate(t, good, func(m map[string]any) { m["amount_usd"] = "1.0" }), secret, ErrMismatch},
+		{"amount as number", mutate(t, good, func(m map[string]any) { m["amount_usd"] = 1.00 }), secret, ErrMalformed},
+		{"signature not hex", mutate(t, good, func(m map[string]any) { m["signature"] = "zz" + sig[2:] }), secret, ErrMismatch},
+		{"signature truncated", mutate(t, good, func(m map[string]any) { m["signature"] = sig[:62] }), secret, ErrMismatch},
+		{"signature empty", mutate(t, good, func(m map[string]any) { m["signature"] = "" }), secret, ErrNotSigned},
+		{"signature missing", mutate(t, good, func(m map[string]any) { delete(m, "signature") }), secret, ErrNotSigned},
+		{"not json", []byte("payment_id=x&signature=y"), secret, ErrMalformed},
+		{"json array", []byte(`[1,2]`), secret, ErrMalformed},
+		{"trailing data", append(append([]byte{}, good...), []byte(` {}`)...), secret, ErrMalformed},
+		{"empty body", nil, secret, ErrMalformed},
+		{"negative amount signed", SignedPayload(func() Callback {
 			c := sampleCallback
 			c.ReceivedAmountUSD = "-1"
 			return c
-		}(), secret), secret, streampay.ErrSignedMalformed},
-		{"non-decimal amount signed", streampay.SignedPayload(func() streampay.Callback {
+		}(), secret), secret, ErrSignedMalformed},
+		{"non-decimal amount signed", SignedPayload(func() Callback {
 			c := sampleCallback
 			c.AmountUSD = "1e400x"
 			return c
-		}(), secret), secret, streampay.ErrSignedMalformed},
-		{"empty payment id signed", streampay.SignedPayload(func() streampay.Callback {
+		}(), secret), secret, ErrSignedMalformed},
+		{"empty payment id signed", SignedPayload(func() Callback {
 			c := sampleCallback
 			c.PaymentID = ""
 			return c
-		}(), secret), secret, streampay.ErrSignedMalformed},
+		}(), secret), secret, ErrSignedMalformed},
 	}
 	for _, f := range []string{"payment_id", "amount", "amount_usd", "received_amount", "received_amount_usd", "current_datetime"} {
 		tests = append(tests, struct {
@@ -106,11 +105,11 @@ func TestVerifyCallbackVectors(t *testing.T) {
 			body   []byte
 			secret string
 			want   error
-		}{"missing " + f, mutate(t, good, func(m map[string]any) { delete(m, f) }), secret, streampay.ErrMissingField})
+		}{"missing " + f, mutate(t, good, func(m map[string]any) { delete(m, f) }), secret, ErrMissingField})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cb, err := streampay.VerifyCallbackBody(tt.body, tt.secret)
+			cb, err := VerifyCallbackBody(tt.body, tt.secret)
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("got %v, want accepted", err)
@@ -125,7 +124,7 @@ func TestVerifyCallbackVectors(t *testing.T) {
 			}
 			// Only a genuinely signed callback is "malformed"; anything
 			// else is unauthenticated.
-			if tt.want == streampay.ErrSignedMalformed {
+			if tt.want == ErrSignedMalformed {
 				if !errors.Is(err, bridge.ErrMalformed) || errors.Is(err, bridge.ErrSignature) || bridge.ErrorCode(err) != bridge.EINVALID {
 					t.Fatalf("%v does not match bridge.ErrMalformed alone", err)
 				}
@@ -136,17 +135,17 @@ func TestVerifyCallbackVectors(t *testing.T) {
 			}
 		})
 	}
-	if !errors.Is(streampay.ErrNotSigned, bridge.ErrNotSigned) {
+	if !errors.Is(ErrNotSigned, bridge.ErrNotSigned) {
 		t.Error("ErrNotSigned does not match bridge.ErrNotSigned")
 	}
 }
 
 func TestVerifyCallbackIgnoresContentType(t *testing.T) {
-	c, err := streampay.New(streampay.Config{ClientID: "id", SecretKey: "topsecret"}, gateway.Options{})
+	c, err := New(Config{ClientID: "id", SecretKey: "topsecret"}, gateway.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := streampay.SignedPayload(sampleCallback, "topsecret")
+	body := SignedPayload(sampleCallback, "topsecret")
 	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "", "text/plain"} {
 		if _, err := c.VerifyCallback(http.Header{"Content-Type": {ct}}, body); err != nil {
 			t.Errorf("%q: %v", ct, err)
@@ -158,7 +157,7 @@ func TestVerifyCallbackIgnoresContentType(t *testing.T) {
 }
 
 func TestClaimedClassification(t *testing.T) {
-	c, err := streampay.New(streampay.Config{ClientID: "id", SecretKey: "k"}, gateway.Options{})
+	c, err := New(Config{ClientID: "id", SecretKey: "k"}, gateway.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +166,7 @@ func TestClaimedClassification(t *testing.T) {
 	for i, tt := range tests {
 		cb := sampleCallback
 		cb.AmountUSD, cb.ReceivedAmountUSD = tt.asked, tt.received
-		ev, err := c.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, streampay.SignedPayload(cb, "k"))
+		ev, err := c.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, SignedPayload(cb, "k"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +183,7 @@ func TestClaimedClassification(t *testing.T) {
 // can forge to the shop and checks which the client accepts.
 func TestSimulatorCallbackVariants(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
+	e := startSim(t)
 	gp, err := e.client.CreatePayment(ctx, usdRequest("7.50"))
 	if err != nil {
 		t.Fatal(err)
@@ -239,18 +238,18 @@ func TestSimulatorCallbackVariants(t *testing.T) {
 
 func FuzzVerifyCallback(f *testing.F) {
 	const secret = "fuzz-secret"
-	good := streampay.SignedPayload(sampleCallback, secret)
+	good := SignedPayload(sampleCallback, secret)
 	f.Add(good)
-	f.Add(streampay.SignedPayload(sampleCallback, "other"))
+	f.Add(SignedPayload(sampleCallback, "other"))
 	f.Add([]byte(`{"payment_id":"x","signature":"00"}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		cb, err := streampay.VerifyCallbackBody(body, secret)
+		cb, err := VerifyCallbackBody(body, secret)
 		if errors.Is(err, bridge.ErrMalformed) {
 			// "Malformed" only for a genuine signature over unusable fields.
-			c, perr := streampay.ParseCallback(body)
-			want := sha256.Sum256([]byte(streampay.SigningString(c, secret)))
+			c, perr := ParseCallback(body)
+			want := sha256.Sum256([]byte(SigningString(c, secret)))
 			got, herr := hex.DecodeString(c.Signature)
 			if perr != nil || herr != nil || string(got) != string(want[:]) {
 				t.Fatalf("malformed said of a payload not signed with the secret: %q", body)
@@ -265,23 +264,23 @@ func FuzzVerifyCallback(f *testing.F) {
 		}
 		// Accepted: it must carry the genuine signature of exactly the
 		// fields it claims.
-		want := sha256.Sum256([]byte(streampay.SigningString(cb, secret)))
+		want := sha256.Sum256([]byte(SigningString(cb, secret)))
 		got, herr := hex.DecodeString(cb.Signature)
 		if herr != nil || string(got) != string(want[:]) {
 			t.Fatalf("accepted a payload not signed with the secret: %q", body)
 		}
-		if _, err := streampay.VerifyCallbackBody(body, ""); err == nil {
+		if _, err := VerifyCallbackBody(body, ""); err == nil {
 			t.Fatal("accepted with an empty secret")
 		}
 	})
 }
 
 func FuzzParseCallback(f *testing.F) {
-	f.Add(streampay.SignedPayload(sampleCallback, "k"))
+	f.Add(SignedPayload(sampleCallback, "k"))
 	f.Add([]byte(`{"payment_id":1}`))
 	f.Add([]byte(`{"payment_id":"\u0000","amount":"","amount_usd":"","received_amount":"","received_amount_usd":"","current_datetime":"","signature":"a"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		cb, err := streampay.ParseCallback(body)
+		cb, err := ParseCallback(body)
 		if err != nil {
 			if !errors.Is(err, bridge.ErrSignature) {
 				t.Fatalf("error %v does not match bridge.ErrSignature", err)
@@ -293,7 +292,7 @@ func FuzzParseCallback(f *testing.F) {
 		}
 		// Round trip: re-encoding the parsed fields parses to the same.
 		b, _ := json.Marshal(cb)
-		again, err := streampay.ParseCallback(b)
+		again, err := ParseCallback(b)
 		if err != nil || again != cb {
 			t.Fatalf("round trip: %+v vs %+v (%v)", again, cb, err)
 		}
@@ -305,7 +304,7 @@ func FuzzNumString(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var n streampay.NumString
+		var n NumString
 		if err := json.Unmarshal(b, &n); err != nil {
 			return
 		}

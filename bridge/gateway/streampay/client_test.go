@@ -1,4 +1,4 @@
-package streampay_test
+package streampay
 
 import (
 	"context"
@@ -15,13 +15,12 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
-	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
 func TestLifecyclePaidThroughCallback(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
+	e := startSim(t)
 	gp, err := e.client.CreatePayment(ctx, usdRequest("15.89"))
 	if err != nil {
 		t.Fatalf("create: %v", err)
@@ -73,7 +72,7 @@ func TestLifecyclePaidThroughCallback(t *testing.T) {
 
 func TestStatusesThroughSimulator(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t)
+	e := startSim(t)
 	create := func() string {
 		t.Helper()
 		gp, err := e.client.CreatePayment(ctx, usdRequest("10.00"))
@@ -165,7 +164,7 @@ func TestStatusesThroughSimulator(t *testing.T) {
 
 func TestUnderpaidCallbackConfirmsPending(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, func(s *streampaysim.Config, _ *streampay.Config, _ *gateway.Options) {
+	e := startSim(t, func(s *streampaysim.Config, _ *Config, _ *gateway.Options) {
 		s.CallbackOnUnderpay = true
 	})
 	gp, err := e.client.CreatePayment(ctx, usdRequest("20"))
@@ -193,7 +192,7 @@ func TestUnderpaidCallbackConfirmsPending(t *testing.T) {
 
 func TestErrCallbackStatusMeansPaid(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, func(s *streampaysim.Config, _ *streampay.Config, _ *gateway.Options) {
+	e := startSim(t, func(s *streampaysim.Config, _ *Config, _ *gateway.Options) {
 		s.ShowErrCallback = true
 		s.RetryInterval = time.Hour // one failed attempt, then wait
 	})
@@ -207,7 +206,7 @@ func TestErrCallbackStatusMeansPaid(t *testing.T) {
 	}
 	body := e.rc.next(t)
 	waitFor(t, func() bool { return len(e.sim.Callbacks()) == 1 })
-	if sp, _ := e.sim.Payment(gp.GatewayID); sp.Status != streampay.StatusErrCallback {
+	if sp, _ := e.sim.Payment(gp.GatewayID); sp.Status != StatusErrCallback {
 		t.Fatalf("simulator status: got %q, want ERR_CALLBACK", sp.Status)
 	}
 	ev, err := e.client.VerifyCallback(http.Header{"Content-Type": {"application/json"}}, body)
@@ -242,7 +241,7 @@ func TestCreateRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, func(_ *streampaysim.Config, c *streampay.Config, _ *gateway.Options) {
+			e := startSim(t, func(_ *streampaysim.Config, c *Config, _ *gateway.Options) {
 				c.NativeTokenAmounts = tt.native
 				c.NativeToken = "STRM"
 			})
@@ -269,7 +268,7 @@ func TestCreateRequests(t *testing.T) {
 				t.Errorf("amount field: got %q, want %q", sp.AmountField, tt.field)
 			}
 			u, err := url.Parse(sp.ReturnURL)
-			if err != nil || u.Query().Get(streampay.RefParam) != "wcb-42-1" || u.Query().Get("key") != "wc_order_abc" {
+			if err != nil || u.Query().Get(RefParam) != "wcb-42-1" || u.Query().Get("key") != "wc_order_abc" {
 				t.Errorf("return_url %q lacks the reference or the original query", sp.ReturnURL)
 			}
 		})
@@ -278,7 +277,7 @@ func TestCreateRequests(t *testing.T) {
 
 func TestCapabilities(t *testing.T) {
 	for _, native := range []bool{false, true} {
-		c, err := streampay.New(streampay.Config{ClientID: "id", SecretKey: "s", NativeTokenAmounts: native, NativeToken: "STRM"}, gateway.Options{})
+		c, err := New(Config{ClientID: "id", SecretKey: "s", NativeTokenAmounts: native, NativeToken: "STRM"}, gateway.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -301,13 +300,13 @@ func fmtList(s []string) string { return "[" + strings.Join(s, " ") + "]" }
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  streampay.Config
+		cfg  Config
 		want []string
 	}{
-		{"ok with defaults", streampay.Config{ClientID: "id", SecretKey: "s"}, nil},
-		{"everything wrong", streampay.Config{CreateURL: "ftp://x", StatusURL: "not a url", NativeTokenAmounts: true},
+		{"ok with defaults", Config{ClientID: "id", SecretKey: "s"}, nil},
+		{"everything wrong", Config{CreateURL: "ftp://x", StatusURL: "not a url", NativeTokenAmounts: true},
 			[]string{"gateways.streampay.client_id", "gateways.streampay.secret_key", "gateways.streampay.create_url", "gateways.streampay.status_url", "gateways.streampay.native_token"}},
-		{"client id with slash", streampay.Config{ClientID: "a/b", SecretKey: "s"}, []string{"gateways.streampay.client_id"}},
+		{"client id with slash", Config{ClientID: "a/b", SecretKey: "s"}, []string{"gateways.streampay.client_id"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -322,7 +321,7 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	if _, err := streampay.New(streampay.Config{}, gateway.Options{}); err == nil {
+	if _, err := New(Config{}, gateway.Options{}); err == nil {
 		t.Error("New accepted an empty config")
 	}
 }
@@ -335,20 +334,20 @@ func TestErrorsNeverCarryCredentials(t *testing.T) {
 		_, _ = w.Write([]byte(`{"error":"bad request for ` + r.URL.Path + ` key ` + testSecret + `"}`))
 	}))
 	defer echo.Close()
-	cfg := streampay.Config{ClientID: testClientID, SecretKey: testSecret, CreateURL: echo.URL, StatusURL: echo.URL}
-	c, err := streampay.New(cfg, gateway.Options{RetryMax: -1})
+	cfg := Config{ClientID: testClientID, SecretKey: testSecret, CreateURL: echo.URL, StatusURL: echo.URL}
+	c, err := New(cfg, gateway.Options{RetryMax: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t)
+	e := startSim(t)
 	e.sim.FailNext(4, http.StatusServiceUnavailable) // the first try and its 3 retries
-	unapproved, err := streampay.New(streampay.Config{ClientID: "not-approved-client", SecretKey: testSecret, CreateURL: e.cfg.CreateURL, StatusURL: e.cfg.StatusURL}, gateway.Options{RetryMax: -1})
+	unapproved, err := New(Config{ClientID: "not-approved-client", SecretKey: testSecret, CreateURL: e.cfg.CreateURL, StatusURL: e.cfg.StatusURL}, gateway.Options{RetryMax: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
-	unreachable, err := streampay.New(streampay.Config{ClientID: testClientID, SecretKey: testSecret, CreateURL: closed.URL, StatusURL: closed.URL}, gateway.Options{RetryMax: -1})
+	unreachable, err := New(Config{ClientID: testClientID, SecretKey: testSecret, CreateURL: closed.URL, StatusURL: closed.URL}, gateway.Options{RetryMax: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +384,7 @@ func TestErrorsNeverCarryCredentials(t *testing.T) {
 }
 
 func TestConfigRedacted(t *testing.T) {
-	cfg := streampay.Config{ClientID: testClientID, SecretKey: testSecret}
+	cfg := Config{ClientID: testClientID, SecretKey: testSecret}
 	var buf strings.Builder
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "streampay", cfg)
 	for name, s := range map[string]string{"slog": buf.String(), "%v": fmt.Sprintf("%v", cfg), "%+v": fmt.Sprintf("%+v", cfg)} {
@@ -434,7 +433,7 @@ func TestStatusAnswerVariants(t *testing.T) {
 				_, _ = w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			c, err := streampay.New(streampay.Config{ClientID: "id", SecretKey: "s", CreateURL: srv.URL, StatusURL: srv.URL}, gateway.Options{RetryMax: -1})
+			c, err := New(Config{ClientID: "id", SecretKey: "s", CreateURL: srv.URL, StatusURL: srv.URL}, gateway.Options{RetryMax: -1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -460,7 +459,7 @@ func TestStatusAnswerVariants(t *testing.T) {
 			if tt.name == "not_found as 200 with its expiry" && !st.ExpiresAt.Equal(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) {
 				t.Fatalf("expiry %v, want the answer's own", st.ExpiresAt)
 			}
-			if tt.name == "err callback" && (!st.KeepPolling || st.Attention != streampay.ErrCallbackAttention) {
+			if tt.name == "err callback" && (!st.KeepPolling || st.Attention != ErrCallbackAttention) {
 				t.Fatalf("ERR_CALLBACK: %+v, want KeepPolling and the attention text", st)
 			}
 		})

@@ -1,4 +1,4 @@
-package streampay_test
+package streampay
 
 import (
 	"bytes"
@@ -17,14 +17,13 @@ import (
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
 	"github.com/wcbridge/wcbridge/bridge/gateway/gatewaytest"
-	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
 var fixedNow = time.Date(2022, 8, 10, 21, 51, 19, 0, time.UTC)
 
 // goldenEnv is a simulator on a fixed clock behind a recorder.
-func goldenEnv(t *testing.T, native bool) (*streampaysim.Simulator, *streampay.Client, *gatewaytest.Recorder, string) {
+func goldenEnv(t *testing.T, native bool) (*streampaysim.Simulator, *Client, *gatewaytest.Recorder, string) {
 	t.Helper()
 	sim := streampaysim.New(streampaysim.Config{
 		ClientIDs: []string{testClientID}, SecretKey: testSecret,
@@ -34,7 +33,7 @@ func goldenEnv(t *testing.T, native bool) (*streampaysim.Simulator, *streampay.C
 	srv := httptest.NewServer(rec)
 	t.Cleanup(func() { srv.Close(); sim.Close() })
 	sim.SetPublicURL("https://sim.example")
-	c, err := streampay.New(streampay.Config{ClientID: testClientID, SecretKey: testSecret, CreateURL: srv.URL + "/api/v1", StatusURL: srv.URL + "/api/v1",
+	c, err := New(Config{ClientID: testClientID, SecretKey: testSecret, CreateURL: srv.URL + "/api/v1", StatusURL: srv.URL + "/api/v1",
 		NativeTokenAmounts: native, NativeToken: "STRM"}, gateway.Options{RetryMax: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +117,7 @@ func TestGoldenSimulatorAnswers(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var po streampay.PaymentObject
+	var po PaymentObject
 	if resp.StatusCode != 200 || json.Unmarshal(b, &po) != nil {
 		t.Fatalf("manual create: %d %s", resp.StatusCode, b)
 	}
@@ -129,16 +128,16 @@ func TestGoldenSimulatorAnswers(t *testing.T) {
 // TestGoldenCallback pins the callback wire format: what a signed payload
 // looks like, and that the simulator sends exactly the documented fields.
 func TestGoldenCallback(t *testing.T) {
-	gatewaytest.Golden(t, "callback.json", streampay.SignedPayload(sampleCallback, "topsecret"))
+	gatewaytest.Golden(t, "callback.json", SignedPayload(sampleCallback, "topsecret"))
 	b, err := os.ReadFile(filepath.Join("testdata", "callback.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := streampay.VerifyCallbackBody(bytes.TrimSpace(b), "topsecret"); err != nil {
+	if _, err := VerifyCallbackBody(bytes.TrimSpace(b), "topsecret"); err != nil {
 		t.Fatalf("golden callback does not verify: %v", err)
 	}
 
-	e := newEnv(t)
+	e := startSim(t)
 	gp, err := e.client.CreatePayment(context.Background(), usdRequest("2.50"))
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +191,7 @@ func TestDocumentedExamples(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c, err := streampay.New(streampay.Config{ClientID: "id", SecretKey: "k", CreateURL: srv.URL, StatusURL: srv.URL}, gateway.Options{RetryMax: -1})
+	c, err := New(Config{ClientID: "id", SecretKey: "k", CreateURL: srv.URL, StatusURL: srv.URL}, gateway.Options{RetryMax: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +213,7 @@ func TestDocumentedExamples(t *testing.T) {
 		!st.ExpiresAt.Equal(want.ExpiresAt) || st.Test || st.OrderRef != "" {
 		t.Errorf("state:\n got %+v\nwant %+v", st, want)
 	}
-	var po streampay.PaymentObject
+	var po PaymentObject
 	if err := json.Unmarshal(obj, &po); err != nil {
 		t.Fatal(err)
 	}

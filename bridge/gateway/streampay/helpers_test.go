@@ -1,4 +1,4 @@
-package streampay_test
+package streampay
 
 import (
 	"io"
@@ -11,7 +11,6 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
-	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
@@ -74,16 +73,16 @@ func (rc *receiver) next(t *testing.T) []byte {
 type env struct {
 	sim    *streampaysim.Simulator
 	srv    *httptest.Server
-	client *streampay.Client
+	client *Client
 	rc     *receiver
-	cfg    streampay.Config
+	cfg    Config
 }
 
-type envOpt func(*streampaysim.Config, *streampay.Config, *gateway.Options)
+type envOpt func(*streampaysim.Config, *Config, *gateway.Options)
 
-// newEnv starts a simulator behind httptest, a callback receiver, and a
+// startSim starts a simulator behind httptest, a callback receiver, and a
 // client whose two base URLs both point at the simulator.
-func newEnv(t *testing.T, opts ...envOpt) *env {
+func startSim(t *testing.T, opts ...envOpt) *env {
 	t.Helper()
 	rc, rsrv := newReceiver(t)
 	scfg := streampaysim.Config{
@@ -93,7 +92,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 		RetryInterval: 50 * time.Millisecond,
 	}
 	gopts := gateway.Options{RetryMax: 3, RetryWaitMin: 5 * time.Millisecond, RetryWaitMax: 20 * time.Millisecond, Timeout: 2 * time.Second}
-	var ccfg streampay.Config
+	var ccfg Config
 	for _, o := range opts {
 		o(&scfg, &ccfg, &gopts)
 	}
@@ -109,7 +108,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	}
 	ccfg.CreateURL = srv.URL + "/api/v1"
 	ccfg.StatusURL = srv.URL + "/api/v1/"
-	c, err := streampay.New(ccfg, gopts)
+	c, err := New(ccfg, gopts)
 	if err != nil {
 		t.Fatalf("new client: %v", err)
 	}

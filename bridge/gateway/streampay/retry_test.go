@@ -1,4 +1,4 @@
-package streampay_test
+package streampay
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway"
-	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay/streampaysim"
 )
 
@@ -20,7 +19,7 @@ func TestReadsRetried(t *testing.T) {
 	ctx := context.Background()
 	for _, code := range []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusTooManyRequests} {
 		t.Run(http.StatusText(code), func(t *testing.T) {
-			e := newEnv(t)
+			e := startSim(t)
 			gp, err := e.client.CreatePayment(ctx, usdRequest("3"))
 			if err != nil {
 				t.Fatal(err)
@@ -42,7 +41,7 @@ func TestReadsRetried(t *testing.T) {
 }
 
 func TestReadsGiveUp(t *testing.T) {
-	e := newEnv(t)
+	e := startSim(t)
 	e.sim.FailNext(100, http.StatusInternalServerError)
 	_, err := e.client.PaymentState(context.Background(), "X")
 	var ge *gateway.Error
@@ -57,7 +56,7 @@ func TestReadsGiveUp(t *testing.T) {
 func TestCreateNotRetriedOn5xx(t *testing.T) {
 	for _, code := range []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable} {
 		t.Run(http.StatusText(code), func(t *testing.T) {
-			e := newEnv(t)
+			e := startSim(t)
 			e.sim.FailNextCreate(3, code)
 			_, err := e.client.CreatePayment(context.Background(), usdRequest("3"))
 			var ge *gateway.Error
@@ -75,7 +74,7 @@ func TestCreateNotRetriedOn5xx(t *testing.T) {
 }
 
 func TestCreateRetriedOn429(t *testing.T) {
-	e := newEnv(t)
+	e := startSim(t)
 	e.sim.FailNextCreate(2, http.StatusTooManyRequests)
 	gp, err := e.client.CreatePayment(context.Background(), usdRequest("3"))
 	if err != nil {
@@ -91,7 +90,7 @@ func TestCreateRetriedOn429(t *testing.T) {
 }
 
 func TestCreateNotRetriedOnTimeout(t *testing.T) {
-	e := newEnv(t, func(_ *streampaysim.Config, _ *streampay.Config, o *gateway.Options) {
+	e := startSim(t, func(_ *streampaysim.Config, _ *Config, o *gateway.Options) {
 		o.Timeout = 100 * time.Millisecond
 	})
 	e.sim.Hang(time.Second)
@@ -120,7 +119,7 @@ func TestCreateRetriedWhenRefused(t *testing.T) {
 		}
 		return d.DialContext(ctx, network, addr)
 	}}
-	e := newEnv(t, func(_ *streampaysim.Config, _ *streampay.Config, o *gateway.Options) {
+	e := startSim(t, func(_ *streampaysim.Config, _ *Config, o *gateway.Options) {
 		o.Transport = tr
 	})
 	gp, err := e.client.CreatePayment(context.Background(), usdRequest("3"))
@@ -133,7 +132,7 @@ func TestCreateRetriedWhenRefused(t *testing.T) {
 }
 
 func TestContextCancelStopsRetries(t *testing.T) {
-	e := newEnv(t, func(_ *streampaysim.Config, _ *streampay.Config, o *gateway.Options) {
+	e := startSim(t, func(_ *streampaysim.Config, _ *Config, o *gateway.Options) {
 		// Ten retries a minute apart; the context ends after 300 ms.
 		o.RetryMax = 10
 		o.RetryWaitMin = time.Minute

@@ -1,10 +1,9 @@
-package streampay_test
+package streampay
 
 import (
 	"testing"
 
 	"github.com/wcbridge/wcbridge/bridge"
-	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
 )
 
 func TestMapStatus(t *testing.T) {
@@ -24,7 +23,7 @@ func TestMapStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, ok := streampay.MapStatus(tt.in)
+			got, ok := MapStatus(tt.in)
 			if got != tt.want || ok != tt.ok {
 				t.Errorf("MapStatus(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
 			}

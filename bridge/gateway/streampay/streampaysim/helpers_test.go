@@ -84,9 +84,9 @@ type env struct {
 
 type envOpt func(*streampaysim.Config, *streampay.Config, *gateway.Options)
 
-// newEnv starts a simulator behind httptest, a callback receiver, and a
+// startSim starts a simulator behind httptest, a callback receiver, and a
 // client whose two base URLs both point at the simulator.
-func newEnv(t *testing.T, opts ...envOpt) *env {
+func startSim(t *testing.T, opts ...envOpt) *env {
 	t.Helper()
 	rc, rsrv := newReceiver(t)
 	scfg := streampaysim.Config{
