@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -305,22 +304,7 @@ func (s *Service) SweepCallbacks(ctx context.Context, limit int) (int, error) {
 	if err != nil || len(cbs) == 0 {
 		return 0, err
 	}
-	work := make(chan *Callback)
-	var wg sync.WaitGroup
-	for range min(len(cbs), s.workers()) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for cb := range work {
-				s.finishCallback(ctx, cb)
-			}
-		}()
-	}
-	for _, cb := range cbs {
-		work <- cb
-	}
-	close(work)
-	wg.Wait()
+	forEach(cbs, s.workers(), func(cb *Callback) { s.finishCallback(ctx, cb) })
 	s.kickOutbox()
 	return len(cbs), nil
 }

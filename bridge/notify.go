@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -98,22 +97,7 @@ func (s *Service) DeliverNotifications(ctx context.Context, limit int) (int, err
 	}
 	d := &delivery{s: s, bn: bn, claimed: claimed}
 	reqs := packNotifications(ns, size)
-	work := make(chan []*Notification)
-	var wg sync.WaitGroup
-	for range min(len(reqs), s.notifiers()) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for req := range work {
-				d.send(ctx, req)
-			}
-		}()
-	}
-	for _, req := range reqs {
-		work <- req
-	}
-	close(work)
-	wg.Wait()
+	forEach(reqs, s.notifiers(), func(req []*Notification) { d.send(ctx, req) })
 	if down && d.delivered.Load() > 0 {
 		// The probes got through: report a full batch so the loop goes on
 		// with the backlog now instead of at the next tick.

@@ -190,3 +190,24 @@ func (s *Service) kickOutbox() {
 	default:
 	}
 }
+
+// forEach calls fn for every item, at most n at once, and returns when all
+// calls have returned.
+func forEach[T any](items []T, n int, fn func(T)) {
+	work := make(chan T)
+	var wg sync.WaitGroup
+	for range min(len(items), n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				fn(it)
+			}
+		}()
+	}
+	for _, it := range items {
+		work <- it
+	}
+	close(work)
+	wg.Wait()
+}
