@@ -300,46 +300,120 @@ func (s *Store) UpdatePaymentTx(ctx context.Context, ref bridge.PaymentRef, cb *
 		p, err = s.updatePayment(ctx, ref, cb, fn)
 		return err
 	})
-	if err != nil && ref.ID == 0 {
-		return nil, fmt.Errorf("update payment %s %s: %w", ref.Gateway, ref.GatewayID, dbError(err))
-	} else if err != nil {
-		return nil, fmt.Errorf("update payment %d: %w", ref.ID, dbError(err))
+	if err != nil {
+		return nil, updateErr(ref, err)
 	}
 	return p, nil
 }
 
-func (s *Store) updatePayment(ctx context.Context, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error)) (*bridge.Payment, error) {
-	where, args := "id = ?", []any{ref.ID}
+func updateErr(ref bridge.PaymentRef, err error) error {
 	if ref.ID == 0 {
-		if ref.GatewayID == "" {
-			return nil, bridge.ErrPaymentNotFound
-		}
-		where, args = "gateway = ? AND gateway_id = ?", []any{ref.Gateway, ref.GatewayID}
+		return fmt.Errorf("update payment %s %s: %w", ref.Gateway, ref.GatewayID, dbError(err))
 	}
+	return fmt.Errorf("update payment %d: %w", ref.ID, dbError(err))
+}
+
+// PaymentUpdate is one of the updates UpdatePayments applies together: Ref,
+// CB and Fn as for UpdatePaymentTx, and its result.
+type PaymentUpdate struct {
+	Ref bridge.PaymentRef
+	CB  *bridge.AppliedCallback
+	Fn  func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error)
+	// Wrote, asked after Fn failed, says whether that run of Fn wrote
+	// anything (or saw a statement fail). A failure of Fn's own that wrote
+	// nothing fails its update only; nil means it may have written.
+	Wrote func() bool
+
+	Payment *bridge.Payment
+	Err     error
+}
+
+// UpdatePayments applies updates in one transaction with one commit, each
+// as UpdatePaymentTx would, in order: a later one sees what an earlier one
+// wrote. An update whose Fn fails without writing fails alone and the
+// others go on. Anything else that fails the transaction (a statement, a
+// deadlock, Fn failing after a write, the commit) rolls it all back, and
+// each update then runs again alone through UpdatePaymentTx, so one
+// update's trouble costs the others only time. Each update's result is in
+// its Payment and Err.
+func (s *Store) UpdatePayments(ctx context.Context, us []*PaymentUpdate) {
+	if len(us) > 1 && s.updateTogether(ctx, us) == nil {
+		return
+	}
+	for _, u := range us {
+		u.Payment, u.Err = s.UpdatePaymentTx(ctx, u.Ref, u.CB, u.Fn)
+	}
+}
+
+func (s *Store) updateTogether(ctx context.Context, us []*PaymentUpdate) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer rollback(tx)
+	for _, u := range us {
+		p, dirty, err := s.updatePaymentIn(ctx, tx, u.Ref, u.CB, u.Fn)
+		if err != nil && (dirty || u.Wrote == nil || u.Wrote()) {
+			return err
+		}
+		u.Payment, u.Err = p, nil
+		if err != nil {
+			u.Err = updateErr(u.Ref, err)
+		}
+	}
+	return tx.Commit()
+}
+
+func (s *Store) updatePayment(ctx context.Context, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error)) (*bridge.Payment, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer rollback(tx)
+	p, _, err := s.updatePaymentIn(ctx, tx, ref, cb, fn)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// updatePaymentIn is updatePayment's work inside tx, without the commit.
+// When it fails, dirty says that it wrote, or one of its own statements
+// failed: otherwise it only read and locked the payment's row, and tx is as
+// fn left it.
+func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error)) (_ *bridge.Payment, dirty bool, _ error) {
+	where, args := "id = ?", []any{ref.ID}
+	if ref.ID == 0 {
+		if ref.GatewayID == "" {
+			return nil, false, bridge.ErrPaymentNotFound
+		}
+		where, args = "gateway = ? AND gateway_id = ?", []any{ref.Gateway, ref.GatewayID}
+	}
+	if cb != nil {
+		cb.LeaseLost = false // from an earlier run of a round that rolled back
+	}
 	old, err := scanPayment(tx.QueryRowContext(ctx, "SELECT "+paymentCols+" FROM "+s.payments+" WHERE "+where+" FOR UPDATE", args...))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, bridge.ErrPaymentNotFound
+		return nil, false, bridge.ErrPaymentNotFound
 	} else if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	p := *old
 	notify, err := fn(tx, &p)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// Identity is not fn's to change: a payment is one attempt, through one
 	// gateway, for one order.
 	p.ID, p.OrderID, p.Gateway, p.OrderRef, p.CreatedAt, p.PaidStatus = old.ID, old.OrderID, old.Gateway, old.OrderRef, old.CreatedAt, old.PaidStatus
 	if p.Status != old.Status && !old.Status.CanMove(p.Status) {
-		return nil, fmt.Errorf("%s to %s: %w", old.Status, p.Status, bridge.ErrPaymentStatus)
+		return nil, false, fmt.Errorf("%s to %s: %w", old.Status, p.Status, bridge.ErrPaymentStatus)
 	}
 	if err := checkPayment(&p); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	p.UpdatedAt = s.nowUTC()
 	p.NextCheckAt = stamp(p.NextCheckAt)
@@ -358,7 +432,7 @@ func (s *Store) updatePayment(ctx context.Context, ref bridge.PaymentRef, cb *br
 		held, err = s.writePayment(ctx, tx, &p, sql.NullInt64{}, cb)
 	}
 	if err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	if cb != nil && !held {
 		// Another replica holds the callback now (or the payment row did
@@ -367,7 +441,7 @@ func (s *Store) updatePayment(ctx context.Context, ref bridge.PaymentRef, cb *br
 		res, err := tx.ExecContext(ctx, "UPDATE "+s.callbacks+" SET applied_at = ?, reason = ? WHERE id = ? AND applied_at IS NULL",
 			dt(p.UpdatedAt), clip(cb.Reason, 255), cb.ID)
 		if err != nil {
-			return nil, fmt.Errorf("record callback %d applied: %w", cb.ID, err)
+			return nil, true, fmt.Errorf("record callback %d applied: %w", cb.ID, err)
 		}
 		n, _ := res.RowsAffected()
 		cb.LeaseLost = n == 1
@@ -377,13 +451,10 @@ func (s *Store) updatePayment(ctx context.Context, ref bridge.PaymentRef, cb *br
 			notify.OrderID = p.OrderID
 		}
 		if err := s.enqueue(ctx, tx, notify); err != nil {
-			return nil, fmt.Errorf("queue notification: %w", err)
+			return nil, true, fmt.Errorf("queue notification: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
-	}
-	return &p, nil
+	return &p, false, nil
 }
 
 // OrderPaymentsTx is OrderPayments read inside tx.

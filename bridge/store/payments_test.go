@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sort"
@@ -727,5 +728,126 @@ func TestUnitScaleRoundTrip(t *testing.T) {
 	}
 	if got, _ := s.Payment(ctx, without.ID); got.UnitScale != 6 {
 		t.Fatalf("unit scale %d after update, want 6", got.UnitScale)
+	}
+}
+
+// UpdatePayments applies a group in one transaction: each update sees the
+// ones before it, a failure of an update's own that wrote nothing fails it
+// alone, and every Fn runs once (a rolled-back group would run them again).
+func TestUpdatePaymentsTogether(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	p1 := mustCreate(t, s, newPayment(t, 700, bridge.PaymentPending))
+	p2 := mustCreate(t, s, newPayment(t, 701, bridge.PaymentPending))
+	p3 := mustCreate(t, s, newPayment(t, 702, bridge.PaymentPending))
+	runs := map[string]int{}
+	boom := errors.New("boom")
+	pay := func(name, event string) func(*sql.Tx, *bridge.Payment) (*bridge.Notification, error) {
+		return func(_ *sql.Tx, p *bridge.Payment) (*bridge.Notification, error) {
+			runs[name]++
+			p.Checks++
+			if p.Status.CanMove(bridge.PaymentPaid) {
+				p.Status = bridge.PaymentPaid
+			}
+			return &bridge.Notification{EventID: event, Payload: []byte(`{}`)}, nil
+		}
+	}
+	never := func() bool { return false }
+	us := []*store.PaymentUpdate{
+		{Ref: bridge.PaymentRef{ID: p1.ID}, Fn: pay("first", "e-700-a"), Wrote: never},
+		{Ref: bridge.PaymentRef{ID: p2.ID}, Wrote: never, Fn: func(_ *sql.Tx, p *bridge.Payment) (*bridge.Notification, error) {
+			runs["refused"]++
+			p.Status = bridge.PaymentPaid
+			return nil, boom
+		}},
+		{Ref: bridge.PaymentRef{ID: 999999}, Fn: pay("missing", "e-missing"), Wrote: never},
+		{Ref: bridge.PaymentRef{ID: p3.ID}, Fn: pay("third", "e-702"), Wrote: never},
+		{Ref: bridge.PaymentRef{ID: p1.ID}, Fn: pay("first again", "e-700-b"), Wrote: never},
+	}
+	s.UpdatePayments(ctx, us)
+	for name, want := range map[string]int{"first": 1, "refused": 1, "third": 1, "first again": 1} {
+		if runs[name] != want {
+			t.Errorf("%s ran %d times, want %d (one transaction, no rerun)", name, runs[name], want)
+		}
+	}
+	if runs["missing"] != 0 {
+		t.Errorf("the update of a missing payment ran its fn")
+	}
+	if !errors.Is(us[1].Err, boom) || us[1].Payment != nil {
+		t.Errorf("refused update: payment %v err %v, want boom", us[1].Payment, us[1].Err)
+	}
+	if !errors.Is(us[2].Err, bridge.ErrPaymentNotFound) {
+		t.Errorf("missing payment: err %v, want ErrPaymentNotFound", us[2].Err)
+	}
+	for _, i := range []int{0, 3, 4} {
+		if us[i].Err != nil || us[i].Payment == nil || us[i].Payment.Status != bridge.PaymentPaid {
+			t.Errorf("update %d: payment %+v err %v, want paid", i, us[i].Payment, us[i].Err)
+		}
+	}
+	if us[4].Payment.Checks != 2 {
+		t.Errorf("second update of payment %d saw %d checks, want 2 (the first's write)", p1.ID, us[4].Payment.Checks)
+	}
+	for id, want := range map[int64]bridge.PaymentStatus{p1.ID: bridge.PaymentPaid, p2.ID: bridge.PaymentPending, p3.ID: bridge.PaymentPaid} {
+		if got, _ := s.Payment(ctx, id); got.Status != want {
+			t.Errorf("payment %d is %s, want %s", id, got.Status, want)
+		}
+	}
+	if n, _ := s.Backlog(ctx); n != 3 {
+		t.Errorf("outbox backlog = %d, want 3 (two for payment %d, one for %d)", n, p1.ID, p3.ID)
+	}
+}
+
+// An update that fails after writing rolls the group back; each update
+// then runs alone, so the others are applied once and its write is gone.
+func TestUpdatePaymentsDirtyFailureRunsEachAlone(t *testing.T) {
+	ctx := context.Background()
+	s, _, db := newStore(t)
+	p1 := mustCreate(t, s, newPayment(t, 710, bridge.PaymentPending))
+	p2 := mustCreate(t, s, newPayment(t, 711, bridge.PaymentPending))
+	p3 := mustCreate(t, s, newPayment(t, 712, bridge.PaymentPending))
+	runs := map[int64]int{}
+	boom := errors.New("boom")
+	wrote := false
+	paid := func(_ *sql.Tx, p *bridge.Payment) (*bridge.Notification, error) {
+		runs[p.ID]++
+		p.Status = bridge.PaymentPaid
+		return &bridge.Notification{EventID: fmt.Sprintf("e-%d", p.ID), Payload: []byte(`{}`)}, nil
+	}
+	us := []*store.PaymentUpdate{
+		{Ref: bridge.PaymentRef{ID: p1.ID}, Fn: paid, Wrote: func() bool { return false }},
+		{Ref: bridge.PaymentRef{ID: p2.ID}, Wrote: func() bool { return wrote }, Fn: func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error) {
+			runs[p.ID]++
+			if _, err := tx.ExecContext(ctx, "UPDATE wp_wcbridge_payments SET last_error = 'half done' WHERE id = ?", p.ID); err != nil {
+				return nil, err
+			}
+			wrote = true
+			return nil, boom
+		}},
+		{Ref: bridge.PaymentRef{ID: p3.ID}, Fn: paid, Wrote: func() bool { return false }},
+	}
+	s.UpdatePayments(ctx, us)
+	if us[0].Err != nil || us[2].Err != nil || !errors.Is(us[1].Err, boom) {
+		t.Fatalf("errors %v, %v, %v; want nil, boom, nil", us[0].Err, us[1].Err, us[2].Err)
+	}
+	if runs[p1.ID] != 2 || runs[p2.ID] != 2 {
+		t.Errorf("runs %v: want the first two run in the group and again alone", runs)
+	}
+	if runs[p3.ID] != 1 {
+		t.Errorf("payment %d ran %d times, want once (alone, after the group rolled back)", p3.ID, runs[p3.ID])
+	}
+	var lastError string
+	if err := db.DB.QueryRow("SELECT last_error FROM wp_wcbridge_payments WHERE id = ?", p2.ID).Scan(&lastError); err != nil {
+		t.Fatal(err)
+	}
+	if lastError != "" {
+		t.Errorf("the failed update's write survived: last_error %q", lastError)
+	}
+	for id, want := range map[int64]bridge.PaymentStatus{p1.ID: bridge.PaymentPaid, p2.ID: bridge.PaymentPending, p3.ID: bridge.PaymentPaid} {
+		if got, _ := s.Payment(ctx, id); got.Status != want {
+			t.Errorf("payment %d is %s, want %s", id, got.Status, want)
+		}
+	}
+	if n, _ := s.Backlog(ctx); n != 2 {
+		t.Errorf("outbox backlog = %d, want 2 (one per paid payment, none doubled)", n)
 	}
 }
