@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"database/sql"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/store"
@@ -13,38 +16,163 @@ import (
 // database, which holds both the sidecar's tables and WooCommerce's: the
 // store locks and writes the payment (with its notification and callback),
 // and WooCommerce's tables are written through the same *sql.Tx.
+//
+// Once started (run), reports are applied by a few writers, each taking
+// every report waiting when it is free into one transaction with one
+// commit: under load a commit (and its flush to disk) serves many
+// payments, and the database works on a few transactions at a time rather
+// than one per waiting callback. Alone, a report gets a transaction of its
+// own at once: grouping costs no waiting.
 type applier struct {
-	store *store.Store
-	woo   *woo.Store
+	store   *store.Store
+	woo     *woo.Store
+	jobs    chan *applyJob
+	running atomic.Bool // while not, each report is applied alone
+	stopped chan struct{}
 }
 
-var _ bridge.Applier = applier{}
+var _ bridge.Applier = (*applier)(nil)
 
-func (a applier) ApplyPayment(ctx context.Context, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn bridge.ApplyFunc) (*bridge.Payment, error) {
+// applyJob is one report waiting for a writer.
+type applyJob struct {
+	ctx  context.Context
+	u    store.PaymentUpdate
+	done chan struct{}
+}
+
+// Defaults for workers.apply_writers and workers.apply_group.
+const (
+	defaultApplyWriters = 4
+	defaultApplyGroup   = 32
+)
+
+// applyTimeout bounds one group's transaction, which runs on even when the
+// callers' contexts end (shutdown waits for it).
+const applyTimeout = time.Minute
+
+func newApplier(st *store.Store, ws *woo.Store) *applier {
+	return &applier{store: st, woo: ws, jobs: make(chan *applyJob), stopped: make(chan struct{})}
+}
+
+// run applies reports with writers writers, up to group reports per
+// transaction, until ctx ends; a group taken is finished first.
+func (a *applier) run(ctx context.Context, writers, group int) {
+	writers, group = max(writers, 1), max(group, 1)
+	a.running.Store(true)
+	defer close(a.stopped)
+	defer a.running.Store(false)
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			jobs := make([]*applyJob, 0, group)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case j := <-a.jobs:
+					jobs = append(jobs[:0], j)
+				}
+			more:
+				for len(jobs) < group {
+					select {
+					case j := <-a.jobs:
+						jobs = append(jobs, j)
+					default:
+						break more
+					}
+				}
+				a.applyGroup(jobs)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (a *applier) applyGroup(jobs []*applyJob) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(jobs[0].ctx), applyTimeout)
+	defer cancel()
+	us := make([]*store.PaymentUpdate, len(jobs))
+	for i, j := range jobs {
+		us[i] = &j.u
+	}
 	// The storage mode is brought up to date before the transaction takes
 	// a connection: inside it, nothing may wait for a second one.
 	if _, err := a.woo.CurrentMode(ctx); err != nil {
-		return nil, err
+		for _, u := range us {
+			u.Err = err
+		}
+	} else {
+		a.store.UpdatePayments(ctx, us)
 	}
-	return a.store.UpdatePaymentTx(ctx, ref, cb, func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error) {
-		return fn(ctx, orderTx{a: a, tx: tx}, p)
-	})
+	for _, j := range jobs {
+		close(j.done)
+	}
 }
 
-// orderTx is bridge.OrderTx on one transaction.
+func (a *applier) ApplyPayment(ctx context.Context, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn bridge.ApplyFunc) (*bridge.Payment, error) {
+	fctx := ctx
+	grouped := a.running.Load()
+	if grouped {
+		// fn runs in a writer's transaction, which ends on its own terms.
+		fctx = context.WithoutCancel(ctx)
+	}
+	var last *orderTx // fn's last run, to tell whether it wrote
+	u := store.PaymentUpdate{Ref: ref, CB: cb,
+		Fn: func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error) {
+			last = &orderTx{a: a, tx: tx}
+			return fn(fctx, last, p)
+		},
+		Wrote: func() bool { return last != nil && last.wrote },
+	}
+	alone := func() (*bridge.Payment, error) {
+		if _, err := a.woo.CurrentMode(ctx); err != nil {
+			return nil, err
+		}
+		return a.store.UpdatePaymentTx(ctx, ref, cb, u.Fn)
+	}
+	if !grouped {
+		return alone()
+	}
+	j := &applyJob{ctx: ctx, u: u, done: make(chan struct{})}
+	select {
+	case a.jobs <- j:
+	case <-a.stopped:
+		return alone()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// Taken by a writer: its transaction decides, whatever ctx does now.
+	<-j.done
+	return j.u.Payment, j.u.Err
+}
+
+// orderTx is bridge.OrderTx on one transaction. wrote is set once ApplyOrder
+// ran or a read failed: the transaction may then hold changes of this run.
 type orderTx struct {
-	a  applier
-	tx *sql.Tx
+	a     *applier
+	tx    *sql.Tx
+	wrote bool
 }
 
-func (t orderTx) Order(ctx context.Context, id int64) (*bridge.Order, error) {
-	return t.a.woo.OrderTx(ctx, t.tx, id)
+func (t *orderTx) Order(ctx context.Context, id int64) (*bridge.Order, error) {
+	o, err := t.a.woo.OrderTx(ctx, t.tx, id)
+	if err != nil {
+		t.wrote = true
+	}
+	return o, err
 }
 
-func (t orderTx) ApplyOrder(ctx context.Context, u bridge.OrderUpdate) (*bridge.OrderResult, error) {
+func (t *orderTx) ApplyOrder(ctx context.Context, u bridge.OrderUpdate) (*bridge.OrderResult, error) {
+	t.wrote = true
 	return t.a.woo.ApplyOrderTx(ctx, t.tx, u)
 }
 
-func (t orderTx) OrderPayments(ctx context.Context, orderID int64) ([]*bridge.Payment, error) {
-	return t.a.store.OrderPaymentsTx(ctx, t.tx, orderID)
+func (t *orderTx) OrderPayments(ctx context.Context, orderID int64) ([]*bridge.Payment, error) {
+	ps, err := t.a.store.OrderPaymentsTx(ctx, t.tx, orderID)
+	if err != nil {
+		t.wrote = true
+	}
+	return ps, err
 }

@@ -141,6 +141,13 @@ type WorkersConfig struct {
 	// NotificationBatch is how many events one request to WordPress may
 	// carry: one WordPress start-up finishes many orders.
 	NotificationBatch int `yaml:"notification_batch"`
+	// ApplyWriters is how many transactions apply confirmed reports to
+	// orders at once (at most half of database.max_open_conns: receipts,
+	// claims and the plugin's requests need connections too), and
+	// ApplyGroup how many reports one of them may carry: reports that wait
+	// for a writer share its transaction and commit.
+	ApplyWriters int `yaml:"apply_writers"`
+	ApplyGroup   int `yaml:"apply_group"`
 }
 
 type LogConfig struct {
@@ -195,8 +202,9 @@ func DefaultConfig() Config {
 		},
 		Orders:    OrdersConfig{OnExpired: "cancel", OnLatePayment: "processing"},
 		Reconcile: ReconcileConfig{Interval: 5 * time.Second, BatchSize: 100, GiveUp: 7 * 24 * time.Hour, SettingsInterval: 5 * time.Second},
-		Workers:   WorkersConfig{Callbacks: 64, Notifications: 8, NotificationBatch: 20},
-		Log:       LogConfig{Level: "info", Format: "json"},
+		Workers: WorkersConfig{Callbacks: 64, Notifications: 8, NotificationBatch: 20,
+			ApplyWriters: defaultApplyWriters, ApplyGroup: defaultApplyGroup},
+		Log: LogConfig{Level: "info", Format: "json"},
 	}
 }
 
@@ -783,6 +791,12 @@ func (cfg *Config) Validate() []error {
 	}
 	if n := cfg.Workers.NotificationBatch; n < 1 || n > 100 {
 		bad("workers.notification_batch", "must be between 1 and 100")
+	}
+	if n := cfg.Workers.ApplyWriters; n < 1 || n > 32 {
+		bad("workers.apply_writers", "must be between 1 and 32")
+	}
+	if n := cfg.Workers.ApplyGroup; n < 1 || n > 256 {
+		bad("workers.apply_group", "must be between 1 and 256")
 	}
 	if w := cfg.Database.StartupWait; w < 0 || w > time.Hour {
 		bad("database.startup_wait", "must be between 0 (try once) and 1h")

@@ -37,6 +37,7 @@ type App struct {
 	Logger  *slog.Logger
 	db      *sql.DB
 	now     func() time.Time
+	applier *applier
 }
 
 // Close releases the database connections; call it after Run returns.
@@ -124,8 +125,9 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 	}
 	hostname, _ := os.Hostname()
 	secret := func() []byte { return []byte(cfg.Plugin.SharedSecret) }
+	ap := newApplier(st, ws)
 	svc := bridge.NewService(bridge.Service{
-		Orders: ws, Payments: st, Applier: applier{store: st, woo: ws}, Callbacks: st, Outbox: st, Gateways: rt,
+		Orders: ws, Payments: st, Applier: ap, Callbacks: st, Outbox: st, Gateways: rt,
 		Notifier: wordpress.NewNotifier(func() string { return notifyURL(rt.Current()) }, secret, wpTransport),
 		Policy:   rt.Policy, Now: now, Logger: logger, CheckDelay: o.CheckDelay, CreateTimeout: o.CreateTimeout,
 		CallbackWorkers: cfg.Workers.Callbacks, Notifiers: cfg.Workers.Notifications, NotificationBatch: cfg.Workers.NotificationBatch,
@@ -140,7 +142,7 @@ func NewApp(ctx context.Context, cfg *Config, o AppOptions) (*App, error) {
 		TrustedProxies: trusted, CallbackTimeout: cfg.Server.CallbackTimeout,
 		Requests: st, Ready: readiness(db, ws, now, logger), Settings: rt, TablePrefix: cfg.Database.TablePrefix, Now: now, Logger: logger,
 	})
-	return &App{Config: cfg, Runtime: rt, Service: svc, Server: srv, Store: st, Woo: ws, Logger: logger, db: db, now: now}, nil
+	return &App{Config: cfg, Runtime: rt, Service: svc, Server: srv, Store: st, Woo: ws, Logger: logger, db: db, now: now, applier: ap}, nil
 }
 
 var _ api.Service = (*bridge.Service)(nil)
@@ -236,10 +238,14 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 	l = netutil.LimitListener(l, a.Config.Server.MaxConnections)
 	workCtx, stopWork := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		a.retain(workCtx)
+	}()
+	go func() {
+		defer wg.Done()
+		a.applier.run(workCtx, min(a.Config.Workers.ApplyWriters, max(1, a.Config.Database.MaxOpenConns/2)), a.Config.Workers.ApplyGroup)
 	}()
 	go func() {
 		defer wg.Done()
