@@ -254,7 +254,7 @@ func paidOrders(b *testing.B, h *harness, n int) (ids []int64, bodies [][]byte) 
 			return fmt.Errorf("checkout order %d: %d %v", ids[i], status, body)
 		}
 		gids[i] = gatewayPaymentID(body)
-		return nil
+		return pluginCheckoutMeta(h, ids[i], body)
 	})
 	h.sidecars[0].cancel()
 	<-h.sidecars[0].done
@@ -268,6 +268,31 @@ func paidOrders(b *testing.B, h *harness, n int) (ids []int64, bodies [][]byte) 
 		_, bodies[i] = genuineCallback(b, h, "streampay", gid)
 	}
 	return ids, bodies
+}
+
+// pluginCheckoutMeta writes the meta the plugin saves on an order (HPOS)
+// once the sidecar has answered its checkout (class-gateway.php), so that
+// the orders a benchmark pays look like a real shop's.
+func pluginCheckoutMeta(h *harness, orderID int64, answer map[string]any) error {
+	payment, _ := answer["payment"].(map[string]any)
+	str := func(v any) string {
+		if v == nil {
+			return ""
+		}
+		return fmt.Sprint(v)
+	}
+	for _, kv := range [][2]string{
+		{"_wcbridge_gateway", "streampay"},
+		{"_wcbridge_payment_ref", str(payment["id"])},
+		{"_wcbridge_payment_id", str(payment["gateway_payment_id"])},
+		{"_wcbridge_hold_until", str(answer["hold_until"])},
+		{"_wcbridge_pay_url", str(answer["redirect_url"])},
+	} {
+		if _, err := h.woo.DB.Exec("INSERT INTO "+h.woo.Prefix+"wc_orders_meta (order_id, meta_key, meta_value) VALUES (?, ?, ?)", orderID, kv[0], kv[1]); err != nil {
+			return fmt.Errorf("order %d meta %s: %w", orderID, kv[0], err)
+		}
+	}
+	return nil
 }
 
 // freeAddr returns a loopback address nothing listens on.
