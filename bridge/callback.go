@@ -312,7 +312,7 @@ func (s *Service) SweepCallbacks(ctx context.Context, limit int) (int, error) {
 // DefaultCallbackWorkers is how many callbacks are confirmed and applied at
 // once by default: each waits for a gateway's status API, 100-300 ms over
 // the internet, so many wait together while the database works.
-const DefaultCallbackWorkers = 64
+const DefaultCallbackWorkers = 128
 
 func (s *Service) workers() int {
 	if n := int(s.callbackWorkers.Load()); n > 0 {

@@ -75,6 +75,11 @@ type ServerConfig struct {
 	MaxConnections int `yaml:"max_connections"`
 	// IdleTimeout closes a kept-alive connection idle this long.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MemoryLimitMB is the soft limit on the process's memory, in MiB
+	// (runtime/debug.SetMemoryLimit): near it the garbage collector runs
+	// more often rather than letting the heap grow; 0 lets the heap double
+	// between collections. The GOMEMLIMIT variable, when set, wins.
+	MemoryLimitMB int `yaml:"memory_limit_mb"`
 }
 
 // RetentionConfig says how long the sidecar keeps what it no longer needs;
@@ -190,7 +195,7 @@ func DefaultConfig() Config {
 	return Config{
 		Server: ServerConfig{Listen: "127.0.0.1:8080", MaxCallbackBytes: 64 << 10, ShutdownTimeout: 15 * time.Second,
 			TrustedProxies: []string{"127.0.0.1/32", "::1/128"}, CallbackRateLimit: 10, CallbackBurst: 40,
-			CallbackTimeout: 5 * time.Second, MaxConnections: 1024, IdleTimeout: 30 * time.Second},
+			CallbackTimeout: 5 * time.Second, MaxConnections: 1024, IdleTimeout: 30 * time.Second, MemoryLimitMB: 28},
 		Retention:   RetentionConfig{Callbacks: 90 * 24 * time.Hour, Notifications: 90 * 24 * time.Hour, Interval: 10 * time.Minute, BatchSize: 500},
 		Database:    DatabaseConfig{TablePrefix: "wp_", MaxOpenConns: 20, StartupWait: 2 * time.Minute},
 		WooCommerce: WooCommerceConfig{Storage: "auto", PaidStatus: "auto"},
@@ -202,7 +207,7 @@ func DefaultConfig() Config {
 		},
 		Orders:    OrdersConfig{OnExpired: "cancel", OnLatePayment: "processing"},
 		Reconcile: ReconcileConfig{Interval: 5 * time.Second, BatchSize: 100, GiveUp: 7 * 24 * time.Hour, SettingsInterval: 5 * time.Second},
-		Workers: WorkersConfig{Callbacks: 64, Notifications: 8, NotificationBatch: 20,
+		Workers: WorkersConfig{Callbacks: 128, Notifications: 8, NotificationBatch: 20,
 			ApplyWriters: defaultApplyWriters, ApplyGroup: defaultApplyGroup},
 		Log: LogConfig{Level: "info", Format: "json"},
 	}
@@ -754,6 +759,9 @@ func (cfg *Config) Validate() []error {
 	}
 	if n := cfg.Server.MaxConnections; n < 16 || n > 1000000 {
 		bad("server.max_connections", "must be between 16 and 1000000")
+	}
+	if n := cfg.Server.MemoryLimitMB; n != 0 && (n < 16 || n > 1<<20) {
+		bad("server.memory_limit_mb", "must be 0 (no limit) or between 16 and 1048576")
 	}
 	if t := cfg.Server.IdleTimeout; t < time.Second || t > 10*time.Minute {
 		bad("server.idle_timeout", "must be between 1s and 10m")

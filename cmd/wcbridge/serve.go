@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -295,6 +296,11 @@ func runServe(ctx context.Context, args, env []string, stdout, stderr io.Writer)
 	// The driver's own messages join the same stream, in the same format.
 	mysql.SetLogger(driverLogger{logger})
 	logger.Info("starting wcbridge", "version", Version, "listen", cfg.Server.Listen, "pinned", strings.Join(cfg.PinnedPaths(), ","))
+	if mb := cfg.Server.MemoryLimitMB; mb > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// A burst of callbacks is garbage soon: collecting it sooner keeps
+		// the sidecar small beside the shop, for a little CPU.
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(mb) << 20))
+	}
 	app, err := NewApp(ctx, cfg, AppOptions{Logger: logger})
 	if err != nil {
 		return err
