@@ -1,15 +1,19 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/bridge/mysqlkit"
 )
 
 // MaxUnverifiedBody is how much of an unverified callback's body is kept: it
@@ -52,45 +56,13 @@ func BodyHash(body []byte) string {
 // BodyHash is computed when empty, always over the whole body; an unverified
 // body is stored truncated to MaxUnverifiedBody.
 func (s *Store) RecordCallback(ctx context.Context, c *bridge.Callback) (*bridge.Callback, bool, error) {
-	if c.Gateway == "" || len(c.Gateway) > 32 {
-		return nil, false, bridge.Errorf(bridge.EINVALID, "gateway name must have 1 to 32 characters")
-	}
-	if c.BodyHash == "" {
-		c.BodyHash = BodyHash(c.Body)
-	}
-	if len(c.BodyHash) != 64 {
-		return nil, false, bridge.Errorf(bridge.EINVALID, "body hash must be 64 hex characters")
-	}
-	if c.ReceivedAt.IsZero() {
-		c.ReceivedAt = s.now()
-	}
-	c.ReceivedAt = stamp(c.ReceivedAt)
-	c.ContentType, c.Reason, c.PaymentKey = clip(c.ContentType, 255), clip(c.Reason, 255), clip(c.PaymentKey, 191)
-	if !c.Verified && len(c.Body) > MaxUnverifiedBody {
-		c.Body = c.Body[:MaxUnverifiedBody]
-	}
-	if c.Body == nil {
-		c.Body = []byte{}
-	}
-	next := c.ReceivedAt
-	if c.NextAttemptAt.After(next) {
-		next = stamp(c.NextAttemptAt)
-	}
-	// A callback processed from memory by the replica that received it is
-	// recorded leased to it, so that no sweep takes it up meanwhile.
-	lease, until := sql.NullString{}, "NULL"
-	if c.Verified && c.Lease != "" && c.LeaseFor > 0 {
-		if err := checkLease(c.Lease); err != nil {
-			return nil, false, fmt.Errorf("record callback: %w", err)
-		}
-		lease, until = sql.NullString{String: c.Lease, Valid: true}, leaseEnd(c.LeaseFor)
-	} else {
-		c.Lease = ""
+	w, err := s.prepareCallback(c)
+	if err != nil {
+		return nil, false, fmt.Errorf("record callback: %w", err)
 	}
 	res, err := s.db.ExecContext(ctx, "INSERT INTO "+s.callbacks+` (gateway, received_at, content_type, body, body_hash,
-	verified, reason, payment_key, attempts, next_attempt_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+until+`)`,
-		c.Gateway, dt(c.ReceivedAt), c.ContentType, c.Body, c.BodyHash,
-		c.Verified, c.Reason, c.PaymentKey, c.Attempts, dt(next), lease)
+	verified, reason, payment_key, attempts, next_attempt_at, lease_owner, lease_until) VALUES `+callbackValues(w.until),
+		w.args(c, w.lease)...)
 	if err == nil {
 		id, err := res.LastInsertId()
 		if err != nil {
@@ -106,15 +78,286 @@ func (s *Store) RecordCallback(ctx context.Context, c *bridge.Callback) (*bridge
 	if err != nil {
 		return nil, false, fmt.Errorf("record callback: %w", err)
 	}
+	return s.upgradeCallback(ctx, c, old, w)
+}
+
+// recordHold is how long RecordCallbacks holds, under a token of its own,
+// a callback it records free (not leased): from its INSERT until it has
+// read the row back and released it, a few milliseconds. Should the release
+// fail, a sweep takes the callback up when the hold ends.
+const recordHold = 15 * time.Second
+
+// RecordCallbacks stores cs as RecordCallback would store each one in turn
+// and returns one result per callback, in order: the callback (its ID set)
+// and duplicate=false when it was recorded, or the existing record and
+// duplicate=true. A second copy of a body in cs is a duplicate of the first.
+// The callbacks are written by one statement, committed on its own (at
+// most one database commit for all of them), so a caller bounds what it
+// passes (bodies are sent in the statement).
+//
+// Each row written carries a token in lease_owner: the callback's own
+// lease when it is recorded leased, else a token of this call that is
+// released once the rows are read back. The read-back (one SELECT per
+// gateway, by the unique key) tells a row this statement wrote (its token)
+// from one recorded before (a duplicate), without relying on the ids an
+// auto-increment hands a multi-row INSERT, which need not be consecutive.
+// A free row is written held (recordHold), not free, because a sweep could
+// otherwise claim it between the INSERT and the read-back and replace its
+// token.
+//
+// Duplicates are left alone by ON DUPLICATE KEY UPDATE gateway = gateway, a
+// no-op, rather than by INSERT IGNORE: IGNORE also turns errors such as a
+// value too long for its column into warnings and writes the row anyway,
+// while here any error but the duplicate key fails the statement. The no-op
+// must not name id: assigning the auto-increment column moves the
+// statement's next id past the duplicate's, into ids a concurrent INSERT
+// may hold, and a row meeting one of those on the primary key would be
+// "updated" (not written) instead. A row missing from the read-back fails
+// the call all the same. The rows are written in key order, so that two
+// concurrent calls lock the duplicates they share in the same order.
+//
+// A verified callback whose body is recorded unverified upgrades that
+// record as RecordCallback does, by a statement of its own (rare: the core
+// no longer stores unverified callbacks). A call holding an unverified
+// callback, or a single one, is recorded one callback at a time by
+// RecordCallback.
+func (s *Store) RecordCallbacks(ctx context.Context, cs []*bridge.Callback) ([]bridge.CallbackResult, error) {
+	out := make([]bridge.CallbackResult, len(cs))
+	one := len(cs) <= 1
+	for _, c := range cs {
+		one = one || !c.Verified
+	}
+	if one {
+		for i, c := range cs {
+			got, dup, err := s.RecordCallback(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = bridge.CallbackResult{Callback: got, Duplicate: dup}
+		}
+		return out, nil
+	}
+	type key struct{ gateway, hash string }
+	type row struct {
+		i     int // in cs
+		w     callbackWrite
+		token sql.NullString // written into lease_owner
+		until string         // and into lease_until
+	}
+	var (
+		rows     []*row
+		first    = map[key]int{} // the first callback of each body
+		copyOf   = make([]int, len(cs))
+		hold     = sql.NullString{String: bridge.NewLease("receipt"), Valid: true}
+		gateways []string             // in the order first seen
+		tokens   = map[string][]any{} // per gateway, the tokens written
+		hashes   = map[string][]any{} // and the bodies
+		holding  = map[string]bool{}  // the gateways with rows under hold
+	)
+	for i, c := range cs {
+		w, err := s.prepareCallback(c)
+		if err != nil {
+			return nil, fmt.Errorf("record callbacks: %w", err)
+		}
+		k := key{c.Gateway, c.BodyHash}
+		if j, ok := first[k]; ok {
+			copyOf[i] = j
+			continue
+		}
+		first[k], copyOf[i] = i, i
+		r := &row{i: i, w: w, token: w.lease, until: w.until}
+		if !w.lease.Valid {
+			r.token, r.until = hold, leaseEnd(recordHold)
+		}
+		rows = append(rows, r)
+		if _, ok := hashes[c.Gateway]; !ok {
+			gateways = append(gateways, c.Gateway)
+		}
+		hashes[c.Gateway] = append(hashes[c.Gateway], c.BodyHash)
+		if r.token != hold || !holding[c.Gateway] {
+			tokens[c.Gateway] = append(tokens[c.Gateway], r.token.String)
+			holding[c.Gateway] = holding[c.Gateway] || r.token == hold
+		}
+	}
+	sort.Slice(rows, func(a, b int) bool {
+		ca, cb := cs[rows[a].i], cs[rows[b].i]
+		return ca.Gateway < cb.Gateway || ca.Gateway == cb.Gateway && ca.BodyHash < cb.BodyHash
+	})
+	values := make([]string, len(rows))
+	var args []any
+	for n, r := range rows {
+		values[n] = callbackValues(r.until)
+		args = append(args, r.w.args(cs[r.i], r.token)...)
+	}
+	q := "INSERT INTO " + s.callbacks + ` (gateway, received_at, content_type, body, body_hash,
+	verified, reason, payment_key, attempts, next_attempt_at, lease_owner, lease_until) VALUES ` +
+		strings.Join(values, ", ") + " ON DUPLICATE KEY UPDATE gateway = gateway"
+	err := mysqlkit.Retry(ctx, 2, func() error {
+		_, err := s.db.ExecContext(ctx, q, args...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record callbacks: %w", dbError(err))
+	}
+
+	// Read back: the rows with one of this call's tokens are the ones it
+	// wrote (their bodies are not read again); the others were there before.
+	type stored struct {
+		c     *bridge.Callback
+		token sql.NullString
+	}
+	found := map[key]stored{}
+	for _, gw := range gateways {
+		toks, hs := tokens[gw], hashes[gw]
+		q := "SELECT id, gateway, received_at, content_type, IF(lease_owner IN (" + placeholders(len(toks)) + "), NULL, body), " +
+			"body_hash, verified, reason, payment_key, applied_at, attempts, lease_owner FROM " + s.callbacks +
+			" WHERE gateway = ? AND body_hash IN (" + placeholders(len(hs)) + ")"
+		got, err := queryAll(ctx, s.db, func(r scanner) (stored, error) {
+			var st stored
+			c, err := scanCallback(withColumn{r, &st.token})
+			st.c = c
+			return st, err
+		}, q, append(append(append([]any{}, toks...), gw), hs...)...)
+		if err != nil {
+			return nil, fmt.Errorf("record callbacks: %w", dbError(err))
+		}
+		for _, st := range got {
+			found[key{st.c.Gateway, st.c.BodyHash}] = st
+		}
+	}
+	var held []int64
+	for _, r := range rows {
+		c := cs[r.i]
+		st, ok := found[key{c.Gateway, c.BodyHash}]
+		switch {
+		case !ok:
+			// Neither written nor there: recorded before and deleted
+			// since (retention). Say so, as RecordCallback would; the
+			// gateway sends it again.
+			return nil, fmt.Errorf("record callbacks: %s callback %s: %w", c.Gateway, c.BodyHash, errCallbackNotFound)
+		case st.token == r.token:
+			c.ID = st.c.ID
+			out[r.i] = bridge.CallbackResult{Callback: c}
+			if r.token == hold {
+				held = append(held, c.ID)
+			}
+		default:
+			got, dup, err := s.upgradeCallback(ctx, c, st.c, r.w)
+			if err != nil {
+				return nil, err
+			}
+			out[r.i] = bridge.CallbackResult{Callback: got, Duplicate: dup}
+		}
+	}
+	if len(held) > 0 {
+		in, inArgs := inIDs(held)
+		if _, err := s.db.ExecContext(ctx, "UPDATE "+s.callbacks+" SET lease_owner = NULL, lease_until = NULL WHERE "+in+" AND lease_owner = ?",
+			append(inArgs, hold.String)...); err != nil {
+			return nil, fmt.Errorf("record callbacks: %w", dbError(err))
+		}
+	}
+	for i, j := range copyOf {
+		if i == j {
+			continue
+		}
+		e := *out[j].Callback
+		if !out[j].Duplicate {
+			// As the first copy's row reads back.
+			e = bridge.Callback{ID: e.ID, Gateway: e.Gateway, ReceivedAt: e.ReceivedAt, ContentType: e.ContentType,
+				Body: bytes.Clone(e.Body), BodyHash: e.BodyHash, Verified: e.Verified, Reason: e.Reason,
+				PaymentKey: e.PaymentKey, Attempts: e.Attempts}
+		}
+		out[i] = bridge.CallbackResult{Callback: &e, Duplicate: true}
+	}
+	return out, nil
+}
+
+// withColumn scans the columns r's caller names and then one more into
+// extra.
+type withColumn struct {
+	r     scanner
+	extra any
+}
+
+func (w withColumn) Scan(dest ...any) error { return w.r.Scan(append(dest, w.extra)...) }
+
+// placeholders is n comma-separated parameters.
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+// callbackWrite is what recording a callback writes besides the callback's
+// own fields: when a sweep may take it up, and the lease it is recorded
+// under (lease_owner, and lease_until as SQL; NULL for none).
+type callbackWrite struct {
+	next  time.Time
+	lease sql.NullString
+	until string
+}
+
+// callbackValues is the VALUES row of a recorded callback, callbackWrite.args
+// its parameters.
+func callbackValues(until string) string {
+	return "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " + until + ")"
+}
+
+func (w callbackWrite) args(c *bridge.Callback, lease sql.NullString) []any {
+	return []any{c.Gateway, dt(c.ReceivedAt), c.ContentType, c.Body, c.BodyHash,
+		c.Verified, c.Reason, c.PaymentKey, c.Attempts, dt(w.next), lease}
+}
+
+// prepareCallback checks c and puts it in the form it is stored in: hash
+// computed, times stamped, strings clipped to their columns, an unverified
+// body truncated. It clears c.Lease when c is not to be recorded leased.
+func (s *Store) prepareCallback(c *bridge.Callback) (callbackWrite, error) {
+	if c.Gateway == "" || len(c.Gateway) > 32 {
+		return callbackWrite{}, bridge.Errorf(bridge.EINVALID, "gateway name must have 1 to 32 characters")
+	}
+	if c.BodyHash == "" {
+		c.BodyHash = BodyHash(c.Body)
+	}
+	if len(c.BodyHash) != 64 {
+		return callbackWrite{}, bridge.Errorf(bridge.EINVALID, "body hash must be 64 hex characters")
+	}
+	if c.ReceivedAt.IsZero() {
+		c.ReceivedAt = s.now()
+	}
+	c.ReceivedAt = stamp(c.ReceivedAt)
+	c.ContentType, c.Reason, c.PaymentKey = clip(c.ContentType, 255), clip(c.Reason, 255), clip(c.PaymentKey, 191)
+	if !c.Verified && len(c.Body) > MaxUnverifiedBody {
+		c.Body = c.Body[:MaxUnverifiedBody]
+	}
+	if c.Body == nil {
+		c.Body = []byte{}
+	}
+	w := callbackWrite{next: c.ReceivedAt, until: "NULL"}
+	if c.NextAttemptAt.After(w.next) {
+		w.next = stamp(c.NextAttemptAt)
+	}
+	// A callback processed from memory by the replica that received it is
+	// recorded leased to it, so that no sweep takes it up meanwhile.
+	if c.Verified && c.Lease != "" && c.LeaseFor > 0 {
+		if err := checkLease(c.Lease); err != nil {
+			return callbackWrite{}, err
+		}
+		w.lease, w.until = sql.NullString{String: c.Lease, Valid: true}, leaseEnd(c.LeaseFor)
+	} else {
+		c.Lease = ""
+	}
+	return w, nil
+}
+
+// upgradeCallback records c, whose body is already recorded as old: a
+// verified c upgrades an unverified old and counts as new; otherwise old is
+// returned as a duplicate.
+func (s *Store) upgradeCallback(ctx context.Context, c, old *bridge.Callback, w callbackWrite) (*bridge.Callback, bool, error) {
 	if old.Verified || !c.Verified {
 		return old, true, nil
 	}
 	// The condition on verified makes two replicas upgrading at once count
 	// the callback once: the second one's UPDATE matches nothing.
-	res, err = s.db.ExecContext(ctx, "UPDATE "+s.callbacks+` SET received_at = ?, content_type = ?, body = ?,
-	verified = 1, reason = ?, payment_key = ?, attempts = 0, next_attempt_at = ?, applied_at = NULL, lease_owner = ?, lease_until = `+until+`
+	res, err := s.db.ExecContext(ctx, "UPDATE "+s.callbacks+` SET received_at = ?, content_type = ?, body = ?,
+	verified = 1, reason = ?, payment_key = ?, attempts = 0, next_attempt_at = ?, applied_at = NULL, lease_owner = ?, lease_until = `+w.until+`
 WHERE id = ? AND verified = 0`,
-		dt(c.ReceivedAt), c.ContentType, c.Body, c.Reason, c.PaymentKey, dt(next), lease, old.ID)
+		dt(c.ReceivedAt), c.ContentType, c.Body, c.Reason, c.PaymentKey, dt(w.next), w.lease, old.ID)
 	if err != nil {
 		return nil, false, fmt.Errorf("record callback: %w", dbError(err))
 	}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -353,5 +354,271 @@ func TestUpdatePaymentTxRecordsCallback(t *testing.T) {
 	}
 	if err := s.FinishCallback(ctx, c2.ID, "b/2", "other", false, clk.Now()); err != nil {
 		t.Fatalf("the other replica's lease was touched: %v", err)
+	}
+}
+
+func recordAll(t *testing.T, s *store.Store, cs ...*bridge.Callback) []bridge.CallbackResult {
+	t.Helper()
+	res, err := s.RecordCallbacks(context.Background(), cs)
+	if err != nil {
+		t.Fatalf("record callbacks: %v", err)
+	}
+	if len(res) != len(cs) {
+		t.Fatalf("%d results for %d callbacks", len(res), len(cs))
+	}
+	return res
+}
+
+// sameAsStored fails unless got is callback id as it reads back, as
+// RecordCallback returns a duplicate's record.
+func sameAsStored(t *testing.T, s *store.Store, what string, got *bridge.Callback, id int64) {
+	t.Helper()
+	want, err := s.Callback(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != want.ID || got.Gateway != want.Gateway || !got.ReceivedAt.Equal(want.ReceivedAt) || got.ContentType != want.ContentType ||
+		!bytes.Equal(got.Body, want.Body) || got.BodyHash != want.BodyHash || got.Verified != want.Verified || got.Reason != want.Reason ||
+		got.PaymentKey != want.PaymentKey || (got.AppliedAt == nil) != (want.AppliedAt == nil) || got.Attempts != want.Attempts {
+		t.Fatalf("%s = %+v, want the stored record %+v", what, got, want)
+	}
+}
+
+// statements counts the statements of each kind a store's one connection
+// ran (the session's counters).
+func statements(t *testing.T, db *sql.DB) map[string]int {
+	t.Helper()
+	rows, err := db.Query("SHOW SESSION STATUS WHERE Variable_name IN ('Com_insert', 'Com_select', 'Com_update', 'Com_commit')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var (
+			name string
+			n    int
+		)
+		if err := rows.Scan(&name, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[strings.TrimPrefix(name, "Com_")] = n
+	}
+	return out
+}
+
+// New callbacks of two gateways are written by one INSERT and read back by
+// one SELECT per gateway: each gets its own row, those to be processed from
+// memory leased to their own lease, the others free for a sweep.
+func TestRecordCallbacksNew(t *testing.T) {
+	requireReal(t, "the session's statement counters")
+	ctx := context.Background()
+	s, clk, db := newStore(t)
+	db.DB.SetMaxOpenConns(1) // one session: its counters are the store's
+	before := statements(t, db.DB)
+	const grace = time.Minute
+	cs := []*bridge.Callback{
+		{Gateway: "streampay", ContentType: "application/json", Body: []byte(`{"id":"sp_1"}`), Verified: true, PaymentKey: "sp_1", Lease: "me/1", LeaseFor: grace},
+		{Gateway: "cryptocloud", Body: []byte(`{"invoice_id":"INV-1"}`), Verified: true, PaymentKey: "INV-1", Lease: "me/2", LeaseFor: grace},
+		{Gateway: "streampay", Body: []byte(`{"id":"sp_2"}`), Verified: true, PaymentKey: "sp_2"},
+		{Gateway: "streampay", Body: []byte(`{"id":"sp_3"}`), Verified: true, PaymentKey: "sp_3", Lease: "me/3", LeaseFor: grace},
+		// The same body at another gateway is another callback.
+		{Gateway: "cryptocloud", Body: []byte(`{"id":"sp_1"}`), Verified: true, PaymentKey: "sp_1"},
+	}
+	res := recordAll(t, s, cs...)
+	after := statements(t, db.DB)
+	if got := fmt.Sprint(after["insert"]-before["insert"], after["select"]-before["select"], after["update"]-before["update"]); got != "1 2 1" {
+		t.Fatalf("inserts, selects, updates = %s; want 1 2 1 (one INSERT, one read-back per gateway, one release of the rows not leased)", got)
+	}
+	seen := map[int64]bool{}
+	for i, r := range res {
+		if r.Duplicate || r.Callback != cs[i] || r.Callback.ID == 0 || seen[r.Callback.ID] {
+			t.Fatalf("callback %d: id %d duplicate %v, want a new record of its own", i, r.Callback.ID, r.Duplicate)
+		}
+		seen[r.Callback.ID] = true
+		sameAsStored(t, s, fmt.Sprintf("callback %d", i), r.Callback, r.Callback.ID)
+		leased := cs[i].LeaseFor > 0
+		if got := leaseHeld(t, db, "wcbridge_callbacks", r.Callback.ID, grace); got != leased {
+			t.Fatalf("callback %d leased %v, want %v", i, got, leased)
+		}
+		if !leased && r.Callback.Lease != "" {
+			t.Fatalf("callback %d recorded free has lease %q", i, r.Callback.Lease)
+		}
+	}
+	var owner sql.NullString
+	if err := db.QueryRow("SELECT lease_owner FROM wp_wcbridge_callbacks WHERE id = ?", res[0].Callback.ID).Scan(&owner); err != nil || owner.String != "me/1" {
+		t.Fatalf("lease owner %v, %v; want me/1", owner, err)
+	}
+	// The rows recorded free are the sweep's; the leased ones are not.
+	clk.Add(time.Second)
+	got, err := s.ClaimCallbacks(ctx, "sweep", 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := callbackIDs(got)
+	sort.Slice(ids, func(a, b int) bool { return ids[a] < ids[b] })
+	want := []int64{res[2].Callback.ID, res[4].Callback.ID}
+	sort.Slice(want, func(a, b int) bool { return want[a] < want[b] })
+	if fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Fatalf("claimed %v, want the free ones %v", ids, want)
+	}
+	// Finishing under the lease it was recorded with works as for a
+	// callback recorded alone.
+	if err := s.FinishCallback(ctx, res[0].Callback.ID, "me/1", "applied", true, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A body already stored, or twice in the same call, is a duplicate: the
+// same result RecordCallback gives, the record as stored.
+func TestRecordCallbacksDuplicates(t *testing.T) {
+	s, clk, _ := newStore(t)
+	old, _ := record(t, s, &bridge.Callback{Gateway: "streampay", ContentType: "application/json", Body: []byte(`{"id":"sp_1"}`), Verified: true, PaymentKey: "sp_1"})
+	clk.Add(time.Second)
+	a := &bridge.Callback{Gateway: "streampay", Body: []byte(`{"id":"sp_2"}`), Verified: true, PaymentKey: "sp_2", Lease: "me/a", LeaseFor: time.Minute}
+	res := recordAll(t, s,
+		&bridge.Callback{Gateway: "streampay", Body: []byte(`{"id":"sp_1"}`), Verified: true, PaymentKey: "other", Lease: "me/x", LeaseFor: time.Minute},
+		a,
+		&bridge.Callback{Gateway: "streampay", Body: []byte(`{"id":"sp_2"}`), Verified: true, Lease: "me/b", LeaseFor: time.Minute},
+		&bridge.Callback{Gateway: "bitstream", Body: []byte(`{"id":"sp_1"}`), Verified: true},
+		&bridge.Callback{Gateway: "streampay", Body: []byte(`{"id":"sp_1"}`), Verified: true},
+	)
+	if !res[0].Duplicate || res[0].Callback.PaymentKey != "sp_1" {
+		t.Fatalf("stored before: %+v dup %v, want the first record", res[0].Callback, res[0].Duplicate)
+	}
+	sameAsStored(t, s, "duplicate of a stored body", res[0].Callback, old.ID)
+	if res[1].Duplicate || res[1].Callback != a || a.ID == 0 {
+		t.Fatalf("first copy in the call: %+v dup %v, want new", res[1].Callback, res[1].Duplicate)
+	}
+	if !res[2].Duplicate || res[2].Callback == a {
+		t.Fatalf("second copy in the call: dup %v, want a duplicate record of its own", res[2].Duplicate)
+	}
+	sameAsStored(t, s, "second copy in the call", res[2].Callback, a.ID)
+	if res[3].Duplicate || res[3].Callback.ID == old.ID {
+		t.Fatalf("same body, other gateway: %+v dup %v, want new", res[3].Callback, res[3].Duplicate)
+	}
+	if !res[4].Duplicate {
+		t.Fatal("a stored body twice in the call: not a duplicate")
+	}
+	sameAsStored(t, s, "stored body, second time in the call", res[4].Callback, old.ID)
+	// The row written under the first copy's lease holds it; the second
+	// copy's lease went nowhere.
+	if err := s.FinishCallback(context.Background(), a.ID, "me/a", "retry", false, clk.Now()); err != nil {
+		t.Fatalf("finish under the first copy's lease: %v", err)
+	}
+	// Two copies and nothing else: still one row.
+	b := &bridge.Callback{Gateway: "cryptocloud", Body: []byte(`{"n":1}`), Verified: true}
+	res = recordAll(t, s, b, &bridge.Callback{Gateway: "cryptocloud", Body: []byte(`{"n":1}`), Verified: true})
+	if res[0].Duplicate || b.ID == 0 || !res[1].Duplicate {
+		t.Fatalf("two copies: %v %v", res[0].Duplicate, res[1].Duplicate)
+	}
+	sameAsStored(t, s, "two copies", res[1].Callback, b.ID)
+}
+
+// A verified body first recorded unverified upgrades that record and
+// counts once, as with RecordCallback.
+func TestRecordCallbacksUpgrade(t *testing.T) {
+	ctx := context.Background()
+	s, clk, db := newStore(t)
+	body := []byte(`{"id":"sp_9","status":"paid"}`)
+	rejected, _ := record(t, s, &bridge.Callback{Gateway: "streampay", Body: body, Reason: "signature expired"})
+	clk.Add(time.Second)
+	v := &bridge.Callback{Gateway: "streampay", Body: body, Verified: true, PaymentKey: "sp_9", Lease: "me/v", LeaseFor: time.Minute}
+	other := &bridge.Callback{Gateway: "streampay", Body: []byte(`{"id":"sp_10"}`), Verified: true}
+	res := recordAll(t, s, v, other, &bridge.Callback{Gateway: "streampay", Body: body, Verified: true})
+	if res[0].Duplicate || v.ID != rejected.ID {
+		t.Fatalf("verified redelivery: id %d dup %v, want record %d upgraded", v.ID, res[0].Duplicate, rejected.ID)
+	}
+	sameAsStored(t, s, "upgraded", v, v.ID)
+	if !leaseHeld(t, db, "wcbridge_callbacks", v.ID, time.Minute) {
+		t.Fatal("the upgraded record is not leased to the callback")
+	}
+	if res[1].Duplicate || other.ID == 0 || other.ID == v.ID {
+		t.Fatalf("other: %+v", res[1])
+	}
+	if !res[2].Duplicate || res[2].Callback.ID != v.ID || !res[2].Callback.Verified {
+		t.Fatalf("copy of the upgraded body: %+v dup %v", res[2].Callback, res[2].Duplicate)
+	}
+	res = recordAll(t, s, &bridge.Callback{Gateway: "streampay", Body: body, Verified: true}, &bridge.Callback{Gateway: "streampay", Body: []byte("x"), Verified: true})
+	if !res[0].Duplicate || res[0].Callback.ID != v.ID {
+		t.Fatalf("again: %+v dup %v", res[0].Callback, res[0].Duplicate)
+	}
+	// An unverified callback in a call: recorded one by one, as before.
+	res = recordAll(t, s, &bridge.Callback{Gateway: "streampay", Body: []byte("y"), Verified: true}, &bridge.Callback{Gateway: "streampay", Body: []byte("z"), Reason: "forged"})
+	if res[0].Duplicate || res[1].Duplicate || res[1].Callback.Verified {
+		t.Fatalf("with an unverified one: %+v %+v", res[0], res[1])
+	}
+	if c, err := s.Callback(ctx, res[1].Callback.ID); err != nil || c.Verified {
+		t.Fatalf("unverified stored as %+v, %v", c, err)
+	}
+}
+
+// An invalid callback fails the call and nothing is written.
+func TestRecordCallbacksInvalid(t *testing.T) {
+	s, _, db := newStore(t)
+	_, err := s.RecordCallbacks(context.Background(), []*bridge.Callback{
+		{Gateway: "streampay", Body: []byte("1"), Verified: true},
+		{Gateway: strings.Repeat("g", 33), Body: []byte("2"), Verified: true},
+	})
+	if bridge.ErrorCode(err) != bridge.EINVALID {
+		t.Fatalf("err = %v, want invalid", err)
+	}
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM wp_wcbridge_callbacks").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d rows written (%v), want 0", n, err)
+	}
+}
+
+// Calls at once sharing bodies, in different orders: each body is recorded
+// once, every other copy is its duplicate, and no call fails.
+func TestRecordCallbacksConcurrent(t *testing.T) {
+	requireReal(t, "concurrent INSERTs sharing unique keys")
+	s, _, _ := newStore(t)
+	const bodies, calls, per = 30, 6, 20
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		ids = map[string]map[int64]int{} // body → id → new records
+	)
+	for k := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var cs []*bridge.Callback
+			for j := range per {
+				n := (k*7 + j*(k+1)) % bodies
+				cs = append(cs, &bridge.Callback{Gateway: "streampay", Body: fmt.Appendf(nil, `{"n":%d}`, n), Verified: true,
+					Lease: fmt.Sprintf("r%d/%d", k, j), LeaseFor: time.Minute})
+			}
+			res, err := s.RecordCallbacks(context.Background(), cs)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i, r := range res {
+				b := string(cs[i].Body)
+				if ids[b] == nil {
+					ids[b] = map[int64]int{}
+				}
+				if r.Duplicate {
+					ids[b][r.Callback.ID] += 0
+				} else {
+					ids[b][r.Callback.ID]++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for b, m := range ids {
+		if len(m) != 1 {
+			t.Errorf("body %s recorded as %v, want one id", b, m)
+		}
+		for id, n := range m {
+			if n != 1 {
+				t.Errorf("body %s: %d new records of %d, want 1", b, n, id)
+			}
+		}
 	}
 }
