@@ -14,7 +14,9 @@ import (
 // Receiving a gateway callback: recorded at once, then confirmed with the
 // gateway and applied by the workers (or the sweep, after a failure).
 
-// CallbackResult is what receiving a callback did.
+// CallbackResult is what receiving (recording) a callback did: the callback
+// recorded, or the record of an identical one received before and
+// Duplicate.
 type CallbackResult struct {
 	Callback  *Callback
 	Duplicate bool
@@ -29,7 +31,8 @@ type CallbackRequest struct {
 }
 
 // ReceiveCallback authenticates a gateway callback from its raw bytes and
-// header, records it durably and queues it for processing. A forged,
+// header, records it durably (with the callbacks arriving at the same time,
+// in one statement: see record) and queues it for processing. A forged,
 // expired or malformed callback writes nothing durable: it is kept in
 // memory for the status page (Rejections) and counted, and the error says
 // why (wrapping ErrSignature, ErrNotSigned, ErrTooOld or ErrMalformed). A
@@ -60,13 +63,13 @@ func (s *Service) ReceiveCallback(ctx context.Context, r CallbackRequest) (*Call
 	if inMemory {
 		cb.Lease, cb.LeaseFor = NewLease(s.Owner), inFlightGrace
 	}
-	existing, dup, err := s.Callbacks.RecordCallback(ctx, cb)
+	rec, err := s.record(ctx, cb)
 	if err != nil {
 		return nil, &Error{Code: EUNAVAILABLE, Message: "could not record the callback; retry later", Err: err}
 	}
-	if dup {
-		s.Logger.Debug("callback accepted again (duplicate)", "gateway", r.Gateway, "gateway_payment_id", cb.PaymentKey, "callback_id", existing.ID)
-		return &CallbackResult{Callback: existing, Duplicate: true}, nil
+	if rec.Duplicate {
+		s.Logger.Debug("callback accepted again (duplicate)", "gateway", r.Gateway, "gateway_payment_id", cb.PaymentKey, "callback_id", rec.Callback.ID)
+		return &rec, nil
 	}
 	s.Logger.Info("callback accepted", "gateway", r.Gateway, "gateway_payment_id", cb.PaymentKey, "callback_id", cb.ID)
 	queued := false

@@ -14,6 +14,39 @@ type fakeCallbacks struct {
 	mu       sync.Mutex
 	rows     []*Callback
 	finished []string // reasons given to FinishCallback
+	batches  []int    // the size of each RecordCallbacks call, in order
+	// onBatch, when set, runs at the start of the nth RecordCallbacks call
+	// (from 1); an error fails the call and records nothing.
+	onBatch func(ctx context.Context, n int) error
+}
+
+// RecordCallbacks records cs one by one, as the store's single statement
+// records them.
+func (f *fakeCallbacks) RecordCallbacks(ctx context.Context, cs []*Callback) ([]CallbackResult, error) {
+	f.mu.Lock()
+	f.batches = append(f.batches, len(cs))
+	n, hook := len(f.batches), f.onBatch
+	f.mu.Unlock()
+	if hook != nil {
+		if err := hook(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]CallbackResult, len(cs))
+	for i, c := range cs {
+		got, dup, err := f.RecordCallback(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = CallbackResult{Callback: got, Duplicate: dup}
+	}
+	return out, nil
+}
+
+func (f *fakeCallbacks) batchSizes() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int(nil), f.batches...)
 }
 
 func (f *fakeCallbacks) RecordCallback(_ context.Context, c *Callback) (*Callback, bool, error) {

@@ -227,6 +227,11 @@ type Callbacks interface {
 	// RecordCallback stores c; an identical body already recorded for the
 	// gateway returns the existing record and duplicate=true.
 	RecordCallback(ctx context.Context, c *Callback) (existing *Callback, duplicate bool, err error)
+	// RecordCallbacks records cs as RecordCallback would record each in
+	// turn, with one statement and at most one commit for all: one result
+	// per callback, in order; a second copy of a body in cs is a duplicate
+	// of the first. An error means none, some or all may be recorded.
+	RecordCallbacks(ctx context.Context, cs []*Callback) ([]CallbackResult, error)
 	// ClaimCallbacks leases verified, unapplied callbacks that are due.
 	ClaimCallbacks(ctx context.Context, owner string, limit int, lease time.Duration) ([]*Callback, error)
 	// FinishCallback marks a callback applied or schedules a retry, and

@@ -100,6 +100,7 @@ type Service struct {
 	notifyBatch     *atomic.Int64
 	noBatchesUntil  *atomic.Int64 // unix ns: notifications go one by one until then
 	confirming      *confirmers
+	receipts        *receipts
 	lag             *atomic.Int64 // nanoseconds the last reconcile pass ran behind schedule
 	backlog         *atomic.Int64
 	backlogAt       time.Time    // when backlog was last counted (delivery loop only)
@@ -141,6 +142,7 @@ func NewService(s Service) *Service {
 	s.sweep = make(chan struct{}, 1)
 	s.callbackWorkers = new(atomic.Int64)
 	s.confirming = &confirmers{by: map[string]*confirmBatches{}}
+	s.receipts = &receipts{}
 	s.notifyWorkers = new(atomic.Int64)
 	s.notifyBatch = new(atomic.Int64)
 	s.callbackWorkers.Store(int64(s.CallbackWorkers))
