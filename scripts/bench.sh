@@ -76,8 +76,8 @@ END {
 	if (b in seen) {
 		line("latency 150+150 ms, c=8: orders paid/s", m(b, "orders_paid/s"), "orders/s", m(b, "baseline_orders/s"), "8 fixed workers", ">= 400")
 		line("latency 150+150 ms, c=8: orders finished/s", m(b, "orders_finished/s"), "orders/s", m(b, "baseline_orders/s"), "8 fixed workers", ">= 50")
-		line("  against WooCommerce payment_complete(), 1 client", m(b, "orders_finished/s"), "orders/s", 7.9, "(observed.md §8)", "> 5x")
-		line("  against WooCommerce payment_complete(), 4 clients", m(b, "orders_finished/s"), "orders/s", 13.6, "(observed.md §8)", "")
+		line("  against WooCommerce payment_complete(), 1 client", m(b, "orders_finished/s"), "orders/s", 7.9, "(WooCommerce, apart)", "> 5x")
+		line("  against WooCommerce payment_complete(), 4 clients", m(b, "orders_finished/s"), "orders/s", 13.6, "(WooCommerce, apart)", "")
 		line("latency: last finishing after last payment", m(b, "finish_lag_s"), "s", "", "", "")
 		line("latency: TCP connections to the status API", m(b, "status_api_tcp_conns"), "", 400, "calls", "")
 		line("latency: WordPress POSTs per order", m(b, "wordpress_posts/order"), "", 1, "one per order", "")
