@@ -16,22 +16,13 @@ import (
 // each applied exactly once, and a refusal fails only its own report.
 func TestApplierWriters(t *testing.T) {
 	h := newHarness(t)
-	h.sidecars[0].cancel()
-	<-h.sidecars[0].done
-	app := h.sidecars[0].app
 	ctx := context.Background()
 	const n = 40
 	ids := make([]int64, n+2)
-	for i := range ids {
-		id, _ := h.order("streampay", usd("25.00"))
-		p, err := app.Store.CreatePayment(ctx, &bridge.Payment{OrderID: id, Gateway: "streampay", GatewayID: fmt.Sprintf("writers-%d", i),
-			OrderRef: fmt.Sprintf("writers-ref-%d", i), Status: bridge.PaymentPending,
-			Amount: bridge.Money{Amount: mustDec("25.00"), Currency: "USD"}, ExpiresAt: time.Now().Add(time.Hour), NextCheckAt: time.Now().Add(time.Hour)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[i] = p.ID
+	for i, p := range pendingPayments(t, h, "writers", len(ids)) {
+		ids[i] = p.paymentID
 	}
+	app := h.sidecars[0].app
 	var (
 		mu   sync.Mutex
 		runs = map[int64]int{}

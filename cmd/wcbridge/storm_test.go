@@ -190,26 +190,11 @@ type floorResult struct {
 // trips and commits.
 func stormFloor(b *testing.B, conc int) floorResult {
 	h := newHarness(b)
-	h.sidecars[0].cancel()
-	<-h.sidecars[0].done
-	app := h.sidecars[0].app
 	ctx := context.Background()
 	const countedJobs = 20
 	n := b.N
-	type job struct{ orderID, paymentID int64 }
-	jobs := make([]job, n+countedJobs)
-	now := time.Now().UTC()
-	for i := range jobs {
-		id, _ := h.order("streampay", usd("25.00"))
-		p, err := app.Store.CreatePayment(ctx, &bridge.Payment{OrderID: id, Gateway: "streampay", GatewayID: fmt.Sprintf("floor-%d", i),
-			OrderRef: fmt.Sprintf("floor-ref-%d", i), Status: bridge.PaymentPending,
-			Amount: bridge.Money{Amount: mustDec("25.00"), Currency: "USD"}, ExpiresAt: now.Add(time.Hour), NextCheckAt: now.Add(time.Hour)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		jobs[i] = job{orderID: id, paymentID: p.ID}
-	}
-	pay := func(db *sql.DB, j job) error {
+	jobs := pendingPayments(b, h, "floor", n+countedJobs)
+	pay := func(db *sql.DB, j pendingPayment) error {
 		at := time.Now().UTC()
 		ts := at.Format("2006-01-02 15:04:05")
 		tx, err := db.BeginTx(ctx, nil)
@@ -303,3 +288,29 @@ func reportLatency(b *testing.B, what string, lat []time.Duration) {
 }
 
 func mustDec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// pendingPayment is an order of 25.00 USD with a pending StreamPay payment.
+type pendingPayment struct{ orderID, paymentID int64 }
+
+// pendingPayments stops h's sidecar (the caller drives the work) and
+// creates n orders, each with a pending StreamPay payment named
+// prefix-<i> that no poll looks at for an hour.
+func pendingPayments(tb testing.TB, h *harness, prefix string, n int) []pendingPayment {
+	tb.Helper()
+	h.sidecars[0].cancel()
+	<-h.sidecars[0].done
+	app := h.sidecars[0].app
+	now := time.Now().UTC()
+	ps := make([]pendingPayment, n)
+	for i := range ps {
+		id, _ := h.order("streampay", usd("25.00"))
+		p, err := app.Store.CreatePayment(context.Background(), &bridge.Payment{OrderID: id, Gateway: "streampay", GatewayID: fmt.Sprintf("%s-%d", prefix, i),
+			OrderRef: fmt.Sprintf("%s-ref-%d", prefix, i), Status: bridge.PaymentPending,
+			Amount: bridge.Money{Amount: mustDec("25.00"), Currency: "USD"}, ExpiresAt: now.Add(time.Hour), NextCheckAt: now.Add(time.Hour)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ps[i] = pendingPayment{orderID: id, paymentID: p.ID}
+	}
+	return ps
+}
