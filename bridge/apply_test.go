@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -49,8 +50,8 @@ func TestApplyStatePaidThenOverpaid(t *testing.T) {
 	if p.Status != PaymentPaid || !p.Received.Amount.Equal(d("40")) || p.Received.Currency != "USD" {
 		t.Fatalf("paid without amounts: status %s received %s", p.Status, p.Received)
 	}
-	if o, _ := c.orders.Order(ctx, 1); o.Meta["_wcbridge_received"] != "40" {
-		t.Fatalf("_wcbridge_received = %q", o.Meta["_wcbridge_received"])
+	if m := c.paymentMeta(t, 1); m.Received != "40" {
+		t.Fatalf("%s received = %q", MetaPayment, m.Received)
 	}
 	overpaid := &GatewayState{GatewayID: "sp1", Status: PaymentPaid, Amount: usdAmount("40.00"), Received: usdAmount("44.00")}
 	for i := 0; i < 2; i++ { // the same callback twice
@@ -65,8 +66,8 @@ func TestApplyStatePaidThenOverpaid(t *testing.T) {
 	if len(notes) != 2 || !strings.Contains(notes[1], "an excess of 4 USD") {
 		t.Fatalf("notes %q", notes)
 	}
-	if o, _ := c.orders.Order(ctx, 1); o.Meta["_wcbridge_received"] != "44" || o.Meta["_wcbridge_payment_status"] != "overpaid" {
-		t.Fatalf("meta %v", o.Meta)
+	if m := c.paymentMeta(t, 1); m.Received != "44" || m.Status != PaymentOverpaid {
+		t.Fatalf("%s = %+v", MetaPayment, m)
 	}
 	if ev := c.payments.events(); len(ev) != 2 || ev[1] != "wcbridge:1:overpaid" {
 		t.Fatalf("notifications %q", ev)
@@ -373,8 +374,8 @@ func TestApplyStateStaleReportWhilePaidIsApplied(t *testing.T) {
 			if o.Status != StatusProcessing || len(notes) != 1 || !strings.Contains(notes[0], "Payment of 40 USD received") {
 				t.Fatalf("order %s, notes %q; want processing with the payment note only", o.Status, notes)
 			}
-			if o.Meta["_wcbridge_payment_status"] != "paid" {
-				t.Fatalf("_wcbridge_payment_status = %q, want paid", o.Meta["_wcbridge_payment_status"])
+			if m := c.paymentMeta(t, 1); m.Status != PaymentPaid {
+				t.Fatalf("%s status = %q, want paid", MetaPayment, m.Status)
 			}
 			if ev := c.payments.events(); len(ev) != 1 || ev[0] != "wcbridge:1:paid" {
 				t.Fatalf("notifications %q, want the paid one only", ev)
@@ -399,5 +400,82 @@ func TestSupersededBy(t *testing.T) {
 		if got := fmt.Sprint(supersededBy(&Payment{ID: 5, Status: st})); got != w {
 			t.Errorf("%s: got %s, want %s", st, got, w)
 		}
+	}
+}
+
+// paymentMeta decodes the order's MetaPayment; it fails the test when the
+// meta is missing or not JSON.
+func (c *core) paymentMeta(t testing.TB, orderID int64) PaymentMeta {
+	t.Helper()
+	o, err := c.orders.Order(ctx, orderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m PaymentMeta
+	if err := json.Unmarshal([]byte(o.Meta[MetaPayment]), &m); err != nil {
+		t.Fatalf("%s = %q: %v", MetaPayment, o.Meta[MetaPayment], err)
+	}
+	return m
+}
+
+// An outcome's meta is the gateway, the gateway's payment id and the
+// payment's figures as one compact JSON value, its fields always in the
+// same order, what is unknown left out.
+func TestOrderUpdateMeta(t *testing.T) {
+	c := newCore(t)
+	for _, tc := range []struct {
+		name string
+		p    Payment
+		want string
+	}{
+		{"paid", Payment{Status: PaymentPaid, Amount: usdAmount("25.00"), Received: usdAmount("25.00"), TxRef: "0xabc"},
+			`{"status":"paid","amount":"25","currency":"USD","received":"25","tx_ref":"0xabc"}`},
+		{"underpaid, no transaction", Payment{Status: PaymentUnderpaid, Amount: usdAmount("40.50"), Received: usdAmount("36.45")},
+			`{"status":"underpaid","amount":"40.5","currency":"USD","received":"36.45"}`},
+		{"paid without amounts", Payment{Status: PaymentPaid, Amount: usdAmount("19.99")},
+			`{"status":"paid","amount":"19.99","currency":"USD"}`},
+		{"text that needs escaping", Payment{Status: PaymentOverpaid, Amount: usdAmount("1"), Received: usdAmount("2"), TxRef: "a\"b\u2028"},
+			`{"status":"overpaid","amount":"1","currency":"USD","received":"2","tx_ref":"a\"b\u2028"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.p
+			p.ID, p.OrderID, p.Gateway, p.GatewayID = 7, 1, "streampay", "sp7"
+			u, skip, err := c.svc.orderUpdate(ctx, nil, &p, PaymentPending, Policy{})
+			if err != nil || skip {
+				t.Fatalf("orderUpdate: skip %v, %v", skip, err)
+			}
+			want := map[string]string{"_wcbridge_gateway": "streampay", MetaGatewayPaymentID: "sp7", MetaPayment: tc.want}
+			if fmt.Sprint(u.Meta) != fmt.Sprint(want) {
+				t.Fatalf("meta\n%v\nwant\n%v", u.Meta, want)
+			}
+			var back PaymentMeta
+			if err := json.Unmarshal([]byte(u.Meta[MetaPayment]), &back); err != nil || back.TxRef != p.TxRef || back.Status != p.Status {
+				t.Fatalf("decoded %+v, %v", back, err)
+			}
+		})
+	}
+}
+
+// An underpaid order that is then paid in full keeps one MetaPayment, with
+// the last outcome's figures.
+func TestApplyStateUnderpaidThenPaid(t *testing.T) {
+	c := newCore(t)
+	c.order(1, "40.00")
+	p := c.payment(1, "sp1", PaymentPending, "40.00")
+	p, err := c.svc.RecordGatewayState(ctx, p, &GatewayState{GatewayID: "sp1", Status: PaymentUnderpaid, Amount: usdAmount("40"), Received: usdAmount("30")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.paymentMeta(t, 1); m != (PaymentMeta{Status: PaymentUnderpaid, Amount: "40", Currency: "USD", Received: "30"}) {
+		t.Fatalf("underpaid: %s = %+v", MetaPayment, m)
+	}
+	if _, err = c.svc.RecordGatewayState(ctx, p, &GatewayState{GatewayID: "sp1", Status: PaymentPaid, Amount: usdAmount("40"), Received: usdAmount("40"), TxRef: "0xabc"}); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := c.orders.Order(ctx, 1); o.Status != StatusProcessing {
+		t.Fatalf("order %s, want processing", o.Status)
+	}
+	if m := c.paymentMeta(t, 1); m != (PaymentMeta{Status: PaymentPaid, Amount: "40", Currency: "USD", Received: "40", TxRef: "0xabc"}) {
+		t.Fatalf("paid: %s = %+v", MetaPayment, m)
 	}
 }

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -148,9 +149,10 @@ type Orders interface {
 	StorageMode(ctx context.Context) (StorageMode, error)
 }
 
-// Order meta keys whose names are easy to confuse. They keep the names of the
-// first version, so the orders of a shop that upgrades keep working;
-// docs/plugin-api.md ("Order meta") lists every key and who writes it.
+// Order meta keys whose names are easy to confuse. The two payment ids keep
+// the names of the first version, so the orders of a shop that upgrades keep
+// working; docs/plugin-api.md ("Order meta") lists every key and who writes
+// it.
 const (
 	// MetaGatewayPaymentID holds the gateway's id of the payment the order's
 	// status comes from (Payment.GatewayID). The sidecar owns it: it writes
@@ -162,4 +164,35 @@ const (
 	// (Payment.ID, the plugin API's payment.id), written by the plugin at
 	// checkout. Its key says "ref" for history: it is not Payment.OrderRef.
 	MetaSidecarPaymentID = "_wcbridge_payment_ref"
+	// MetaPayment holds the payment's figures at the last outcome the
+	// sidecar applied, as one compact JSON object (PaymentMeta): one meta
+	// row per order, rewritten in place, instead of one per figure. Orders
+	// written before it have the keys _wcbridge_payment_status,
+	// _wcbridge_amount, _wcbridge_currency, _wcbridge_received and
+	// _wcbridge_tx_ref instead, which the plugin reads when MetaPayment is
+	// absent.
+	MetaPayment = "_wcbridge_payment"
 )
+
+// PaymentMeta is the value of MetaPayment. Its field names are part of the
+// plugin API (docs/plugin-api.md, "Order meta"): money is a decimal string
+// in the order's currency; Received and TxRef are left out while unknown.
+// The fields are written in this order, so the same figures always make the
+// same text and an unchanged value is not written again.
+type PaymentMeta struct {
+	Status   PaymentStatus `json:"status"`
+	Amount   string        `json:"amount"`
+	Currency string        `json:"currency"`
+	Received string        `json:"received,omitempty"`
+	TxRef    string        `json:"tx_ref,omitempty"`
+}
+
+// paymentMeta is the MetaPayment value of p's figures.
+func paymentMeta(p *Payment) string {
+	m := PaymentMeta{Status: p.Status, Amount: p.Amount.Amount.String(), Currency: p.Amount.Currency, TxRef: p.TxRef}
+	if !p.Received.IsZero() {
+		m.Received = p.Received.Amount.String()
+	}
+	b, _ := json.Marshal(m) // strings only: it cannot fail
+	return string(b)
+}

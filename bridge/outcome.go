@@ -147,22 +147,14 @@ func (s *Service) orderUpdate(ctx context.Context, tx OrderTx, p *Payment, prev 
 		PaymentMethod: PaymentMethodPrefix + p.Gateway,
 		PaidStatus:    policy.PaidStatus,
 		Meta: map[string]string{
-			"_wcbridge_gateway":        p.Gateway,
-			MetaGatewayPaymentID:       p.GatewayID,
-			"_wcbridge_payment_status": string(p.Status),
-			"_wcbridge_amount":         p.Amount.Amount.String(),
-			"_wcbridge_currency":       p.Amount.Currency,
+			"_wcbridge_gateway":  p.Gateway,
+			MetaGatewayPaymentID: p.GatewayID,
+			MetaPayment:          paymentMeta(p),
 		},
 	}
 	if u.PaidStatus == "" {
 		// "auto": what the shop's WooCommerce filters said at checkout.
 		u.PaidStatus = p.PaidStatus
-	}
-	if !p.Received.IsZero() {
-		u.Meta["_wcbridge_received"] = p.Received.Amount.String()
-	}
-	if p.TxRef != "" {
-		u.Meta["_wcbridge_tx_ref"] = p.TxRef
 	}
 	title := s.gatewayTitle(p.Gateway)
 	ref := p.GatewayID

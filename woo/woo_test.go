@@ -2,6 +2,7 @@ package woo_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -690,6 +691,125 @@ func TestApplyOrderOnHoldAfterTimerCancelled(t *testing.T) {
 				OrderID: id, Outcome: bridge.OutcomeFailed, EventID: "ev-fail", PaymentMethod: method, Note: "x"})
 			if err != nil {
 				t.Fatalf("on-hold -> failed: %v", err)
+			}
+		})
+	}
+}
+
+// TestApplyOrderPaymentMetaOneRow: the payment's figures are one meta row
+// (bridge.MetaPayment). With the plugin's checkout meta in place, a paid
+// outcome adds the event, the transition and that row to each copy, nothing
+// else; after an underpayment, the paid outcome rewrites the row in place.
+func TestApplyOrderPaymentMetaOneRow(t *testing.T) {
+	type row struct{ key, value string }
+	figures := func(st bridge.PaymentStatus, received string) string {
+		b, err := json.Marshal(bridge.PaymentMeta{Status: st, Amount: "40", Currency: "USD", Received: received, TxRef: "0xabc"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for _, mode := range modes {
+		t.Run("mode="+string(mode), func(t *testing.T) {
+			f := newFixture(t, mode, "wp_")
+			// The copies of an order in this mode: HPOS in B, C and D, a
+			// full post in A, B and C.
+			var tables [][2]string
+			if mode != bridge.StoragePosts {
+				tables = append(tables, [2]string{"wc_orders_meta", "order_id"})
+			}
+			if mode != bridge.StorageHPOS {
+				tables = append(tables, [2]string{"postmeta", "post_id"})
+			}
+			// rows reads each copy's wcbridge meta rows by id (a post's
+			// paid date and transaction id are meta rows too).
+			rows := func(id int64) map[string]map[string]row {
+				out := map[string]map[string]row{}
+				for _, tb := range tables {
+					out[tb[0]] = map[string]row{}
+					for _, r := range f.Rows(t, "SELECT * FROM {p}"+tb[0]+" WHERE "+tb[1]+" = ?", id) {
+						if strings.HasPrefix(r["meta_key"], woo.MetaPrefix) {
+							out[tb[0]][r["id"]+r["meta_id"]] = row{r["meta_key"], r["meta_value"]} // one of the two id columns
+						}
+					}
+				}
+				return out
+			}
+			// added lists the rows of after that are not in before, and
+			// the rows of both whose value changed, sorted by key.
+			added := func(before, after map[string]map[string]row) (newRows, changed map[string][]row) {
+				newRows, changed = map[string][]row{}, map[string][]row{}
+				for tb, rs := range after {
+					for rid, r := range rs {
+						b, ok := before[tb][rid]
+						switch {
+						case !ok:
+							newRows[tb] = append(newRows[tb], r)
+						case b != r:
+							changed[tb] = append(changed[tb], r)
+						}
+					}
+					byKey := func(a, b row) int { return strings.Compare(a.key, b.key) }
+					slices.SortFunc(newRows[tb], byKey)
+					slices.SortFunc(changed[tb], byKey)
+				}
+				return newRows, changed
+			}
+			order := func() int64 {
+				id := f.seed(t, wootest.OrderSeed{Items: physical, Total: "40.00", Currency: "USD"})
+				for _, tb := range tables { // what the plugin saves at checkout
+					for _, kv := range [][2]string{{"_wcbridge_gateway", "streampay"}, {bridge.MetaGatewayPaymentID, "pay_1"}} {
+						f.Exec(t, "INSERT INTO {p}"+tb[0]+" ("+tb[1]+", meta_key, meta_value) VALUES (?, ?, ?)", id, kv[0], kv[1])
+					}
+				}
+				return id
+			}
+			apply := func(id int64, o bridge.OrderOutcome, event, figures string) {
+				t.Helper()
+				_, err := f.woo.ApplyOrder(context.Background(), bridge.OrderUpdate{OrderID: id, Outcome: o, EventID: event, PaymentMethod: method,
+					TransactionID: "0xabc", Note: "StreamPay payment pay_1.",
+					Meta: map[string]string{"_wcbridge_gateway": "streampay", bridge.MetaGatewayPaymentID: "pay_1", bridge.MetaPayment: figures}})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			check := func(what string, got, want map[string][]row) {
+				t.Helper()
+				for _, tb := range tables {
+					if !slices.Equal(got[tb[0]], want[tb[0]]) {
+						t.Errorf("%s, %s: %v, want %v", what, tb[0], got[tb[0]], want[tb[0]])
+					}
+				}
+			}
+			each := func(rs ...row) map[string][]row {
+				m := map[string][]row{}
+				for _, tb := range tables {
+					m[tb[0]] = rs
+				}
+				return m
+			}
+
+			// Paid at once.
+			id := order()
+			before := rows(id)
+			apply(id, bridge.OutcomePaid, "ev-paid", figures(bridge.PaymentPaid, "40"))
+			newRows, changed := added(before, rows(id))
+			check("paid: new rows", newRows, each(row{woo.EventMetaKey, "ev-paid"},
+				row{bridge.MetaPayment, figures(bridge.PaymentPaid, "40")}, row{woo.TransitionMetaKey, "ev-paid pending processing"}))
+			check("paid: rows changed", changed, each())
+
+			// Underpaid, then paid in full.
+			id = order()
+			apply(id, bridge.OutcomeOnHold, "ev-under", figures(bridge.PaymentUnderpaid, "30"))
+			before = rows(id)
+			apply(id, bridge.OutcomePaid, "ev-paid", figures(bridge.PaymentPaid, "40"))
+			newRows, changed = added(before, rows(id))
+			check("paid after underpaid: new rows", newRows, each(row{woo.EventMetaKey, "ev-paid"}, row{woo.TransitionMetaKey, "ev-paid on-hold processing"}))
+			check("paid after underpaid: rows changed", changed, each(row{bridge.MetaPayment, figures(bridge.PaymentPaid, "40")}))
+			for _, tb := range tables {
+				if n := f.Count(t, tb[0], tb[1]+" = ? AND meta_key = ?", id, bridge.MetaPayment); n != 1 {
+					t.Errorf("%s: %d %s rows, want 1", tb[0], n, bridge.MetaPayment)
+				}
 			}
 		})
 	}

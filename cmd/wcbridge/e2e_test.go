@@ -269,6 +269,18 @@ func TestE2EUnderpaidAndOverpaid(t *testing.T) {
 				if view["state"] != "underpaid" || p["shortfall"] != "4" || view["hold_stock"] != true {
 					t.Fatalf("view of an underpaid order: %v", view)
 				}
+				if m := h.paymentMeta(id); m.Status != bridge.PaymentUnderpaid || m.Amount != "40" || m.Received != "36" || m.Currency != "USD" {
+					t.Fatalf("%s of an underpaid order: %+v", bridge.MetaPayment, m)
+				}
+			}
+			// The customer pays the rest: the order is paid, its payment
+			// figures still one meta row, now the paid ones.
+			if err := d.sim(h).Act(gid, simkit.Rest); err != nil {
+				t.Fatal(err)
+			}
+			h.waitStatus(id, bridge.StatusProcessing, 10*time.Second)
+			if m := h.paymentMeta(id); m.Status != bridge.PaymentPaid || m.Amount != "40" || m.Received != "40" || m.Currency != "USD" {
+				t.Fatalf("%s of the order paid in full: %+v", bridge.MetaPayment, m)
 			}
 
 			oid, okey := h.order(d.name, usd("40.00"))

@@ -43,6 +43,21 @@ func (h *harness) waitPayment(orderID int64, what string, ok func(row map[string
 	return row
 }
 
+// paymentMeta decodes the order's _wcbridge_payment (HPOS), which must be
+// one row.
+func (h *harness) paymentMeta(orderID int64) bridge.PaymentMeta {
+	h.t.Helper()
+	rows := h.woo.OrderMeta(h.t, orderID, bridge.MetaPayment)
+	if len(rows) != 1 {
+		h.t.Fatalf("order %d has %d %s rows %q, want one", orderID, len(rows), bridge.MetaPayment, rows)
+	}
+	var m bridge.PaymentMeta
+	if err := json.Unmarshal([]byte(rows[0]), &m); err != nil {
+		h.t.Fatalf("order %d %s %q: %v", orderID, bridge.MetaPayment, rows[0], err)
+	}
+	return m
+}
+
 // view reads the order's payment view through the signed plugin API.
 func (h *harness) view(orderID int64) map[string]any {
 	h.t.Helper()
@@ -512,8 +527,8 @@ func TestE2EStreamPayErrCallbackThenExcess(t *testing.T) {
 	if row["received"] != "40.000000000000000000" || !strings.Contains(row["last_error"], "ERR_CALLBACK") || row["due"] != "1" {
 		t.Fatalf("row received %s last error %q due %s", row["received"], row["last_error"], row["due"])
 	}
-	if m := h.woo.OrderMeta(t, id, "_wcbridge_received"); len(m) != 1 || m[0] != "40" {
-		t.Fatalf("_wcbridge_received = %v, want 40", m)
+	if m := h.paymentMeta(id); m.Status != bridge.PaymentPaid || m.Received != "40" {
+		t.Fatalf("%s = %+v, want paid, 40 received", bridge.MetaPayment, m)
 	}
 	if p := h.view(id)["payment"].(map[string]any); p["received"] != "40" {
 		t.Fatalf("payment view received %v, want 40", p["received"])
@@ -533,8 +548,8 @@ func TestE2EStreamPayErrCallbackThenExcess(t *testing.T) {
 	if len(notes) != 2 || !strings.Contains(notes[1], "44 USD received for an order total of 40 USD, an excess of 4 USD") {
 		t.Fatalf("notes %q: want the excess noted once", notes)
 	}
-	if m := h.woo.OrderMeta(t, id, "_wcbridge_received"); len(m) != 1 || m[0] != "44" {
-		t.Fatalf("_wcbridge_received = %v, want 44", m)
+	if m := h.paymentMeta(id); m.Status != bridge.PaymentOverpaid || m.Received != "44" {
+		t.Fatalf("%s = %+v, want overpaid, 44 received", bridge.MetaPayment, m)
 	}
 	waitFor(t, "the overpaid notification", 10*time.Second, func() bool {
 		for _, e := range h.wp.eventsFor(id) {
