@@ -313,18 +313,20 @@ final class Emails {
 
 	/**
 	 * Missing says how much of an underpaid crypto order is missing, from the
-	 * amounts the sidecar keeps in the order's meta; null when nothing is.
+	 * amounts the sidecar keeps in the order's meta (Plugin::payment_meta);
+	 * null when nothing is.
 	 *
 	 * @param \WC_Order $order The order.
 	 * @return array{received:string,total:string,missing:string,pay_url:string}|null
 	 */
 	public static function missing( $order ): ?array {
-		if ( 'underpaid' !== (string) $order->get_meta( '_wcbridge_payment_status', true ) ) {
+		$figures = Plugin::payment_meta( $order );
+		if ( 'underpaid' !== $figures['status'] ) {
 			return null;
 		}
-		$amount   = (string) $order->get_meta( '_wcbridge_amount', true );
-		$received = (string) $order->get_meta( '_wcbridge_received', true );
-		$currency = (string) $order->get_meta( '_wcbridge_currency', true );
+		$amount   = $figures['amount'];
+		$received = $figures['received'];
+		$currency = $figures['currency'];
 		$pay_url  = (string) $order->get_meta( '_wcbridge_pay_url', true );
 		$current  = Finisher::$current;
 		if ( is_array( $current ) && (int) ( $current['order_id'] ?? 0 ) === (int) $order->get_id() ) {

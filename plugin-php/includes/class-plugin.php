@@ -131,7 +131,7 @@ final class Plugin {
 		if ( ! $cancel || ! is_object( $order ) || ! method_exists( $order, 'get_meta' ) ) {
 			return $cancel;
 		}
-		if ( 'underpaid' === $order->get_meta( '_wcbridge_payment_status', true ) ) {
+		if ( 'underpaid' === self::payment_meta( $order )['status'] ) {
 			return false;
 		}
 		$until = (string) $order->get_meta( '_wcbridge_hold_until', true );
@@ -142,6 +142,43 @@ final class Plugin {
 			}
 		}
 		return $cancel;
+	}
+
+	/**
+	 * Payment_meta reads the payment's figures at the last outcome the sidecar
+	 * applied to the order: the JSON object in the meta _wcbridge_payment, e.g.
+	 * {"status":"underpaid","amount":"25","currency":"EUR","received":"19.99"}.
+	 * An order written before that key has one meta key per figure instead
+	 * (_wcbridge_payment_status, _wcbridge_amount, _wcbridge_currency,
+	 * _wcbridge_received, _wcbridge_tx_ref), read when _wcbridge_payment is
+	 * absent. A value that is not such an object (invalid JSON, no status)
+	 * counts as absent.
+	 *
+	 * @param mixed $order The order (anything with get_meta()).
+	 * @return array{status:string,amount:string,currency:string,received:string,tx_ref:string} "" for what is unknown.
+	 */
+	public static function payment_meta( $order ): array {
+		$old = array(
+			'status'   => '_wcbridge_payment_status',
+			'amount'   => '_wcbridge_amount',
+			'currency' => '_wcbridge_currency',
+			'received' => '_wcbridge_received',
+			'tx_ref'   => '_wcbridge_tx_ref',
+		);
+		$raw  = $order->get_meta( '_wcbridge_payment', true );
+		$json = is_string( $raw ) && '' !== $raw ? json_decode( $raw, false, 2 ) : null;
+		$out  = array();
+		if ( is_object( $json ) && isset( $json->status ) && is_string( $json->status ) && '' !== $json->status ) {
+			foreach ( array_keys( $old ) as $field ) {
+				$out[ $field ] = isset( $json->$field ) && is_string( $json->$field ) ? $json->$field : '';
+			}
+			return $out;
+		}
+		foreach ( $old as $field => $key ) {
+			$v             = $order->get_meta( $key, true );
+			$out[ $field ] = is_scalar( $v ) ? (string) $v : '';
+		}
+		return $out;
 	}
 
 	/**

@@ -324,19 +324,8 @@ final class FinisherTest extends TestCase {
 	}
 
 	/** @dataProvider on_hold_emails */
-	public function test_customer_on_hold_email_says_what_is_missing( bool $plain, string $missing, string $link ): void {
-		$this->order(
-			'on-hold',
-			array(),
-			array(),
-			array(
-				'_wcbridge_payment_status' => 'underpaid',
-				'_wcbridge_amount'         => '25.00',
-				'_wcbridge_received'       => '19.99',
-				'_wcbridge_currency'       => 'EUR',
-				'_wcbridge_pay_url'        => 'https://pay.cryptocloud.test/INV-ABCD1234',
-			)
-		);
+	public function test_customer_on_hold_email_says_what_is_missing( bool $plain, string $missing, string $link, array $figures ): void {
+		$this->order( 'on-hold', array(), array(), array_merge( $figures, array( '_wcbridge_pay_url' => 'https://pay.cryptocloud.test/INV-ABCD1234' ) ) );
 		ob_start();
 		Emails::on_hold_details( wc_get_order( 123 ), false, $plain, (object) array( 'id' => 'customer_on_hold_order' ) );
 		$out = (string) ob_get_clean();
@@ -352,9 +341,129 @@ final class FinisherTest extends TestCase {
 	}
 
 	public function on_hold_emails(): array {
+		$figures = array( '_wcbridge_payment' => '{"status":"underpaid","amount":"25.00","currency":"EUR","received":"19.99","tx_ref":"0xabc"}' );
+		// An order written before _wcbridge_payment: one meta key per figure.
+		$older = array(
+			'_wcbridge_payment_status' => 'underpaid',
+			'_wcbridge_amount'         => '25.00',
+			'_wcbridge_received'       => '19.99',
+			'_wcbridge_currency'       => 'EUR',
+		);
 		return array(
-			'html'  => array( false, '&euro;5.01 is still missing', 'href="https://pay.cryptocloud.test/INV-ABCD1234"' ),
-			'plain' => array( true, '&amp;euro;5.01 is still missing', 'Pay the rest here: https://pay.cryptocloud.test/INV-ABCD1234' ),
+			'html'         => array( false, '&euro;5.01 is still missing', 'href="https://pay.cryptocloud.test/INV-ABCD1234"', $figures ),
+			'plain'        => array( true, '&amp;euro;5.01 is still missing', 'Pay the rest here: https://pay.cryptocloud.test/INV-ABCD1234', $figures ),
+			'html, older'  => array( false, '&euro;5.01 is still missing', 'href="https://pay.cryptocloud.test/INV-ABCD1234"', $older ),
+			'plain, older' => array( true, '&amp;euro;5.01 is still missing', 'Pay the rest here: https://pay.cryptocloud.test/INV-ABCD1234', $older ),
+		);
+	}
+
+	public function test_nothing_missing_once_paid(): void {
+		$this->order(
+			'processing',
+			array(),
+			array(),
+			array(
+				'_wcbridge_payment'        => '{"status":"paid","amount":"25.00","currency":"EUR","received":"25.00"}',
+				// Left by an outcome applied before _wcbridge_payment existed.
+				'_wcbridge_payment_status' => 'underpaid',
+				'_wcbridge_amount'         => '25.00',
+				'_wcbridge_received'       => '19.99',
+				'_wcbridge_currency'       => 'EUR',
+			)
+		);
+		$this->assertNull( Emails::missing( wc_get_order( 123 ) ) );
+	}
+
+	/** @dataProvider payment_metas */
+	public function test_payment_meta( array $meta, array $want ): void {
+		wcb_add_order( 7, array( 'meta' => $meta ) );
+		$this->assertSame( $want, Plugin::payment_meta( wc_get_order( 7 ) ) );
+	}
+
+	public function payment_metas(): array {
+		$none  = array(
+			'status'   => '',
+			'amount'   => '',
+			'currency' => '',
+			'received' => '',
+			'tx_ref'   => '',
+		);
+		$older = array(
+			'_wcbridge_payment_status' => 'underpaid',
+			'_wcbridge_amount'         => '40',
+			'_wcbridge_currency'       => 'USD',
+			'_wcbridge_received'       => '36',
+			'_wcbridge_tx_ref'         => '0xold',
+		);
+		$from_older = array(
+			'status'   => 'underpaid',
+			'amount'   => '40',
+			'currency' => 'USD',
+			'received' => '36',
+			'tx_ref'   => '0xold',
+		);
+		return array(
+			'one JSON row'                   => array(
+				array( '_wcbridge_payment' => '{"status":"paid","amount":"25.00","currency":"USD","received":"25.00","tx_ref":"0xabc"}' ),
+				array(
+					'status'   => 'paid',
+					'amount'   => '25.00',
+					'currency' => 'USD',
+					'received' => '25.00',
+					'tx_ref'   => '0xabc',
+				),
+			),
+			'received and tx_ref left out'   => array(
+				array( '_wcbridge_payment' => '{"status":"paid","amount":"19.99","currency":"EUR"}' ),
+				array_merge(
+					$none,
+					array(
+						'status'   => 'paid',
+						'amount'   => '19.99',
+						'currency' => 'EUR',
+					)
+				),
+			),
+			'escaped text, unknown fields'   => array(
+				array( '_wcbridge_payment' => '{"status":"overpaid","amount":"1","currency":"USD","received":"2","tx_ref":"a\\"b\u003c","later":"x"}' ),
+				array(
+					'status'   => 'overpaid',
+					'amount'   => '1',
+					'currency' => 'USD',
+					'received' => '2',
+					'tx_ref'   => 'a"b<',
+				),
+			),
+			'JSON row wins over older keys'  => array(
+				array_merge( $older, array( '_wcbridge_payment' => '{"status":"paid","amount":"40","currency":"USD","received":"40"}' ) ),
+				array_merge(
+					$none,
+					array(
+						'status'   => 'paid',
+						'amount'   => '40',
+						'currency' => 'USD',
+						'received' => '40',
+					)
+				),
+			),
+			'older order: one key a figure'  => array( $older, $from_older ),
+			'invalid JSON: older keys'       => array( array_merge( $older, array( '_wcbridge_payment' => '{"status":"paid",' ) ), $from_older ),
+			'not an object: older keys'      => array( array_merge( $older, array( '_wcbridge_payment' => '["paid"]' ) ), $from_older ),
+			'no status: older keys'          => array( array_merge( $older, array( '_wcbridge_payment' => '{"amount":"40"}' ) ), $from_older ),
+			'nested: older keys'             => array( array_merge( $older, array( '_wcbridge_payment' => '{"status":{"x":"paid"}}' ) ), $from_older ),
+			'not a string: older keys'       => array( array_merge( $older, array( '_wcbridge_payment' => array( 'status' => 'paid' ) ) ), $from_older ),
+			'figure not a string: left out'  => array(
+				array( '_wcbridge_payment' => '{"status":"paid","amount":25,"currency":"USD"}' ),
+				array_merge(
+					$none,
+					array(
+						'status'   => 'paid',
+						'currency' => 'USD',
+					)
+				),
+			),
+			'invalid JSON, no older keys'    => array( array( '_wcbridge_payment' => 'paid' ), $none ),
+			'nothing'                        => array( array(), $none ),
 		);
 	}
 
@@ -562,8 +671,12 @@ final class FinisherTest extends TestCase {
 			'no meta: cancel'           => array( true, array(), true ),
 			'hold in the future: keep'  => array( true, array( '_wcbridge_hold_until' => $future ), false ),
 			'hold passed: cancel'       => array( true, array( '_wcbridge_hold_until' => $past ), true ),
-			'underpaid: keep'           => array( true, array( '_wcbridge_hold_until' => $past, '_wcbridge_payment_status' => 'underpaid' ), false ),
-			'waiting, hold passed'      => array( true, array( '_wcbridge_hold_until' => $past, '_wcbridge_payment_status' => 'waiting' ), true ),
+			'underpaid: keep'           => array( true, array( '_wcbridge_hold_until' => $past, '_wcbridge_payment' => '{"status":"underpaid","amount":"40","currency":"USD","received":"36"}' ), false ),
+			'underpaid, no hold: keep'  => array( true, array( '_wcbridge_payment' => '{"status":"underpaid","amount":"40","currency":"USD"}' ), false ),
+			'paid since: cancel'        => array( true, array( '_wcbridge_hold_until' => $past, '_wcbridge_payment' => '{"status":"paid","amount":"40","currency":"USD"}', '_wcbridge_payment_status' => 'underpaid' ), true ),
+			'older order underpaid'     => array( true, array( '_wcbridge_hold_until' => $past, '_wcbridge_payment_status' => 'underpaid' ), false ),
+			'invalid JSON, older keys'  => array( true, array( '_wcbridge_hold_until' => $past, '_wcbridge_payment' => '{"status":', '_wcbridge_payment_status' => 'underpaid' ), false ),
+			'older order, hold passed'  => array( true, array( '_wcbridge_hold_until' => $past, '_wcbridge_payment_status' => 'waiting' ), true ),
 			'garbage date: cancel'      => array( true, array( '_wcbridge_hold_until' => 'soon' ), true ),
 			'WooCommerce would not'     => array( false, array( '_wcbridge_hold_until' => $future ), false ),
 		);

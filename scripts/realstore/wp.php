@@ -184,6 +184,7 @@ switch ( $wcbridge_rs_cmd ) {
 		}
 		$ds       = $order->get_data_store();
 		$finished = $order->get_meta( '_wcbridge_finished', true );
+		$figures  = json_decode( (string) $order->get_meta( '_wcbridge_payment', true ), true );
 		wcbridge_rs_out(
 			array(
 				'id'             => $order->get_id(),
@@ -200,7 +201,7 @@ switch ( $wcbridge_rs_cmd ) {
 				'downloads'      => count( wc_get_customer_available_downloads( 0 ) ) >= 0 ? count( WC_Data_Store::load( 'customer-download' )->get_downloads( array( 'order_id' => $order->get_id() ) ) ) : 0,
 				'finished'       => is_array( $finished ) ? array_values( $finished ) : array(),
 				'payment_id'     => (string) $order->get_meta( '_wcbridge_payment_id', true ),
-				'payment_status' => (string) $order->get_meta( '_wcbridge_payment_status', true ),
+				'payment_status' => is_array( $figures ) ? (string) ( $figures['status'] ?? '' ) : '',
 				'hold_until'     => (string) $order->get_meta( '_wcbridge_hold_until', true ),
 				'transitions'    => array_map(
 					static function ( $m ) {
