@@ -16,10 +16,11 @@ import (
 // its rule that an order's notification is never claimed without the
 // order's earlier undelivered ones.
 type memOutbox struct {
-	mu    sync.Mutex
-	now   func() time.Time
-	rows  []*bridge.Notification
-	lease map[int64]bool
+	mu     sync.Mutex
+	now    func() time.Time
+	rows   []*bridge.Notification
+	lease  map[int64]bool
+	claims int
 }
 
 func (o *memOutbox) Enqueue(_ context.Context, n *bridge.Notification) error {
@@ -36,6 +37,7 @@ func (o *memOutbox) Enqueue(_ context.Context, n *bridge.Notification) error {
 func (o *memOutbox) ClaimNotifications(_ context.Context, _ string, limit int, _ time.Duration) ([]*bridge.Notification, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.claims++
 	var out []*bridge.Notification
 	blocked := map[int64]bool{} // orders with an earlier undelivered notification not claimed
 	for _, n := range o.rows {
@@ -477,5 +479,49 @@ func TestDeliveryRenewsLeases(t *testing.T) {
 	}
 	if n := r.outbox.rows[4]; n.DeliveredAt != nil || n.Attempts != 0 {
 		t.Fatalf("the notification taken over was recorded: %+v", n)
+	}
+}
+
+// TestDeliveryLingers: notifications queued one after another, each waking
+// the outbox loop, go out in one claim and one request when they come
+// within workers.notify_linger of the first.
+func TestDeliveryLingers(t *testing.T) {
+	r, wp := newBatchRig(t, bridge.Service{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.svc.OutboxLoop(ctx, bridge.WorkerConfig{Interval: time.Hour, BatchSize: 100, NotifyLinger: 300 * time.Millisecond})
+	}()
+	defer func() { cancel(); <-done }()
+	claims := func() int {
+		r.outbox.mu.Lock()
+		defer r.outbox.mu.Unlock()
+		return r.outbox.claims
+	}
+	for claims() == 0 { // the loop's first pass, with nothing queued yet
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 4 {
+		if err := r.outbox.Enqueue(ctx, &bridge.Notification{EventID: fmt.Sprintf("ev-%02d", i+1), OrderID: int64(700 + i)}); err != nil {
+			t.Fatal(err)
+		}
+		r.svc.KickOutbox()
+		time.Sleep(10 * time.Millisecond)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.backlog(t) != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := r.backlog(t); n != 0 {
+		t.Fatalf("backlog %d, want 0", n)
+	}
+	wp.mu.Lock()
+	defer wp.mu.Unlock()
+	if len(wp.requests) != 1 || len(wp.requests[0]) != 4 {
+		t.Errorf("requests %v, want the four events in one", wp.requests)
+	}
+	if n := claims(); n != 2 {
+		t.Errorf("%d claims, want 2 (the first pass, then one for the four)", n)
 	}
 }

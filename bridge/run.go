@@ -39,9 +39,19 @@ type WorkerConfig struct {
 	// and NotificationBatch how many events one may carry (defaults 8, 20).
 	Notifiers         int
 	NotificationBatch int
-	Interval          time.Duration // reconcile, sweep and outbox period
-	BatchSize         int
+	// NotifyLinger is how long delivery waits after the first notification
+	// is queued before it claims what is due, so that one claim, one
+	// request and one record of the results carry the notifications queued
+	// meanwhile (0: DefaultNotifyLinger; negative: no wait).
+	NotifyLinger time.Duration
+	Interval     time.Duration // reconcile, sweep and outbox period
+	BatchSize    int
 }
+
+// DefaultNotifyLinger is WorkerConfig.NotifyLinger's default: short
+// against WordPress's own time to finish an order, long enough that a
+// steady stream of payments shares its claims and requests.
+const DefaultNotifyLinger = 20 * time.Millisecond
 
 // Run does the background work until ctx ends: callback workers fed by
 // ReceiveCallback, and a periodic sweep of callbacks, reconciliation and
@@ -62,6 +72,9 @@ func (s *Service) Run(ctx context.Context, c WorkerConfig) {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = 100
+	}
+	if c.NotifyLinger == 0 {
+		c.NotifyLinger = DefaultNotifyLinger
 	}
 	var wg sync.WaitGroup
 	for i := 0; i < c.CallbackWorkers; i++ {
@@ -96,19 +109,32 @@ func (s *Service) Run(ctx context.Context, c WorkerConfig) {
 	}()
 	go func() { // notifications: at once when a worker queued one, else periodically
 		defer wg.Done()
-		t := time.NewTicker(c.Interval)
-		defer t.Stop()
-		for {
-			s.deliver(ctx, c.BatchSize)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			case <-s.kick:
-			}
-		}
+		s.outboxLoop(ctx, c)
 	}()
 	wg.Wait()
+}
+
+// outboxLoop delivers notifications until ctx ends: every c.Interval, and
+// c.NotifyLinger after a worker queued one (kickOutbox), so that those
+// queued meanwhile go in the same claim and requests.
+func (s *Service) outboxLoop(ctx context.Context, c WorkerConfig) {
+	t := time.NewTicker(c.Interval)
+	defer t.Stop()
+	for {
+		s.deliver(ctx, c.BatchSize)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+			if c.NotifyLinger > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(c.NotifyLinger):
+				}
+			}
+		}
+	}
 }
 
 // Tick does one round of the background work at once, as Run does on its

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/shopspring/decimal"
+	"github.com/wcbridge/wcbridge/bridge"
 	"github.com/wcbridge/wcbridge/bridge/gateway/bitstream"
 	"github.com/wcbridge/wcbridge/bridge/gateway/cryptocloud"
 	"github.com/wcbridge/wcbridge/bridge/gateway/streampay"
@@ -153,6 +154,9 @@ type WorkersConfig struct {
 	// for a writer share its transaction and commit.
 	ApplyWriters int `yaml:"apply_writers"`
 	ApplyGroup   int `yaml:"apply_group"`
+	// NotifyLinger is how long delivery waits, once a notification is
+	// queued, for others to share its claim and request (0 to 1s).
+	NotifyLinger time.Duration `yaml:"notify_linger"`
 }
 
 type LogConfig struct {
@@ -208,7 +212,7 @@ func DefaultConfig() Config {
 		Orders:    OrdersConfig{OnExpired: "cancel", OnLatePayment: "processing"},
 		Reconcile: ReconcileConfig{Interval: 5 * time.Second, BatchSize: 100, GiveUp: 7 * 24 * time.Hour, SettingsInterval: 5 * time.Second},
 		Workers: WorkersConfig{Callbacks: 128, Notifications: 8, NotificationBatch: 20,
-			ApplyWriters: defaultApplyWriters, ApplyGroup: defaultApplyGroup},
+			ApplyWriters: defaultApplyWriters, ApplyGroup: defaultApplyGroup, NotifyLinger: bridge.DefaultNotifyLinger},
 		Log: LogConfig{Level: "info", Format: "json"},
 	}
 }
@@ -805,6 +809,9 @@ func (cfg *Config) Validate() []error {
 	}
 	if n := cfg.Workers.ApplyGroup; n < 1 || n > 256 {
 		bad("workers.apply_group", "must be between 1 and 256")
+	}
+	if t := cfg.Workers.NotifyLinger; t < 0 || t > time.Second {
+		bad("workers.notify_linger", "must be between 0s and 1s")
 	}
 	if w := cfg.Database.StartupWait; w < 0 || w > time.Hour {
 		bad("database.startup_wait", "must be between 0 (try once) and 1h")

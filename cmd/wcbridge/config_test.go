@@ -101,13 +101,16 @@ database:
 gateways:
   streampay:
     enabled: true
+workers:
+  notify_linger: 2s
 `)
 	_, err = LoadConfig(p, nil)
 	if !errors.As(err, &ce) {
 		t.Fatalf("want *ConfigError, got %v", err)
 	}
 	for _, field := range []string{"server.listen", "server.public_url", "plugin.shared_secret", "payments.underpaid_tolerance_percent",
-		"orders.on_expired", "database.table_prefix", "database.dsn", "wordpress.url", "gateways.streampay.client_id", "gateways.streampay.secret_key"} {
+		"orders.on_expired", "database.table_prefix", "database.dsn", "wordpress.url", "gateways.streampay.client_id", "gateways.streampay.secret_key",
+		"workers.notify_linger"} {
 		if !strings.Contains(err.Error(), field+":") {
 			t.Errorf("problem with %s not reported in:\n%v", field, err)
 		}

@@ -251,7 +251,8 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 	go func() {
 		defer wg.Done()
 		a.Service.Run(workCtx, bridge.WorkerConfig{Interval: a.Config.Reconcile.Interval, BatchSize: a.Config.Reconcile.BatchSize,
-			CallbackWorkers: a.Config.Workers.Callbacks, Notifiers: a.Config.Workers.Notifications, NotificationBatch: a.Config.Workers.NotificationBatch})
+			CallbackWorkers: a.Config.Workers.Callbacks, Notifiers: a.Config.Workers.Notifications, NotificationBatch: a.Config.Workers.NotificationBatch,
+			NotifyLinger: notifyLinger(a.Config.Workers.NotifyLinger)})
 	}()
 	go func() {
 		defer wg.Done()
@@ -338,4 +339,13 @@ func (a *App) retain(ctx context.Context) {
 			a.Logger.Info("retention pass", "callbacks_deleted", p.Callbacks, "notifications_deleted", p.Notifications, "leases_released", p.Leases)
 		}
 	}
+}
+
+// notifyLinger maps workers.notify_linger to bridge.WorkerConfig, where 0
+// means the default: a configured 0 sends at once.
+func notifyLinger(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
