@@ -18,6 +18,7 @@ import (
 //
 //	WCBRIDGE_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/' go test -run '^$' -bench Checkout -benchtime 300x ./cmd/wcbridge/
 func BenchmarkCheckout(b *testing.B) {
+	requireBenchDB(b)
 	h := newHarness(b)
 	b.Run("simulator-only", func(b *testing.B) {
 		sp := streampaysim.DefaultConfig()

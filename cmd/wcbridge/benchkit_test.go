@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/woo/wootest"
 )
 
 // What the benchmarks share (docs/BENCHMARKS.md): a proxy that gives a
@@ -67,6 +68,14 @@ func newDelayProxy(tb testing.TB, target string, delay time.Duration) *delayProx
 }
 
 func (p *delayProxy) URL() string { return p.srv.URL }
+
+// requireBenchDB stops a benchmark that would run on the embedded engine:
+// its figures say nothing of a shop's database, and it has no row locks,
+// so concurrent applies are not serialised there as MariaDB and MySQL do.
+func requireBenchDB(b *testing.B) {
+	b.Helper()
+	wootest.RequireReal(b, "benchmarks measure a real database's work and need its row locks")
+}
 
 // sqlCounter is a TCP proxy in front of the database that reads the MySQL
 // protocol a client sends and counts, per client, its round trips (every

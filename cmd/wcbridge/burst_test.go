@@ -17,6 +17,7 @@ import (
 //
 //	WCBRIDGE_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/' go test -run '^$' -bench Burst -benchtime 5000x ./cmd/wcbridge/
 func BenchmarkBurst(b *testing.B) {
+	requireBenchDB(b)
 	if b.N == 1 {
 		return // the testing package's probe run; the benchmark needs -benchtime Nx
 	}

@@ -34,6 +34,7 @@ import (
 // WCBRIDGE_BENCH_FORGED (default 100000) and WCBRIDGE_BENCH_CONC (256)
 // change the flood.
 func BenchmarkForgedFlood(b *testing.B) {
+	requireBenchDB(b)
 	bin := wcbridgeBinary(b)
 	n, conc := envInt("WCBRIDGE_BENCH_FORGED", 100000), envInt("WCBRIDGE_BENCH_CONC", 256)
 	for _, tc := range []struct {

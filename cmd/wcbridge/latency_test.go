@@ -40,6 +40,7 @@ const (
 //
 //	WCBRIDGE_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/' go test -run '^$' -bench Latency -benchtime 400x ./cmd/wcbridge/
 func BenchmarkLatency(b *testing.B) {
+	requireBenchDB(b)
 	if b.N == 1 {
 		return // the testing package's probe run; the benchmark needs -benchtime Nx
 	}

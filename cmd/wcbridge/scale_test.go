@@ -28,6 +28,7 @@ var reconcileBase float64
 //
 //	WCBRIDGE_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/' go test -run '^$' -bench Reconcile -benchtime 20x ./cmd/wcbridge/
 func BenchmarkReconcile(b *testing.B) {
+	requireBenchDB(b)
 	for _, total := range []int{100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("payments=%dk", total/1000), func(b *testing.B) {
 			if b.N == 1 {

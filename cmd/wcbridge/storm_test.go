@@ -33,6 +33,7 @@ import (
 //
 //	WCBRIDGE_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/' go test -run '^$' -bench 'Storm' -benchtime 400x ./cmd/wcbridge/
 func BenchmarkStorm(b *testing.B) {
+	requireBenchDB(b)
 	bin := wcbridgeBinary(b)
 	for _, c := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
