@@ -56,11 +56,15 @@ func BodyHash(body []byte) string {
 // BodyHash is computed when empty, always over the whole body; an unverified
 // body is stored truncated to MaxUnverifiedBody.
 func (s *Store) RecordCallback(ctx context.Context, c *bridge.Callback) (*bridge.Callback, bool, error) {
+	return s.recordCallback(ctx, s.db, c)
+}
+
+func (s *Store) recordCallback(ctx context.Context, q execer, c *bridge.Callback) (*bridge.Callback, bool, error) {
 	w, err := s.prepareCallback(c)
 	if err != nil {
 		return nil, false, fmt.Errorf("record callback: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, "INSERT INTO "+s.callbacks+` (gateway, received_at, content_type, body, body_hash,
+	res, err := q.ExecContext(ctx, "INSERT INTO "+s.callbacks+` (gateway, received_at, content_type, body, body_hash,
 	verified, reason, payment_key, attempts, next_attempt_at, lease_owner, lease_until) VALUES `+callbackValues(w.until),
 		w.args(c, w.lease)...)
 	if err == nil {
@@ -74,11 +78,11 @@ func (s *Store) RecordCallback(ctx context.Context, c *bridge.Callback) (*bridge
 	if !isDup(err) {
 		return nil, false, fmt.Errorf("record callback: %w", dbError(err))
 	}
-	old, err := s.callbackWhere(ctx, "gateway = ? AND body_hash = ?", c.Gateway, c.BodyHash)
+	old, err := s.callbackIn(ctx, q, "gateway = ? AND body_hash = ?", c.Gateway, c.BodyHash)
 	if err != nil {
 		return nil, false, fmt.Errorf("record callback: %w", err)
 	}
-	return s.upgradeCallback(ctx, c, old, w)
+	return s.upgradeCallback(ctx, q, c, old, w)
 }
 
 // recordHold is how long RecordCallbacks holds, under a token of its own,
@@ -93,7 +97,9 @@ const recordHold = 15 * time.Second
 // duplicate=true. A second copy of a body in cs is a duplicate of the first.
 // The callbacks are written by one statement, committed on its own (at
 // most one database commit for all of them), so a caller bounds what it
-// passes (bodies are sent in the statement).
+// passes (bodies are sent in the statement); when an apply transaction is
+// waiting at its commit point for it, the statement goes into that
+// transaction instead and shares its commit (ride.go).
 //
 // Each row written carries a token in lease_owner: the callback's own
 // lease when it is recorded leased, else a token of this call that is
@@ -122,6 +128,24 @@ const recordHold = 15 * time.Second
 // callback, or a single one, is recorded one callback at a time by
 // RecordCallback.
 func (s *Store) RecordCallbacks(ctx context.Context, cs []*bridge.Callback) ([]bridge.CallbackResult, error) {
+	defer s.arrived()
+	var out []bridge.CallbackResult
+	carried, err := s.ride(ctx, func(ctx context.Context, q execer) (err error) {
+		out, err = s.recordCallbacks(ctx, q, cs)
+		return err
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("record callbacks: %w", err)
+	case carried:
+		return out, nil
+	}
+	return s.recordCallbacks(ctx, s.db, cs)
+}
+
+// recordCallbacks is RecordCallbacks on q: the database (each statement
+// committed on its own) or the transaction of an apply the callbacks ride.
+func (s *Store) recordCallbacks(ctx context.Context, q execer, cs []*bridge.Callback) ([]bridge.CallbackResult, error) {
 	out := make([]bridge.CallbackResult, len(cs))
 	one := len(cs) <= 1
 	for _, c := range cs {
@@ -129,7 +153,7 @@ func (s *Store) RecordCallbacks(ctx context.Context, cs []*bridge.Callback) ([]b
 	}
 	if one {
 		for i, c := range cs {
-			got, dup, err := s.RecordCallback(ctx, c)
+			got, dup, err := s.recordCallback(ctx, q, c)
 			if err != nil {
 				return nil, err
 			}
@@ -189,11 +213,15 @@ func (s *Store) RecordCallbacks(ctx context.Context, cs []*bridge.Callback) ([]b
 		values[n] = callbackValues(r.until)
 		args = append(args, r.w.args(cs[r.i], r.token)...)
 	}
-	q := "INSERT INTO " + s.callbacks + ` (gateway, received_at, content_type, body, body_hash,
+	stmt := "INSERT INTO " + s.callbacks + ` (gateway, received_at, content_type, body, body_hash,
 	verified, reason, payment_key, attempts, next_attempt_at, lease_owner, lease_until) VALUES ` +
 		strings.Join(values, ", ") + " ON DUPLICATE KEY UPDATE gateway = gateway"
-	err := mysqlkit.Retry(ctx, 2, func() error {
-		_, err := s.db.ExecContext(ctx, q, args...)
+	retries := 2
+	if lockingRead(q) != "" {
+		retries = 0 // a deadlock rolled the transaction back: its owner runs it again
+	}
+	err := mysqlkit.Retry(ctx, retries, func() error {
+		_, err := q.ExecContext(ctx, stmt, args...)
 		return err
 	})
 	if err != nil {
@@ -209,15 +237,15 @@ func (s *Store) RecordCallbacks(ctx context.Context, cs []*bridge.Callback) ([]b
 	found := map[key]stored{}
 	for _, gw := range gateways {
 		toks, hs := tokens[gw], hashes[gw]
-		q := "SELECT id, gateway, received_at, content_type, IF(lease_owner IN (" + placeholders(len(toks)) + "), NULL, body), " +
+		stmt := "SELECT id, gateway, received_at, content_type, IF(lease_owner IN (" + placeholders(len(toks)) + "), NULL, body), " +
 			"body_hash, verified, reason, payment_key, applied_at, attempts, lease_owner FROM " + s.callbacks +
-			" WHERE gateway = ? AND body_hash IN (" + placeholders(len(hs)) + ")"
-		got, err := queryAll(ctx, s.db, func(r scanner) (stored, error) {
+			" WHERE gateway = ? AND body_hash IN (" + placeholders(len(hs)) + ")" + lockingRead(q)
+		got, err := queryAll(ctx, q, func(r scanner) (stored, error) {
 			var st stored
 			c, err := scanCallback(withColumn{r, &st.token})
 			st.c = c
 			return st, err
-		}, q, append(append(append([]any{}, toks...), gw), hs...)...)
+		}, stmt, append(append(append([]any{}, toks...), gw), hs...)...)
 		if err != nil {
 			return nil, fmt.Errorf("record callbacks: %w", dbError(err))
 		}
@@ -242,7 +270,7 @@ func (s *Store) RecordCallbacks(ctx context.Context, cs []*bridge.Callback) ([]b
 				held = append(held, c.ID)
 			}
 		default:
-			got, dup, err := s.upgradeCallback(ctx, c, st.c, r.w)
+			got, dup, err := s.upgradeCallback(ctx, q, c, st.c, r.w)
 			if err != nil {
 				return nil, err
 			}
@@ -251,7 +279,7 @@ func (s *Store) RecordCallbacks(ctx context.Context, cs []*bridge.Callback) ([]b
 	}
 	if len(held) > 0 {
 		in, inArgs := inIDs(held)
-		if _, err := s.db.ExecContext(ctx, "UPDATE "+s.callbacks+" SET lease_owner = NULL, lease_until = NULL WHERE "+in+" AND lease_owner = ?",
+		if _, err := q.ExecContext(ctx, "UPDATE "+s.callbacks+" SET lease_owner = NULL, lease_until = NULL WHERE "+in+" AND lease_owner = ?",
 			append(inArgs, hold.String)...); err != nil {
 			return nil, fmt.Errorf("record callbacks: %w", dbError(err))
 		}
@@ -270,6 +298,16 @@ func (s *Store) RecordCallbacks(ctx context.Context, cs []*bridge.Callback) ([]b
 		out[i] = bridge.CallbackResult{Callback: &e, Duplicate: true}
 	}
 	return out, nil
+}
+
+// lockingRead is what makes a read in a transaction see the latest rows,
+// those committed since its snapshot included (a duplicate's): a locking
+// read. On the database (autocommit) a read sees them anyway.
+func lockingRead(q execer) string {
+	if _, inTx := q.(*sql.Tx); inTx {
+		return " FOR UPDATE"
+	}
+	return ""
 }
 
 // withColumn scans the columns r's caller names and then one more into
@@ -348,13 +386,13 @@ func (s *Store) prepareCallback(c *bridge.Callback) (callbackWrite, error) {
 // upgradeCallback records c, whose body is already recorded as old: a
 // verified c upgrades an unverified old and counts as new; otherwise old is
 // returned as a duplicate.
-func (s *Store) upgradeCallback(ctx context.Context, c, old *bridge.Callback, w callbackWrite) (*bridge.Callback, bool, error) {
+func (s *Store) upgradeCallback(ctx context.Context, q execer, c, old *bridge.Callback, w callbackWrite) (*bridge.Callback, bool, error) {
 	if old.Verified || !c.Verified {
 		return old, true, nil
 	}
 	// The condition on verified makes two replicas upgrading at once count
 	// the callback once: the second one's UPDATE matches nothing.
-	res, err := s.db.ExecContext(ctx, "UPDATE "+s.callbacks+` SET received_at = ?, content_type = ?, body = ?,
+	res, err := q.ExecContext(ctx, "UPDATE "+s.callbacks+` SET received_at = ?, content_type = ?, body = ?,
 	verified = 1, reason = ?, payment_key = ?, attempts = 0, next_attempt_at = ?, applied_at = NULL, lease_owner = ?, lease_until = `+w.until+`
 WHERE id = ? AND verified = 0`,
 		dt(c.ReceivedAt), c.ContentType, c.Body, c.Reason, c.PaymentKey, dt(w.next), w.lease, old.ID)
@@ -362,7 +400,7 @@ WHERE id = ? AND verified = 0`,
 		return nil, false, fmt.Errorf("record callback: %w", dbError(err))
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		old, err = s.callbackWhere(ctx, "id = ?", old.ID)
+		old, err = s.callbackIn(ctx, q, "id = ?", old.ID)
 		if err != nil {
 			return nil, false, fmt.Errorf("record callback: %w", err)
 		}
@@ -373,7 +411,11 @@ WHERE id = ? AND verified = 0`,
 }
 
 func (s *Store) callbackWhere(ctx context.Context, where string, args ...any) (*bridge.Callback, error) {
-	c, err := scanCallback(s.db.QueryRowContext(ctx, "SELECT "+callbackCols+" FROM "+s.callbacks+" WHERE "+where, args...))
+	return s.callbackIn(ctx, s.db, where, args...)
+}
+
+func (s *Store) callbackIn(ctx context.Context, q execer, where string, args ...any) (*bridge.Callback, error) {
+	c, err := scanCallback(q.QueryRowContext(ctx, "SELECT "+callbackCols+" FROM "+s.callbacks+" WHERE "+where+lockingRead(q), args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errCallbackNotFound
 	}

@@ -1,6 +1,9 @@
 package store
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // MigrationNames lists the embedded migrations, in order (for tests).
 func MigrationNames(t testing.TB) []string {
@@ -20,4 +23,22 @@ func MigrationNames(t testing.TB) []string {
 // parameters: now, then the limit (for tests that EXPLAIN it).
 func (s *Store) ClaimNotificationsQuery() string {
 	return claimQuery(s.outbox, dueNotifications, dueNotificationsOrder)
+}
+
+// RideFor makes apply transactions wait up to d for riders until the test
+// ends, with callbacks counting as arriving for as long after one was
+// recorded, and one just was.
+func (s *Store) RideFor(t testing.TB, d time.Duration) {
+	linger, recent := rideLinger, rideRecent
+	rideLinger, rideRecent = d, d
+	t.Cleanup(func() { rideLinger, rideRecent = linger, recent })
+	s.arrived()
+}
+
+// Carriers is how many apply transactions wait for riders now, and how
+// many writes rode one so far.
+func (s *Store) Carriers() (waiting int, carried int64) {
+	s.carry.mu.Lock()
+	defer s.carry.mu.Unlock()
+	return len(s.carry.ready), s.carry.carried.Load()
 }

@@ -212,20 +212,39 @@ func (s *Store) FinishNotification(ctx context.Context, id int64, lease string, 
 
 // FinishDelivered records many notifications delivered at once, as
 // FinishNotification does for each (their lease released; one no longer
-// held under lease still gets its delivery recorded).
+// held under lease still gets its delivery recorded). It rides an open
+// apply transaction's commit when there is one (ride.go).
 func (s *Store) FinishDelivered(ctx context.Context, lease string, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	var ferr error // the record's own outcome (a lease lost), when carried
+	carried, err := s.ride(ctx, func(ctx context.Context, q execer) error {
+		ferr = s.finishDelivered(ctx, q, lease, ids)
+		if errors.Is(ferr, bridge.ErrLeaseLost) {
+			return nil // recorded all the same
+		}
+		return ferr
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("finish delivered notifications: %w", err)
+	case carried:
+		return ferr
+	}
+	return s.finishDelivered(ctx, s.db, lease, ids)
+}
+
+func (s *Store) finishDelivered(ctx context.Context, q execer, lease string, ids []int64) error {
 	now := dt(s.nowUTC())
 	in, args := inIDs(ids)
-	res, err := s.db.ExecContext(ctx, "UPDATE "+s.outbox+" SET delivered_at = ?, attempts = attempts + 1, last_error = '', lease_owner = NULL, lease_until = NULL WHERE "+in+" AND lease_owner = ?",
+	res, err := q.ExecContext(ctx, "UPDATE "+s.outbox+" SET delivered_at = ?, attempts = attempts + 1, last_error = '', lease_owner = NULL, lease_until = NULL WHERE "+in+" AND lease_owner = ?",
 		append(append([]any{now}, args...), lease)...)
 	if err != nil {
 		return fmt.Errorf("finish delivered notifications: %w", dbError(err))
 	}
 	if n, err := res.RowsAffected(); err == nil && int(n) < len(ids) {
-		if _, err := s.db.ExecContext(ctx, "UPDATE "+s.outbox+" SET delivered_at = ? WHERE "+in+" AND delivered_at IS NULL", append([]any{now}, args...)...); err != nil {
+		if _, err := q.ExecContext(ctx, "UPDATE "+s.outbox+" SET delivered_at = ? WHERE "+in+" AND delivered_at IS NULL", append([]any{now}, args...)...); err != nil {
 			return fmt.Errorf("finish delivered notifications: %w", dbError(err))
 		}
 		return fmt.Errorf("finish delivered notifications: %d of %d: %w", len(ids)-int(n), len(ids), bridge.ErrLeaseLost)

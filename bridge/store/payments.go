@@ -336,8 +336,11 @@ type PaymentUpdate struct {
 // each update then runs again alone through UpdatePaymentTx, so one
 // update's trouble costs the others only time. Each update's result is in
 // its Payment and Err.
+//
+// While callbacks are arriving, the transaction waits a moment before its
+// commit for small writes to carry (ride.go).
 func (s *Store) UpdatePayments(ctx context.Context, us []*PaymentUpdate) {
-	if len(us) > 1 && s.updateTogether(ctx, us) == nil {
+	if len(us) > 0 && s.updateTogether(ctx, us) == nil {
 		return
 	}
 	for _, u := range us {
@@ -345,7 +348,7 @@ func (s *Store) UpdatePayments(ctx context.Context, us []*PaymentUpdate) {
 	}
 }
 
-func (s *Store) updateTogether(ctx context.Context, us []*PaymentUpdate) error {
+func (s *Store) updateTogether(ctx context.Context, us []*PaymentUpdate) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -361,7 +364,12 @@ func (s *Store) updateTogether(ctx context.Context, us []*PaymentUpdate) error {
 			u.Err = updateErr(u.Ref, err)
 		}
 	}
-	return tx.Commit()
+	k, err := s.carryRiders(ctx, tx)
+	if err == nil {
+		err = tx.Commit()
+	}
+	s.endCarrier(k, err == nil)
+	return err
 }
 
 func (s *Store) updatePayment(ctx context.Context, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error)) (*bridge.Payment, error) {

@@ -31,6 +31,7 @@ type Store struct {
 	log    *slog.Logger
 	sealer *Sealer
 	secret func(name string) bool
+	carry  carriers // writes waiting to ride an apply's commit (ride.go)
 
 	// Quoted table names, built once from the validated prefix.
 	migrations, payments, callbacks, outbox, settings, requests string
