@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -59,11 +60,28 @@ func (s *Service) ReceiveCallback(ctx context.Context, r CallbackRequest) (*Call
 	if cb.PaymentKey == "" {
 		cb.PaymentKey = "ref:" + ev.OrderRef
 	}
-	inMemory := len(s.queue) < cap(s.queue)
-	if inMemory {
+	// Handed to a worker before it is recorded, so that its confirmation
+	// with the gateway runs while it is being recorded; it is applied only
+	// once recorded (inbound). A copy of a body already on its way is
+	// handed over only if it turns out new, so that copies arriving
+	// together cost the gateway one confirmation.
+	in := &inbound{cb: cb, ev: ev, recorded: make(chan struct{})}
+	key := cb.Gateway + " " + cb.BodyHash
+	queued := false
+	if s.arriving.start(key) {
+		select {
+		case s.queue <- in:
+			queued = true
+		default:
+		}
+	}
+	if queued || len(s.queue) < cap(s.queue) {
 		cb.Lease, cb.LeaseFor = NewLease(s.Owner), inFlightGrace
 	}
 	rec, err := s.record(ctx, cb)
+	in.ok = err == nil && !rec.Duplicate
+	close(in.recorded)
+	s.arriving.end(key)
 	if err != nil {
 		return nil, &Error{Code: EUNAVAILABLE, Message: "could not record the callback; retry later", Err: err}
 	}
@@ -72,10 +90,9 @@ func (s *Service) ReceiveCallback(ctx context.Context, r CallbackRequest) (*Call
 		return &rec, nil
 	}
 	s.Logger.Info("callback accepted", "gateway", r.Gateway, "gateway_payment_id", cb.PaymentKey, "callback_id", cb.ID)
-	queued := false
-	if inMemory {
+	if !queued && cb.Lease != "" {
 		select {
-		case s.queue <- cb:
+		case s.queue <- in:
 			queued = true
 		default: // full after all: a sweep takes it up when its lease ends
 		}
@@ -86,6 +103,74 @@ func (s *Service) ReceiveCallback(ctx context.Context, r CallbackRequest) (*Call
 		s.kickSweep()
 	}
 	return &CallbackResult{Callback: cb}, nil
+}
+
+// arriving counts the callbacks being recorded by body.
+type arriving struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// start counts one more callback with key and reports whether it is the
+// only one.
+func (a *arriving) start(key string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n == nil {
+		a.n = map[string]int{}
+	}
+	a.n[key]++
+	return a.n[key] == 1
+}
+
+func (a *arriving) end(key string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n[key]--; a.n[key] <= 0 {
+		delete(a.n, key)
+	}
+}
+
+// inbound is a received callback handed to a worker as it is being
+// recorded: the worker asks the gateway for the payment's status meanwhile
+// (ev is the callback as verified on receipt) and applies the answer once
+// the callback is recorded (recorded closed, ok set). A callback that could
+// not be recorded, or was recorded before (a duplicate), is left alone: the
+// gateway sends it again, or its first copy is being applied.
+type inbound struct {
+	cb       *Callback
+	ev       *CallbackEvent
+	recorded chan struct{}
+	ok       bool // set before recorded is closed
+}
+
+// finishInbound confirms and applies a callback handed over on receipt
+// (see inbound) and reports whether it was recorded, so processed.
+func (s *Service) finishInbound(ctx context.Context, in *inbound) bool {
+	var pre *preconfirmed
+	if gw, err := s.Gateways.Gateway(in.cb.Gateway); err == nil && in.ev.GatewayID != "" {
+		ev := *in.ev
+		st, err := s.confirm(ctx, gw, &ev)
+		pre = &preconfirmed{ev: &ev, st: st, err: err}
+	}
+	select {
+	case <-in.recorded:
+	case <-ctx.Done():
+		return false
+	}
+	if !in.ok {
+		return false
+	}
+	s.finishCallback(ctx, in.cb, pre)
+	return true
+}
+
+// preconfirmed is the gateway's answer for a callback, asked while the
+// callback was being recorded.
+type preconfirmed struct {
+	ev  *CallbackEvent
+	st  *GatewayState
+	err error
 }
 
 // reject keeps a refused callback in memory; nothing is written or logged
@@ -146,20 +231,22 @@ const unknownPaymentWait = 15 * time.Minute
 // it. It returns whether it is done; a false result with an error means
 // "retry later".
 func (s *Service) ProcessCallback(ctx context.Context, cb *Callback) (done bool, reason string, err error) {
-	done, reason, _, err = s.processCallback(ctx, cb)
+	done, reason, _, err = s.processCallback(ctx, cb, nil)
 	return done, reason, err
 }
 
 // processCallback is ProcessCallback; rec, when its transaction recorded
 // the callback applied, says so (rec.recorded) and whether the lease was
-// still held.
-func (s *Service) processCallback(ctx context.Context, cb *Callback) (done bool, reason string, rec *AppliedCallback, err error) {
+// still held. pre, when not nil, is the gateway's answer asked on receipt.
+func (s *Service) processCallback(ctx context.Context, cb *Callback, pre *preconfirmed) (done bool, reason string, rec *AppliedCallback, err error) {
 	gw, err := s.Gateways.Gateway(cb.Gateway)
 	if err != nil {
 		return false, "gateway not available", nil, err
 	}
-	ev, verr := gw.VerifyCallback(http.Header{"Content-Type": {cb.ContentType}}, cb.Body)
-	if verr != nil {
+	var ev *CallbackEvent
+	if pre != nil {
+		ev = pre.ev
+	} else if ev, err = gw.VerifyCallback(http.Header{"Content-Type": {cb.ContentType}}, cb.Body); err != nil {
 		// Verified on receipt; a token that has since expired (some last
 		// five minutes) or a signature header that was not kept no longer
 		// verifies. The gateway's status API is the
@@ -178,7 +265,11 @@ func (s *Service) processCallback(ctx context.Context, cb *Callback) (done bool,
 	if ev.GatewayID != "" {
 		// The usual case: the gateway's answer first, then the payment it
 		// names, read under lock in the transaction that applies it.
-		st, cerr = s.confirm(ctx, gw, ev)
+		if pre != nil {
+			st, cerr = pre.st, pre.err
+		} else {
+			st, cerr = s.confirm(ctx, gw, ev)
+		}
 		confirmed = true
 		switch {
 		case cerr == nil:
@@ -279,8 +370,8 @@ func retryDelay(attempts int) time.Duration {
 	return d
 }
 
-func (s *Service) finishCallback(ctx context.Context, cb *Callback) {
-	done, reason, rec, err := s.processCallback(ctx, cb)
+func (s *Service) finishCallback(ctx context.Context, cb *Callback, pre *preconfirmed) {
+	done, reason, rec, err := s.processCallback(ctx, cb, pre)
 	if rec != nil && rec.recorded {
 		if rec.LeaseLost {
 			s.Logger.Info("callback taken over by another replica before its result was recorded", "callback_id", cb.ID, "applied", true)
@@ -307,7 +398,7 @@ func (s *Service) SweepCallbacks(ctx context.Context, limit int) (int, error) {
 	if err != nil || len(cbs) == 0 {
 		return 0, err
 	}
-	forEach(cbs, s.workers(), func(cb *Callback) { s.finishCallback(ctx, cb) })
+	forEach(cbs, s.workers(), func(cb *Callback) { s.finishCallback(ctx, cb, nil) })
 	s.kickOutbox()
 	return len(cbs), nil
 }

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -227,5 +228,76 @@ func TestCallbackDuplicateAppliedOnce(t *testing.T) {
 	}
 	if len(c.orders.notesOf(1)) != 1 || len(c.payments.events()) != 1 {
 		t.Fatalf("after a third processing: notes %q events %q", c.orders.notesOf(1), c.payments.events())
+	}
+}
+
+// A callback is handed to a worker as it is being recorded, and the
+// worker asks the gateway meanwhile, but applies the answer only once the
+// callback is recorded: not when recording failed (the gateway sends it
+// again), not for a copy recorded before.
+func TestInboundAppliedOnceRecorded(t *testing.T) {
+	c, cbs := newCallbackCore(t)
+	recording, release := make(chan struct{}), make(chan struct{})
+	cbs.onBatch = func(_ context.Context, n int) error {
+		if n == 1 {
+			close(recording)
+			<-release
+			return errors.New("connection refused")
+		}
+		return nil
+	}
+	failed := receive(c, ctx, "signed:sp1")
+	<-recording
+	in := <-c.svc.queue // handed over before the record ended
+	applied := make(chan bool, 1)
+	go func() { applied <- c.svc.finishInbound(ctx, in) }()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		c.gw.mu.Lock()
+		asked := c.gw.calls
+		c.gw.mu.Unlock()
+		if asked == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway was asked %d times, want 1", asked)
+		}
+	}
+	select {
+	case <-applied:
+		t.Fatal("applied before the callback was recorded")
+	default:
+	}
+	close(release)
+	if r := <-failed; ErrorCode(r.err) != EUNAVAILABLE {
+		t.Fatalf("first delivery: %+v %v, want unavailable", r.res, r.err)
+	}
+	if <-applied {
+		t.Fatal("a callback that was not recorded was applied")
+	}
+	if o, _ := c.orders.Order(ctx, 1); o.Status != StatusPending || len(c.payments.events()) != 0 {
+		t.Fatalf("order %s events %q after a failed record", o.Status, c.payments.events())
+	}
+
+	// Sent again: recorded, applied once.
+	res, err := c.svc.ReceiveCallback(ctx, callbackReq("signed:sp1"))
+	if err != nil || res.Duplicate {
+		t.Fatalf("second delivery: %+v %v", res, err)
+	}
+	if !c.svc.finishInbound(ctx, <-c.svc.queue) {
+		t.Fatal("the recorded callback was not processed")
+	}
+	if o, _ := c.orders.Order(ctx, 1); o.Status != StatusProcessing || len(c.payments.events()) != 1 || cbs.count() != 1 {
+		t.Fatalf("order %s events %q rows %d", o.Status, c.payments.events(), cbs.count())
+	}
+	// A third copy: a duplicate, handed over and left alone.
+	res, err = c.svc.ReceiveCallback(ctx, callbackReq("signed:sp1"))
+	if err != nil || !res.Duplicate {
+		t.Fatalf("third delivery: %+v %v, want a duplicate", res, err)
+	}
+	if len(c.svc.queue) == 1 && c.svc.finishInbound(ctx, <-c.svc.queue) {
+		t.Fatal("a duplicate was processed")
+	}
+	if len(c.orders.notesOf(1)) != 1 || len(c.payments.events()) != 1 {
+		t.Fatalf("notes %q events %q, want one each", c.orders.notesOf(1), c.payments.events())
 	}
 }

@@ -85,9 +85,10 @@ func (s *Service) Run(ctx context.Context, c WorkerConfig) {
 				select {
 				case <-ctx.Done():
 					return
-				case cb := <-s.queue:
-					s.finishCallback(ctx, cb)
-					s.kickOutbox()
+				case in := <-s.queue:
+					if s.finishInbound(ctx, in) {
+						s.kickOutbox()
+					}
 				}
 			}
 		}()

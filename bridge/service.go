@@ -89,9 +89,10 @@ type Service struct {
 	LeaseFor     time.Duration
 	NotifyBudget time.Duration
 
-	// Callback work handed from the HTTP handler to the workers; when it is
-	// full, the periodic sweep picks the callback up from the database.
-	queue chan *Callback
+	// Callback work handed from the HTTP handler to the workers as it is
+	// being recorded (inbound); when it is full, the periodic sweep picks
+	// the callback up from the database.
+	queue chan *inbound
 	kick  chan struct{}
 	sweep chan struct{}
 	// callbackWorkers is WorkerConfig.CallbackWorkers once Run started.
@@ -101,6 +102,7 @@ type Service struct {
 	noBatchesUntil  *atomic.Int64 // unix ns: notifications go one by one until then
 	confirming      *confirmers
 	receipts        *receipts
+	arriving        *arriving     // callbacks being recorded, by body
 	lag             *atomic.Int64 // nanoseconds the last reconcile pass ran behind schedule
 	backlog         *atomic.Int64
 	backlogAt       time.Time    // when backlog was last counted (delivery loop only)
@@ -137,12 +139,13 @@ func NewService(s Service) *Service {
 	if s.Rejections == nil {
 		s.Rejections = NewRejections(time.Minute)
 	}
-	s.queue = make(chan *Callback, 1024)
+	s.queue = make(chan *inbound, 1024)
 	s.kick = make(chan struct{}, 1)
 	s.sweep = make(chan struct{}, 1)
 	s.callbackWorkers = new(atomic.Int64)
 	s.confirming = &confirmers{by: map[string]*confirmBatches{}}
 	s.receipts = &receipts{}
+	s.arriving = &arriving{}
 	s.notifyWorkers = new(atomic.Int64)
 	s.notifyBatch = new(atomic.Int64)
 	s.callbackWorkers.Store(int64(s.CallbackWorkers))
