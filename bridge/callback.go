@@ -62,9 +62,10 @@ func (s *Service) ReceiveCallback(ctx context.Context, r CallbackRequest) (*Call
 	}
 	// Handed to a worker before it is recorded, so that its confirmation
 	// with the gateway runs while it is being recorded; it is applied only
-	// once recorded (inbound). A copy of a body already on its way is
-	// handed over only if it turns out new, so that copies arriving
-	// together cost the gateway one confirmation.
+	// once recorded (inbound). A copy of a body already on its way, or
+	// recorded here lately, is handed over only if it turns out new: copies
+	// arriving together cost the gateway one confirmation, and a signed
+	// callback sent again costs none.
 	in := &inbound{cb: cb, ev: ev, recorded: make(chan struct{})}
 	key := cb.Gateway + " " + cb.BodyHash
 	queued := false
@@ -81,7 +82,7 @@ func (s *Service) ReceiveCallback(ctx context.Context, r CallbackRequest) (*Call
 	rec, err := s.record(ctx, cb)
 	in.ok = err == nil && !rec.Duplicate
 	close(in.recorded)
-	s.arriving.end(key)
+	s.arriving.end(key, err == nil)
 	if err != nil {
 		return nil, &Error{Code: EUNAVAILABLE, Message: "could not record the callback; retry later", Err: err}
 	}
@@ -105,30 +106,50 @@ func (s *Service) ReceiveCallback(ctx context.Context, r CallbackRequest) (*Call
 	return &CallbackResult{Callback: cb}, nil
 }
 
-// arriving counts the callbacks being recorded by body.
+// arriving counts the callbacks being recorded, by body, and remembers the
+// last recentBodies bodies recorded.
 type arriving struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu     sync.Mutex
+	n      map[string]int
+	recent map[string]bool
+	ring   []string // recent's keys, oldest first once full
+	next   int
 }
 
+// recentBodies bounds what arriving remembers: about 0.5 MB of keys.
+const recentBodies = 4096
+
 // start counts one more callback with key and reports whether it is the
-// only one.
+// only one and was not recorded lately.
 func (a *arriving) start(key string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.n == nil {
-		a.n = map[string]int{}
+		a.n, a.recent = map[string]int{}, map[string]bool{}
 	}
 	a.n[key]++
-	return a.n[key] == 1
+	return a.n[key] == 1 && !a.recent[key]
 }
 
-func (a *arriving) end(key string) {
+// end counts one callback with key less; recorded says it was recorded
+// (new or a copy).
+func (a *arriving) end(key string, recorded bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.n[key]--; a.n[key] <= 0 {
 		delete(a.n, key)
 	}
+	if !recorded || a.recent[key] {
+		return
+	}
+	if len(a.ring) < recentBodies {
+		a.ring = append(a.ring, key)
+	} else {
+		delete(a.recent, a.ring[a.next])
+		a.ring[a.next] = key
+		a.next = (a.next + 1) % recentBodies
+	}
+	a.recent[key] = true
 }
 
 // inbound is a received callback handed to a worker as it is being

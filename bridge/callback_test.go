@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -289,15 +290,43 @@ func TestInboundAppliedOnceRecorded(t *testing.T) {
 	if o, _ := c.orders.Order(ctx, 1); o.Status != StatusProcessing || len(c.payments.events()) != 1 || cbs.count() != 1 {
 		t.Fatalf("order %s events %q rows %d", o.Status, c.payments.events(), cbs.count())
 	}
-	// A third copy: a duplicate, handed over and left alone.
+	// A third copy, sent again: a duplicate, not handed over, so the
+	// gateway is not asked again.
+	c.gw.mu.Lock()
+	asked := c.gw.calls
+	c.gw.mu.Unlock()
 	res, err = c.svc.ReceiveCallback(ctx, callbackReq("signed:sp1"))
 	if err != nil || !res.Duplicate {
 		t.Fatalf("third delivery: %+v %v, want a duplicate", res, err)
 	}
-	if len(c.svc.queue) == 1 && c.svc.finishInbound(ctx, <-c.svc.queue) {
-		t.Fatal("a duplicate was processed")
+	if n := len(c.svc.queue); n != 0 {
+		t.Fatalf("%d callbacks handed over for a copy recorded before", n)
 	}
-	if len(c.orders.notesOf(1)) != 1 || len(c.payments.events()) != 1 {
-		t.Fatalf("notes %q events %q, want one each", c.orders.notesOf(1), c.payments.events())
+	c.gw.mu.Lock()
+	defer c.gw.mu.Unlock()
+	if c.gw.calls != asked || len(c.orders.notesOf(1)) != 1 || len(c.payments.events()) != 1 {
+		t.Fatalf("gateway asked %d more times, notes %q events %q, want none and one each", c.gw.calls-asked, c.orders.notesOf(1), c.payments.events())
+	}
+}
+
+// What is remembered of recorded bodies is bounded: the oldest is
+// forgotten first.
+func TestArrivingRemembersRecentBodies(t *testing.T) {
+	var a arriving
+	for i := range recentBodies + 10 {
+		k := fmt.Sprint(i)
+		if !a.start(k) {
+			t.Fatalf("%s: new body not handed over", k)
+		}
+		a.end(k, true)
+	}
+	if len(a.recent) != recentBodies || len(a.n) != 0 {
+		t.Fatalf("remembers %d bodies, counts %d arriving; want %d and 0", len(a.recent), len(a.n), recentBodies)
+	}
+	if a.start("0") != true || a.start(fmt.Sprint(recentBodies+9)) != false {
+		t.Fatal("want the oldest forgotten and the newest remembered")
+	}
+	if a.start("0") {
+		t.Fatal("a second copy arriving with the first was handed over")
 	}
 }
