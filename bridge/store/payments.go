@@ -348,7 +348,7 @@ func (s *Store) UpdatePayments(ctx context.Context, us []*PaymentUpdate) {
 	}
 }
 
-func (s *Store) updateTogether(ctx context.Context, us []*PaymentUpdate) (err error) {
+func (s *Store) updateTogether(ctx context.Context, us []*PaymentUpdate) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
