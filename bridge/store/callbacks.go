@@ -130,17 +130,14 @@ const recordHold = 15 * time.Second
 func (s *Store) RecordCallbacks(ctx context.Context, cs []*bridge.Callback) ([]bridge.CallbackResult, error) {
 	defer s.arrived()
 	var out []bridge.CallbackResult
-	carried, err := s.ride(ctx, func(ctx context.Context, q execer) (err error) {
+	err := s.write(ctx, func(ctx context.Context, q execer) (err error) {
 		out, err = s.recordCallbacks(ctx, q, cs)
 		return err
 	})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("record callbacks: %w", err)
-	case carried:
-		return out, nil
+	if err != nil {
+		return nil, err
 	}
-	return s.recordCallbacks(ctx, s.db, cs)
+	return out, nil
 }
 
 // recordCallbacks is RecordCallbacks on q: the database (each statement
@@ -217,7 +214,7 @@ func (s *Store) recordCallbacks(ctx context.Context, q execer, cs []*bridge.Call
 	verified, reason, payment_key, attempts, next_attempt_at, lease_owner, lease_until) VALUES ` +
 		strings.Join(values, ", ") + " ON DUPLICATE KEY UPDATE gateway = gateway"
 	retries := 2
-	if lockingRead(q) != "" {
+	if inTx(q) {
 		retries = 0 // a deadlock rolled the transaction back: its owner runs it again
 	}
 	err := mysqlkit.Retry(ctx, retries, func() error {
@@ -304,7 +301,7 @@ func (s *Store) recordCallbacks(ctx context.Context, q execer, cs []*bridge.Call
 // those committed since its snapshot included (a duplicate's): a locking
 // read. On the database (autocommit) a read sees them anyway.
 func lockingRead(q execer) string {
-	if _, inTx := q.(*sql.Tx); inTx {
+	if inTx(q) {
 		return " FOR UPDATE"
 	}
 	return ""

@@ -212,27 +212,23 @@ func (s *Store) FinishNotification(ctx context.Context, id int64, lease string, 
 
 // FinishDelivered records many notifications delivered at once, as
 // FinishNotification does for each (their lease released; one no longer
-// held under lease still gets its delivery recorded). It rides an open
-// apply transaction's commit when there is one (ride.go).
+// held under lease still gets its delivery recorded). It rides an apply
+// transaction waiting at its commit point when there is one (ride.go).
 func (s *Store) FinishDelivered(ctx context.Context, lease string, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	var ferr error // the record's own outcome (a lease lost), when carried
-	carried, err := s.ride(ctx, func(ctx context.Context, q execer) error {
-		ferr = s.finishDelivered(ctx, q, lease, ids)
-		if errors.Is(ferr, bridge.ErrLeaseLost) {
-			return nil // recorded all the same
+	var ferr error // the record's own outcome: a lease lost is recorded all the same
+	err := s.write(ctx, func(ctx context.Context, q execer) error {
+		if ferr = s.finishDelivered(ctx, q, lease, ids); errors.Is(ferr, bridge.ErrLeaseLost) {
+			return nil
 		}
 		return ferr
 	})
-	switch {
-	case err != nil:
-		return fmt.Errorf("finish delivered notifications: %w", err)
-	case carried:
-		return ferr
+	if err != nil {
+		return err
 	}
-	return s.finishDelivered(ctx, s.db, lease, ids)
+	return ferr
 }
 
 func (s *Store) finishDelivered(ctx context.Context, q execer, lease string, ids []int64) error {

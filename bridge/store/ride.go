@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -46,6 +48,22 @@ type carrier struct {
 	wake   chan struct{} // closed by the first rider
 	ran    bool          // the riders' writes ran in the transaction
 	riders []*rider
+}
+
+// write runs fn in an apply transaction waiting at its commit point (ride)
+// or, when none takes it, alone on the database, each statement committed
+// on its own. fn may run twice: first in a transaction that did not
+// commit, then alone. An error is fn's, or ctx's when it ended while fn
+// waited for a commit (fn may still be committed).
+func (s *Store) write(ctx context.Context, fn func(ctx context.Context, q execer) error) error {
+	carried, err := s.ride(ctx, fn)
+	switch {
+	case err != nil:
+		return fmt.Errorf("waiting for an apply's commit: %w", err)
+	case carried:
+		return nil
+	}
+	return fn(ctx, s.db)
 }
 
 // ride runs fn in an apply transaction waiting at its commit point and
@@ -124,4 +142,11 @@ func (s *Store) endCarrier(k *carrier, committed bool) {
 		}
 		close(r.done)
 	}
+}
+
+// inTx reports whether q is a transaction (an apply carrying the write)
+// rather than the database.
+func inTx(q execer) bool {
+	_, ok := q.(*sql.Tx)
+	return ok
 }
