@@ -276,7 +276,7 @@ func (s *Store) recordCallbacks(ctx context.Context, q execer, cs []*bridge.Call
 	}
 	if len(held) > 0 {
 		in, inArgs := inIDs(held)
-		if _, err := q.ExecContext(ctx, "UPDATE "+s.callbacks+" SET lease_owner = NULL, lease_until = NULL WHERE "+in+" AND lease_owner = ?",
+		if _, err := q.ExecContext(ctx, "UPDATE "+s.callbacks+" FORCE INDEX (`PRIMARY`) SET lease_owner = NULL, lease_until = NULL WHERE "+in+" AND lease_owner = ?",
 			append(inArgs, hold.String)...); err != nil {
 			return nil, fmt.Errorf("record callbacks: %w", dbError(err))
 		}

@@ -234,13 +234,13 @@ func (s *Store) FinishDelivered(ctx context.Context, lease string, ids []int64) 
 func (s *Store) finishDelivered(ctx context.Context, q execer, lease string, ids []int64) error {
 	now := dt(s.nowUTC())
 	in, args := inIDs(ids)
-	res, err := q.ExecContext(ctx, "UPDATE "+s.outbox+" SET delivered_at = ?, attempts = attempts + 1, last_error = '', lease_owner = NULL, lease_until = NULL WHERE "+in+" AND lease_owner = ?",
+	res, err := q.ExecContext(ctx, "UPDATE "+s.outbox+" FORCE INDEX (`PRIMARY`) SET delivered_at = ?, attempts = attempts + 1, last_error = '', lease_owner = NULL, lease_until = NULL WHERE "+in+" AND lease_owner = ?",
 		append(append([]any{now}, args...), lease)...)
 	if err != nil {
 		return fmt.Errorf("finish delivered notifications: %w", dbError(err))
 	}
 	if n, err := res.RowsAffected(); err == nil && int(n) < len(ids) {
-		if _, err := q.ExecContext(ctx, "UPDATE "+s.outbox+" SET delivered_at = ? WHERE "+in+" AND delivered_at IS NULL", append([]any{now}, args...)...); err != nil {
+		if _, err := q.ExecContext(ctx, "UPDATE "+s.outbox+" FORCE INDEX (`PRIMARY`) SET delivered_at = ? WHERE "+in+" AND delivered_at IS NULL", append([]any{now}, args...)...); err != nil {
 			return fmt.Errorf("finish delivered notifications: %w", dbError(err))
 		}
 		return fmt.Errorf("finish delivered notifications: %d of %d: %w", len(ids)-int(n), len(ids), bridge.ErrLeaseLost)
@@ -258,7 +258,7 @@ func (s *Store) RenewNotifications(ctx context.Context, lease string, ids []int6
 		return nil, nil
 	}
 	in, args := inIDs(ids)
-	res, err := s.db.ExecContext(ctx, "UPDATE "+s.outbox+" SET lease_until = "+leaseEnd(d)+" WHERE "+in+" AND lease_owner = ? AND delivered_at IS NULL",
+	res, err := s.db.ExecContext(ctx, "UPDATE "+s.outbox+" FORCE INDEX (`PRIMARY`) SET lease_until = "+leaseEnd(d)+" WHERE "+in+" AND lease_owner = ? AND delivered_at IS NULL",
 		append(args, lease)...)
 	if err != nil {
 		return nil, fmt.Errorf("renew notification leases: %w", dbError(err))

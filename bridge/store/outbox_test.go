@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wcbridge/wcbridge/bridge"
+	"github.com/wcbridge/wcbridge/woo/wootest"
 )
 
 func notificationIDs(ns []*bridge.Notification) []int64 {
@@ -442,5 +443,51 @@ func TestClaimNotificationsSkipsHistory(t *testing.T) {
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Leases and deliveries are written by primary key, the rows named, even
+// where the server would rather scan a small table whole: such a scan
+// would lock, and wait for, the rows other transactions are inserting (an
+// apply queueing its notification), which are none of its business.
+func TestOutboxWritesPassInsertsInFlight(t *testing.T) {
+	wootest.RequireReal(t, "row locks of a transaction in flight")
+	ctx := context.Background()
+	s, _, db := newStore(t)
+	for i := 1; i <= 12; i++ {
+		if err := s.Enqueue(ctx, &bridge.Notification{EventID: fmt.Sprintf("e-%d", i), OrderID: int64(i), Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns, err := s.ClaimNotifications(ctx, "replica-a", 6, time.Minute)
+	if err != nil || len(ns) != 6 {
+		t.Fatalf("claimed %d, %v", len(ns), err)
+	}
+	// An apply in flight: its notification inserted, not committed.
+	tx, err := db.DB.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "INSERT INTO wp_wcbridge_outbox (event_id, order_id, payload, next_attempt_at, created_at) VALUES ('e-13', 13, '{}', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"); err != nil {
+		t.Fatal(err)
+	}
+	// Without the insert's commit, each of these ends (a wait for its lock
+	// would last the server's lock wait timeout, past this deadline).
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ids := notificationIDs(ns)
+	if held, err := s.RenewNotifications(wctx, ns[0].Lease, ids, time.Minute); err != nil || len(held) != len(ids) {
+		t.Fatalf("renew: %v, %v", held, err)
+	}
+	if err := s.FinishDelivered(wctx, ns[0].Lease, ids); err != nil {
+		t.Fatalf("finish delivered: %v", err)
+	}
+	more, err := s.ClaimNotifications(wctx, "replica-a", 10, time.Minute)
+	if err != nil || len(more) != 6 || more[0].EventID != "e-7" {
+		t.Fatalf("claimed %d from %+v, %v; want e-7 to e-12", len(more), more, err)
+	}
+	if err := s.FinishNotification(wctx, more[0].ID, more[0].Lease, false, "boom", time.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("finish: %v", err)
 	}
 }

@@ -578,7 +578,10 @@ func (s *Store) claim(ctx context.Context, table, where string, args []any, orde
 	where += " AND " + leaseFree
 	lease := bridge.NewLease(owner)
 	in, inArgs := inIDs(found)
-	q := "UPDATE " + table + " SET lease_owner = ?, lease_until = " + leaseEnd(d) + " WHERE " + in + " AND " + where
+	// By primary key, named: on a small table the server may scan it whole
+	// instead, and lock (and wait for) every row it passes, among them rows
+	// other transactions are inserting, which are none of its business.
+	q := "UPDATE " + table + " FORCE INDEX (`PRIMARY`) SET lease_owner = ?, lease_until = " + leaseEnd(d) + " WHERE " + in + " AND " + where
 	qargs := append(append([]any{lease}, inArgs...), args...)
 	var res sql.Result
 	err = mysqlkit.Retry(ctx, 2, func() (err error) {
@@ -627,7 +630,7 @@ func (s *Store) Reschedule(ctx context.Context, plans []bridge.Reschedule) error
 		if k.failed {
 			failures = "failures + 1"
 		}
-		q := "UPDATE " + s.payments + " SET next_check_at = ?, checks = checks + 1, failures = " + failures + ", lease_owner = NULL, lease_until = NULL"
+		q := "UPDATE " + s.payments + " FORCE INDEX (`PRIMARY`) SET next_check_at = ?, checks = checks + 1, failures = " + failures + ", lease_owner = NULL, lease_until = NULL"
 		args := []any{dt(k.next)}
 		if k.err != "" {
 			q += ", last_error = ?"
