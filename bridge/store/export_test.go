@@ -35,6 +35,21 @@ func (s *Store) RideFor(t testing.TB, d time.Duration) {
 	s.arrived()
 }
 
+// Quiet makes callbacks count as not arriving: no apply transaction waits
+// for riders, and no write waits for an apply.
+func (s *Store) Quiet() { s.carry.received.Store(0) }
+
+// Riders is how many writes ride the apply transactions waiting now.
+func (s *Store) Riders() int {
+	s.carry.mu.Lock()
+	defer s.carry.mu.Unlock()
+	n := 0
+	for _, k := range s.carry.ready {
+		n += len(k.riders)
+	}
+	return n
+}
+
 // Carriers is how many apply transactions wait for riders now, and how
 // many writes rode one so far.
 func (s *Store) Carriers() (waiting int, carried int64) {

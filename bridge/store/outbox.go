@@ -102,7 +102,7 @@ const (
 // be tried when the earlier one is.
 func (s *Store) ClaimNotifications(ctx context.Context, owner string, limit int, lease time.Duration) ([]*bridge.Notification, error) {
 	now := s.nowUTC()
-	ids, id, err := s.claim(ctx, s.outbox, dueNotifications, []any{dt(now)}, dueNotificationsOrder, limit, owner, lease)
+	ids, id, err := s.claimBy(ctx, s.outbox, dueNotifications, []any{dt(now)}, dueNotificationsOrder, limit, owner, lease, s.writeSoon)
 	if err != nil || len(ids) == 0 {
 		return nil, wrapErr("claim notifications", err)
 	}
@@ -219,7 +219,7 @@ func (s *Store) FinishDelivered(ctx context.Context, lease string, ids []int64) 
 		return nil
 	}
 	var ferr error // the record's own outcome: a lease lost is recorded all the same
-	err := s.write(ctx, func(ctx context.Context, q execer) error {
+	err := s.writeSoon(ctx, func(ctx context.Context, q execer) error {
 		if ferr = s.finishDelivered(ctx, q, lease, ids); errors.Is(ferr, bridge.ErrLeaseLost) {
 			return nil
 		}

@@ -562,6 +562,15 @@ func wrapErr(op string, err error) error {
 // writers of those rows while it runs.) The claimed rows are read back by
 // primary key and lease: nothing reads the table beyond the due rows.
 func (s *Store) claim(ctx context.Context, table, where string, args []any, order string, limit int, owner string, d time.Duration) ([]int64, string, error) {
+	return s.claimBy(ctx, table, where, args, order, limit, owner, d, func(ctx context.Context, fn func(ctx context.Context, q execer) error) error {
+		return fn(ctx, s.db)
+	})
+}
+
+// claimBy is claim with the lease written by write (s.db, or an apply's
+// commit: writeSoon).
+func (s *Store) claimBy(ctx context.Context, table, where string, args []any, order string, limit int, owner string, d time.Duration,
+	write func(ctx context.Context, fn func(ctx context.Context, q execer) error) error) ([]int64, string, error) {
 	if owner == "" || len(owner) > 64 {
 		return nil, "", bridge.Errorf(bridge.EINVALID, "lease owner must have 1 to 64 characters")
 	}
@@ -581,17 +590,28 @@ func (s *Store) claim(ctx context.Context, table, where string, args []any, orde
 	// By primary key, named: on a small table the server may scan it whole
 	// instead, and lock (and wait for) every row it passes, among them rows
 	// other transactions are inserting, which are none of its business.
-	q := "UPDATE " + table + " FORCE INDEX (`PRIMARY`) SET lease_owner = ?, lease_until = " + leaseEnd(d) + " WHERE " + in + " AND " + where
+	qs := "UPDATE " + table + " FORCE INDEX (`PRIMARY`) SET lease_owner = ?, lease_until = " + leaseEnd(d) + " WHERE " + in + " AND " + where
 	qargs := append(append([]any{lease}, inArgs...), args...)
-	var res sql.Result
-	err = mysqlkit.Retry(ctx, 2, func() (err error) {
-		res, err = s.db.ExecContext(ctx, q, qargs...)
+	var n int64
+	err = write(ctx, func(ctx context.Context, q execer) error {
+		retries := 2
+		if inTx(q) {
+			retries = 0 // a deadlock rolled the transaction back: its owner runs it again
+		}
+		var res sql.Result
+		if err := mysqlkit.Retry(ctx, retries, func() (err error) {
+			res, err = q.ExecContext(ctx, qs, qargs...)
+			return err
+		}); err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
 		return err
 	})
 	if err != nil {
 		return nil, "", dbError(err)
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
+	if n == 0 {
 		return nil, "", nil // others took them all
 	}
 	return found, lease, nil
