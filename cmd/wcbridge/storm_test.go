@@ -29,7 +29,9 @@ import (
 // at the same concurrency on the same database, with no HTTP. Each line
 // reports both and their ratio.
 // A second, smaller storm through a counting proxy gives the database round
-// trips, statements and write commits per callback.
+// trips, statements and write commits per callback, and the commits split
+// at the last answer: those while the callbacks arrived (per callback) and
+// those after (the last applies and notifications, in all).
 //
 //	WCBRIDGE_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/' go test -run '^$' -bench 'Storm' -benchtime 400x ./cmd/wcbridge/
 func BenchmarkStorm(b *testing.B) {
@@ -54,6 +56,8 @@ func BenchmarkStorm(b *testing.B) {
 			b.ReportMetric(counted.roundTrips, "round_trips/cb")
 			b.ReportMetric(counted.statements, "statements/cb")
 			b.ReportMetric(counted.commits, "commits/cb")
+			b.ReportMetric(counted.streamCommits, "commits_while_arriving/cb")
+			b.ReportMetric(counted.tailCommits, "commits_after_last_cb")
 			b.ReportMetric(floor.roundTrips, "floor_round_trips/tx")
 			b.ReportMetric(floor.commits, "floor_commits/tx")
 			b.ReportMetric(run.sidecarCPU, "sidecar_cpu_ms/cb")
@@ -108,6 +112,8 @@ type stormResult struct {
 	paidPerSec, answeredPerSec      float64
 	answer, paid                    []time.Duration
 	roundTrips, statements, commits float64 // per callback, counted runs only
+	streamCommits                   float64 // per callback, until the last answer
+	tailCommits                     float64 // after the last answer, in all
 	sidecarCPU                      float64 // ms per callback
 	idleMB, peakMB                  float64
 	resent                          int // callbacks sent again after a 503 or 429
@@ -143,6 +149,10 @@ func stormSidecar(b *testing.B, bin string, conc, n int, counted bool) stormResu
 	start := time.Now()
 	answer, retried := sendCallbacks(b, addr, bodies, conc)
 	answered := time.Since(start)
+	var cLast [3]int64 // at the last answer
+	if counted {
+		cLast = counter.snapshot()
+	}
 	paidAt, peakDuring := waitOrders(b, h, ids, pid, 3*time.Minute)
 	if !counted {
 		b.StopTimer()
@@ -172,6 +182,13 @@ func stormSidecar(b *testing.B, bin string, conc, n int, counted bool) stormResu
 		i1 := counter.snapshot()
 		per := func(k int) float64 { return float64((c1[k]-c0[k])-(i1[k]-i0[k])) / float64(n) }
 		r.roundTrips, r.statements, r.commits = per(0), per(1), per(2)
+		// The same split at the last answer: the commits made while the
+		// callbacks arrived, per callback, and those after (the last
+		// applies and the delivery of the last notifications), per storm.
+		idle := float64(i1[2]-i0[2]) / idleFor.Seconds()
+		stream := float64(cLast[2]-c0[2]) - idle*answered.Seconds()
+		r.streamCommits = stream / float64(n)
+		r.tailCommits = r.commits*float64(n) - stream
 	}
 	p.kill()
 	return r
