@@ -69,6 +69,8 @@ END {
 		line("storm c=" cs[c] ": callback answer p99", m(b, "answer_p99_ms"), "ms", m(b, "floor_tx_p99_ms"), "floor tx p99 ms", (cs[c] == 8) ? "<= 25 ms" : "")
 		line("storm c=" cs[c] ": round trips per callback", m(b, "round_trips/cb"), "", m(b, "floor_round_trips/tx"), "floor per tx", "<= 12")
 		line("storm c=" cs[c] ": write commits per callback", m(b, "commits/cb"), "", m(b, "floor_commits/tx"), "floor per tx", "<= 1")
+		line("  of which while callbacks arrive, per callback", m(b, "commits_while_arriving/cb"), "", "", "", "")
+		line("  and after the last answer, per storm of 200", m(b, "commits_after_last_cb"), "", "", "", "")
 		line("storm c=" cs[c] ": sidecar CPU per callback", m(b, "sidecar_cpu_ms/cb"), "ms", "", "", "")
 		line("storm c=" cs[c] ": callbacks sent again (503)", m(b, "callbacks_resent"), "", "", "", "")
 	}
