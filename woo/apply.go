@@ -318,6 +318,9 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, d *detection, u bridge.
 	// authoritative copy's update: the note count on the post and the
 	// analytics row.
 	extra := orderExtras{noteCount: true, stats: changed && d.tables["wc_order_stats"], newlyPaid: paid && !auth.paid}
+	// Every write below goes to the server in one round trip (batch).
+	var b batch
+	var hits []int
 	for _, cp := range []*copyState{auth, mirror} {
 		if cp == nil {
 			continue
@@ -327,12 +330,15 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, d *detection, u bridge.
 			guard, x = auth.status, extra
 		}
 		if cp.hpos {
-			err = s.writeHPOS(ctx, tx, cp, c, guard, x)
+			s.writeHPOS(&b, cp, c, guard, x)
 		} else {
-			err = s.writePost(ctx, tx, cp, c, guard, x)
+			s.writePost(&b, cp, c, guard, x)
 		}
-		if err != nil {
-			return nil, err
+		hits = append(hits, b.changed())
+		if cp.hpos {
+			hposMeta.write(&b, s, c.id, cp.meta, c.meta, c.event, c.transition)
+		} else {
+			postMeta.write(&b, s, c.id, cp.meta, postMetaOf(cp, c), c.event, c.transition)
 		}
 	}
 
@@ -340,16 +346,25 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, d *detection, u bridge.
 	if changed {
 		note += " " + fmt.Sprintf("Order status changed from %s to %s.", statusLabel(from), statusLabel(to))
 	}
-	noteID, err := s.addNote(ctx, tx, st, c, note, u.CustomerNote)
-	if err != nil {
-		return nil, err
-	}
+	noteVar, noteAt := s.addNote(&b, st, c, note, u.CustomerNote)
 	if u.ReplaceNote {
 		// The note is found again by its event when a later update replaces it.
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+s.t("commentmeta")+" (comment_id, meta_key, meta_value) VALUES (?, ?, ?)", noteID, EventMetaKey, u.EventID); err != nil {
-			return nil, fmt.Errorf("mark note: %w", err)
+		b.add("INSERT INTO "+s.t("commentmeta")+" (comment_id, meta_key, meta_value) VALUES ("+noteVar+", ?, ?)", EventMetaKey, u.EventID)
+	}
+	got, err := b.run(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("write order: %w", err)
+	}
+	// T is always later than the stored modified time, so a matched row is
+	// a changed row whether or not the DSN sets clientFoundRows; the rows
+	// joined to it change only with it, so no row changed means the row was
+	// not matched.
+	for _, i := range hits {
+		if got[i] == 0 {
+			return nil, fmt.Errorf("update order: no row changed: %w", bridge.ErrOrderStatus)
 		}
 	}
+	noteID := got[noteAt]
 	return &bridge.OrderResult{Changed: changed, From: from, To: to, NoteID: noteID, At: at}, nil
 }
 
@@ -394,19 +409,17 @@ func (s *Store) lockHPOS(ctx context.Context, tx *sql.Tx, id int64, keys []strin
 	var updated, paid dbTime
 	var opID sql.NullInt64
 	// One statement locks the order row and its operational row.
-	err := tx.QueryRowContext(ctx, "SELECT COALESCE(o.type, ''), COALESCE(o.status, ''), COALESCE(o.payment_method, ''), o.date_updated_gmt, op.id, op.date_paid_gmt FROM "+
-		s.t("wc_orders")+" o LEFT JOIN "+s.t("wc_order_operational_data")+" op ON op.order_id = o.id WHERE o.id = ? FOR UPDATE", id).
-		Scan(&c.typ, &c.status, &c.method, &updated, &opID, &paid)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	} else if err != nil {
+	found, err := s.lockAndRead(ctx, tx, "SELECT COALESCE(o.type, ''), COALESCE(o.status, ''), COALESCE(o.payment_method, ''), o.date_updated_gmt, op.id, op.date_paid_gmt FROM "+
+		s.t("wc_orders")+" o LEFT JOIN "+s.t("wc_order_operational_data")+" op ON op.order_id = o.id WHERE o.id = ? FOR UPDATE", []any{id},
+		func(r *sql.Rows) error { return r.Scan(&c.typ, &c.status, &c.method, &updated, &opID, &paid) },
+		hposMeta, &c, id, keys, event, later)
+	if err != nil {
 		return nil, fmt.Errorf("lock order: %w", err)
+	} else if !found {
+		return nil, nil
 	}
 	c.modified = updated.Time
 	c.opRow, c.paid = opID.Valid, opID.Valid && paid.Valid
-	if c.meta, c.event, c.superseded, err = hposMeta.read(ctx, tx, s, id, keys, event, later); err != nil {
-		return nil, err
-	}
 	return &c, nil
 }
 
@@ -419,17 +432,15 @@ var postKeys = []string{"_payment_method", "_date_paid", "_paid_date", "_transac
 func (s *Store) lockPost(ctx context.Context, tx *sql.Tx, id int64, keys []string, event string, later []string) (*copyState, error) {
 	var c copyState
 	var modified dbTime
-	err := tx.QueryRowContext(ctx, "SELECT post_type, post_status, post_modified_gmt FROM "+s.t("posts")+" WHERE ID = ? FOR UPDATE", id).
-		Scan(&c.typ, &c.status, &modified)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	} else if err != nil {
+	found, err := s.lockAndRead(ctx, tx, "SELECT post_type, post_status, post_modified_gmt FROM "+s.t("posts")+" WHERE ID = ? FOR UPDATE", []any{id},
+		func(r *sql.Rows) error { return r.Scan(&c.typ, &c.status, &modified) },
+		postMeta, &c, id, append(append([]string{}, postKeys...), keys...), event, later)
+	if err != nil {
 		return nil, fmt.Errorf("lock post: %w", err)
+	} else if !found {
+		return nil, nil
 	}
 	c.modified = modified.Time
-	if c.meta, c.event, c.superseded, err = postMeta.read(ctx, tx, s, id, append(append([]string{}, postKeys...), keys...), event, later); err != nil {
-		return nil, err
-	}
 	c.method = c.meta["_payment_method"].value
 	datePaid, paidDate := c.meta["_date_paid"].value, c.meta["_paid_date"].value
 	n, _ := strconv.ParseInt(datePaid, 10, 64)
@@ -464,10 +475,11 @@ func likePrefix(s string) string {
 	return r.Replace(s) + "%"
 }
 
-// writeHPOS writes c to the HPOS copy: the order row, its operational row
-// and x, in one statement, and its meta in another. With a guard, the
-// update is conditional on the status read under lock and must hit the row.
-func (s *Store) writeHPOS(ctx context.Context, tx *sql.Tx, cp *copyState, c change, guard string, x orderExtras) error {
+// writeHPOS adds to b the update of the HPOS copy: the order row, its
+// operational row and x, in one statement. With a guard, the update is
+// conditional on the status read under lock. The caller checks that it
+// changed the row.
+func (s *Store) writeHPOS(b *batch, cp *copyState, c change, guard string, x orderExtras) {
 	tables := s.t("wc_orders") + " o"
 	set := "o.status = ?, o.date_updated_gmt = ?"
 	args := []any{c.status, c.at}
@@ -493,15 +505,12 @@ func (s *Store) writeHPOS(ctx context.Context, tx *sql.Tx, cp *copyState, c chan
 		q += " AND o.status = ?"
 		args = append(args, guard)
 	}
-	if err := execHit(ctx, tx, q, args...); err != nil {
-		return fmt.Errorf("update order: %w", err)
-	}
-	return hposMeta.write(ctx, tx, s, c.id, cp.meta, c.meta, c.event, c.transition)
+	b.add(q, args...)
 }
 
-// writePost writes c to the posts copy: the post row and x in one
-// statement, its postmeta in another.
-func (s *Store) writePost(ctx context.Context, tx *sql.Tx, cp *copyState, c change, guard string, x orderExtras) error {
+// writePost adds to b the update of the posts copy: the post row and x in
+// one statement, as writeHPOS.
+func (s *Store) writePost(b *batch, cp *copyState, c change, guard string, x orderExtras) {
 	tables := s.t("posts") + " p"
 	set := "p.post_status = ?, p.post_modified = ?, p.post_modified_gmt = ?"
 	args := []any{c.status, c.atLocal, c.at}
@@ -512,9 +521,12 @@ func (s *Store) writePost(ctx context.Context, tx *sql.Tx, cp *copyState, c chan
 		q += " AND p.post_status = ?"
 		args = append(args, guard)
 	}
-	if err := execHit(ctx, tx, q, args...); err != nil {
-		return fmt.Errorf("update post: %w", err)
-	}
+	b.add(q, args...)
+}
+
+// postMetaOf is the postmeta c sets on the posts copy cp: the update's own,
+// and the keys WooCommerce keeps in postmeta rather than in columns.
+func postMetaOf(cp *copyState, c change) map[string]string {
 	meta := map[string]string{}
 	for k, v := range c.meta {
 		meta[k] = v
@@ -528,7 +540,7 @@ func (s *Store) writePost(ctx context.Context, tx *sql.Tx, cp *copyState, c chan
 	if c.completed {
 		meta["_date_completed"], meta["_completed_date"] = c.unix, c.atLocal
 	}
-	return postMeta.write(ctx, tx, s, c.id, cp.meta, meta, c.event, c.transition)
+	return meta
 }
 
 // withExtras adds x's writes to an update of tables whose order id is idCol:
@@ -560,25 +572,6 @@ func (s *Store) withExtras(tables, set string, args []any, idCol string, x order
 	return tables, set, args
 }
 
-// execHit runs an update that must hit the copy's row. T is always later
-// than the stored modified time, so a matched row is a changed row whether
-// or not the DSN sets clientFoundRows; the rows joined to it change only
-// with it, so no row changed means the row was not matched.
-func execHit(ctx context.Context, tx *sql.Tx, q string, args ...any) error {
-	res, err := tx.ExecContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("no row changed: %w", bridge.ErrOrderStatus)
-	}
-	return nil
-}
-
 // metaTable is postmeta or wc_orders_meta. Neither has a unique key on
 // (owner, key), and WooCommerce reads the first row of a key, so a key is
 // updated in its first row and inserted only when missing.
@@ -591,10 +584,10 @@ var (
 	postMeta = metaTable{table: "postmeta", id: "meta_id", owner: "post_id"}
 )
 
-// read returns the first row of each of keys for owner, whether event is
-// recorded for it, and the first of later that is (superseded), in one
-// statement.
-func (m metaTable) read(ctx context.Context, tx *sql.Tx, s *Store, owner int64, keys []string, event string, later []string) (first map[string]metaRow, dup bool, superseded string, err error) {
+// readQuery is the statement that reads the first row of each of keys for
+// owner, whether event is recorded for it, and the first of later that is
+// (superseded); scan reads its rows.
+func (m metaTable) readQuery(s *Store, owner int64, keys []string, event string, later []string) (string, []any) {
 	args := []any{owner, EventMetaKey, event}
 	for _, e := range later {
 		args = append(args, e)
@@ -608,42 +601,76 @@ func (m metaTable) read(ctx context.Context, tx *sql.Tx, s *Store, owner int64, 
 	}
 	// No ORDER BY: on a small table it makes the server scan the primary
 	// key instead of using the owner's index. The first row is the lowest id.
-	rows, err := tx.QueryContext(ctx, "SELECT "+m.id+", meta_key, COALESCE(meta_value, '') FROM "+s.t(m.table)+" WHERE "+where+")", args...)
-	if err != nil {
-		return nil, false, "", fmt.Errorf("read meta: %w", err)
-	}
-	defer rows.Close()
-	first = map[string]metaRow{}
+	return "SELECT " + m.id + ", meta_key, COALESCE(meta_value, '') FROM " + s.t(m.table) + " WHERE " + where + ")", args
+}
+
+// scan reads readQuery's rows into the copy c.
+func (m metaTable) scan(rows *sql.Rows, c *copyState, event string, later []string) error {
+	c.meta = map[string]metaRow{}
 	supersededID := int64(0)
 	for rows.Next() {
 		var r metaRow
 		var k string
 		if err := rows.Scan(&r.id, &k, &r.value); err != nil {
-			return nil, false, "", fmt.Errorf("read meta: %w", err)
+			return fmt.Errorf("read meta: %w", err)
 		}
 		if k == EventMetaKey {
 			switch {
 			case r.value == event:
-				dup = true
-			case slices.Contains(later, r.value) && (superseded == "" || r.id < supersededID):
-				superseded, supersededID = r.value, r.id
+				c.event = true
+			case slices.Contains(later, r.value) && (c.superseded == "" || r.id < supersededID):
+				c.superseded, supersededID = r.value, r.id
 			}
 			continue
 		}
-		if f, ok := first[k]; !ok || r.id < f.id {
-			first[k] = r
+		if f, ok := c.meta[k]; !ok || r.id < f.id {
+			c.meta[k] = r
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, "", fmt.Errorf("read meta: %w", err)
+		return fmt.Errorf("read meta: %w", err)
 	}
-	return first, dup, superseded, nil
+	return nil
 }
 
-// write records event (and transition) and sets meta in one statement: a key
-// missing from first (read by read) is inserted, a key whose first row holds
-// another value is updated in that row, through its primary key.
-func (m metaTable) write(ctx context.Context, tx *sql.Tx, s *Store, owner int64, first map[string]metaRow, meta map[string]string, event, transition string) error {
+// lockAndRead runs lock, a query for one row locked FOR UPDATE, and the meta
+// read of m in one round trip: scanned by scanLock (not called when the row
+// is missing, found false), then the meta rows into c. The lock comes
+// first, so that the read sees what a competing applier committed.
+func (s *Store) lockAndRead(ctx context.Context, tx *sql.Tx, lock string, lockArgs []any, scanLock func(*sql.Rows) error,
+	m metaTable, c *copyState, owner int64, keys []string, event string, later []string) (found bool, err error) {
+	mq, margs := m.readQuery(s, owner, keys, event, later)
+	rows, err := tx.QueryContext(ctx, lock+";\n"+mq, append(slices.Clip(lockArgs), margs...)...)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		found = true
+		if err := scanLock(rows); err != nil {
+			return false, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	if !rows.NextResultSet() {
+		if err := rows.Err(); err != nil {
+			return false, err
+		}
+		return false, errors.New("read meta: no result")
+	}
+	if err := m.scan(rows, c, event, later); err != nil {
+		return false, err
+	}
+	return found, rows.Close()
+}
+
+// write adds to b the statement that records event (and transition) and
+// sets meta: a key missing from first (read by read) is inserted, a key
+// whose first row holds another value is updated in that row, through its
+// primary key.
+func (m metaTable) write(b *batch, s *Store, owner int64, first map[string]metaRow, meta map[string]string, event, transition string) {
 	q := "INSERT INTO " + s.t(m.table) + " (" + m.id + ", " + m.owner + ", meta_key, meta_value) VALUES (NULL, ?, ?, ?)"
 	args := []any{owner, EventMetaKey, event}
 	if transition != "" {
@@ -662,34 +689,23 @@ func (m metaTable) write(ctx context.Context, tx *sql.Tx, s *Store, owner int64,
 		}
 	}
 	// Only the rows named by id can collide, on the primary key.
-	q += " ON DUPLICATE KEY UPDATE meta_value = VALUES(meta_value)"
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-		return fmt.Errorf("write meta and event: %w", err)
-	}
-	return nil
+	b.add(q+" ON DUPLICATE KEY UPDATE meta_value = VALUES(meta_value)", args...)
 }
 
-// addNote writes an order note the way WC_Order::add_order_note() does for a
-// system note (docs/woocommerce-tables.md §4); the authoritative copy's
-// update counts it on the order's post (orderExtras).
-func (s *Store) addNote(ctx context.Context, tx *sql.Tx, st *site, c change, note string, customer bool) (int64, error) {
-	res, err := tx.ExecContext(ctx, "INSERT INTO "+s.t("comments")+` (comment_post_ID, comment_author, comment_author_email,
+// addNote adds to b an order note written the way WC_Order::add_order_note()
+// does for a system note (docs/woocommerce-tables.md §4); the authoritative
+// copy's update counts it on the order's post (orderExtras). It returns the
+// variable holding the note's id and its index in b's results.
+func (s *Store) addNote(b *batch, st *site, c change, note string, customer bool) (string, int) {
+	b.add("INSERT INTO "+s.t("comments")+` (comment_post_ID, comment_author, comment_author_email,
  comment_author_url, comment_author_IP, comment_date, comment_date_gmt, comment_content, comment_karma, comment_approved,
  comment_agent, comment_type, comment_parent, user_id) VALUES (?, 'WooCommerce', ?, '', '', ?, ?, ?, 0, '1', 'WooCommerce', 'order_note', 0, 0)`,
 		c.id, st.email, c.atLocal, c.at, note)
-	if err != nil {
-		return 0, fmt.Errorf("add note: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, fmt.Errorf("add note: %w", err)
-	}
+	name, i := b.insertID()
 	if customer {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+s.t("commentmeta")+" (comment_id, meta_key, meta_value) VALUES (?, 'is_customer_note', '1')", id); err != nil {
-			return 0, fmt.Errorf("mark customer note: %w", err)
-		}
+		b.add("INSERT INTO " + s.t("commentmeta") + " (comment_id, meta_key, meta_value) VALUES (" + name + ", 'is_customer_note', '1')")
 	}
-	return id, nil
+	return name, i
 }
 
 // replaceNote sets the text of the order note written for event, when it

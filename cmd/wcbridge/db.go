@@ -14,9 +14,11 @@ import (
 )
 
 // openDB opens the shop's database with the settings every part relies on:
-// UTC times parsed into time.Time, utf8mb4, bounded timeouts, and
-// client-side parameter interpolation (one round trip per statement; safe
-// because the connection charset is utf8mb4).
+// UTC times parsed into time.Time, utf8mb4, bounded timeouts, client-side
+// parameter interpolation (one round trip per statement; safe because the
+// connection charset is utf8mb4), and several statements per query, which
+// an apply's writes are sent as (woo's batch): every value in them is
+// interpolated by the driver, and no statement text comes from input.
 func openDB(ctx context.Context, dsn string, maxOpen int) (*sql.DB, error) {
 	c, err := mysql.ParseDSN(dsn)
 	if err != nil {
@@ -24,7 +26,7 @@ func openDB(ctx context.Context, dsn string, maxOpen int) (*sql.DB, error) {
 	}
 	c.ParseTime = true
 	c.Loc = time.UTC
-	c.InterpolateParams = true
+	c.InterpolateParams, c.MultiStatements = true, true
 	if c.Timeout == 0 {
 		c.Timeout = 5 * time.Second
 	}

@@ -104,6 +104,9 @@ func Create(ctx context.Context, name string) (*DB, error) {
 	}
 	cfg.DBName = name
 	cfg.ParseTime = true
+	// As the sidecar connects (cmd/wcbridge openDB): values interpolated by
+	// the driver, several statements per query (woo's batched writes).
+	cfg.InterpolateParams, cfg.MultiStatements = true, true
 	cfg.Params = map[string]string{"charset": "utf8mb4"}
 	cfg.Loc = nil
 	dsn := cfg.FormatDSN()

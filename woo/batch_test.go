@@ -1,0 +1,72 @@
+package woo
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/wcbridge/wcbridge/woo/wootest"
+)
+
+// A batch's statements run in order in one query; the variables it keeps
+// carry each write's count and id, and a failing statement fails the batch
+// and stops the ones after it.
+func TestBatch(t *testing.T) {
+	ctx := context.Background()
+	db := wootest.Open(t)
+	if _, err := db.ExecContext(ctx, "CREATE TABLE t (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20) NOT NULL UNIQUE, n INT NOT NULL DEFAULT 0)"); err != nil {
+		t.Fatal(err)
+	}
+	run := func(b *batch) ([]int64, error) {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.run(ctx, tx)
+		if err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return got, nil
+	}
+
+	var b batch
+	b.add("INSERT INTO t (v) VALUES (?), (?)", "a;b", "it's")
+	all := b.changed()
+	b.add("INSERT INTO t (v) VALUES (?)", "c")
+	name, id := b.insertID()
+	b.add("UPDATE t SET n = "+name+" WHERE v = ?", "a;b")
+	one := b.changed()
+	b.add("UPDATE t SET n = 1 WHERE v = ?", "missing")
+	none := b.changed()
+	got, err := run(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[all] != 2 || got[id] != 3 || got[one] != 1 || got[none] != 0 {
+		t.Fatalf("kept %v: want 2 rows, id 3, 1 row, 0 rows", got)
+	}
+	var n int64
+	if err := db.QueryRowContext(ctx, "SELECT n FROM t WHERE v = 'a;b'").Scan(&n); err != nil || n != 3 {
+		t.Fatalf("n = %d, %v: want the id kept by the batch, 3", n, err)
+	}
+
+	var bad batch
+	bad.add("UPDATE t SET n = 7 WHERE v = ?", "c")
+	bad.add("INSERT INTO t (v) VALUES (?)", "a;b") // duplicate key
+	bad.changed()
+	bad.add("UPDATE t SET n = 8 WHERE v = ?", "it's")
+	var dup *mysql.MySQLError
+	if _, err := run(&bad); !errors.As(err, &dup) || dup.Number != 1062 {
+		t.Fatalf("batch with a duplicate key: %v, want the duplicate's error", err)
+	}
+	var changed int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM t WHERE n IN (7, 8)").Scan(&changed); err != nil || changed != 0 {
+		t.Fatalf("%d rows changed by the failed batch (%v), want none", changed, err)
+	}
+}
