@@ -46,8 +46,18 @@ func (s *Store) Enqueue(ctx context.Context, n *bridge.Notification) error {
 // duplicate event id is a no-op. ON DUPLICATE KEY is used rather than INSERT
 // IGNORE, which would also swallow truncation and other errors.
 func (s *Store) enqueue(ctx context.Context, q execer, n *bridge.Notification) error {
+	stmt, args, err := s.enqueueStmt(n)
+	if err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, stmt, args...)
+	return dbError(err)
+}
+
+// enqueueStmt is the statement that queues n, with its arguments.
+func (s *Store) enqueueStmt(n *bridge.Notification) (string, []any, error) {
 	if n.EventID == "" || len(n.EventID) > 191 {
-		return bridge.Errorf(bridge.EINVALID, "event id must have 1 to 191 characters")
+		return "", nil, bridge.Errorf(bridge.EINVALID, "event id must have 1 to 191 characters")
 	}
 	now := s.nowUTC()
 	if n.NextAttempt.IsZero() {
@@ -57,10 +67,9 @@ func (s *Store) enqueue(ctx context.Context, q execer, n *bridge.Notification) e
 	if n.Payload == nil {
 		n.Payload = []byte("{}")
 	}
-	_, err := q.ExecContext(ctx, "INSERT INTO "+s.outbox+` (event_id, order_id, payload, attempts, next_attempt_at, last_error, created_at)
+	return "INSERT INTO " + s.outbox + ` (event_id, order_id, payload, attempts, next_attempt_at, last_error, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = id`,
-		n.EventID, n.OrderID, string(n.Payload), n.Attempts, dt(n.NextAttempt), clip(n.LastError, 1024), dt(n.CreatedAt))
-	return dbError(err)
+		[]any{n.EventID, n.OrderID, string(n.Payload), n.Attempts, dt(n.NextAttempt), clip(n.LastError, 1024), dt(n.CreatedAt)}, nil
 }
 
 // prefixed qualifies each column of cols with alias.

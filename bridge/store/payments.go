@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -429,15 +430,30 @@ func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, ref bridge.Paym
 		p.ExpiresAt = stamp(p.ExpiresAt)
 	}
 
+	// The notification is queued by the payment's own statement, in the
+	// same round trip (writePayment).
+	var queue *queued
+	if notify != nil {
+		if notify.OrderID == 0 {
+			notify.OrderID = p.OrderID
+		}
+		q, args, err := s.enqueueStmt(notify)
+		if err != nil {
+			return nil, false, fmt.Errorf("queue notification: %w", err)
+		}
+		queue = &queued{q, args}
+	}
 	live := liveSlot(&p)
-	held, err := s.writePayment(ctx, tx, &p, live, cb)
+	held, err := s.writePayment(ctx, tx, &p, live, cb, queue)
 	if isDup(err) && live.Valid && !old.Status.Live() {
 		// An expired or cancelled payment got a late partial payment while a
 		// newer attempt holds the order's live slot. The money must be
-		// recorded; the newer attempt keeps the slot.
+		// recorded; the newer attempt keeps the slot. (The notification, if
+		// queued before the payment's statement failed, is queued again: a
+		// no-op on its event.)
 		s.log.Warn("payment became live while another holds the order's slot",
 			"payment_id", p.ID, "order_id", p.OrderID, "status", p.Status)
-		held, err = s.writePayment(ctx, tx, &p, sql.NullInt64{}, cb)
+		held, err = s.writePayment(ctx, tx, &p, sql.NullInt64{}, cb, queue)
 	}
 	if err != nil {
 		return nil, true, err
@@ -454,14 +470,6 @@ func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, ref bridge.Paym
 		n, _ := res.RowsAffected()
 		cb.LeaseLost = n == 1
 	}
-	if notify != nil {
-		if notify.OrderID == 0 {
-			notify.OrderID = p.OrderID
-		}
-		if err := s.enqueue(ctx, tx, notify); err != nil {
-			return nil, true, fmt.Errorf("queue notification: %w", err)
-		}
-	}
 	return &p, false, nil
 }
 
@@ -474,10 +482,20 @@ func (s *Store) OrderPaymentsTx(ctx context.Context, tx *sql.Tx, orderID int64) 
 	return ps, nil
 }
 
+// queued is a notification's INSERT (enqueueStmt) sent with a payment's
+// write.
+type queued struct {
+	stmt string
+	args []any
+}
+
 // writePayment writes p and, when cb is not nil, records cb applied in the
 // same statement (a join on the callback's id and lease); held says whether
-// cb's lease was still held, so that it was recorded.
-func (s *Store) writePayment(ctx context.Context, tx *sql.Tx, p *bridge.Payment, live sql.NullInt64, cb *bridge.AppliedCallback) (held bool, err error) {
+// cb's lease was still held, so that it was recorded. A notification to
+// queue, when not nil, goes first in the same query (the connection allows
+// several statements: cmd/wcbridge's openDB), so that the rows counted are
+// still the payment's statement's, the last.
+func (s *Store) writePayment(ctx context.Context, tx *sql.Tx, p *bridge.Payment, live sql.NullInt64, cb *bridge.AppliedCallback, queue *queued) (held bool, err error) {
 	table, join, set, args := s.payments, "", "", []any{}
 	if cb != nil {
 		// Every payment write changes updated_at, so the rows changed are
@@ -501,6 +519,9 @@ func (s *Store) writePayment(ctx context.Context, tx *sql.Tx, p *bridge.Payment,
 		args = append(args, dt(p.UpdatedAt), clip(cb.Reason, 255))
 	}
 	args = append(args, p.ID)
+	if queue != nil {
+		q, args = queue.stmt+";\n"+q, append(slices.Clip(queue.args), args...)
+	}
 	res, err := tx.ExecContext(ctx, q, args...)
 	if err != nil || cb == nil {
 		return false, err
