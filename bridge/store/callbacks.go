@@ -213,42 +213,59 @@ func (s *Store) recordCallbacks(ctx context.Context, q execer, cs []*bridge.Call
 	stmt := "INSERT INTO " + s.callbacks + ` (gateway, received_at, content_type, body, body_hash,
 	verified, reason, payment_key, attempts, next_attempt_at, lease_owner, lease_until) VALUES ` +
 		strings.Join(values, ", ") + " ON DUPLICATE KEY UPDATE gateway = gateway"
-	retries := 2
-	if inTx(q) {
-		retries = 0 // a deadlock rolled the transaction back: its owner runs it again
-	}
-	err := mysqlkit.Retry(ctx, retries, func() error {
-		_, err := q.ExecContext(ctx, stmt, args...)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("record callbacks: %w", dbError(err))
-	}
-
 	// Read back: the rows with one of this call's tokens are the ones it
 	// wrote (their bodies are not read again); the others were there before.
+	// The reads, one per gateway, go in the same query as the INSERT, after
+	// it (the connection allows several statements: cmd/wcbridge's openDB):
+	// one round trip on a callback's way to its answer.
 	type stored struct {
 		c     *bridge.Callback
 		token sql.NullString
 	}
-	found := map[key]stored{}
+	query := []string{stmt}
 	for _, gw := range gateways {
 		toks, hs := tokens[gw], hashes[gw]
-		stmt := "SELECT id, gateway, received_at, content_type, IF(lease_owner IN (" + placeholders(len(toks)) + "), NULL, body), " +
-			"body_hash, verified, reason, payment_key, applied_at, attempts, lease_owner FROM " + s.callbacks +
-			" WHERE gateway = ? AND body_hash IN (" + placeholders(len(hs)) + ")" + lockingRead(q)
-		got, err := queryAll(ctx, q, func(r scanner) (stored, error) {
-			var st stored
-			c, err := scanCallback(withColumn{r, &st.token})
-			st.c = c
-			return st, err
-		}, stmt, append(append(append([]any{}, toks...), gw), hs...)...)
+		query = append(query, "SELECT id, gateway, received_at, content_type, IF(lease_owner IN ("+placeholders(len(toks))+"), NULL, body), "+
+			"body_hash, verified, reason, payment_key, applied_at, attempts, lease_owner FROM "+s.callbacks+
+			" WHERE gateway = ? AND body_hash IN ("+placeholders(len(hs))+")"+lockingRead(q))
+		args = append(append(append(args, toks...), gw), hs...)
+	}
+	retries := 2
+	if inTx(q) {
+		retries = 0 // a deadlock rolled the transaction back: its owner runs it again
+	}
+	var found map[key]stored
+	err := mysqlkit.Retry(ctx, retries, func() error {
+		found = map[key]stored{}
+		rows, err := q.QueryContext(ctx, strings.Join(query, ";\n"), args...)
 		if err != nil {
-			return nil, fmt.Errorf("record callbacks: %w", dbError(err))
+			return err
 		}
-		for _, st := range got {
-			found[key{st.c.Gateway, st.c.BodyHash}] = st
+		defer rows.Close()
+		for i := range gateways {
+			if i > 0 && !rows.NextResultSet() {
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				return fmt.Errorf("read back: %d results, want %d", i, len(gateways))
+			}
+			for rows.Next() {
+				var st stored
+				c, err := scanCallback(withColumn{rows, &st.token})
+				if err != nil {
+					return err
+				}
+				st.c = c
+				found[key{c.Gateway, c.BodyHash}] = st
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
 		}
+		return rows.Close()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record callbacks: %w", dbError(err))
 	}
 	var held []int64
 	for _, r := range rows {
