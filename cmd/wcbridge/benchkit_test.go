@@ -154,13 +154,11 @@ type mysqlPackets struct {
 	c       *sqlCounter
 	head    []byte // header bytes read so far
 	left    int    // payload bytes of the current packet still to come
-	cmd     []byte // start of the current command packet's payload
+	cmd     []byte // the current command packet's payload
 	command bool   // the current packet is a command
 	inTx    bool
 	wrote   bool // the open transaction wrote something
 }
-
-const sqlPeek = 64 // bytes of a statement kept to classify it
 
 func (p *mysqlPackets) feed(b []byte) {
 	for len(b) > 0 {
@@ -181,8 +179,8 @@ func (p *mysqlPackets) feed(b []byte) {
 			}
 		}
 		k := min(p.left, len(b))
-		if p.command && len(p.cmd) < sqlPeek {
-			p.cmd = append(p.cmd, b[:min(k, sqlPeek-len(p.cmd))]...)
+		if p.command {
+			p.cmd = append(p.cmd, b[:k]...)
 		}
 		p.left -= k
 		b = b[k:]
@@ -203,7 +201,9 @@ func (p *mysqlPackets) done() {
 		return
 	case 0x03: // COM_QUERY
 		p.c.roundTrips.Add(1)
-		for _, stmt := range strings.Split(string(p.cmd[1:]), ";") {
+		// The statements of a query sent as several (woo's batch) are
+		// joined by ";\n": a newline in a value is escaped by the driver.
+		for _, stmt := range strings.Split(string(p.cmd[1:]), ";\n") {
 			p.statement(stmt)
 		}
 	default:
@@ -212,7 +212,7 @@ func (p *mysqlPackets) done() {
 }
 
 func (p *mysqlPackets) statement(s string) {
-	f := strings.Fields(strings.ToUpper(s))
+	f := strings.Fields(strings.ToUpper(s[:min(len(s), 64)]))
 	if len(f) == 0 {
 		return
 	}
