@@ -640,7 +640,7 @@ func (m metaTable) scan(rows *sql.Rows, c *copyState, event string, later []stri
 func (s *Store) lockAndRead(ctx context.Context, tx *sql.Tx, lock string, lockArgs []any, scanLock func(*sql.Rows) error,
 	m metaTable, c *copyState, owner int64, keys []string, event string, later []string) (found bool, err error) {
 	mq, margs := m.readQuery(s, owner, keys, event, later)
-	rows, err := tx.QueryContext(ctx, lock+";\n"+mq, append(slices.Clip(lockArgs), margs...)...)
+	rows, err := tx.QueryContext(ctx, mysqlkit.Statements(lock, mq), append(slices.Clip(lockArgs), margs...)...)
 	if err != nil {
 		return false, err
 	}

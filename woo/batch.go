@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/wcbridge/wcbridge/bridge/mysqlkit"
 )
 
 // A batch sends an apply's writes to the server in one round trip: the
@@ -48,21 +50,16 @@ func (b *batch) changed() int { _, i := b.keep("ROW_COUNT()"); return i }
 // that holds it, for the statements after it.
 func (b *batch) insertID() (name string, i int) { return b.keep("LAST_INSERT_ID()") }
 
-// run sends the statements in one query and returns the kept values.
+// run sends the statements in one query, ending with the SELECT of the
+// kept values (at least one: every batch checks what it wrote), and returns
+// them.
 func (b *batch) run(ctx context.Context, tx *sql.Tx) ([]int64, error) {
-	if len(b.stmts) == 0 {
-		return nil, nil
-	}
-	if len(b.vars) == 0 {
-		_, err := tx.ExecContext(ctx, strings.Join(b.stmts, ";\n"), b.args...)
-		return nil, err
-	}
 	vals := make([]sql.NullInt64, len(b.vars))
 	dest := make([]any, len(vals))
 	for i := range vals {
 		dest[i] = &vals[i]
 	}
-	q := strings.Join(b.stmts, ";\n") + ";\nSELECT " + strings.Join(b.vars, ", ")
+	q := mysqlkit.Statements(append(b.stmts, "SELECT "+strings.Join(b.vars, ", "))...)
 	if err := tx.QueryRowContext(ctx, q, b.args...).Scan(dest...); err != nil {
 		return nil, err
 	}

@@ -61,12 +61,28 @@ func TestBatch(t *testing.T) {
 	bad.add("INSERT INTO t (v) VALUES (?)", "a;b") // duplicate key
 	bad.changed()
 	bad.add("UPDATE t SET n = 8 WHERE v = ?", "it's")
+	// Inside the transaction, before it is rolled back: the statement
+	// before the failing one ran, the one after it did not.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
 	var dup *mysql.MySQLError
-	if _, err := run(&bad); !errors.As(err, &dup) || dup.Number != 1062 {
+	if _, err := bad.run(ctx, tx); !errors.As(err, &dup) || dup.Number != 1062 {
 		t.Fatalf("batch with a duplicate key: %v, want the duplicate's error", err)
 	}
-	var changed int
-	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM t WHERE n IN (7, 8)").Scan(&changed); err != nil || changed != 0 {
-		t.Fatalf("%d rows changed by the failed batch (%v), want none", changed, err)
+	if !db.Real {
+		// The embedded engine leaves the connection unusable after a
+		// statement of a query fails ("busy buffer"): only the rollback
+		// is left, which is what an apply does then.
+		return
+	}
+	var before, after int64
+	if err := tx.QueryRowContext(ctx, "SELECT (SELECT n FROM t WHERE v = 'c'), (SELECT n FROM t WHERE v = 'it''s')").Scan(&before, &after); err != nil {
+		t.Fatal(err)
+	}
+	if before != 7 || after != 0 {
+		t.Fatalf("after the failed batch: n = %d before the failing statement (want 7, it ran), %d after it (want 0, it did not)", before, after)
 	}
 }

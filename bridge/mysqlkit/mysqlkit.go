@@ -34,6 +34,12 @@ func ValidPrefix(prefix string) error {
 	return nil
 }
 
+// Statements joins statements into one query, which a connection that
+// allows several statements per query (multiStatements, as cmd/wcbridge's
+// openDB opens it) sends in one round trip. They are separated by ";" and a
+// newline, which the driver escapes inside every value it interpolates.
+func Statements(stmts ...string) string { return strings.Join(stmts, ";\n") }
+
 // MySQL server error numbers the adapters act on
 // (https://mariadb.com/kb/en/mariadb-error-code-reference/).
 const (

@@ -237,7 +237,7 @@ func (s *Store) recordCallbacks(ctx context.Context, q execer, cs []*bridge.Call
 	var found map[key]stored
 	err := mysqlkit.Retry(ctx, retries, func() error {
 		found = map[key]stored{}
-		rows, err := q.QueryContext(ctx, strings.Join(query, ";\n"), args...)
+		rows, err := q.QueryContext(ctx, mysqlkit.Statements(query...), args...)
 		if err != nil {
 			return err
 		}

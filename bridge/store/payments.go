@@ -520,7 +520,7 @@ func (s *Store) writePayment(ctx context.Context, tx *sql.Tx, p *bridge.Payment,
 	}
 	args = append(args, p.ID)
 	if queue != nil {
-		q, args = queue.stmt+";\n"+q, append(slices.Clip(queue.args), args...)
+		q, args = mysqlkit.Statements(queue.stmt, q), append(slices.Clip(queue.args), args...)
 	}
 	res, err := tx.ExecContext(ctx, q, args...)
 	if err != nil || cb == nil {

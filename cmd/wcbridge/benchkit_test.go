@@ -201,8 +201,8 @@ func (p *mysqlPackets) done() {
 		return
 	case 0x03: // COM_QUERY
 		p.c.roundTrips.Add(1)
-		// The statements of a query sent as several (woo's batch) are
-		// joined by ";\n": a newline in a value is escaped by the driver.
+		// The statements of a query sent as several are joined by ";\n"
+		// (mysqlkit.Statements): a newline in a value is escaped.
 		for _, stmt := range strings.Split(string(p.cmd[1:]), ";\n") {
 			p.statement(stmt)
 		}
