@@ -72,6 +72,7 @@ END {
 		line("  of which while callbacks arrive, per callback", m(b, "commits_while_arriving/cb"), "", "", "", "")
 		line("  and after the last answer, per storm of 200", m(b, "commits_after_last_cb"), "", "", "", "")
 		line("storm c=" cs[c] ": sidecar CPU per callback", m(b, "sidecar_cpu_ms/cb"), "ms", "", "", "")
+		line("storm c=" cs[c] ": database CPU per callback", m(b, "db_cpu_ms/cb"), "ms", m(b, "floor_db_cpu_ms/tx"), "ms per floor tx", "")
 		line("storm c=" cs[c] ": callbacks sent again (503)", m(b, "callbacks_resent"), "", "", "", "")
 	}
 	b = "BenchmarkLatency"

@@ -6,7 +6,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/shopspring/decimal"
 	"github.com/wcbridge/wcbridge/bridge"
 )
@@ -28,6 +31,9 @@ import (
 // note into comments, UPDATE the payment row, COMMIT, issued by a bare loop
 // at the same concurrency on the same database, with no HTTP. Each line
 // reports both and their ratio.
+// When the database server runs on this machine, its CPU time per callback
+// and per floor transaction are reported too: on shared cores, that is
+// what bounds the ratio.
 // A second, smaller storm through a counting proxy gives the database round
 // trips, statements and write commits per callback, and the commits split
 // at the last answer: those while the callbacks arrived (per callback) and
@@ -61,6 +67,10 @@ func BenchmarkStorm(b *testing.B) {
 			b.ReportMetric(floor.roundTrips, "floor_round_trips/tx")
 			b.ReportMetric(floor.commits, "floor_commits/tx")
 			b.ReportMetric(run.sidecarCPU, "sidecar_cpu_ms/cb")
+			if run.dbCPU >= 0 && floor.dbCPU >= 0 {
+				b.ReportMetric(run.dbCPU, "db_cpu_ms/cb")
+				b.ReportMetric(floor.dbCPU, "floor_db_cpu_ms/tx")
+			}
 			b.ReportMetric(run.idleMB, "rss_idle_MB")
 			b.ReportMetric(run.peakMB, "rss_peak_MB")
 			b.ReportMetric(float64(run.resent), "callbacks_resent")
@@ -92,6 +102,42 @@ func rssKB(pid int) (cur, peak int) {
 	return cur, peak
 }
 
+// dbServerPID finds the database server the DSN reaches when it runs on
+// this machine (a loopback address, a mariadbd or mysqld process), so the
+// storm can tell the database's CPU from the sidecar's; 0 when it cannot.
+func dbServerPID(dsn string) int {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil || cfg.Net != "tcp" {
+		return 0
+	}
+	host, _, err := net.SplitHostPort(cfg.Addr)
+	if err != nil || (host != "localhost" && !net.ParseIP(host).IsLoopback()) {
+		return 0
+	}
+	comms, _ := filepath.Glob("/proc/[0-9]*/comm")
+	found := 0
+	for _, f := range comms {
+		b, err := os.ReadFile(f)
+		if name := strings.TrimSpace(string(b)); err != nil || (name != "mariadbd" && name != "mysqld") {
+			continue
+		}
+		if found != 0 {
+			return 0 // two servers: which one the DSN reaches is not known
+		}
+		found, _ = strconv.Atoi(filepath.Base(filepath.Dir(f)))
+	}
+	return found
+}
+
+// perOp is a CPU time spread over n operations, in ms; -1 without a
+// process to read it from.
+func perOp(pid int, cpu time.Duration, n int) float64 {
+	if pid == 0 {
+		return -1
+	}
+	return float64(cpu.Microseconds()) / 1000 / float64(n)
+}
+
 // cpuTime is a process's user+system CPU time so far (Linux /proc).
 func cpuTime(pid int) time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -115,6 +161,7 @@ type stormResult struct {
 	streamCommits                   float64 // per callback, until the last answer
 	tailCommits                     float64 // after the last answer, in all
 	sidecarCPU                      float64 // ms per callback
+	dbCPU                           float64 // the database server's, ms per callback; -1: not on this machine
 	idleMB, peakMB                  float64
 	resent                          int // callbacks sent again after a 503 or 429
 }
@@ -143,6 +190,8 @@ func stormSidecar(b *testing.B, bin string, conc, n int, counted bool) stormResu
 		c0 = counter.snapshot()
 	}
 	cpu0 := cpuTime(pid)
+	dbPID := dbServerPID(h.woo.DSN)
+	db0 := cpuTime(dbPID)
 	if !counted {
 		b.StartTimer()
 	}
@@ -162,6 +211,7 @@ func stormSidecar(b *testing.B, bin string, conc, n int, counted bool) stormResu
 	r.paidPerSec = float64(n) / all.Seconds()
 	r.answeredPerSec = float64(n) / answered.Seconds()
 	r.sidecarCPU = float64((cpuTime(pid) - cpu0).Microseconds()) / 1000 / float64(n)
+	r.dbCPU = perOp(dbPID, cpuTime(dbPID)-db0, n)
 	// Time from receipt to the order being paid, as the sidecar recorded it.
 	for _, row := range h.woo.Rows(b, "SELECT TIMESTAMPDIFF(MICROSECOND, received_at, applied_at) AS us FROM {p}wcbridge_callbacks") {
 		us, _ := strconv.ParseInt(row["us"], 10, 64)
@@ -198,6 +248,7 @@ type floorResult struct {
 	perSec              float64
 	lat                 []time.Duration
 	roundTrips, commits float64
+	dbCPU               float64 // the database server's, ms per transaction; -1: not on this machine
 }
 
 // stormFloor is the floor: per order one transaction of the writes that
@@ -248,9 +299,12 @@ func stormFloor(b *testing.B, conc int) floorResult {
 		b.Fatal(err)
 	}
 	defer db.Close()
+	dbPID := dbServerPID(h.woo.DSN)
+	db0 := cpuTime(dbPID)
 	start := time.Now()
 	lat := concurrently(b, n, conc, func(i int) error { return pay(db, jobs[i]) })
 	all := time.Since(start)
+	dbCPU := perOp(dbPID, cpuTime(dbPID)-db0, n)
 
 	counter := newSQLCounter(b, h.woo.DSN)
 	cdb, err := openDB(ctx, counter.dsn, 2)
@@ -261,7 +315,7 @@ func stormFloor(b *testing.B, conc int) floorResult {
 	c0 := counter.snapshot()
 	concurrently(b, countedJobs, 1, func(i int) error { return pay(cdb, jobs[n+i]) })
 	c1 := counter.snapshot()
-	return floorResult{perSec: float64(n) / all.Seconds(), lat: lat,
+	return floorResult{perSec: float64(n) / all.Seconds(), lat: lat, dbCPU: dbCPU,
 		roundTrips: float64(c1[0]-c0[0]) / countedJobs, commits: float64(c1[2]-c0[2]) / countedJobs}
 }
 
@@ -331,4 +385,36 @@ func pendingPayments(tb testing.TB, h *harness, prefix string, n int) []pendingP
 		ps[i] = pendingPayment{orderID: id, paymentID: p.ID}
 	}
 	return ps
+}
+
+// TestDBServerPID: the storm reads the database server's CPU only from a
+// server the DSN reaches on this machine.
+func TestDBServerPID(t *testing.T) {
+	for _, dsn := range []string{"root@tcp(db.example.com:3306)/", "root@tcp(10.1.2.3:3306)/", "root@unix(/run/mysqld/mysqld.sock)/", "::not a dsn"} {
+		if pid := dbServerPID(dsn); pid != 0 {
+			t.Errorf("dbServerPID(%q) = %d, want 0", dsn, pid)
+		}
+	}
+	if perOp(0, time.Second, 10) != -1 || perOp(1, time.Second, 10) != 100 {
+		t.Errorf("perOp: got %v and %v, want -1 and 100", perOp(0, time.Second, 10), perOp(1, time.Second, 10))
+	}
+	servers, _ := filepath.Glob("/proc/[0-9]*/comm")
+	running := 0
+	for _, f := range servers {
+		if b, _ := os.ReadFile(f); strings.TrimSpace(string(b)) == "mariadbd" || strings.TrimSpace(string(b)) == "mysqld" {
+			running++
+		}
+	}
+	dsn := "root@tcp(127.0.0.1:3306)/"
+	switch pid := dbServerPID(dsn); {
+	case running == 1 && pid == 0:
+		t.Errorf("dbServerPID(%q) found no server; one is running", dsn)
+	case running == 1:
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if name := strings.TrimSpace(string(comm)); name != "mariadbd" && name != "mysqld" {
+			t.Errorf("dbServerPID(%q) = %d, a %q", dsn, pid, name)
+		}
+	case pid != 0:
+		t.Errorf("dbServerPID(%q) = %d with %d servers running, want 0", dsn, pid, running)
+	}
 }
