@@ -268,32 +268,12 @@ func stormFloor(b *testing.B, conc int) floorResult {
 	n := b.N
 	jobs := pendingPayments(b, h, "floor", n+countedJobs)
 	pay := func(db *sql.DB, j pendingPayment) error {
-		at := time.Now().UTC()
-		ts := at.Format("2006-01-02 15:04:05")
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback()
-		var status string
-		if err := tx.QueryRowContext(ctx, "SELECT status FROM wp_wc_orders WHERE id = ? FOR UPDATE", j.orderID).Scan(&status); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE wp_wc_orders SET status = 'wc-processing', transaction_id = ?, date_updated_gmt = ? WHERE id = ?",
-			fmt.Sprintf("floor-%d", j.paymentID), ts, j.orderID); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE wp_wc_order_operational_data SET date_paid_gmt = ? WHERE order_id = ?", ts, j.orderID); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO wp_comments (comment_post_ID, comment_author, comment_author_email,
- comment_author_url, comment_author_IP, comment_date, comment_date_gmt, comment_content, comment_karma, comment_approved,
- comment_agent, comment_type, comment_parent, user_id) VALUES (?, 'WooCommerce', 'woocommerce@shop.test', '', '', ?, ?, ?, 0, '1', 'WooCommerce', 'order_note', 0, 0)`,
-			j.orderID, ts, ts, "Payment of 25.00 USD received via StreamPay (payment floor). Order status changed from Pending payment to Processing."); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE wp_wcbridge_payments SET status = 'paid', applied_status = 'paid', received = '25.00', received_currency = 'USD', updated_at = ?, due = 0, live_order_id = NULL WHERE id = ?",
-			at.Format("2006-01-02 15:04:05.000000"), j.paymentID); err != nil {
+		if err := floorWrites(ctx, tx, j); err != nil {
 			return err
 		}
 		return tx.Commit()
@@ -321,6 +301,32 @@ func stormFloor(b *testing.B, conc int) floorResult {
 	c1 := counter.snapshot()
 	return floorResult{perSec: float64(n) / all.Seconds(), lat: lat, dbCPU: dbCPU,
 		roundTrips: float64(c1[0]-c0[0]) / countedJobs, commits: float64(c1[2]-c0[2]) / countedJobs}
+}
+
+// floorWrites are the floor's writes for one order, in tx.
+func floorWrites(ctx context.Context, tx *sql.Tx, j pendingPayment) error {
+	at := time.Now().UTC()
+	ts := at.Format("2006-01-02 15:04:05")
+	var status string
+	if err := tx.QueryRowContext(ctx, "SELECT status FROM wp_wc_orders WHERE id = ? FOR UPDATE", j.orderID).Scan(&status); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE wp_wc_orders SET status = 'wc-processing', transaction_id = ?, date_updated_gmt = ? WHERE id = ?",
+		fmt.Sprintf("floor-%d", j.paymentID), ts, j.orderID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE wp_wc_order_operational_data SET date_paid_gmt = ? WHERE order_id = ?", ts, j.orderID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO wp_comments (comment_post_ID, comment_author, comment_author_email,
+ comment_author_url, comment_author_IP, comment_date, comment_date_gmt, comment_content, comment_karma, comment_approved,
+ comment_agent, comment_type, comment_parent, user_id) VALUES (?, 'WooCommerce', 'woocommerce@shop.test', '', '', ?, ?, ?, 0, '1', 'WooCommerce', 'order_note', 0, 0)`,
+		j.orderID, ts, ts, "Payment of 25.00 USD received via StreamPay (payment floor). Order status changed from Pending payment to Processing."); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "UPDATE wp_wcbridge_payments SET status = 'paid', applied_status = 'paid', received = '25.00', received_currency = 'USD', updated_at = ?, due = 0, live_order_id = NULL WHERE id = ?",
+		at.Format("2006-01-02 15:04:05.000000"), j.paymentID)
+	return err
 }
 
 // concurrently runs fn for 0..n-1 on conc goroutines and returns each
@@ -366,7 +372,10 @@ func reportLatency(b *testing.B, what string, lat []time.Duration) {
 func mustDec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 // pendingPayment is an order of 25.00 USD with a pending StreamPay payment.
-type pendingPayment struct{ orderID, paymentID int64 }
+type pendingPayment struct {
+	orderID, paymentID int64
+	gatewayID          string
+}
 
 // pendingPayments stops h's sidecar (the caller drives the work) and
 // creates n orders, each with a pending StreamPay payment named
@@ -386,7 +395,7 @@ func pendingPayments(tb testing.TB, h *harness, prefix string, n int) []pendingP
 		if err != nil {
 			tb.Fatal(err)
 		}
-		ps[i] = pendingPayment{orderID: id, paymentID: p.ID}
+		ps[i] = pendingPayment{orderID: id, paymentID: p.ID, gatewayID: p.GatewayID}
 	}
 	return ps
 }
