@@ -31,6 +31,7 @@ run() { # pattern benchtime
 }
 run 'BenchmarkCheckout' 300x
 run 'BenchmarkStorm' 400x
+run 'BenchmarkStatementShapes' 400x
 run 'BenchmarkLatency' 400x
 run 'BenchmarkReconcile' 20x
 run 'BenchmarkBurst' 5000x
@@ -74,6 +75,15 @@ END {
 		line("storm c=" cs[c] ": sidecar CPU per callback", m(b, "sidecar_cpu_ms/cb"), "ms", "", "", "")
 		line("storm c=" cs[c] ": database CPU per callback", m(b, "db_cpu_ms/cb"), "ms", m(b, "floor_db_cpu_ms/tx"), "ms per floor tx", "")
 		line("storm c=" cs[c] ": callbacks sent again (503)", m(b, "callbacks_resent"), "", "", "", "")
+	}
+	for (c = 1; c <= 3; c++) {
+		split("1 8 64", cs, " "); b = "BenchmarkStatementShapes/c=" cs[c]
+		if (!(b in seen)) continue
+		split("each grouped rows", ss, " ")
+		for (k = 1; k <= 3; k++) {
+			line("shapes c=" cs[c] ": " ss[k] ", orders/s", m(b, ss[k] "_orders/s"), "orders/s", m(b, "floor_orders/s"), "floor orders/s", "")
+			line("shapes c=" cs[c] ": " ss[k] ", database CPU per order", m(b, ss[k] "_db_cpu_ms/order"), "ms", m(b, "floor_db_cpu_ms/order"), "ms per floor order", "")
+		}
 	}
 	b = "BenchmarkLatency"
 	if (b in seen) {
