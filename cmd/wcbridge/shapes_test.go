@@ -92,15 +92,7 @@ func runShape(b *testing.B, h *harness, db *sql.DB, pid, conc int, name string, 
 	concurrently(b, groups, min(conc, groups), func(i int) error {
 		js := jobs[i*group : min((i+1)*group, len(jobs))]
 		return mysqlkit.Retry(ctx, 5, func() error {
-			tx, err := db.BeginTx(ctx, nil)
-			if err != nil {
-				return err
-			}
-			defer tx.Rollback()
-			if err := fn(ctx, tx, js); err != nil {
-				return err
-			}
-			return tx.Commit()
+			return commitTx(ctx, db, func(tx *sql.Tx) error { return fn(ctx, tx, js) })
 		})
 	})
 	all := time.Since(start)

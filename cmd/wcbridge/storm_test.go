@@ -268,15 +268,7 @@ func stormFloor(b *testing.B, conc int) floorResult {
 	n := b.N
 	jobs := pendingPayments(b, h, "floor", n+countedJobs)
 	pay := func(db *sql.DB, j pendingPayment) error {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		if err := floorWrites(ctx, tx, j); err != nil {
-			return err
-		}
-		return tx.Commit()
+		return commitTx(ctx, db, func(tx *sql.Tx) error { return floorWrites(ctx, tx, j) })
 	}
 	db, err := openDB(ctx, h.woo.DSN, conc+2)
 	if err != nil {
@@ -301,6 +293,20 @@ func stormFloor(b *testing.B, conc int) floorResult {
 	c1 := counter.snapshot()
 	return floorResult{perSec: float64(n) / all.Seconds(), lat: lat, dbCPU: dbCPU,
 		roundTrips: float64(c1[0]-c0[0]) / countedJobs, commits: float64(c1[2]-c0[2]) / countedJobs}
+}
+
+// commitTx runs fn in a transaction of db and commits it; a failure rolls
+// it back.
+func commitTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // floorWrites are the floor's writes for one order, in tx.
