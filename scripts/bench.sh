@@ -79,8 +79,8 @@ END {
 	for (c = 1; c <= 3; c++) {
 		split("1 8 64", cs, " "); b = "BenchmarkStatementShapes/c=" cs[c]
 		if (!(b in seen)) continue
-		split("each grouped rows", ss, " ")
-		for (k = 1; k <= 3; k++) {
+		split("each grouped rows inserts", ss, " ")
+		for (k = 1; k <= 4; k++) {
 			line("shapes c=" cs[c] ": " ss[k] ", orders/s", m(b, ss[k] "_orders/s"), "orders/s", m(b, "floor_orders/s"), "floor orders/s", "")
 			line("shapes c=" cs[c] ": " ss[k] ", database CPU per order", m(b, ss[k] "_db_cpu_ms/order"), "ms", m(b, "floor_db_cpu_ms/order"), "ms per floor order", "")
 		}

@@ -24,7 +24,10 @@ import (
 //   - grouped: the same statements for 8 orders in one transaction, as the
 //     sidecar shares a transaction among the reports waiting together;
 //   - rows: 8 orders in one transaction, each statement writing the rows of
-//     all 8 (multi-row INSERTs, UPDATEs over the 8 ids).
+//     all 8 (multi-row INSERTs, UPDATEs over the 8 ids);
+//   - inserts: grouped, but for the meta rows and the notifications, which
+//     go in at the group's end by one multi-row INSERT each (the part of
+//     rows that needs no result back: a first step towards it).
 //
 // Each shape reports its orders per second, its ratio to the floor and the
 // database server's CPU per order (when it runs on this machine).
@@ -61,6 +64,7 @@ func BenchmarkStatementShapes(b *testing.B) {
 				{"each", 1, eachWrites},
 				{"grouped", 8, eachWrites},
 				{"rows", 8, rowsWrites},
+				{"inserts", 8, insertsWrites},
 			} {
 				r := runShape(b, h, db, pid, c, s.name, s.group, s.fn)
 				b.ReportMetric(r.perSec, s.name+"_orders/s")
@@ -175,8 +179,48 @@ func rowsWrites(ctx context.Context, tx *sql.Tx, js []pendingPayment) error {
 	return shapeWrites(ctx, tx, js)
 }
 
+// insertsWrites writes each order with its own statements, but for its
+// meta rows and its notification: those of all the orders go in at the
+// end, one multi-row INSERT each, before the deliveries are marked.
+func insertsWrites(ctx context.Context, tx *sql.Tx, js []pendingPayment) error {
+	for _, j := range js {
+		if err := shapeWritesBy(ctx, tx, []pendingPayment{j}, true); err != nil {
+			return err
+		}
+	}
+	var metaArgs, outboxArgs []any
+	for _, j := range js {
+		metaArgs = append(metaArgs, shapeMetaArgs(j)...)
+		outboxArgs = append(outboxArgs, shapeEvent(j), j.orderID, shapePayload(j))
+	}
+	n := len(js)
+	if _, err := tx.ExecContext(ctx, mysqlkit.Statements(fmt.Sprintf(shapeMetaInsert, marks(n, shapeMetaRows)),
+		fmt.Sprintf(shapeOutbox, marks(n, shapeOutboxRow))), append(metaArgs, outboxArgs...)...); err != nil {
+		return err
+	}
+	for _, j := range js { // as grouped marks them: one statement each
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(shapeDelivered, "?"), shapeEvent(j)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// marks is n copies of one, comma-separated.
+func marks(n int, one string) string { return strings.TrimSuffix(strings.Repeat(one+", ", n), ", ") }
+
+func shapeMetaArgs(j pendingPayment) []any {
+	return []any{j.orderID, shapeEvent(j), j.orderID, shapeEvent(j) + " pending processing", j.orderID, shapeMeta}
+}
+
 func shapeWrites(ctx context.Context, tx *sql.Tx, js []pendingPayment) error {
-	marks := func(n int, one string) string { return strings.TrimSuffix(strings.Repeat(one+", ", n), ", ") }
+	return shapeWritesBy(ctx, tx, js, false)
+}
+
+// shapeWritesBy writes the orders js with each statement; deferred leaves
+// out their meta rows, their notifications and the deliveries' marks
+// (insertsWrites writes them).
+func shapeWritesBy(ctx context.Context, tx *sql.Tx, js []pendingPayment, deferred bool) error {
 	var (
 		cbArgs, metaArgs, noteArgs, outboxArgs, gateways, events []any
 		orders, payments                                         []string
@@ -188,7 +232,7 @@ func shapeWrites(ctx context.Context, tx *sql.Tx, js []pendingPayment) error {
 		events = append(events, shapeEvent(j))
 		orders = append(orders, strconv.FormatInt(j.orderID, 10))
 		payments = append(payments, strconv.FormatInt(j.paymentID, 10))
-		metaArgs = append(metaArgs, j.orderID, shapeEvent(j), j.orderID, shapeEvent(j)+" pending processing", j.orderID, shapeMeta)
+		metaArgs = append(metaArgs, shapeMetaArgs(j)...)
 		noteArgs = append(noteArgs, j.orderID, fmt.Sprintf(shapeNote, j.gatewayID))
 		outboxArgs = append(outboxArgs, shapeEvent(j), j.orderID, shapePayload(j))
 	}
@@ -211,23 +255,26 @@ func shapeWrites(ctx context.Context, tx *sql.Tx, js []pendingPayment) error {
 	if err := drain(tx.QueryContext(ctx, fmt.Sprintf(shapeOrderLock, strings.Join(orders, ","), marks(n, "?")), events...)); err != nil {
 		return err
 	}
-	write := mysqlkit.Statements(
-		fmt.Sprintf(shapeOrderUpdate, strings.Join(orders, ",")),
-		"SET @shape_changed = ROW_COUNT()",
-		fmt.Sprintf(shapeMetaInsert, marks(n, shapeMetaRows)),
-		shapeNoteInsert+marks(n, shapeNoteRow),
-		"SET @shape_note = LAST_INSERT_ID()",
-		"SELECT @shape_changed, @shape_note")
+	write := []string{fmt.Sprintf(shapeOrderUpdate, strings.Join(orders, ",")), "SET @shape_changed = ROW_COUNT()"}
+	if !deferred {
+		write = append(write, fmt.Sprintf(shapeMetaInsert, marks(n, shapeMetaRows)))
+	} else {
+		metaArgs = nil
+	}
+	write = append(write, shapeNoteInsert+marks(n, shapeNoteRow), "SET @shape_note = LAST_INSERT_ID()", "SELECT @shape_changed, @shape_note")
 	var changed, note int64
-	if err := tx.QueryRowContext(ctx, write, append(metaArgs, noteArgs...)...).Scan(&changed, &note); err != nil {
+	if err := tx.QueryRowContext(ctx, mysqlkit.Statements(write...), append(metaArgs, noteArgs...)...).Scan(&changed, &note); err != nil {
 		return err
 	}
 	if changed != int64(4*n) { // the order, its operational data, its post and its stats row
 		return fmt.Errorf("%d rows changed for %d orders", changed, n)
 	}
-	if _, err := tx.ExecContext(ctx, mysqlkit.Statements(
-		fmt.Sprintf(shapeOutbox, marks(n, shapeOutboxRow)),
-		fmt.Sprintf(shapePayment, strings.Join(callbacks, ","), strings.Join(payments, ","))), outboxArgs...); err != nil {
+	pay := fmt.Sprintf(shapePayment, strings.Join(callbacks, ","), strings.Join(payments, ","))
+	if deferred {
+		_, err := tx.ExecContext(ctx, pay)
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, mysqlkit.Statements(fmt.Sprintf(shapeOutbox, marks(n, shapeOutboxRow)), pay), outboxArgs...); err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, fmt.Sprintf(shapeDelivered, marks(n, "?")), events...)

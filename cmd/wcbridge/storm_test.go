@@ -38,6 +38,7 @@ import (
 // trips, statements and write commits per callback, and the commits split
 // at the last answer: those while the callbacks arrived (per callback) and
 // those after (the last applies and notifications, in all).
+// WCBRIDGE_BENCH_SIDECAR_ENV gives the sidecar settings to compare.
 //
 //	WCBRIDGE_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/' go test -run '^$' -bench 'Storm' -benchtime 400x ./cmd/wcbridge/
 func BenchmarkStorm(b *testing.B) {
@@ -185,6 +186,9 @@ func stormSidecar(b *testing.B, bin string, conc, n int, counted bool) stormResu
 	addr := freeAddr(b)
 	env := append(append([]string{}, h.env...), "WCBRIDGE_DATABASE_DSN="+dsn, "WCBRIDGE_DATABASE_MAX_OPEN_CONNS=20",
 		"WCBRIDGE_RECONCILE_INTERVAL=100ms", "WCBRIDGE_SERVER_LISTEN="+addr, "WCBRIDGE_LOG_LEVEL=warn")
+	// Settings to compare, e.g. WCBRIDGE_WORKERS_APPLY_WRITERS=2: KEY=VALUE
+	// pairs separated by spaces, given to the sidecar after the above.
+	env = append(env, strings.Fields(os.Getenv("WCBRIDGE_BENCH_SIDECAR_ENV"))...)
 	p := startProcess(b, bin, addr, env, &logBuffer{})
 	pid := p.cmd.Process.Pid
 	idle, _ := rssKB(pid)
