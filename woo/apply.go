@@ -48,8 +48,10 @@ func (s *Store) ApplyOrder(ctx context.Context, u bridge.OrderUpdate) (*bridge.O
 // writes other tables too (bridge.Applier): nothing is committed or retried
 // here, and the storage mode is the last one detected (CurrentMode). A
 // refusal (ErrOrderStatus, ErrPaymentMethod, ErrSuperseded, ...) leaves
-// nothing written in tx.
-func (s *Store) ApplyOrderTx(ctx context.Context, tx *sql.Tx, u bridge.OrderUpdate) (*bridge.OrderResult, error) {
+// nothing written in tx. held, when not nil, takes the order's meta rows to
+// write at the transaction's end (mysqlkit.Deferred); rows of the order
+// already held there are written first, so that this update reads them.
+func (s *Store) ApplyOrderTx(ctx context.Context, tx *sql.Tx, u bridge.OrderUpdate, held *mysqlkit.Deferred) (*bridge.OrderResult, error) {
 	if err := validate(u); err != nil {
 		return nil, fmt.Errorf("woo: apply %s to order %d: %w", u.Outcome, u.OrderID, err)
 	}
@@ -57,7 +59,12 @@ func (s *Store) ApplyOrderTx(ctx context.Context, tx *sql.Tx, u bridge.OrderUpda
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.applyTx(ctx, tx, d, u)
+	if held.Waiting(u.OrderID) {
+		if err := held.Flush(ctx, tx); err != nil {
+			return nil, fmt.Errorf("woo: apply %s to order %d: write held-back rows: %w", u.Outcome, u.OrderID, mapErr(err))
+		}
+	}
+	res, err := s.applyTx(ctx, tx, d, u, held)
 	if err != nil {
 		return nil, fmt.Errorf("woo: apply %s to order %d: %w", u.Outcome, u.OrderID, mapErr(err))
 	}
@@ -70,7 +77,7 @@ func (s *Store) applyOnce(ctx context.Context, d *detection, u bridge.OrderUpdat
 		return nil, err
 	}
 	defer tx.Rollback()
-	res, err := s.applyTx(ctx, tx, d, u)
+	res, err := s.applyTx(ctx, tx, d, u, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +198,7 @@ type change struct {
 	transition  string // "<event> <from> <to>" when the status changed
 }
 
-func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, d *detection, u bridge.OrderUpdate) (*bridge.OrderResult, error) {
+func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, d *detection, u bridge.OrderUpdate, held *mysqlkit.Deferred) (*bridge.OrderResult, error) {
 	// The row lock is taken first, so that InnoDB's read view of every
 	// plain SELECT that follows is made after a competing applier committed.
 	keys := metaKeys(u.Meta)
@@ -319,8 +326,11 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, d *detection, u bridge.
 	// analytics row.
 	extra := orderExtras{noteCount: true, stats: changed && d.tables["wc_order_stats"], newlyPaid: paid && !auth.paid}
 	// Every write below goes to the server in one round trip (batch).
-	var b batch
-	var hits []int
+	var (
+		b    batch
+		hits []int
+		meta []metaInsert
+	)
 	for _, cp := range []*copyState{auth, mirror} {
 		if cp == nil {
 			continue
@@ -335,10 +345,18 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, d *detection, u bridge.
 			s.writePost(&b, cp, c, guard, x)
 		}
 		hits = append(hits, b.changed())
+		var m metaInsert
 		if cp.hpos {
-			hposMeta.write(&b, s, c.id, cp.meta, c.meta, c.event, c.transition)
+			m.head, m.tail, m.rows, m.args = hposMeta.write(s, c.id, cp.meta, c.meta, c.event, c.transition)
 		} else {
-			postMeta.write(&b, s, c.id, cp.meta, postMetaOf(cp, c), c.event, c.transition)
+			m.head, m.tail, m.rows, m.args = postMeta.write(s, c.id, cp.meta, postMetaOf(cp, c), c.event, c.transition)
+		}
+		if held == nil {
+			b.add(m.head+" "+m.rows+" "+m.tail, m.args...)
+		} else {
+			// Held back for the transaction's end once every write
+			// below has gone through.
+			meta = append(meta, m)
 		}
 	}
 
@@ -363,6 +381,9 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, d *detection, u bridge.
 		if got[i] == 0 {
 			return nil, fmt.Errorf("update order: no row changed: %w", bridge.ErrOrderStatus)
 		}
+	}
+	for _, m := range meta {
+		held.Add(m.head, m.tail, c.id, m.rows, m.args...)
 	}
 	noteID := got[noteAt]
 	return &bridge.OrderResult{Changed: changed, From: from, To: to, NoteID: noteID, At: at}, nil
@@ -666,13 +687,21 @@ func (s *Store) lockAndRead(ctx context.Context, tx *sql.Tx, lock string, lockAr
 	return found, rows.Close()
 }
 
-// write adds to b the statement that records event (and transition) and
-// sets meta: a key missing from first (read by read) is inserted, a key
-// whose first row holds another value is updated in that row, through its
-// primary key.
-func (m metaTable) write(b *batch, s *Store, owner int64, first map[string]metaRow, meta map[string]string, event, transition string) {
-	q := "INSERT INTO " + s.t(m.table) + " (" + m.id + ", " + m.owner + ", meta_key, meta_value) VALUES (NULL, ?, ?, ?)"
-	args := []any{owner, EventMetaKey, event}
+// metaInsert is the INSERT of one copy's meta rows, in the parts
+// mysqlkit.Deferred takes.
+type metaInsert struct {
+	head, tail, rows string
+	args             []any
+}
+
+// write returns the statement that records event (and transition) and sets
+// meta, in parts (head VALUES, rows, tail): a key missing from first (read
+// by read) is inserted, a key whose first row holds another value is
+// updated in that row, through its primary key.
+func (m metaTable) write(s *Store, owner int64, first map[string]metaRow, meta map[string]string, event, transition string) (head, tail, rows string, args []any) {
+	head, tail = "INSERT INTO "+s.t(m.table)+" ("+m.id+", "+m.owner+", meta_key, meta_value) VALUES", "ON DUPLICATE KEY UPDATE meta_value = VALUES(meta_value)"
+	q := "(NULL, ?, ?, ?)"
+	args = []any{owner, EventMetaKey, event}
 	if transition != "" {
 		q += ", (NULL, ?, ?, ?)"
 		args = append(args, owner, TransitionMetaKey, transition)
@@ -689,7 +718,7 @@ func (m metaTable) write(b *batch, s *Store, owner int64, first map[string]metaR
 		}
 	}
 	// Only the rows named by id can collide, on the primary key.
-	b.add(q+" ON DUPLICATE KEY UPDATE meta_value = VALUES(meta_value)", args...)
+	return head, tail, q, args
 }
 
 // addNote adds to b an order note written the way WC_Order::add_order_note()

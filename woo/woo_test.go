@@ -844,7 +844,7 @@ func TestApplyOrderTxHoldsOneConnection(t *testing.T) {
 			if o, err := s.OrderTx(ctx, tx, id); err != nil || o.Status != bridge.StatusPending {
 				t.Fatalf("order in tx = %+v, %v; want it pending", o, err)
 			}
-			res, err := s.ApplyOrderTx(ctx, tx, paidUpdate(id, "wcbridge:3:paid"))
+			res, err := s.ApplyOrderTx(ctx, tx, paidUpdate(id, "wcbridge:3:paid"), nil)
 			if err != nil || !res.Changed || res.To != bridge.StatusProcessing {
 				t.Fatalf("apply in tx = %+v, %v; want changed to processing", res, err)
 			}

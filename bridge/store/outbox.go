@@ -67,9 +67,19 @@ func (s *Store) enqueueStmt(n *bridge.Notification) (string, []any, error) {
 	if n.Payload == nil {
 		n.Payload = []byte("{}")
 	}
-	return "INSERT INTO " + s.outbox + ` (event_id, order_id, payload, attempts, next_attempt_at, last_error, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = id`,
+	return s.enqueueHead() + " " + enqueueRow + " " + enqueueTail,
 		[]any{n.EventID, n.OrderID, string(n.Payload), n.Attempts, dt(n.NextAttempt), clip(n.LastError, 1024), dt(n.CreatedAt)}, nil
+}
+
+// The parts of enqueueStmt's INSERT: a multi-row INSERT of several
+// notifications repeats enqueueRow (UpdatePayments).
+const (
+	enqueueRow  = "(?, ?, ?, ?, ?, ?, ?)"
+	enqueueTail = "ON DUPLICATE KEY UPDATE id = id"
+)
+
+func (s *Store) enqueueHead() string {
+	return "INSERT INTO " + s.outbox + " (event_id, order_id, payload, attempts, next_attempt_at, last_error, created_at) VALUES"
 }
 
 // prefixed qualifies each column of cols with alias.

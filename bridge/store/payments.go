@@ -331,7 +331,7 @@ type PaymentUpdate struct {
 
 // UpdatePayments applies updates in one transaction with one commit, each
 // as UpdatePaymentTx would, in order: a later one sees what an earlier one
-// wrote. An update whose Fn fails without writing fails alone and the
+// wrote (the rows held back for the end, DeferredIn, once it flushes them). An update whose Fn fails without writing fails alone and the
 // others go on. Anything else that fails the transaction (a statement, a
 // deadlock, Fn failing after a write, the commit) rolls it all back, and
 // each update then runs again alone through UpdatePaymentTx, so one
@@ -355,6 +355,15 @@ func (s *Store) updateTogether(ctx context.Context, us []*PaymentUpdate) error {
 		return err
 	}
 	defer rollback(tx)
+	// The notifications, and the order meta the updates' Fn hold back
+	// (DeferredIn), are written at the end by one INSERT each. Alone, an
+	// update writes them with its own statements, at no extra round trip.
+	var held *mysqlkit.Deferred
+	if len(us) > 1 {
+		held = &mysqlkit.Deferred{}
+		s.deferred.Store(tx, held)
+		defer s.deferred.Delete(tx)
+	}
 	for _, u := range us {
 		p, dirty, err := s.updatePaymentIn(ctx, tx, u.Ref, u.CB, u.Fn)
 		if err != nil && (dirty || u.Wrote == nil || u.Wrote()) {
@@ -364,6 +373,9 @@ func (s *Store) updateTogether(ctx context.Context, us []*PaymentUpdate) error {
 		if err != nil {
 			u.Err = updateErr(u.Ref, err)
 		}
+	}
+	if err := held.Flush(ctx, tx); err != nil {
+		return fmt.Errorf("write the updates' held-back rows: %w", err)
 	}
 	k, err := s.carryRiders(ctx, tx)
 	if err == nil {
@@ -393,7 +405,7 @@ func (s *Store) updatePayment(ctx context.Context, ref bridge.PaymentRef, cb *br
 // When it fails, dirty says that it wrote, or one of its own statements
 // failed: otherwise it only read and locked the payment's row, and tx is as
 // fn left it.
-func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error)) (_ *bridge.Payment, dirty bool, _ error) {
+func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error)) (_ *bridge.Payment, dirty bool, err error) {
 	where, args := "id = ?", []any{ref.ID}
 	if ref.ID == 0 {
 		if ref.GatewayID == "" {
@@ -431,8 +443,10 @@ func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, ref bridge.Paym
 	}
 
 	// The notification is queued by the payment's own statement, in the
-	// same round trip (writePayment).
+	// same round trip (writePayment); in a transaction shared by several
+	// updates, with theirs at its end.
 	var queue *queued
+	later := s.DeferredIn(tx)
 	if notify != nil {
 		if notify.OrderID == 0 {
 			notify.OrderID = p.OrderID
@@ -442,6 +456,17 @@ func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, ref bridge.Paym
 			return nil, false, fmt.Errorf("queue notification: %w", err)
 		}
 		queue = &queued{q, args}
+	}
+	if later != nil && queue != nil {
+		// Queued at the transaction's end, once this update has written
+		// everything else (an update that fails leaves nothing held back).
+		args, order := queue.args, p.OrderID
+		defer func() {
+			if err == nil {
+				later.Add(s.enqueueHead(), enqueueTail, order, enqueueRow, args...)
+			}
+		}()
+		queue = nil
 	}
 	live := liveSlot(&p)
 	held, err := s.writePayment(ctx, tx, &p, live, cb, queue)
@@ -471,6 +496,18 @@ func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, ref bridge.Paym
 		cb.LeaseLost = n == 1
 	}
 	return &p, false, nil
+}
+
+// DeferredIn returns the rows held back in tx, a transaction UpdatePayments
+// shares among several updates, to be written at its end; nil when tx is
+// not one (write at once). An update's Fn adds rows there only for what it
+// wrote itself, and before reading an order whose rows are held back
+// (Waiting) flushes them.
+func (s *Store) DeferredIn(tx *sql.Tx) *mysqlkit.Deferred {
+	if d, ok := s.deferred.Load(tx); ok {
+		return d.(*mysqlkit.Deferred)
+	}
+	return nil
 }
 
 // OrderPaymentsTx is OrderPayments read inside tx.

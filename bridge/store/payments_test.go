@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -736,15 +737,16 @@ func TestUnitScaleRoundTrip(t *testing.T) {
 // alone, and every Fn runs once (a rolled-back group would run them again).
 func TestUpdatePaymentsTogether(t *testing.T) {
 	ctx := context.Background()
-	s, _, _ := newStore(t)
+	s, _, db := newStore(t)
 	p1 := mustCreate(t, s, newPayment(t, 700, bridge.PaymentPending))
 	p2 := mustCreate(t, s, newPayment(t, 701, bridge.PaymentPending))
 	p3 := mustCreate(t, s, newPayment(t, 702, bridge.PaymentPending))
-	runs := map[string]int{}
+	runs, held := map[string]int{}, map[string]bool{}
 	boom := errors.New("boom")
 	pay := func(name, event string) func(*sql.Tx, *bridge.Payment) (*bridge.Notification, error) {
-		return func(_ *sql.Tx, p *bridge.Payment) (*bridge.Notification, error) {
+		return func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error) {
 			runs[name]++
+			held[name] = s.DeferredIn(tx).Len() > 0
 			p.Checks++
 			if p.Status.CanMove(bridge.PaymentPaid) {
 				p.Status = bridge.PaymentPaid
@@ -794,6 +796,27 @@ func TestUpdatePaymentsTogether(t *testing.T) {
 	}
 	if n, _ := s.Backlog(ctx); n != 3 {
 		t.Errorf("outbox backlog = %d, want 3 (two for payment %d, one for %d)", n, p1.ID, p3.ID)
+	}
+	// The notifications wait for the group's end, and go in in the order
+	// of their updates.
+	if held["first"] || !held["third"] || !held["first again"] {
+		t.Errorf("notifications held back when each update ran: %v, want all but the first's", held)
+	}
+	var events []string
+	rows, err := db.DB.Query("SELECT event_id FROM wp_wcbridge_outbox ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, e)
+	}
+	if want := []string{"e-700-a", "e-702", "e-700-b"}; !slices.Equal(events, want) {
+		t.Errorf("notifications %q, want %q", events, want)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -32,6 +33,10 @@ type Store struct {
 	sealer *Sealer
 	secret func(name string) bool
 	carry  carriers // writes waiting to ride an apply's commit (ride.go)
+	// deferred holds, per transaction shared by several updates
+	// (UpdatePayments), the inserts written at its end: *sql.Tx to
+	// *mysqlkit.Deferred.
+	deferred sync.Map
 
 	// Quoted table names, built once from the validated prefix.
 	migrations, payments, callbacks, outbox, settings, requests string

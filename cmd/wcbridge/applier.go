@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,14 +119,7 @@ func (a *applier) ApplyPayment(ctx context.Context, ref bridge.PaymentRef, cb *b
 		// fn runs in a writer's transaction, which ends on its own terms.
 		fctx = context.WithoutCancel(ctx)
 	}
-	var last *orderTx // fn's last run, to tell whether it wrote
-	u := store.PaymentUpdate{Ref: ref, CB: cb,
-		Fn: func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error) {
-			last = &orderTx{a: a, tx: tx}
-			return fn(fctx, last, p)
-		},
-		Wrote: func() bool { return last != nil && last.wrote },
-	}
+	u := a.update(fctx, ref, cb, fn)
 	alone := func() (*bridge.Payment, error) {
 		if _, err := a.woo.CurrentMode(ctx); err != nil {
 			return nil, err
@@ -148,6 +142,19 @@ func (a *applier) ApplyPayment(ctx context.Context, ref bridge.PaymentRef, cb *b
 	return j.u.Payment, j.u.Err
 }
 
+// update is the store's update running fn with ctx on the store's
+// transaction, through an orderTx.
+func (a *applier) update(ctx context.Context, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn bridge.ApplyFunc) store.PaymentUpdate {
+	var last *orderTx // fn's last run, to tell whether it wrote
+	return store.PaymentUpdate{Ref: ref, CB: cb,
+		Fn: func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error) {
+			last = &orderTx{a: a, tx: tx}
+			return fn(ctx, last, p)
+		},
+		Wrote: func() bool { return last != nil && last.wrote },
+	}
+}
+
 // orderTx is bridge.OrderTx on one transaction. wrote is set once ApplyOrder
 // ran or a read failed: the transaction may then hold changes of this run.
 type orderTx struct {
@@ -157,6 +164,13 @@ type orderTx struct {
 }
 
 func (t *orderTx) Order(ctx context.Context, id int64) (*bridge.Order, error) {
+	if held := t.a.store.DeferredIn(t.tx); held.Waiting(id) {
+		// An earlier update of the group held rows of this order back.
+		if err := held.Flush(ctx, t.tx); err != nil {
+			t.wrote = true
+			return nil, fmt.Errorf("order %d: write held-back rows: %w", id, err)
+		}
+	}
 	o, err := t.a.woo.OrderTx(ctx, t.tx, id)
 	if err != nil {
 		t.wrote = true
@@ -166,7 +180,9 @@ func (t *orderTx) Order(ctx context.Context, id int64) (*bridge.Order, error) {
 
 func (t *orderTx) ApplyOrder(ctx context.Context, u bridge.OrderUpdate) (*bridge.OrderResult, error) {
 	t.wrote = true
-	return t.a.woo.ApplyOrderTx(ctx, t.tx, u)
+	// In a transaction shared by several reports, the order's meta rows
+	// go in at its end with theirs (store.DeferredIn).
+	return t.a.woo.ApplyOrderTx(ctx, t.tx, u, t.a.store.DeferredIn(t.tx))
 }
 
 func (t *orderTx) OrderPayments(ctx context.Context, orderID int64) ([]*bridge.Payment, error) {
