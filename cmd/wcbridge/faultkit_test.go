@@ -320,13 +320,18 @@ func (h *harness) waitDelivered(within time.Duration) {
 // --- the real binary, as a subprocess
 
 var (
-	binaryOnce sync.Once
-	binaryPath string
-	binaryErr  error
-	binaryDir  string
+	binaryOnce   sync.Once
+	binaryPath   string
+	binaryErr    error
+	binaryDir    string
+	binarySource string    // the checkout and commit it was built from
+	sourceOnce   sync.Once // a benchmark's output says it once
 )
 
-// wcbridgeBinary builds the production binary once per test process.
+// wcbridgeBinary builds the production binary once per test process, from
+// the package in the working directory: a test binary run from another
+// checkout builds that checkout's sidecar. A benchmark's output says which
+// (buildSource).
 func wcbridgeBinary(t testing.TB) string {
 	t.Helper()
 	binaryOnce.Do(func() {
@@ -341,11 +346,27 @@ func wcbridgeBinary(t testing.TB) string {
 		if err != nil {
 			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
+		binarySource = buildSource(ctx)
 	})
 	if binaryErr != nil {
 		t.Fatal(binaryErr)
 	}
+	if _, ok := t.(*testing.B); ok {
+		sourceOnce.Do(func() { fmt.Printf("sidecar: built from %s\n", binarySource) })
+	}
 	return binaryPath
+}
+
+// buildSource names the checkout the sidecar is built from and its commit
+// ("-dirty" with uncommitted changes), so that a comparison of two builds
+// shows it compared two.
+func buildSource(ctx context.Context) string {
+	dir, _ := os.Getwd()
+	rev, err := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty", "--abbrev=12").Output()
+	if err != nil {
+		return dir + " (not a git checkout)"
+	}
+	return dir + " at " + strings.TrimSpace(string(rev))
 }
 
 // process is a `wcbridge serve` subprocess; its stderr (the logs) is kept
