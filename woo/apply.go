@@ -59,10 +59,8 @@ func (s *Store) ApplyOrderTx(ctx context.Context, tx *sql.Tx, u bridge.OrderUpda
 	if err != nil {
 		return nil, err
 	}
-	if held.Waiting(u.OrderID) {
-		if err := held.Flush(ctx, tx); err != nil {
-			return nil, fmt.Errorf("woo: apply %s to order %d: write held-back rows: %w", u.Outcome, u.OrderID, mapErr(err))
-		}
+	if err := held.FlushFor(ctx, tx, u.OrderID); err != nil {
+		return nil, fmt.Errorf("woo: apply %s to order %d: write held-back rows: %w", u.Outcome, u.OrderID, mapErr(err))
 	}
 	res, err := s.applyTx(ctx, tx, d, u, held)
 	if err != nil {

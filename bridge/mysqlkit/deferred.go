@@ -21,6 +21,11 @@ type Deferred struct {
 	owners  map[int64]bool
 }
 
+// execer is a transaction (or anything that runs statements).
+type execer interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}
+
 type deferredInsert struct {
 	rows []string
 	args []any
@@ -48,6 +53,15 @@ func (d *Deferred) Add(head, tail string, owner int64, rows string, args ...any)
 // Waiting reports whether rows of owner are held back.
 func (d *Deferred) Waiting(owner int64) bool { return d != nil && d.owners[owner] }
 
+// FlushFor is Flush when rows of owner are held back: what a reader of
+// owner's rows calls first, so that it reads them.
+func (d *Deferred) FlushFor(ctx context.Context, q execer, owner int64) error {
+	if !d.Waiting(owner) {
+		return nil
+	}
+	return d.Flush(ctx, q)
+}
+
 // Len is the number of INSERTs held back.
 func (d *Deferred) Len() int {
 	if d == nil {
@@ -59,9 +73,7 @@ func (d *Deferred) Len() int {
 // Flush writes the rows held back, one INSERT per statement, all in one
 // round trip on q (the connection must allow several statements per query),
 // and forgets them. A failure leaves d empty: the caller rolls back.
-func (d *Deferred) Flush(ctx context.Context, q interface {
-	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}) error {
+func (d *Deferred) Flush(ctx context.Context, q execer) error {
 	if d.Len() == 0 {
 		return nil
 	}

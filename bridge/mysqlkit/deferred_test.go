@@ -38,7 +38,10 @@ func TestDeferred(t *testing.T) {
 	if !d.Waiting(7) || !d.Waiting(8) || d.Waiting(9) || d.Len() != 2 {
 		t.Fatalf("waiting 7 %v, 8 %v, 9 %v, %d statements; want true, true, false, 2", d.Waiting(7), d.Waiting(8), d.Waiting(9), d.Len())
 	}
-	if err := d.Flush(ctx, &e); err != nil {
+	if err := d.FlushFor(ctx, &e, 9); err != nil || len(e.queries) != 0 {
+		t.Fatalf("FlushFor an owner with nothing held: %v, %d queries; want none", err, len(e.queries))
+	}
+	if err := d.FlushFor(ctx, &e, 8); err != nil {
 		t.Fatal(err)
 	}
 	want := "INSERT INTO m (id, order_id, k, v) VALUES (NULL, ?, ?, ?), (NULL, ?, ?, ?), (?, ?, ?, ?) ON DUPLICATE KEY UPDATE v = VALUES(v);\n" +

@@ -331,7 +331,8 @@ type PaymentUpdate struct {
 
 // UpdatePayments applies updates in one transaction with one commit, each
 // as UpdatePaymentTx would, in order: a later one sees what an earlier one
-// wrote (the rows held back for the end, DeferredIn, once it flushes them). An update whose Fn fails without writing fails alone and the
+// wrote (the rows held back for the end, DeferredIn, once it flushes
+// them). An update whose Fn fails without writing fails alone and the
 // others go on. Anything else that fails the transaction (a statement, a
 // deadlock, Fn failing after a write, the commit) rolls it all back, and
 // each update then runs again alone through UpdatePaymentTx, so one
@@ -365,7 +366,7 @@ func (s *Store) updateTogether(ctx context.Context, us []*PaymentUpdate) error {
 		defer s.deferred.Delete(tx)
 	}
 	for _, u := range us {
-		p, dirty, err := s.updatePaymentIn(ctx, tx, u.Ref, u.CB, u.Fn)
+		p, dirty, err := s.updatePaymentIn(ctx, tx, held, u.Ref, u.CB, u.Fn)
 		if err != nil && (dirty || u.Wrote == nil || u.Wrote()) {
 			return err
 		}
@@ -391,7 +392,7 @@ func (s *Store) updatePayment(ctx context.Context, ref bridge.PaymentRef, cb *br
 		return nil, err
 	}
 	defer rollback(tx)
-	p, _, err := s.updatePaymentIn(ctx, tx, ref, cb, fn)
+	p, _, err := s.updatePaymentIn(ctx, tx, nil, ref, cb, fn)
 	if err != nil {
 		return nil, err
 	}
@@ -401,11 +402,12 @@ func (s *Store) updatePayment(ctx context.Context, ref bridge.PaymentRef, cb *br
 	return p, nil
 }
 
-// updatePaymentIn is updatePayment's work inside tx, without the commit.
-// When it fails, dirty says that it wrote, or one of its own statements
+// updatePaymentIn is updatePayment's work inside tx, without the commit;
+// with held (a transaction shared by several updates), the notification is
+// held back there for the transaction's end. When it fails, dirty says that it wrote, or one of its own statements
 // failed: otherwise it only read and locked the payment's row, and tx is as
 // fn left it.
-func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error)) (_ *bridge.Payment, dirty bool, err error) {
+func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, held *mysqlkit.Deferred, ref bridge.PaymentRef, cb *bridge.AppliedCallback, fn func(tx *sql.Tx, p *bridge.Payment) (*bridge.Notification, error)) (_ *bridge.Payment, dirty bool, _ error) {
 	where, args := "id = ?", []any{ref.ID}
 	if ref.ID == 0 {
 		if ref.GatewayID == "" {
@@ -446,7 +448,6 @@ func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, ref bridge.Paym
 	// same round trip (writePayment); in a transaction shared by several
 	// updates, with theirs at its end.
 	var queue *queued
-	later := s.DeferredIn(tx)
 	if notify != nil {
 		if notify.OrderID == 0 {
 			notify.OrderID = p.OrderID
@@ -457,19 +458,12 @@ func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, ref bridge.Paym
 		}
 		queue = &queued{q, args}
 	}
-	if later != nil && queue != nil {
-		// Queued at the transaction's end, once this update has written
-		// everything else (an update that fails leaves nothing held back).
-		args, order := queue.args, p.OrderID
-		defer func() {
-			if err == nil {
-				later.Add(s.enqueueHead(), enqueueTail, order, enqueueRow, args...)
-			}
-		}()
-		queue = nil
+	var later []any // the notification's row, held back below
+	if held != nil && queue != nil {
+		later, queue = queue.args, nil
 	}
 	live := liveSlot(&p)
-	held, err := s.writePayment(ctx, tx, &p, live, cb, queue)
+	leased, err := s.writePayment(ctx, tx, &p, live, cb, queue)
 	if isDup(err) && live.Valid && !old.Status.Live() {
 		// An expired or cancelled payment got a late partial payment while a
 		// newer attempt holds the order's live slot. The money must be
@@ -478,12 +472,12 @@ func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, ref bridge.Paym
 		// no-op on its event.)
 		s.log.Warn("payment became live while another holds the order's slot",
 			"payment_id", p.ID, "order_id", p.OrderID, "status", p.Status)
-		held, err = s.writePayment(ctx, tx, &p, sql.NullInt64{}, cb, queue)
+		leased, err = s.writePayment(ctx, tx, &p, sql.NullInt64{}, cb, queue)
 	}
 	if err != nil {
 		return nil, true, err
 	}
-	if cb != nil && !held {
+	if cb != nil && !leased {
 		// Another replica holds the callback now (or the payment row did
 		// not change, which leaves the count ambiguous): that it was applied
 		// is recorded all the same, without touching the other's lease.
@@ -494,6 +488,11 @@ func (s *Store) updatePaymentIn(ctx context.Context, tx *sql.Tx, ref bridge.Paym
 		}
 		n, _ := res.RowsAffected()
 		cb.LeaseLost = n == 1
+	}
+	if later != nil {
+		// Queued at the transaction's end, once this update has written
+		// everything else: an update that fails holds nothing back.
+		held.Add(s.enqueueHead(), enqueueTail, p.OrderID, enqueueRow, later...)
 	}
 	return &p, false, nil
 }

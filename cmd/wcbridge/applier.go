@@ -164,12 +164,10 @@ type orderTx struct {
 }
 
 func (t *orderTx) Order(ctx context.Context, id int64) (*bridge.Order, error) {
-	if held := t.a.store.DeferredIn(t.tx); held.Waiting(id) {
-		// An earlier update of the group held rows of this order back.
-		if err := held.Flush(ctx, t.tx); err != nil {
-			t.wrote = true
-			return nil, fmt.Errorf("order %d: write held-back rows: %w", id, err)
-		}
+	// An earlier update of the group may have held rows of this order back.
+	if err := t.a.store.DeferredIn(t.tx).FlushFor(ctx, t.tx, id); err != nil {
+		t.wrote = true
+		return nil, fmt.Errorf("order %d: write held-back rows: %w", id, err)
 	}
 	o, err := t.a.woo.OrderTx(ctx, t.tx, id)
 	if err != nil {
