@@ -820,6 +820,96 @@ func TestUpdatePaymentsTogether(t *testing.T) {
 	}
 }
 
+// A group's payments are read and locked by one statement before the first
+// update runs, by the gateway's id or by id, and each update still sees
+// its payment as the updates before it left it: a payment named twice is
+// read again for the second, and a payment the group's read did not find
+// is not found.
+func TestUpdatePaymentsLocksTheGroupFirst(t *testing.T) {
+	ctx := context.Background()
+	s, _, db := newStore(t)
+	create := func(order int64, gatewayID string) *bridge.Payment {
+		p := newPayment(t, order, bridge.PaymentPending)
+		p.GatewayID = gatewayID
+		return mustCreate(t, s, p)
+	}
+	p1, p2, p3 := create(720, "sp_720"), create(721, "sp_721"), create(722, "sp_722")
+	outside := create(723, "sp_723")
+	byGateway := func(p *bridge.Payment) bridge.PaymentRef {
+		return bridge.PaymentRef{Gateway: p.Gateway, GatewayID: p.GatewayID}
+	}
+	// locked tells whether another connection finds the payment's row
+	// locked (NOWAIT), asked while the group's first update runs.
+	locked := map[int64]bool{}
+	probe := func(id int64) bool {
+		tx, err := db.DB.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		var got int64
+		return tx.QueryRowContext(ctx, "SELECT id FROM wp_wcbridge_payments WHERE id = ? FOR UPDATE NOWAIT", id).Scan(&got) != nil
+	}
+	seen := map[string]int{}
+	pay := func(name string) func(*sql.Tx, *bridge.Payment) (*bridge.Notification, error) {
+		return func(_ *sql.Tx, p *bridge.Payment) (*bridge.Notification, error) {
+			if name == "first" && db.Real {
+				for _, q := range []*bridge.Payment{p2, p3, outside} {
+					locked[q.ID] = probe(q.ID)
+				}
+			}
+			seen[name] = p.Checks
+			p.Checks++
+			if p.Status.CanMove(bridge.PaymentPaid) {
+				p.Status = bridge.PaymentPaid
+			}
+			return &bridge.Notification{EventID: "e-" + name, Payload: []byte(`{}`)}, nil
+		}
+	}
+	never := func() bool { return false }
+	us := []*store.PaymentUpdate{
+		{Ref: byGateway(p1), Fn: pay("first"), Wrote: never},
+		{Ref: bridge.PaymentRef{ID: p2.ID}, Fn: pay("second"), Wrote: never},
+		{Ref: bridge.PaymentRef{Gateway: "streampay", GatewayID: "sp_missing"}, Fn: pay("missing"), Wrote: never},
+		{Ref: byGateway(p3), Fn: pay("third"), Wrote: never},
+		{Ref: bridge.PaymentRef{ID: p1.ID}, Fn: pay("first again"), Wrote: never},
+		{Ref: byGateway(p2), Fn: pay("second again"), Wrote: never},
+	}
+	s.UpdatePayments(ctx, us)
+	if db.Real {
+		if !locked[p2.ID] || !locked[p3.ID] {
+			t.Errorf("payments %d and %d locked while the first update ran: %v, want both (read with the group)", p2.ID, p3.ID, locked)
+		}
+		if locked[outside.ID] {
+			t.Errorf("payment %d, not in the group, was locked", outside.ID)
+		}
+	}
+	for name, want := range map[string]int{"first": 0, "second": 0, "third": 0, "first again": 1, "second again": 1} {
+		if got, ok := seen[name]; !ok || got != want {
+			t.Errorf("%s saw %d checks (ran: %v), want %d", name, got, ok, want)
+		}
+	}
+	if _, ran := seen["missing"]; ran || !errors.Is(us[2].Err, bridge.ErrPaymentNotFound) {
+		t.Errorf("missing payment: ran %v, err %v; want not run, ErrPaymentNotFound", ran, us[2].Err)
+	}
+	for _, p := range []*bridge.Payment{p1, p2, p3} {
+		got, err := s.Payment(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 1
+		if p != p3 {
+			want = 2
+		}
+		if got.Status != bridge.PaymentPaid || got.Checks != want {
+			t.Errorf("payment %d: %s with %d checks, want paid with %d", p.ID, got.Status, got.Checks, want)
+		}
+	}
+	if n, _ := s.Backlog(ctx); n != 5 {
+		t.Errorf("outbox backlog = %d, want 5 (one per update that ran)", n)
+	}
+}
+
 // An update that fails after writing rolls the group back; each update
 // then runs alone, so the others are applied once and its write is gone.
 func TestUpdatePaymentsDirtyFailureRunsEachAlone(t *testing.T) {
