@@ -323,26 +323,20 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, d *detection, u bridge.
 	// authoritative copy's update: the note count on the post and the
 	// analytics row.
 	extra := orderExtras{noteCount: true, stats: changed && d.tables["wc_order_stats"], newlyPaid: paid && !auth.paid}
-	// Every write below goes to the server in one round trip (batch).
+	// Every write below goes to the server in one round trip (batch), in
+	// this order: the meta rows, the note, the copies' updates. The note's id
+	// and the last update's row count are then still the server's to read
+	// back at the end, with no statement keeping them.
 	var (
-		b    batch
-		hits []int
-		meta []metaInsert
+		b      batch
+		hits   []int
+		meta   []metaInsert
+		copies = []*copyState{auth}
 	)
-	for _, cp := range []*copyState{auth, mirror} {
-		if cp == nil {
-			continue
-		}
-		guard, x := "", orderExtras{}
-		if cp == auth {
-			guard, x = auth.status, extra
-		}
-		if cp.hpos {
-			s.writeHPOS(&b, cp, c, guard, x)
-		} else {
-			s.writePost(&b, cp, c, guard, x)
-		}
-		hits = append(hits, b.changed())
+	if mirror != nil {
+		copies = append(copies, mirror)
+	}
+	for _, cp := range copies {
 		var m metaInsert
 		if cp.hpos {
 			m.head, m.tail, m.rows, m.args = hposMeta.write(s, c.id, cp.meta, c.meta, c.event, c.transition)
@@ -362,10 +356,27 @@ func (s *Store) applyTx(ctx context.Context, tx *sql.Tx, d *detection, u bridge.
 	if changed {
 		note += " " + fmt.Sprintf("Order status changed from %s to %s.", statusLabel(from), statusLabel(to))
 	}
-	noteVar, noteAt := s.addNote(&b, st, c, note, u.CustomerNote)
+	replaces := ""
 	if u.ReplaceNote {
-		// The note is found again by its event when a later update replaces it.
-		b.add("INSERT INTO "+s.t("commentmeta")+" (comment_id, meta_key, meta_value) VALUES ("+noteVar+", ?, ?)", EventMetaKey, u.EventID)
+		replaces = u.EventID
+	}
+	noteAt := s.addNote(&b, st, c, note, u.CustomerNote, replaces)
+
+	for i, cp := range copies {
+		guard, x := "", orderExtras{}
+		if cp == auth {
+			guard, x = auth.status, extra
+		}
+		if cp.hpos {
+			s.writeHPOS(&b, cp, c, guard, x)
+		} else {
+			s.writePost(&b, cp, c, guard, x)
+		}
+		if i == len(copies)-1 {
+			hits = append(hits, b.last("ROW_COUNT()"))
+		} else {
+			hits = append(hits, b.changed())
+		}
 	}
 	got, err := b.run(ctx, tx)
 	if err != nil {
@@ -721,18 +732,27 @@ func (m metaTable) write(s *Store, owner int64, first map[string]metaRow, meta m
 
 // addNote adds to b an order note written the way WC_Order::add_order_note()
 // does for a system note (docs/woocommerce-tables.md §4); the authoritative
-// copy's update counts it on the order's post (orderExtras). It returns the
-// variable holding the note's id and its index in b's results.
-func (s *Store) addNote(b *batch, st *site, c change, note string, customer bool) (string, int) {
+// copy's update counts it on the order's post (orderExtras). A customer
+// note is marked so in commentmeta, and a note a later update of event
+// replaces (replaces, when not empty) is marked with it, so it is found
+// again. It returns the index of the note's id in b's results; the caller
+// adds no insert after it that makes an id.
+func (s *Store) addNote(b *batch, st *site, c change, note string, customer bool, replaces string) int {
 	b.add("INSERT INTO "+s.t("comments")+` (comment_post_ID, comment_author, comment_author_email,
  comment_author_url, comment_author_IP, comment_date, comment_date_gmt, comment_content, comment_karma, comment_approved,
  comment_agent, comment_type, comment_parent, user_id) VALUES (?, 'WooCommerce', ?, '', '', ?, ?, ?, 0, '1', 'WooCommerce', 'order_note', 0, 0)`,
 		c.id, st.email, c.atLocal, c.at, note)
+	if !customer && replaces == "" {
+		return b.last("LAST_INSERT_ID()")
+	}
 	name, i := b.insertID()
 	if customer {
 		b.add("INSERT INTO " + s.t("commentmeta") + " (comment_id, meta_key, meta_value) VALUES (" + name + ", 'is_customer_note', '1')")
 	}
-	return name, i
+	if replaces != "" {
+		b.add("INSERT INTO "+s.t("commentmeta")+" (comment_id, meta_key, meta_value) VALUES ("+name+", ?, ?)", EventMetaKey, replaces)
+	}
+	return i
 }
 
 // replaceNote sets the text of the order note written for event, when it

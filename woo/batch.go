@@ -17,13 +17,15 @@ import (
 // from input). The statements run in order in the caller's transaction;
 // the first that fails stops the rest and fails the batch, and its owner
 // rolls the transaction back. What a write's own result would have told
-// (the rows an update changed, the id an insert got) is kept in a session
-// variable by a statement after it, and the batch's last statement reads
-// them all back.
+// (the rows an update changed, the id an insert got) is read back by the
+// batch's last statement: straight from the server's session where that
+// still holds it (the last statement's row count, the id of the last
+// insert that made one: last), else from a session variable a statement
+// right after the write kept it in (keep).
 type batch struct {
 	stmts []string
 	args  []any
-	vars  []string // read back at the end, in order
+	vars  []string // the expressions read back at the end, in order
 }
 
 // add appends one statement and its arguments.
@@ -41,6 +43,15 @@ func (b *batch) keep(expr string) (name string, i int) {
 	b.vars = append(b.vars, name)
 	b.stmts = append(b.stmts, "SET "+name+" = "+expr)
 	return name, i
+}
+
+// last reads back expr, ROW_COUNT() or LAST_INSERT_ID(), as the server
+// still has it after the batch's last statement: the caller adds nothing
+// after that would change it (for ROW_COUNT(), no statement at all; for
+// LAST_INSERT_ID(), no insert that makes an id). It costs no statement.
+func (b *batch) last(expr string) int {
+	b.vars = append(b.vars, expr)
+	return len(b.vars) - 1
 }
 
 // changed keeps the rows changed by the statement just added.
@@ -66,7 +77,7 @@ func (b *batch) run(ctx context.Context, tx *sql.Tx) ([]int64, error) {
 	out := make([]int64, len(vals))
 	for i, v := range vals {
 		if !v.Valid {
-			return nil, fmt.Errorf("batch: %s not set", b.vars[i])
+			return nil, fmt.Errorf("batch: %s not read back", b.vars[i])
 		}
 		out[i] = v.Int64
 	}

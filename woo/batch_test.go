@@ -56,6 +56,21 @@ func TestBatch(t *testing.T) {
 		t.Fatalf("n = %d, %v: want the id kept by the batch, 3", n, err)
 	}
 
+	// What the server still holds after the last statement is read back
+	// without a statement keeping it: the last id an insert made, through
+	// an update after it, and the last statement's row count.
+	var tail batch
+	tail.add("INSERT INTO t (v) VALUES (?)", "d")
+	b4 := tail.last("LAST_INSERT_ID()")
+	tail.add("UPDATE t SET n = 4 WHERE v IN (?, ?)", "c", "d")
+	two := tail.last("ROW_COUNT()")
+	if got, err = run(&tail); err != nil {
+		t.Fatal(err)
+	}
+	if got[b4] != 4 || got[two] != 2 {
+		t.Fatalf("read back %v: want id 4, 2 rows", got)
+	}
+
 	var bad batch
 	bad.add("UPDATE t SET n = 7 WHERE v = ?", "c")
 	bad.add("INSERT INTO t (v) VALUES (?)", "a;b") // duplicate key
